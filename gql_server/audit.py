@@ -1,0 +1,62 @@
+"""The audit trail (S26): one row per audited event, then the `auth_event` hook for observers."""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from typing import Any
+
+import pluggy
+
+from gql_server.clock import utcnow
+from gql_server.models import AuditEvent, Customer, User
+
+log = logging.getLogger(__name__)
+
+
+class AuditKind(str, Enum):
+    """The kinds of audited event; `AuditEvent.kind` holds the value."""
+
+    LOGIN_SUCCEEDED = "login_succeeded"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_REFUSED_LOCKED = "login_refused_locked"
+    PASSWORD_LOCKOUT = "password_lockout"
+    CONVERSION_REQUIRED = "conversion_required"
+    LOGOUT = "logout"
+    SETTINGS_CHANGED = "settings_changed"
+    USER_CREATED = "user_created"
+    MEMBERSHIP_ADDED = "membership_added"
+    CUSTOMER_CREATED = "customer_created"
+
+
+class Auditor:
+    """Records audited events and tells the plugins that observe them."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._pm = pm
+
+    async def record(
+        self,
+        kind: AuditKind,
+        *,
+        actor: User | None = None,
+        subject: User | None = None,
+        customer: Customer | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Store one event (never with a secret in `data`, S25) and notify `auth_event` observers."""
+        event = await AuditEvent.create(
+            at=utcnow(),
+            kind=kind.value,
+            actor=actor,
+            actor_email=actor.email if actor else None,
+            subject=subject,
+            customer=customer,
+            data=data or {},
+        )
+        try:
+            self._pm.hook.auth_event(event=event)
+        except Exception:
+            # An observer's failure must never undo or block what was audited.
+            log.exception("an auth_event observer failed for %s", kind.value)
+        return event
