@@ -16,13 +16,17 @@ MIGRATIONS_MODULE = "gql_server.migrations"
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """The Tortoise config for one database URL (one app, label "models")."""
     _ensure_sqlite_folder(database_url)
+    # The connection is named after the database kind: Tortoise caches compiled INSERT/UPDATE
+    # statements per connection name and table, so one process that talks to SQLite and then
+    # PostgreSQL (the test suite) would otherwise send SQLite's placeholders to PostgreSQL.
+    connection = database_url.split(":", 1)[0]
     return {
-        "connections": {"default": database_url},
+        "connections": {connection: database_url},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],
                 "migrations": MIGRATIONS_MODULE,
-                "default_connection": "default",
+                "default_connection": connection,
             }
         },
         "use_tz": True,

@@ -113,8 +113,8 @@ class AuditEvent(Model):
     """An audited event (S26). Times are UTC. The data never holds a secret (S25)."""
 
     id = fields.BigIntField(primary_key=True)
-    at = fields.DatetimeField(index=True)
-    kind = fields.CharField(max_length=64, index=True)
+    at = fields.DatetimeField(db_index=True)
+    kind = fields.CharField(max_length=64, db_index=True)
     actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
     )

@@ -86,10 +86,10 @@ class Mutation:
 
 
 def _should_mask(error: GraphQLError) -> bool:
-    # Validation and syntax errors carry no original error and explain the caller's mistake;
-    # anything raised by our code is masked unless it was meant for the caller (S22).
+    # Syntax, validation and variable errors explain the caller's mistake (they are GraphQLErrors
+    # or carry none); anything else raised by our code is masked unless meant for the caller (S22).
     original = error.original_error
-    return original is not None and not isinstance(original, PublicError)
+    return original is not None and not isinstance(original, (GraphQLError, PublicError))
 
 
 def build_schema(*, introspection: bool = True, field_suggestions: bool = True) -> strawberry.Schema:

@@ -1,0 +1,190 @@
+"""Fixtures: a migrated database per test (SQLite always, PostgreSQL too), the app, an HTTP client.
+
+Every test that takes `client` runs once per backend. PostgreSQL comes from
+GQL_SERVER_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/gql_server_test); when it
+cannot be reached the PostgreSQL half is skipped with the reason, except under CI=true where
+that is a failure, so CI can never pass without having run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from gql_server.admin import Admin
+from gql_server.app import create_app
+from gql_server.db import migrate
+from gql_server.enums import Assurance, ConversionState, LoginMethod, MembershipLevel
+from gql_server.models import Customer, User
+from gql_server.services import Services
+from gql_server.sessions import create_session
+from gql_server.settings import Settings
+
+from .graphql import GraphQLClient
+
+PG_URL = os.environ.get(
+    "GQL_SERVER_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/gql_server_test"
+)
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+MIGRATIONS_TABLE = "tortoise_migrations"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated with the real migrations; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    asyncio.run(migrate(f"sqlite://{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_ready() -> str:
+    """A freshly migrated PostgreSQL test database (schema rebuilt once per run)."""
+
+    async def rebuild() -> None:
+        conn = await asyncpg.connect(PG_URL.replace("postgres://", "postgresql://", 1))
+        try:
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        finally:
+            await conn.close()
+        await migrate(PG_URL)
+
+    try:
+        asyncio.run(rebuild())
+    except (OSError, asyncpg.PostgresError) as exc:
+        reason = f"PostgreSQL not reachable at {PG_URL}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI must run the PostgreSQL tests)")
+        pytest.skip(reason)
+    return PG_URL
+
+
+async def _truncate_postgres(url: str) -> None:
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> $1",
+            MIGRATIONS_TABLE,
+        )
+        names = ", ".join(f'"{row["tablename"]}"' for row in tables)
+        await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty, migrated database for one test."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite://{path}"
+    else:
+        url = request.getfixturevalue("postgres_ready")
+        asyncio.run(_truncate_postgres(url))
+        yield url
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change settings for its tests."""
+    return {}
+
+
+@pytest.fixture
+def settings(database_url: str, settings_overrides: dict[str, Any]) -> Settings:
+    """Settings for a test: its own database, a fixed secret, no .env file."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "secret_key": SECRET,
+        "public_url": "http://testserver",
+        **settings_overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    """The real ASGI app with its lifespan running (Tortoise connected)."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def services(app: Starlette) -> Services:
+    """The app's own service graph."""
+    services: Services = app.state.services
+    return services
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[GraphQLClient]:
+    """A frontend's view of the service: HTTP to /graphql, cookies kept like a browser."""
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield GraphQLClient(http)
+
+
+@pytest.fixture
+def admin(services: Services) -> Admin:
+    """Operator actions, as the CLI runs them."""
+    return Admin(services.passwords, services.auditor)
+
+
+@pytest.fixture
+def make_customer(admin: Admin) -> Callable[..., Awaitable[Customer]]:
+    """Factory: a customer, optionally already enforcing two-factor authentication."""
+
+    async def make(name: str = "Acme Oy", *, enforce: bool = False) -> Customer:
+        customer = await admin.create_customer(name)
+        if enforce:
+            customer.enforce_two_factor = True
+            await customer.save()
+        return customer
+
+    return make
+
+
+@pytest.fixture
+def make_user(admin: Admin) -> Callable[..., Awaitable[User]]:
+    """Factory: a password user who is a member of `customer` at `level`."""
+
+    async def make(
+        customer: Customer,
+        email: str = "user@example.com",
+        password: str = "correct horse battery",
+        level: MembershipLevel = MembershipLevel.COMPANY,
+    ) -> User:
+        return await admin.create_user(
+            customer_id=str(customer.id), email=email, level=level, password=password
+        )
+
+    return make
+
+
+@pytest.fixture
+def converted_session(services: Services) -> Callable[[User], Awaitable[str]]:
+    """Factory: mark a user as converted and open a TWO_FACTOR session, returning its token.
+
+    Stands for a user who finished the conversion flow; the flow itself is tested on its own.
+    """
+
+    async def make(user: User) -> str:
+        await User.filter(id=user.id).update(
+            login_method=LoginMethod.TWO_FACTOR, conversion=ConversionState.COMPLETED
+        )
+        user = await User.get(id=user.id)
+        new = await create_session(user, Assurance.TWO_FACTOR, services.sessions)
+        return new.token
+
+    return make

@@ -1,0 +1,118 @@
+"""S1 (argon2id, rehash, worker threads, bounded), S2 (password rules) and S3 (equal cost)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from argon2 import PasswordHasher, Type
+
+from gql_server.models import User
+from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
+
+PASSWORD = "correct horse battery"
+
+
+async def test_s1_stored_hash_is_argon2id_with_owasp_parameters(make_customer, make_user):
+    user = await make_user(await make_customer(), "anna@example.com", PASSWORD)
+
+    assert user.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert PASSWORD not in user.password_hash
+
+
+async def test_s1_weaker_hash_is_upgraded_on_login(client, make_customer, make_user):
+    user = await make_user(await make_customer(), "anna@example.com", PASSWORD)
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1, type=Type.ID)
+    await User.filter(id=user.id).update(password_hash=weak.hash(PASSWORD))
+
+    assert (await client.login("anna@example.com", PASSWORD))["__typename"] == "LoginSuccess"
+
+    upgraded = (await User.get(id=user.id)).password_hash
+    assert upgraded.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+class RecordingHasher(PasswordHasher):
+    """The real hasher, noting which threads hash and how many at once."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=2, memory_cost=19456, parallelism=1, type=Type.ID)
+        self.threads: set[str] = set()
+        self.running = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    def hash(self, password, *, salt=None):  # type: ignore[override]
+        with self._lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            self.threads.add(threading.current_thread().name)
+        try:
+            return super().hash(password, salt=salt)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+async def test_s1_hashing_runs_in_worker_threads_with_bounded_concurrency():
+    hasher = RecordingHasher()
+    service = PasswordService(concurrency=2, hasher=hasher)
+
+    hashes = await asyncio.gather(*(service.hash(f"password-{i}") for i in range(6)))
+
+    assert len(set(hashes)) == 6
+    assert threading.main_thread().name not in hasher.threads
+    assert hasher.most_at_once == 2
+
+
+async def test_s3_unknown_email_costs_one_hash(client, services):
+    decoys_before = services.passwords.stats.decoys
+
+    result = await client.login("nobody@example.com", PASSWORD)
+
+    assert result["__typename"] == "InvalidCredentials"
+    assert services.passwords.stats.decoys == decoys_before + 1
+
+
+async def test_s3_unknown_wrong_and_locked_get_the_same_body(client, make_customer, make_user):
+    await make_user(await make_customer(), "anna@example.com", PASSWORD)
+    body = {"query": "mutation($e:String!,$p:String!){login(email:$e,password:$p){__typename ... on Error{message}}}"}
+
+    async def attempt(email: str, password: str) -> bytes:
+        response = await client.http.post("/graphql", json={**body, "variables": {"e": email, "p": password}})
+        return response.content
+
+    unknown = await attempt("ghost@example.com", "wrong-guess")
+    wrong = await attempt("anna@example.com", "wrong-guess")
+    await attempt("anna@example.com", "wrong-guess")
+    await attempt("anna@example.com", "wrong-guess")
+    locked_right_password = await attempt("anna@example.com", PASSWORD)
+
+    assert unknown == wrong == locked_right_password
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("short7!", "at least 8"),
+        ("x" * 1025, "at most 1024"),
+        ("Password123", "too common"),
+        ("salasana123", "too common"),
+    ],
+)
+def test_s2_new_password_rules(password, reason):
+    with pytest.raises(PasswordRejected, match=reason):
+        check_new_password(password)
+
+
+def test_s2_no_composition_rules():
+    for password in ("eightchr", "all lower case words", "🙂🙂🙂🙂🙂🙂🙂🙂", "x" * 1024):
+        check_new_password(password)
+
+
+async def test_s2_long_passwords_are_not_truncated():
+    service = PasswordService(concurrency=1)
+    stored = await service.hash("a" * 200 + "x")
+
+    assert (await service.verify(stored, "a" * 200 + "x")).ok
+    assert not (await service.verify(stored, "a" * 200 + "y")).ok
