@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from gql_server.audit import Auditor, AuditKind
+from gql_server.audit import AuditKind, Auditor
 from gql_server.auth.customers import parse_id
 from gql_server.emails import looks_like_email, normalize_email
 from gql_server.enums import MembershipLevel
@@ -35,9 +35,7 @@ class Admin:
         await self.auditor.record(AuditKind.CUSTOMER_CREATED, customer=customer, data={"name": name})
         return customer
 
-    async def create_user(
-        self, *, customer_id: str, email: str, level: MembershipLevel, password: str | None
-    ) -> User:
+    async def create_user(self, *, customer_id: str, email: str, level: MembershipLevel, password: str | None) -> User:
         """A password user who is a member of one customer."""
         customer = await self._customer(customer_id)
         address = normalize_email(email)
@@ -45,8 +43,7 @@ class Admin:
             raise AdminError(f"Not an email address: {email!r}.")
         if password is None:
             raise AdminError(
-                "--password is required: accounts without one are invited by email, "
-                "which this version cannot send yet."
+                "--password is required: accounts without one are invited by email, which this version cannot send yet."
             )
         try:
             check_new_password(password)
@@ -59,9 +56,7 @@ class Admin:
                 await Membership.create(user=user, customer=customer, level=level)
         except IntegrityError:
             raise AdminError(f"A user with the email {address} exists already.") from None
-        await self.auditor.record(
-            AuditKind.USER_CREATED, subject=user, customer=customer, data={"level": level.value}
-        )
+        await self.auditor.record(AuditKind.USER_CREATED, subject=user, customer=customer, data={"level": level.value})
         return user
 
     async def add_membership(self, *, user_id: str, customer_id: str, level: MembershipLevel) -> Membership:

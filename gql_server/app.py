@@ -38,9 +38,7 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         self.services = services
 
-    async def get_context(  # type: ignore[override]
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         assert isinstance(request, Request) and isinstance(response, Response)
         return Context(request=request, response=response, services=self.services)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import pluggy
@@ -14,13 +14,13 @@ from gql_server.models import AuditEvent, Customer, User
 log = logging.getLogger(__name__)
 
 
-class AuditKind(str, Enum):
+class AuditKind(StrEnum):
     """The kinds of audited event; `AuditEvent.kind` holds the value."""
 
     LOGIN_SUCCEEDED = "login_succeeded"
     LOGIN_FAILED = "login_failed"
     LOGIN_REFUSED_LOCKED = "login_refused_locked"
-    PASSWORD_LOCKOUT = "password_lockout"
+    PASSWORD_LOCKOUT = "password_lockout"  # noqa: S105 (an event name, not a secret)
     CONVERSION_REQUIRED = "conversion_required"
     LOGOUT = "logout"
     SETTINGS_CHANGED = "settings_changed"

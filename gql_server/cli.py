@@ -62,16 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(run=_migrate)
 
-    customer = commands.add_parser("customer", help="manage customers").add_subparsers(
-        metavar="ACTION", required=True
-    )
+    customer = commands.add_parser("customer", help="manage customers").add_subparsers(metavar="ACTION", required=True)
     create_customer = customer.add_parser("create", help='create a customer; prints {"id": ...}')
     create_customer.add_argument("name")
     create_customer.set_defaults(run=_create_customer)
 
-    user = commands.add_parser("user", help="manage users").add_subparsers(
-        metavar="ACTION", required=True
-    )
+    user = commands.add_parser("user", help="manage users").add_subparsers(metavar="ACTION", required=True)
     create_user = user.add_parser("create", help='create a user; prints {"id": ...}')
     create_user.add_argument("--customer", required=True, metavar="ID")
     create_user.add_argument("--email", required=True)
@@ -138,9 +134,7 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
 def _add_membership(settings: Settings, args: argparse.Namespace) -> int:
     membership = _with_orm(
         settings,
-        lambda admin: admin.add_membership(
-            user_id=args.user, customer_id=args.customer, level=LEVELS[args.level]
-        ),
+        lambda admin: admin.add_membership(user_id=args.user, customer_id=args.customer, level=LEVELS[args.level]),
     )
     print(json.dumps({"id": str(membership.id)}))
     return 0

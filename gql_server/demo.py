@@ -43,7 +43,5 @@ async def ensure_demo_data(admin: Admin) -> list[DemoAccount]:
         membership = await Membership.filter(user_id=user.id).first()
         assert membership is not None
         customer_ids[customer_name] = str(membership.customer_id)  # type: ignore[attr-defined]
-        accounts.append(
-            DemoAccount(customer_name, customer_ids[customer_name], email, password, level)
-        )
+        accounts.append(DemoAccount(customer_name, customer_ids[customer_name], email, password, level))
     return accounts

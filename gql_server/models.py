@@ -36,9 +36,7 @@ class User(Model):
     # Null for accounts created two-factor from the start that have not chosen a password yet.
     password_hash = fields.CharField(max_length=255, null=True)
     login_method = fields.CharEnumField(LoginMethod, max_length=16, default=LoginMethod.PASSWORD)
-    conversion = fields.CharEnumField(
-        ConversionState, max_length=16, default=ConversionState.NOT_STARTED
-    )
+    conversion = fields.CharEnumField(ConversionState, max_length=16, default=ConversionState.NOT_STARTED)
     # Where the last invitation went while the conversion is PENDING (R4).
     pending_email = fields.CharField(max_length=320, null=True)
     # Password-step lockout (R12/S4): failures in the current round, and how many rounds locked.

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from gql_server.enums import Assurance, ConversionState, LoginMethod, Requirement
 from gql_server.models import Customer, Session, User
 
 
-class NextStep(str, Enum):
+class NextStep(StrEnum):
     """What follows a correct password."""
 
     SESSION = "session"  # R7: one factor is enough
@@ -19,9 +19,7 @@ class NextStep(str, Enum):
 
 def is_two_factor(user: User) -> bool:
     """True once the account has converted (or was created two-factor); there is no way back (R9)."""
-    return user.login_method is LoginMethod.TWO_FACTOR or (
-        user.conversion is ConversionState.COMPLETED
-    )
+    return user.login_method is LoginMethod.TWO_FACTOR or (user.conversion is ConversionState.COMPLETED)
 
 
 async def enforced_for(user: User) -> bool:

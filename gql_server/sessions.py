@@ -53,9 +53,9 @@ async def create_session(user: User, assurance: Assurance, policy: SessionPolicy
 async def resolve_session(token: str, policy: SessionPolicy) -> Session | None:
     """The live session for a token, with its user; None when unknown, ended or expired."""
     now = utcnow()
-    session = await Session.get_or_none(
-        token_hash=hash_token(token), ended_at=None, expires_at__gt=now
-    ).select_related("user")
+    session = await Session.get_or_none(token_hash=hash_token(token), ended_at=None, expires_at__gt=now).select_related(
+        "user"
+    )
     if session is None or session.last_seen_at + policy.idle <= now:
         return None
     if now - session.last_seen_at >= TOUCH_INTERVAL:

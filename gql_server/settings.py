@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from enum import Enum
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SECRET_FILE = Path("var/secret.key")
 
 
-class Environment(str, Enum):
+class Environment(StrEnum):
     """Where the service runs; production hardens defaults."""
 
     DEVELOPMENT = "development"

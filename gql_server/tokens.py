@@ -62,9 +62,7 @@ async def consume_token(raw: str, purpose: TokenPurpose) -> Token | None:
     """Use a token once. Of parallel uses, exactly one gets it (the update is conditional)."""
     now = utcnow()
     digest = hash_token(raw)
-    used = await Token.filter(
-        token_hash=digest, purpose=purpose, used_at=None, expires_at__gt=now
-    ).update(used_at=now)
+    used = await Token.filter(token_hash=digest, purpose=purpose, used_at=None, expires_at__gt=now).update(used_at=now)
     if not used:
         return None
     return await Token.get(token_hash=digest).select_related("user")

@@ -31,9 +31,7 @@ from gql_server.settings import Settings
 
 from .graphql import GraphQLClient
 
-PG_URL = os.environ.get(
-    "GQL_SERVER_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/gql_server_test"
-)
+PG_URL = os.environ.get("GQL_SERVER_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/gql_server_test")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 MIGRATIONS_TABLE = "tortoise_migrations"
 
@@ -51,6 +49,7 @@ def postgres_ready() -> str:
     """A freshly migrated PostgreSQL test database (schema rebuilt once per run)."""
 
     async def rebuild() -> None:
+        await _create_database_if_missing(PG_URL)
         conn = await asyncpg.connect(PG_URL.replace("postgres://", "postgresql://", 1))
         try:
             await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
@@ -66,6 +65,22 @@ def postgres_ready() -> str:
             pytest.fail(f"{reason} (CI must run the PostgreSQL tests)")
         pytest.skip(reason)
     return PG_URL
+
+
+async def _create_database_if_missing(url: str) -> None:
+    """`make test` needs no manual createdb: the test database is created on first use."""
+    dsn = url.replace("postgres://", "postgresql://", 1)
+    base, _, name = dsn.rpartition("/")
+    try:
+        conn = await asyncpg.connect(dsn)
+    except asyncpg.InvalidCatalogNameError:
+        admin = await asyncpg.connect(f"{base}/postgres")
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+    else:
+        await conn.close()
 
 
 async def _truncate_postgres(url: str) -> None:
@@ -165,9 +180,7 @@ def make_user(admin: Admin) -> Callable[..., Awaitable[User]]:
         password: str = "correct horse battery",
         level: MembershipLevel = MembershipLevel.COMPANY,
     ) -> User:
-        return await admin.create_user(
-            customer_id=str(customer.id), email=email, level=level, password=password
-        )
+        return await admin.create_user(customer_id=str(customer.id), email=email, level=level, password=password)
 
     return make
 
@@ -180,9 +193,7 @@ def converted_session(services: Services) -> Callable[[User], Awaitable[str]]:
     """
 
     async def make(user: User) -> str:
-        await User.filter(id=user.id).update(
-            login_method=LoginMethod.TWO_FACTOR, conversion=ConversionState.COMPLETED
-        )
+        await User.filter(id=user.id).update(login_method=LoginMethod.TWO_FACTOR, conversion=ConversionState.COMPLETED)
         user = await User.get(id=user.id)
         new = await create_session(user, Assurance.TWO_FACTOR, services.sessions)
         return new.token

@@ -28,9 +28,7 @@ class GraphQLClient:
     ) -> httpx.Response:
         """The raw HTTP response."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-        )
+        return await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
 
     async def execute(
         self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None

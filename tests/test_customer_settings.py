@@ -100,7 +100,9 @@ async def test_r1_another_customers_admin_is_denied(client, acme, make_customer,
     # Unknown and malformed ids answer the same way: ids do not reveal what exists.
     for customer_id in ("00000000-0000-0000-0000-000000000000", "not-an-id"):
         data = await client.run(
-            "UpdateCustomerSettings", token=token, customerId=customer_id,
+            "UpdateCustomerSettings",
+            token=token,
+            customerId=customer_id,
             input={"enforceTwoFactor": True},
         )
         assert data["updateCustomerSettings"]["__typename"] == "PermissionDenied"
@@ -118,7 +120,9 @@ async def test_r1_allowed_methods_must_be_installed_methods(client, acme):
 
     for methods in (["carrier-pigeon"], []):
         data = await client.run(
-            "UpdateCustomerSettings", token=token, customerId=str(acme.id),
+            "UpdateCustomerSettings",
+            token=token,
+            customerId=str(acme.id),
             input={"allowedMethods": methods},
         )
         result = data["updateCustomerSettings"]

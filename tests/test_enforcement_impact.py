@@ -17,19 +17,18 @@ async def test_r11_admin_sees_who_would_have_to_convert(client, make_customer, m
     pending = await make_user(acme, "cai@acme.example", PASSWORD)
     converted = await make_user(acme, "dan@acme.example", PASSWORD)
     await User.filter(id=pending.id).update(conversion=ConversionState.PENDING)
-    await User.filter(id=converted.id).update(
-        conversion=ConversionState.COMPLETED, login_method=LoginMethod.TWO_FACTOR
-    )
+    await User.filter(id=converted.id).update(conversion=ConversionState.COMPLETED, login_method=LoginMethod.TWO_FACTOR)
     outsider_customer = await make_customer("Other Oy")
     await make_user(outsider_customer, "eve@other.example", PASSWORD)
     token = await client.login_token("admin@acme.example", PASSWORD)
 
-    impact = (await client.run("EnforcementImpact", token=token, id=str(acme.id)))["customer"][
-        "enforcementImpact"
-    ]
+    impact = (await client.run("EnforcementImpact", token=token, id=str(acme.id)))["customer"]["enforcementImpact"]
 
     assert {k: impact[k] for k in ("totalUsers", "converted", "pending", "notStarted")} == {
-        "totalUsers": 4, "converted": 1, "pending": 1, "notStarted": 2,
+        "totalUsers": 4,
+        "converted": 1,
+        "pending": 1,
+        "notStarted": 2,
     }
     assert [(u["email"], u["loginMethod"], u["conversion"]) for u in impact["usersToConvert"]] == [
         ("admin@acme.example", "PASSWORD", "NOT_STARTED"),

@@ -18,9 +18,7 @@ async def _kinds(user: User) -> list[str]:
 
 
 def test_r12_lock_duration_doubles_from_one_minute_to_one_hour():
-    assert [lock_duration(n) for n in range(8)] == [
-        timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 32, 60, 60)
-    ]
+    assert [lock_duration(n) for n in range(8)] == [timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 32, 60, 60)]
     assert lock_duration(10_000) == timedelta(hours=1)
 
 
@@ -52,9 +50,7 @@ async def test_s4_ten_parallel_wrong_passwords_reach_the_check_at_most_three_tim
     user = await make_user(await make_customer(), "anna@example.com", PASSWORD)
     checks_before = services.passwords.stats.checks
 
-    results = await asyncio.gather(
-        *(client.login("anna@example.com", f"wrong-guess-{i}") for i in range(10))
-    )
+    results = await asyncio.gather(*(client.login("anna@example.com", f"wrong-guess-{i}") for i in range(10)))
 
     assert {r["__typename"] for r in results} == {"InvalidCredentials"}
     assert services.passwords.stats.checks - checks_before == 3
@@ -68,9 +64,7 @@ async def test_s4_ten_parallel_wrong_passwords_reach_the_check_at_most_three_tim
     assert kinds.count(AuditKind.PASSWORD_LOCKOUT.value) == 1
 
 
-async def test_s4_lock_doubles_after_it_runs_out_and_success_resets(
-    client, make_customer, make_user
-):
+async def test_s4_lock_doubles_after_it_runs_out_and_success_resets(client, make_customer, make_user):
     user = await make_user(await make_customer(), "anna@example.com", PASSWORD)
     for _ in range(3):
         await client.login("anna@example.com", "wrong-guess")

@@ -29,9 +29,7 @@ async def test_r7_password_login_without_enforcement(client, make_customer, make
     ]
 
 
-async def test_r3_enforced_password_login_gets_ticket_not_session(
-    client, make_customer, make_user
-):
+async def test_r3_enforced_password_login_gets_ticket_not_session(client, make_customer, make_user):
     customer = await make_customer(enforce=True)
     user = await make_user(customer, "anna@example.com", PASSWORD)
 
@@ -48,9 +46,7 @@ async def test_r3_enforced_password_login_gets_ticket_not_session(
     assert (await client.run("Viewer", token=result["ticket"]))["viewer"] is None
 
 
-async def test_r3_wrong_password_under_enforcement_is_invalid_credentials(
-    client, make_customer, make_user
-):
+async def test_r3_wrong_password_under_enforcement_is_invalid_credentials(client, make_customer, make_user):
     customer = await make_customer(enforce=True)
     await make_user(customer, "anna@example.com", PASSWORD)
 
@@ -61,22 +57,16 @@ async def test_r3_wrong_password_under_enforcement_is_invalid_credentials(
     assert wrong.content == unknown.content
 
 
-async def test_r2_any_enforcing_customer_requires_conversion(
-    client, admin, make_customer, make_user
-):
+async def test_r2_any_enforcing_customer_requires_conversion(client, admin, make_customer, make_user):
     relaxed = await make_customer("Relaxed Oy")
     strict = await make_customer("Strict Oy", enforce=True)
     user = await make_user(relaxed, "anna@example.com", PASSWORD)
-    await admin.add_membership(
-        user_id=str(user.id), customer_id=str(strict.id), level=MembershipLevel.COMPANY
-    )
+    await admin.add_membership(user_id=str(user.id), customer_id=str(strict.id), level=MembershipLevel.COMPANY)
 
     assert (await client.login("anna@example.com", PASSWORD))["__typename"] == "ConversionRequired"
 
 
-async def test_r7_switching_enforcement_off_restores_password_login(
-    client, make_customer, make_user
-):
+async def test_r7_switching_enforcement_off_restores_password_login(client, make_customer, make_user):
     customer = await make_customer(enforce=True)
     await make_user(customer, "anna@example.com", PASSWORD)
     assert (await client.login("anna@example.com", PASSWORD))["__typename"] == "ConversionRequired"
@@ -87,15 +77,11 @@ async def test_r7_switching_enforcement_off_restores_password_login(
     assert (await client.login("anna@example.com", PASSWORD))["__typename"] == "LoginSuccess"
 
 
-async def test_r7_pending_conversion_unaffected_by_enforcement_off(
-    client, make_customer, make_user
-):
+async def test_r7_pending_conversion_unaffected_by_enforcement_off(client, make_customer, make_user):
     customer = await make_customer(enforce=False)
     user = await make_user(customer, "anna@example.com", PASSWORD)
     # A conversion started earlier (the invitation went to a new address).
-    await User.filter(id=user.id).update(
-        conversion=ConversionState.PENDING, pending_email="anna.new@example.org"
-    )
+    await User.filter(id=user.id).update(conversion=ConversionState.PENDING, pending_email="anna.new@example.org")
 
     result = await client.login("anna@example.com", PASSWORD)
 
@@ -104,9 +90,7 @@ async def test_r7_pending_conversion_unaffected_by_enforcement_off(
     assert await Session.filter(user_id=user.id).count() == 0
 
 
-async def test_r10_enforcement_applies_to_existing_password_sessions(
-    client, make_customer, make_user
-):
+async def test_r10_enforcement_applies_to_existing_password_sessions(client, make_customer, make_user):
     customer = await make_customer()
     await make_user(customer, "anna@example.com", PASSWORD)
     token = await client.login_token("anna@example.com", PASSWORD)

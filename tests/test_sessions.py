@@ -94,9 +94,7 @@ async def test_s18_logout_ends_the_session_server_side(client, anna):
 
 
 async def test_s19_cookie_is_httponly_lax_and_path_root(client, anna):
-    response = await client.post(
-        operation("Login"), {"email": "anna@example.com", "password": PASSWORD}
-    )
+    response = await client.post(operation("Login"), {"email": "anna@example.com", "password": PASSWORD})
 
     cookie = response.headers["set-cookie"]
     token = response.json()["data"]["login"]["token"]
@@ -113,8 +111,6 @@ class TestSecureCookieBehindHttps:
         return {"public_url": "https://auth.example.com"}
 
     async def test_s19_cookie_is_secure_when_public_url_is_https(self, client, anna):
-        response = await client.post(
-            operation("Login"), {"email": "anna@example.com", "password": PASSWORD}
-        )
+        response = await client.post(operation("Login"), {"email": "anna@example.com", "password": PASSWORD})
 
         assert "Secure" in response.headers["set-cookie"]

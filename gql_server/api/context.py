@@ -29,9 +29,7 @@ class Context:
         """The caller's live session (Bearer header first, then the cookie), looked up once."""
         if not self._session_loaded:
             token = _bearer(self.request) or self.request.cookies.get(SESSION_COOKIE)
-            self._session = (
-                await resolve_session(token, self.services.sessions) if token else None
-            )
+            self._session = await resolve_session(token, self.services.sessions) if token else None
             self._session_loaded = True
         return self._session
 

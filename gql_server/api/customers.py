@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -59,7 +60,7 @@ class AuditEventType:
             at=event.at,
             kind=event.kind,
             actor_email=event.actor_email,
-            details=event.data,
+            details=cast(JSON, event.data),
         )
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import strawberry
 
 
-@strawberry.interface(description="Every expected failure is a union member implementing Error; unexpected ones are masked errors.")
+@strawberry.interface(
+    description="Every expected failure is a union member implementing Error; unexpected ones are masked errors."
+)
 class Error:
     """Common shape of every expected failure."""
 

@@ -63,9 +63,7 @@ class ConversionPending:
 
     ticket: str
     expires_at: datetime
-    sent_to: str = strawberry.field(
-        description="Where the last invitation went, masked (j***@example.com)."
-    )
+    sent_to: str = strawberry.field(description="Where the last invitation went, masked (j***@example.com).")
 
 
 LoginResult = Annotated[
@@ -94,9 +92,7 @@ def login_result(outcome: LoginOutcome, info: Info) -> LoginResult:
         case ConversionNeeded(ticket=ticket, email=email):
             return ConversionRequired(ticket=ticket.token, expires_at=ticket.expires_at, email=email)
         case ConversionStillPending(ticket=ticket, sent_to=sent_to):
-            return ConversionPending(
-                ticket=ticket.token, expires_at=ticket.expires_at, sent_to=sent_to
-            )
+            return ConversionPending(ticket=ticket.token, expires_at=ticket.expires_at, sent_to=sent_to)
         case SecondFactorNeeded(challenge=challenge, methods=methods):
             return SecondFactorRequired(
                 challenge=challenge.token,
@@ -123,4 +119,3 @@ async def logout(info: Info) -> bool:
     if session is None:
         return False
     return await info.context.services.login.logout(session, ip=info.context.client_ip)
-

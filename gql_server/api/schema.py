@@ -62,9 +62,7 @@ class Query:
         found = await visible_customer(await info.context.session(), str(id))
         return customers.CustomerType.from_model(found) if found else None
 
-    @strawberry.field(
-        description="Second-factor methods installed on this server: built-in and third-party plugins."
-    )
+    @strawberry.field(description="Second-factor methods installed on this server: built-in and third-party plugins.")
     def second_factor_methods(self, info: Info) -> list[SecondFactorMethodType]:
         methods = info.context.services.methods.values()
         return [SecondFactorMethodType.from_method(m) for m in methods]
@@ -74,11 +72,10 @@ class Query:
 class Mutation:
     """Writes. Only by POST (S21)."""
 
-    login: login_api.LoginResult = strawberry.mutation(
-        resolver=login_api.login, description="Step one of every login."
-    )
+    login: login_api.LoginResult = strawberry.mutation(resolver=login_api.login, description="Step one of every login.")
     logout: bool = strawberry.mutation(
-        resolver=login_api.logout, description="Ends the current session. True when a session was ended."
+        resolver=login_api.logout,
+        description="Ends the current session. True when a session was ended.",
     )
     update_customer_settings: settings_api.UpdateCustomerSettingsResult = strawberry.mutation(
         resolver=settings_api.update_customer_settings
@@ -114,4 +111,3 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
     )
-

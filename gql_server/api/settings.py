@@ -44,9 +44,7 @@ async def update_customer_settings(
     info: Info, customer_id: strawberry.ID, input: CustomerSettingsInput
 ) -> UpdateCustomerSettingsResult:
     """Change a customer's settings; customer-level members only (R1). Every change is audited."""
-    change = SettingsChange(
-        enforce_two_factor=input.enforce_two_factor, allowed_methods=input.allowed_methods
-    )
+    change = SettingsChange(enforce_two_factor=input.enforce_two_factor, allowed_methods=input.allowed_methods)
     outcome = await info.context.services.customer_settings.update(
         await info.context.session(), str(customer_id), change
     )

@@ -15,13 +15,11 @@ from gql_server.sessions import effective_expiry
 if TYPE_CHECKING:
     from gql_server.api.customers import CustomerType
 
-LoginMethod = strawberry.enum(enums.LoginMethod)
-ConversionState = strawberry.enum(enums.ConversionState)
-MembershipLevel = strawberry.enum(enums.MembershipLevel)
-Assurance = strawberry.enum(enums.Assurance)
-Requirement = strawberry.enum(
-    enums.Requirement, description="What the policy requires of a user right now."
-)
+strawberry.enum(enums.LoginMethod)
+strawberry.enum(enums.ConversionState)
+strawberry.enum(enums.MembershipLevel)
+strawberry.enum(enums.Assurance)
+strawberry.enum(enums.Requirement, description="What the policy requires of a user right now.")
 
 
 @strawberry.type(name="User")
@@ -30,8 +28,8 @@ class UserType:
 
     id: strawberry.ID
     email: str
-    login_method: LoginMethod
-    conversion: ConversionState
+    login_method: enums.LoginMethod
+    conversion: enums.ConversionState
     last_login_at: datetime | None
     model: strawberry.Private[User]
 
@@ -58,7 +56,7 @@ class UserType:
 class MembershipType:
     """A user's place in a customer."""
 
-    level: MembershipLevel
+    level: enums.MembershipLevel
     model: strawberry.Private[Membership]
 
     @strawberry.field
@@ -73,7 +71,7 @@ class MembershipType:
 class SessionType:
     """A signed-in session."""
 
-    assurance: Assurance
+    assurance: enums.Assurance
     expires_at: datetime
 
     @classmethod
@@ -89,6 +87,6 @@ class Viewer:
 
     user: UserType
     session: SessionType
-    requirement: Requirement = strawberry.field(
+    requirement: enums.Requirement = strawberry.field(
         description="CONVERSION when the user must convert before using anything else (rules R2, R10)."
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
-from gql_server.audit import Auditor, AuditKind
+from gql_server.audit import AuditKind, Auditor
 from gql_server.auth.access import acting_user, is_customer_admin, level_in
 from gql_server.auth.results import (
     BadInput,
@@ -68,9 +68,7 @@ async def enforcement_impact(session: Session | None, customer: Customer) -> Imp
     members = await User.filter(memberships__customer_id=customer.id).order_by("email")
     converted = [m for m in members if is_two_factor(m)]
     pending = [m for m in members if not is_two_factor(m) and m.conversion is ConversionState.PENDING]
-    to_convert = [
-        m for m in members if not is_two_factor(m) and m.conversion is ConversionState.NOT_STARTED
-    ]
+    to_convert = [m for m in members if not is_two_factor(m) and m.conversion is ConversionState.NOT_STARTED]
     return Impact(
         total_users=len(members),
         converted=len(converted),
@@ -87,9 +85,7 @@ class CustomerSettingsService:
         self._audit = auditor
         self._methods = methods
 
-    async def update(
-        self, session: Session | None, customer_id: str, change: SettingsChange
-    ) -> SettingsOutcome:
+    async def update(self, session: Session | None, customer_id: str, change: SettingsChange) -> SettingsOutcome:
         """Apply `change` when the caller is a CUSTOMER-level member; otherwise change nothing."""
         if session is None:
             return NotAuthenticated()
@@ -159,10 +155,7 @@ def allowed_method_ids(customer: Customer, installed: Collection[str]) -> list[s
     return [m for m in customer.allowed_methods if m in installed]
 
 
-
-async def audit_trail(
-    session: Session | None, customer: Customer, limit: int
-) -> list[AuditEvent] | NotPermitted:
+async def audit_trail(session: Session | None, customer: Customer, limit: int) -> list[AuditEvent] | NotPermitted:
     """The customer's audited events, newest first, for its admins only."""
     user = await acting_user(session)
     if user is None or not await is_customer_admin(user, customer.id):

@@ -22,16 +22,15 @@ LONGEST_LOCK = timedelta(hours=1)
 
 def lock_duration(previous_lockouts: int) -> timedelta:
     """1 minute, doubling with each lockout since the last success, at most 1 hour."""
-    return min(FIRST_LOCK * (2 ** min(previous_lockouts, 16)), LONGEST_LOCK)
+    return min(FIRST_LOCK * (1 << min(previous_lockouts, 16)), LONGEST_LOCK)
 
 
 async def reserve_attempt(user_id: object) -> bool:
     """Take one of the allowed attempts. False when the password step is locked (or full)."""
     now = utcnow()
     unlocked = Q(password_locked_until=None) | Q(password_locked_until__lte=now)
-    taken = await (
-        User.filter(unlocked, id=user_id, failed_password_attempts__lt=MAX_FAILURES)
-        .update(failed_password_attempts=F("failed_password_attempts") + 1)
+    taken = await User.filter(unlocked, id=user_id, failed_password_attempts__lt=MAX_FAILURES).update(
+        failed_password_attempts=F("failed_password_attempts") + 1
     )
     if taken:
         return True
@@ -64,9 +63,7 @@ async def record_failure(user_id: object) -> timedelta | None:
 
 async def record_success(user_id: object) -> None:
     """A correct password resets the round and the backoff."""
-    await User.filter(id=user_id).update(
-        failed_password_attempts=0, password_lockouts=0, password_locked_until=None
-    )
+    await User.filter(id=user_id).update(failed_password_attempts=0, password_lockouts=0, password_locked_until=None)
 
 
 def _locked(user: User) -> bool:

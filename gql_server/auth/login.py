@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from gql_server.audit import Auditor, AuditKind
+from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
 from gql_server.auth.results import (
     ConversionNeeded,
@@ -55,8 +55,11 @@ class LoginService:
             await self._audit.record(
                 AuditKind.LOGIN_FAILED,
                 subject=user,
-                data={"reason": "unknown_email" if user is None else "no_password", "ip": ip,
-                      "email": address},
+                data={
+                    "reason": "unknown_email" if user is None else "no_password",
+                    "ip": ip,
+                    "email": address,
+                },
             )
             return CredentialsRejected()
         if not await lockout.reserve_attempt(user.id):
@@ -80,9 +83,7 @@ class LoginService:
         return ended
 
     async def _fail(self, user: User, ip: str | None) -> None:
-        await self._audit.record(
-            AuditKind.LOGIN_FAILED, subject=user, data={"reason": "wrong_password", "ip": ip}
-        )
+        await self._audit.record(AuditKind.LOGIN_FAILED, subject=user, data={"reason": "wrong_password", "ip": ip})
         locked_for = await lockout.record_failure(user.id)
         if locked_for is not None:
             await self._audit.record(
@@ -99,19 +100,13 @@ class LoginService:
             return ConversionNeeded(ticket=ticket, email=user.email)
         if step is NextStep.CONVERSION_PENDING:
             ticket = await issue_token(user, TokenPurpose.CONVERSION_TICKET, self._limits.ticket)
-            return ConversionStillPending(
-                ticket=ticket, sent_to=mask_email(user.pending_email or user.email)
-            )
+            return ConversionStillPending(ticket=ticket, sent_to=mask_email(user.pending_email or user.email))
         if step is NextStep.SECOND_FACTOR:
-            challenge = await issue_token(
-                user, TokenPurpose.LOGIN_CHALLENGE, self._limits.challenge
-            )
+            challenge = await issue_token(user, TokenPurpose.LOGIN_CHALLENGE, self._limits.challenge)
             # The enrolled methods are listed once enrollment exists (issue 3's factor store).
             return SecondFactorNeeded(challenge=challenge, methods=[])
         new_session = await create_session(user, Assurance.PASSWORD, self._limits.sessions)
         user.last_login_at = utcnow()
         await User.filter(id=user.id).update(last_login_at=user.last_login_at)
-        await self._audit.record(
-            AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": "password", "ip": ip}
-        )
+        await self._audit.record(AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": "password", "ip": ip})
         return LoggedIn(user=user, session=new_session)

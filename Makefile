@@ -1,0 +1,39 @@
+# `make serve` and `make test` each bootstrap .venv from nothing (Python 3.11+ on PATH).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint schema check-contract clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+## Run the service on SQLite with demo accounts; GraphiQL at http://127.0.0.1:8000/graphql
+serve: $(STAMP)
+	$(BIN)/gql-server serve --demo
+
+## The test suite, on SQLite and on PostgreSQL (GQL_SERVER_TEST_POSTGRES; skipped if unreachable, except under CI=true)
+test: $(STAMP)
+	$(BIN)/pytest
+
+## ruff, mypy (strict) and hadolint on the Dockerfile
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+
+## Rewrite schema/schema.graphql from the code
+schema: $(STAMP)
+	$(BIN)/gql-server export-schema > schema/schema.graphql
+
+## Compare the exported schema with the public contract in ../shared/spec/api.graphql
+check-contract: $(STAMP)
+	$(BIN)/python ../shared/tools/check_contract.py schema/schema.graphql
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

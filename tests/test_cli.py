@@ -1,0 +1,210 @@
+"""The `gql-server` command as an operator uses it: machine-readable output, clear refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+EXE = [sys.executable, "-m", "gql_server.cli"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": f"sqlite://{tmp_path / 'cli.sqlite3'}",
+        "SECRET_KEY": "cli-test-secret-key-that-is-long-enough-0123",
+        "GQL_SERVER_ENV": "development",
+    }
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*EXE, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_creates_customers_users_and_memberships(env):
+    acme = run(env, "customer", "create", "Acme Oy")
+    beta = run(env, "customer", "create", "Beta Oy")
+    assert acme.returncode == 0, acme.stderr
+    acme_id = json.loads(acme.stdout)["id"]
+    beta_id = json.loads(beta.stdout)["id"]
+
+    user = run(
+        env,
+        "user",
+        "create",
+        "--customer",
+        acme_id,
+        "--email",
+        "Anna@Example.com",
+        "--password",
+        "correct horse battery",
+        "--level",
+        "customer",
+    )
+    assert user.returncode == 0, user.stderr
+    user_id = json.loads(user.stdout)["id"]
+
+    membership = run(
+        env,
+        "user",
+        "add-membership",
+        "--user",
+        user_id,
+        "--customer",
+        beta_id,
+        "--level",
+        "company",
+    )
+    assert membership.returncode == 0, membership.stderr
+    assert set(json.loads(membership.stdout)) == {"id"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [
+                "--customer",
+                "nope",
+                "--email",
+                "a@example.com",
+                "--password",
+                "correct horse battery",
+            ],
+            "No customer with id nope",
+        ),
+        (
+            ["--email", "not-an-email", "--password", "correct horse battery"],
+            "Not an email address",
+        ),
+        (["--email", "a@example.com", "--password", "password123"], "too common"),
+        (["--email", "a@example.com", "--password", "short"], "at least 8"),
+        (["--email", "a@example.com"], "--password is required"),
+    ],
+)
+def test_cli_refuses_bad_input_clearly(env, args, message):
+    customer_id = json.loads(run(env, "customer", "create", "Acme Oy").stdout)["id"]
+    if "--customer" not in args:
+        args = ["--customer", customer_id, *args]
+
+    result = run(env, "user", "create", *args, "--level", "company")
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_refuses_a_duplicate_email_and_membership(env):
+    customer_id = json.loads(run(env, "customer", "create", "Acme Oy").stdout)["id"]
+    args = [
+        "user",
+        "create",
+        "--customer",
+        customer_id,
+        "--email",
+        "a@example.com",
+        "--password",
+        "correct horse battery",
+        "--level",
+        "company",
+    ]
+    user_id = json.loads(run(env, *args).stdout)["id"]
+
+    again = run(env, *[a.upper() if a == "a@example.com" else a for a in args])
+    twice = run(
+        env,
+        "user",
+        "add-membership",
+        "--user",
+        user_id,
+        "--customer",
+        customer_id,
+        "--level",
+        "customer",
+    )
+
+    assert again.returncode == 1 and "exists already" in again.stderr
+    assert twice.returncode == 1 and "member of Acme Oy already" in twice.stderr
+
+
+def test_cli_usage_errors_exit_2(env):
+    assert run(env).returncode == 2
+    bad_level = run(env, "user", "create", "--customer", "x", "--email", "a@b.co", "--level", "boss")
+    assert bad_level.returncode == 2 and "invalid choice" in bad_level.stderr
+
+
+def test_cli_production_requires_a_secret_key(env):
+    env = {**env, "GQL_SERVER_ENV": "production"}
+    env.pop("SECRET_KEY")
+
+    result = run(env, "migrate")
+
+    assert result.returncode == 1
+    assert "SECRET_KEY is required" in result.stderr
+
+
+def test_cli_export_schema_prints_the_committed_sdl(env):
+    result = run(env, "export-schema")
+
+    committed = (Path(__file__).resolve().parent.parent / "schema" / "schema.graphql").read_text()
+    assert result.returncode == 0
+    assert result.stdout == committed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_cli_serve_demo_answers_on_a_fresh_database_and_prints_credentials(env, tmp_path):
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [*EXE, "serve", "--demo", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+        try:
+            answer = _wait_for_answer(port, server)
+            login = httpx.post(
+                f"http://127.0.0.1:{port}/graphql",
+                json={
+                    "query": 'mutation { login(email: "admin@demo.example", password: "demo-admin-pass") { __typename } }'
+                },
+                timeout=10,
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    output = log.read_text()
+    assert answer == {"data": {"__typename": "Query"}}
+    assert login.json() == {"data": {"login": {"__typename": "LoginSuccess"}}}
+    assert "admin@demo.example" in output and "demo-admin-pass" in output
+    assert "user@demo.example" in output
+
+
+def _wait_for_answer(port: int, server: subprocess.Popen[bytes]) -> object:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "gql-server serve exited early"
+        try:
+            response = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ __typename }"}, timeout=2)
+            return response.json()
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("gql-server serve did not answer within 30 s")

@@ -1,0 +1,35 @@
+"""The committed SDL matches the code, and the frontend's operation documents are valid against it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from graphql import build_schema as parse_sdl
+from graphql import parse, validate
+
+from gql_server.api.schema import build_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_FILE = ROOT / "schema" / "schema.graphql"
+OPERATIONS = sorted((ROOT / "schema" / "operations").glob("*.graphql"))
+
+
+def test_committed_schema_matches_the_code():
+    exported = build_schema().as_str() + "\n"
+
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == exported, (
+        "schema/schema.graphql drifted: run `gql-server export-schema > schema/schema.graphql`"
+    )
+
+
+@pytest.mark.parametrize("path", OPERATIONS, ids=[p.stem for p in OPERATIONS])
+def test_operation_documents_validate_against_the_schema(path):
+    errors = validate(parse_sdl(SCHEMA_FILE.read_text(encoding="utf-8")), parse(path.read_text()))
+
+    assert errors == []
+
+
+def test_production_schema_is_the_same_schema():
+    # Production only turns introspection and suggestions off; the contract is identical.
+    assert build_schema(introspection=False, field_suggestions=False).as_str() == build_schema().as_str()

@@ -1,0 +1,141 @@
+"""The GraphQL transport: S7 (aliases, depth, size), S21 (POST JSON only, no batching), S22 (masking)."""
+
+from __future__ import annotations
+
+import pytest
+from tortoise import connections
+
+from gql_server.enums import MembershipLevel
+
+LOGIN = 'login(email: "a@example.com", password: "wrong-guess") { __typename }'
+
+
+async def test_s21_mutation_by_get_is_refused(client):
+    response = await client.http.get("/graphql", params={"query": "mutation { logout }"})
+
+    assert response.status_code == 400
+    assert "mutations are not allowed" in response.json()["errors"][0]["message"]
+
+
+async def test_s21_queries_by_get_still_work(client):
+    response = await client.http.get("/graphql", params={"query": "{ __typename }"})
+
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        ("query=mutation%20%7B%20logout%20%7D", "application/x-www-form-urlencoded"),
+        ('{"query": "mutation { logout }"}', "text/plain"),
+        (
+            '--b\r\nContent-Disposition: form-data; name="query"\r\n\r\n{ __typename }\r\n--b--',
+            "multipart/form-data; boundary=b",
+        ),
+    ],
+)
+async def test_s21_post_must_be_json(client, content, content_type):
+    response = await client.http.post("/graphql", content=content, headers={"content-type": content_type})
+
+    assert response.status_code == 415
+    assert response.json() == {"errors": [{"message": "POST requests must be application/json."}]}
+
+
+async def test_s21_batched_requests_are_refused(client, make_customer, make_user, services):
+    await make_user(await make_customer(), "a@example.com", "correct horse battery")
+    checks_before = services.passwords.stats.checks
+
+    response = await client.http.post("/graphql", json=[{"query": f"mutation {{ {LOGIN} }}"}] * 5)
+
+    assert response.status_code == 400
+    assert "batch" in response.text.lower()
+    assert services.passwords.stats.checks == checks_before
+
+
+async def test_s7_more_than_five_aliases_are_refused_before_anything_runs(client, make_customer, make_user, services):
+    await make_user(await make_customer(), "a@example.com", "correct horse battery")
+    checks_before = services.passwords.stats.checks
+    aliased = " ".join(f"a{i}: {LOGIN}" for i in range(6))
+
+    response = await client.post(f"mutation {{ {aliased} }}")
+
+    body = response.json()
+    assert body.get("data") is None
+    assert "aliases" in body["errors"][0]["message"]
+    assert services.passwords.stats.checks == checks_before
+
+
+async def test_s7_aliases_within_the_limit_each_count_as_an_attempt(client, make_customer, make_user, services):
+    await make_user(await make_customer(), "a@example.com", "correct horse battery")
+    aliased = " ".join(f"a{i}: {LOGIN}" for i in range(5))
+
+    response = await client.post(f"mutation {{ {aliased} }}")
+
+    assert len(response.json()["data"]) == 5
+    # Three reach the check, then the lockout refuses the rest (S4 holds per resolver call).
+    assert services.passwords.stats.checks == 3
+
+
+async def test_s7_deep_queries_are_refused(client):
+    deep = "{ viewer { user { memberships { customer { enforcementImpact { usersToConvert { memberships { customer { enforcementImpact { usersToConvert { memberships { customer { name } } } } } } } } } } } } }"
+
+    response = await client.post(deep)
+
+    assert "exceeds maximum operation depth" in response.json()["errors"][0]["message"]
+
+
+async def test_s7_oversized_documents_are_refused(client):
+    response = await client.post("{ " + "__typename " * 3000 + "}")
+
+    assert "token" in response.json()["errors"][0]["message"].lower()
+
+
+async def test_s22_unexpected_failures_are_masked_without_sql_or_trace(client, make_customer, make_user, settings):
+    customer = await make_customer()
+    await make_user(customer, "a@example.com", "correct horse battery", MembershipLevel.CUSTOMER)
+    # A real fault: the audit table disappears under the running service.
+    connection = connections.get(settings.database_url.split(":", 1)[0])
+    await connection.execute_script(
+        'DROP TABLE "audit_event" CASCADE' if "postgres" in settings.database_url else 'DROP TABLE "audit_event"'
+    )
+
+    response = await client.post(f"mutation {{ {LOGIN} }}")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["errors"][0]["message"] == "Unexpected error."
+    for leak in ("audit_event", "Traceback", "SELECT", "INSERT", "relation", "no such table"):
+        assert leak not in response.text
+
+
+class TestProduction:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"gql_server_env": "production"}
+
+    async def test_s22_no_field_suggestions_in_production(self, client):
+        response = await client.post("{ viewr }")
+
+        message = response.json()["errors"][0]["message"]
+        assert "Cannot query field 'viewr'" in message
+        assert "Did you mean" not in message
+
+    async def test_introspection_and_graphiql_are_off_in_production(self, client):
+        introspection = await client.post("{ __schema { queryType { name } } }")
+        graphiql = await client.http.get("/graphql", headers={"accept": "text/html"})
+
+        assert "introspection" in introspection.json()["errors"][0]["message"].lower()
+        assert graphiql.status_code == 404
+
+
+async def test_field_suggestions_help_in_development(client):
+    response = await client.post("{ viewr }")
+
+    assert "Did you mean 'viewer'" in response.json()["errors"][0]["message"]
+
+
+async def test_graphiql_is_served_in_development(client):
+    response = await client.http.get("/graphql", headers={"accept": "text/html"})
+
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
