@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from enum import StrEnum
 from typing import Any
 
@@ -10,8 +9,7 @@ import pluggy
 
 from gql_server.clock import utcnow
 from gql_server.models import AuditEvent, Customer, User
-
-log = logging.getLogger(__name__)
+from gql_server.plugins import notify_each
 
 
 class AuditKind(StrEnum):
@@ -54,9 +52,6 @@ class Auditor:
             customer=customer,
             data=data or {},
         )
-        try:
-            self._pm.hook.auth_event(event=event)
-        except Exception:
-            # An observer's failure must never undo or block what was audited.
-            log.exception("an auth_event observer failed for %s", kind.value)
+        # An observer's failure must never undo or block what was audited.
+        notify_each(self._pm.hook.auth_event, event=event)
         return event

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pluggy
 
@@ -42,6 +42,18 @@ def create_plugin_manager(disabled: Iterable[str] = ()) -> pluggy.PluginManager:
     pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     pm.check_pending()
     return pm
+
+
+def notify_each(hook: pluggy.HookCaller, **kwargs: Any) -> None:
+    """Call every implementation of an observer hook, containing failures plugin by plugin.
+
+    pluggy stops at the first exception; an observer that breaks must not silence the others.
+    """
+    for impl in hook.get_hookimpls():
+        try:
+            impl.function(**{name: kwargs[name] for name in impl.argnames})
+        except Exception:
+            log.exception("plugin %s failed in %s", impl.plugin_name, hook.name)
 
 
 def collect_methods(pm: pluggy.PluginManager) -> Mapping[str, SecondFactorMethod]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import partial
 
@@ -18,6 +19,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from gql_server.api import customers, users
 from gql_server.api import login as login_api
@@ -32,6 +34,8 @@ from gql_server.api.errors import (
 from gql_server.api.methods import SecondFactorMethodType
 from gql_server.auth.customers import visible_customer
 from gql_server.policy import requirement_for
+
+log = logging.getLogger(__name__)
 
 # S7: aliases cannot multiply attempts; depth and size bound the work a request asks for.
 MAX_ALIASES = 5
@@ -89,6 +93,26 @@ def _should_mask(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, (GraphQLError, PublicError))
 
 
+class Schema(strawberry.Schema):
+    """Strawberry's schema, logging only unexpected errors.
+
+    Caller mistakes (syntax, validation, variable coercion) are answered, not logged: their
+    messages can echo the input, and the input may be a password or a code (S25).
+    """
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Log each unexpected error with its traceback; expected ones are the caller's business."""
+        operation = execution_context.operation_name if execution_context else None
+        for error in errors:
+            if _should_mask(error):
+                log.error(
+                    "unexpected error at %s in operation %s",
+                    ".".join(str(p) for p in error.path or ()),
+                    operation or "(anonymous)",
+                    exc_info=error.original_error,
+                )
+
+
 def build_schema(*, introspection: bool = True, field_suggestions: bool = True) -> strawberry.Schema:
     """The schema with its guards; production turns introspection and field suggestions off."""
     # Factories, not instances: each request gets its own extension objects (no shared state);
@@ -103,7 +127,7 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         # Declared for the contract although no field of this issue returns them yet.

@@ -1,0 +1,93 @@
+"""Plugins: hooks documented, methods registered through the hook, observers contained."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gql_server import hookspecs
+from gql_server.hookspecs import hookimpl
+from gql_server.plugins import collect_methods, create_plugin_manager
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
+
+
+def test_every_hook_is_documented_under_its_own_heading():
+    headings = set(re.findall(r"^## (\w+)\(", DOCS.read_text(encoding="utf-8"), flags=re.M))
+    hooks = {name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "gql_server_spec")}
+
+    assert hooks
+    assert hooks == headings
+
+
+@dataclass(frozen=True)
+class CarrierPigeon:
+    id: str = "pigeon"
+    display_name: str = "Carrier pigeon"
+    channel: str = "bird"
+    phishing_resistant: bool = False
+    enrollable: bool = True
+
+
+class PigeonPlugin:
+    @hookimpl
+    def register_second_factors(self, register):
+        register(CarrierPigeon())
+        register(object())  # not a method: ignored with a log line
+
+
+def test_register_second_factors_collects_method_objects(caplog):
+    pm = create_plugin_manager()
+    pm.register(PigeonPlugin(), name="pigeon")
+
+    methods = collect_methods(pm)
+
+    assert list(methods) == ["pigeon"]
+    assert "ignored a second-factor method" in caplog.text
+
+
+def test_disabled_plugins_are_blocked():
+    pm = create_plugin_manager(disabled=["pigeon"])
+
+    assert pm.register(PigeonPlugin(), name="pigeon") is None
+    assert collect_methods(pm) == {}
+
+
+class FailingObserver:
+    @hookimpl
+    def auth_event(self, event):
+        raise RuntimeError("observer down")
+
+
+class RecordingObserver:
+    def __init__(self):
+        self.kinds = []
+
+    @hookimpl
+    def auth_event(self, event):
+        self.kinds.append(event.kind)
+
+
+@pytest.fixture
+def observers(services):
+    recording, failing = RecordingObserver(), FailingObserver()
+    services.plugins.register(recording, name="recording")
+    services.plugins.register(failing, name="failing")
+    try:
+        yield recording
+    finally:
+        services.plugins.unregister(name="recording")
+        services.plugins.unregister(name="failing")
+
+
+async def test_auth_event_observers_see_events_and_cannot_break_login(client, make_customer, make_user, observers, caplog):
+    await make_user(await make_customer(), "a@example.com", "correct horse battery")
+
+    result = await client.login("a@example.com", "correct horse battery")
+
+    assert result["__typename"] == "LoginSuccess"
+    assert observers.kinds[-1] == "login_succeeded"
+    assert "plugin failing failed in auth_event" in caplog.text
