@@ -83,7 +83,9 @@ def observers(services):
         services.plugins.unregister(name="failing")
 
 
-async def test_auth_event_observers_see_events_and_cannot_break_login(client, make_customer, make_user, observers, caplog):
+async def test_auth_event_observers_see_events_and_cannot_break_login(
+    client, make_customer, make_user, observers, caplog
+):
     await make_user(await make_customer(), "a@example.com", "correct horse battery")
 
     result = await client.login("a@example.com", "correct horse battery")
