@@ -92,7 +92,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         raise AdminError("--demo is for development; it creates accounts with known passwords.")
     asyncio.run(db.migrate(settings.database_url))
     if args.demo:
-        _print_demo(_with_orm(settings, lambda admin: _demo(admin)))
+        _print_demo(_with_orm(settings, lambda admin: _demo(admin)), f"http://{args.host}:{args.port}/graphql")
     logging.basicConfig(level=logging.INFO)
     uvicorn.run(
         "gql_server.app:create_app",
@@ -153,15 +153,15 @@ async def _demo(admin: Admin) -> Any:
     return await ensure_demo_data(admin)
 
 
-def _print_demo(accounts: Any) -> None:
+def _print_demo(accounts: Any, explorer: str) -> None:
     print("\nDemo accounts (development only):", file=sys.stderr)
     for account in accounts:
         print(
             f"  {account.customer_name:<9} {account.level.value:<8} "
-            f"{account.email:<22} password: {account.password}   customer id: {account.customer_id}",
+            f"{account.email:<22} password: {account.password:<18} customer id: {account.customer_id}",
             file=sys.stderr,
         )
-    print("GraphiQL: http://127.0.0.1:8000/graphql (see the README walkthrough)\n", file=sys.stderr)
+    print(f"GraphiQL: {explorer} (see the README walkthrough)\n", file=sys.stderr)
 
 
 def _with_orm(settings: Settings, action: Callable[[Admin], Awaitable[T]]) -> T:

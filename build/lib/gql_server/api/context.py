@@ -1,0 +1,74 @@
+"""The per-request context: the services, the request/response, and the caller's session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.types import Info as StrawberryInfo
+
+from gql_server.models import Session
+from gql_server.services import Services
+from gql_server.sessions import resolve_session
+
+SESSION_COOKIE = "gql_session"
+
+
+@dataclass
+class Context:
+    """Built once per request in `get_context`; resolvers reach services and the session here."""
+
+    request: Request
+    response: Response
+    services: Services
+    _session: Session | None = None
+    _session_loaded: bool = field(default=False)
+
+    async def session(self) -> Session | None:
+        """The caller's live session (Bearer header first, then the cookie), looked up once."""
+        if not self._session_loaded:
+            token = _bearer(self.request) or self.request.cookies.get(SESSION_COOKIE)
+            self._session = await resolve_session(token, self.services.sessions) if token else None
+            self._session_loaded = True
+        return self._session
+
+    def forget_session(self) -> None:
+        """After logout: the rest of this request acts as anonymous."""
+        self._session, self._session_loaded = None, True
+
+    @property
+    def client_ip(self) -> str | None:
+        """The peer address, for the audit trail."""
+        return self.request.client.host if self.request.client else None
+
+    def set_session_cookie(self, token: str) -> None:
+        """S19: HttpOnly, SameSite=Lax, path /, Secure when PUBLIC_URL is https."""
+        settings = self.services.settings
+        self.response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=int(settings.session_absolute.total_seconds()),
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookies,
+        )
+
+    def clear_session_cookie(self) -> None:
+        """Remove the cookie from the browser (the session itself is ended server-side)."""
+        self.response.delete_cookie(
+            SESSION_COOKIE,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=self.services.settings.secure_cookies,
+        )
+
+
+Info = StrawberryInfo[Context, None]
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None

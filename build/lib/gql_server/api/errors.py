@@ -1,0 +1,80 @@
+"""Expected failures as union members implementing `Error`, and the one exception the API shows."""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.interface(
+    description="Every expected failure is a union member implementing Error; unexpected ones are masked errors."
+)
+class Error:
+    """Common shape of every expected failure."""
+
+    message: str
+
+
+@strawberry.type
+class InvalidCredentials(Error):
+    """Wrong email or password; deliberately the same for unknown and locked accounts (S3)."""
+
+
+@strawberry.type
+class InvalidCode(Error):
+    """A second-factor code was wrong."""
+
+    attempts_left: int
+
+
+@strawberry.type(description="The token is unknown, used or expired.")
+class ChallengeExpired(Error):
+    """The token is unknown, used or expired."""
+
+
+@strawberry.type
+class TooManyAttempts(Error):
+    """A limit was reached; try again after the given time."""
+
+    retry_after_seconds: int
+
+
+@strawberry.type
+class MethodNotAvailable(Error):
+    """The method is not installed, not allowed, or not enrolled."""
+
+
+@strawberry.type
+class EmailInUse(Error):
+    """The address belongs to another account."""
+
+
+@strawberry.type
+class InvalidInput(Error):
+    """The input was refused; `field` names the argument at fault."""
+
+    field: str | None = None
+
+
+@strawberry.type
+class AuthenticationRequired(Error):
+    """The operation needs a signed-in session that satisfies the policy."""
+
+
+@strawberry.type
+class PermissionDenied(Error):
+    """The caller is signed in but may not do this."""
+
+
+class PublicError(Exception):
+    """An error whose message may be shown to the caller (not masked by MaskErrors).
+
+    Used only where a union cannot be: a non-null field the caller may not read.
+    """
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.extensions = {"code": code}
+
+
+NOT_AUTHENTICATED = "Sign in first (with two factors where your customer requires them)."
+NOT_PERMITTED = "Only the customer's administrators may do this."

@@ -1,0 +1,137 @@
+"""The schema, assembled in one place: Query, Mutation and the extensions that guard them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from gql_server.api import customers, users
+from gql_server.api import login as login_api
+from gql_server.api import settings as settings_api
+from gql_server.api.context import Info
+from gql_server.api.errors import (
+    AuthenticationRequired,
+    EmailInUse,
+    MethodNotAvailable,
+    PublicError,
+)
+from gql_server.api.methods import SecondFactorMethodType
+from gql_server.auth.customers import visible_customer
+from gql_server.policy import requirement_for
+
+log = logging.getLogger(__name__)
+
+# S7: aliases cannot multiply attempts; depth and size bound the work a request asks for.
+MAX_ALIASES = 5
+MAX_DEPTH = 10
+MAX_TOKENS = 2000
+CACHE_SIZE = 256
+
+
+@strawberry.type
+class Query:
+    """Reads."""
+
+    @strawberry.field(description="The signed-in user, or null without a valid session.")
+    async def viewer(self, info: Info) -> users.Viewer | None:
+        session = await info.context.session()
+        if session is None:
+            return None
+        return users.Viewer(
+            user=users.UserType.from_model(session.user),
+            session=users.SessionType.from_model(session, info),
+            requirement=await requirement_for(session),
+        )
+
+    @strawberry.field(
+        description="A customer the caller belongs to; null otherwise. Needs a session that satisfies the policy."
+    )
+    async def customer(self, info: Info, id: strawberry.ID) -> customers.CustomerType | None:
+        found = await visible_customer(await info.context.session(), str(id))
+        return customers.CustomerType.from_model(found) if found else None
+
+    @strawberry.field(description="Second-factor methods installed on this server: built-in and third-party plugins.")
+    def second_factor_methods(self, info: Info) -> list[SecondFactorMethodType]:
+        methods = info.context.services.methods.values()
+        return [SecondFactorMethodType.from_method(m) for m in methods]
+
+
+@strawberry.type
+class Mutation:
+    """Writes. Only by POST (S21)."""
+
+    login: login_api.LoginResult = strawberry.mutation(resolver=login_api.login, description="Step one of every login.")
+    logout: bool = strawberry.mutation(
+        resolver=login_api.logout,
+        description="Ends the current session. True when a session was ended.",
+    )
+    update_customer_settings: settings_api.UpdateCustomerSettingsResult = strawberry.mutation(
+        resolver=settings_api.update_customer_settings
+    )
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    # Syntax, validation and variable errors explain the caller's mistake (they are GraphQLErrors
+    # or carry none); anything else raised by our code is masked unless meant for the caller (S22).
+    original = error.original_error
+    return original is not None and not isinstance(original, (GraphQLError, PublicError))
+
+
+class Schema(strawberry.Schema):
+    """Strawberry's schema, logging only unexpected errors.
+
+    Caller mistakes (syntax, validation, variable coercion) are answered, not logged: their
+    messages can echo the input, and the input may be a password or a code (S25).
+    """
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Log each unexpected error with its traceback; expected ones are the caller's business."""
+        operation = execution_context.operation_name if execution_context else None
+        for error in errors:
+            if _should_mask(error):
+                log.error(
+                    "unexpected error at %s in operation %s",
+                    ".".join(str(p) for p in error.path or ()),
+                    operation or "(anonymous)",
+                    exc_info=error.original_error,
+                )
+
+
+def build_schema(*, introspection: bool = True, field_suggestions: bool = True) -> strawberry.Schema:
+    """The schema with its guards; production turns introspection and field suggestions off."""
+    # Factories, not instances: each request gets its own extension objects (no shared state);
+    # the parser and validation caches still share one module-level LRU per maxsize.
+    extensions: list[Callable[[], SchemaExtension]] = [
+        partial(ParserCache, maxsize=CACHE_SIZE),
+        partial(ValidationCache, maxsize=CACHE_SIZE),
+        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+        partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
+        partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+        partial(MaskErrors, should_mask_error=_should_mask),
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        # Declared for the contract although no field of this issue returns them yet.
+        types=[EmailInUse, MethodNotAvailable, AuthenticationRequired],
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
+    )

@@ -1,0 +1,92 @@
+"""Viewer, User, Membership and Session types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from gql_server import enums
+from gql_server.api.context import Info
+from gql_server.models import Membership, Session, User
+from gql_server.sessions import effective_expiry
+
+if TYPE_CHECKING:
+    from gql_server.api.customers import CustomerType
+
+strawberry.enum(enums.LoginMethod)
+strawberry.enum(enums.ConversionState)
+strawberry.enum(enums.MembershipLevel)
+strawberry.enum(enums.Assurance)
+strawberry.enum(enums.Requirement, description="What the policy requires of a user right now.")
+
+
+@strawberry.type(name="User")
+class UserType:
+    """An account."""
+
+    id: strawberry.ID
+    email: str
+    login_method: enums.LoginMethod
+    conversion: enums.ConversionState
+    last_login_at: datetime | None
+    model: strawberry.Private[User]
+
+    @classmethod
+    def from_model(cls, user: User) -> UserType:
+        """Wrap a User row."""
+        return cls(
+            id=strawberry.ID(str(user.id)),
+            email=user.email,
+            login_method=user.login_method,
+            conversion=user.conversion,
+            last_login_at=user.last_login_at,
+            model=user,
+        )
+
+    @strawberry.field
+    async def memberships(self) -> list[MembershipType]:
+        """The customers this user belongs to, with the level in each."""
+        rows = await Membership.filter(user_id=self.model.id).prefetch_related("customer")
+        return [MembershipType(level=row.level, model=row) for row in rows]
+
+
+@strawberry.type(name="Membership")
+class MembershipType:
+    """A user's place in a customer."""
+
+    level: enums.MembershipLevel
+    model: strawberry.Private[Membership]
+
+    @strawberry.field
+    def customer(self) -> Annotated[CustomerType, strawberry.lazy("gql_server.api.customers")]:
+        """The customer."""
+        from gql_server.api.customers import CustomerType
+
+        return CustomerType.from_model(self.model.customer)
+
+
+@strawberry.type(name="Session")
+class SessionType:
+    """A signed-in session."""
+
+    assurance: enums.Assurance
+    expires_at: datetime
+
+    @classmethod
+    def from_model(cls, session: Session, info: Info) -> SessionType:
+        """Wrap a Session row; `expiresAt` is the earlier of its idle and absolute limits."""
+        policy = info.context.services.sessions
+        return cls(assurance=session.assurance, expires_at=effective_expiry(session, policy))
+
+
+@strawberry.type
+class Viewer:
+    """The signed-in user and their session."""
+
+    user: UserType
+    session: SessionType
+    requirement: enums.Requirement = strawberry.field(
+        description="CONVERSION when the user must convert before using anything else (rules R2, R10)."
+    )

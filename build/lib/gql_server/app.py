@@ -1,0 +1,79 @@
+"""create_app(settings) -> Starlette: the lifespan (Tortoise, plugins), /graphql, and the guards of S21."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from cross_web import HTTPException
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from tortoise.contrib.starlette import RegisterTortoise
+
+from gql_server.api.context import Context
+from gql_server.api.schema import build_schema
+from gql_server.db import tortoise_config
+from gql_server.services import Services, build_services
+from gql_server.settings import Settings
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI app with our typed context and POST-only JSON for everything but reads."""
+
+    def __init__(self, services: Services) -> None:
+        settings = services.settings
+        super().__init__(
+            build_schema(
+                introspection=settings.introspection_enabled,
+                field_suggestions=not settings.production,
+            ),
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            # Queries may come by GET (cacheable reads); Strawberry refuses mutations by GET.
+            allow_queries_via_get=True,
+            multipart_uploads_enabled=False,
+        )
+        self.services = services
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        assert isinstance(request, Request) and isinstance(response, Response)
+        return Context(request=request, response=response, services=self.services)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The ASGI application for these settings (read from the environment when not given)."""
+    settings = settings or Settings()
+    settings.check()
+    services = build_services(settings)
+    graphql = GraphQLApp(services)
+
+    async def graphql_endpoint(request: Request) -> Response:
+        # S21: POST bodies must be JSON. A form post is what a cross-site page can send without
+        # a CORS preflight, so refusing it also closes that CSRF door for cookie sessions.
+        if request.method == "POST":
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type != "application/json":
+                return JSONResponse(
+                    {"errors": [{"message": "POST requests must be application/json."}]},
+                    status_code=415,
+                )
+        try:
+            return await graphql.run(request)
+        except HTTPException as exc:
+            return JSONResponse({"errors": [{"message": exc.reason}]}, status_code=exc.status_code)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+            await services.passwords.warm_up()
+            yield
+
+    app = Starlette(
+        routes=[Route("/graphql", graphql_endpoint, methods=["GET", "POST"])],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

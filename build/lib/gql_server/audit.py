@@ -1,0 +1,57 @@
+"""The audit trail (S26): one row per audited event, then the `auth_event` hook for observers."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import pluggy
+
+from gql_server.clock import utcnow
+from gql_server.models import AuditEvent, Customer, User
+from gql_server.plugins import notify_each
+
+
+class AuditKind(StrEnum):
+    """The kinds of audited event; `AuditEvent.kind` holds the value."""
+
+    LOGIN_SUCCEEDED = "login_succeeded"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_REFUSED_LOCKED = "login_refused_locked"
+    PASSWORD_LOCKOUT = "password_lockout"  # noqa: S105 (an event name, not a secret)
+    CONVERSION_REQUIRED = "conversion_required"
+    LOGOUT = "logout"
+    SETTINGS_CHANGED = "settings_changed"
+    USER_CREATED = "user_created"
+    MEMBERSHIP_ADDED = "membership_added"
+    CUSTOMER_CREATED = "customer_created"
+
+
+class Auditor:
+    """Records audited events and tells the plugins that observe them."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._pm = pm
+
+    async def record(
+        self,
+        kind: AuditKind,
+        *,
+        actor: User | None = None,
+        subject: User | None = None,
+        customer: Customer | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Store one event (never with a secret in `data`, S25) and notify `auth_event` observers."""
+        event = await AuditEvent.create(
+            at=utcnow(),
+            kind=kind.value,
+            actor=actor,
+            actor_email=actor.email if actor else None,
+            subject=subject,
+            customer=customer,
+            data=data or {},
+        )
+        # An observer's failure must never undo or block what was audited.
+        notify_each(self._pm.hook.auth_event, event=event)
+        return event

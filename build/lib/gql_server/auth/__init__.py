@@ -1,0 +1,1 @@
+"""Authentication services: plain async code, no GraphQL inside. Every rule lives here once."""

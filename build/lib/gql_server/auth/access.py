@@ -1,0 +1,27 @@
+"""Who may act: sessions that satisfy the policy, and membership levels (R1, R10, S20)."""
+
+from __future__ import annotations
+
+from gql_server.enums import MembershipLevel, Requirement
+from gql_server.models import Membership, Session, User
+from gql_server.policy import requirement_for
+
+
+async def acting_user(session: Session | None) -> User | None:
+    """The session's user when the session may be used for more than `viewer` (R10), else None."""
+    if session is None:
+        return None
+    if await requirement_for(session) is not Requirement.NONE:
+        return None
+    return session.user
+
+
+async def level_in(user: User, customer_id: object) -> MembershipLevel | None:
+    """The user's level in a customer, or None when not a member."""
+    membership = await Membership.get_or_none(user_id=user.id, customer_id=customer_id)
+    return membership.level if membership else None
+
+
+async def is_customer_admin(user: User, customer_id: object) -> bool:
+    """R1: only CUSTOMER-level members administer a customer."""
+    return await level_in(user, customer_id) is MembershipLevel.CUSTOMER

@@ -1,0 +1,163 @@
+"""Customers as their members see them: lookup, the impact preview (R11), settings changes (R1)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from tortoise.transactions import in_transaction
+
+from gql_server.audit import AuditKind, Auditor
+from gql_server.auth.access import acting_user, is_customer_admin, level_in
+from gql_server.auth.results import (
+    BadInput,
+    NotAuthenticated,
+    NotPermitted,
+    SettingsOutcome,
+    SettingsUpdated,
+)
+from gql_server.clock import utcnow
+from gql_server.enums import ConversionState
+from gql_server.models import AuditEvent, Customer, Session, User
+from gql_server.plugins import SecondFactorMethod
+from gql_server.policy import is_two_factor
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    """The fields of CustomerSettingsInput; None means "leave as it is"."""
+
+    enforce_two_factor: bool | None = None
+    allowed_methods: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Impact:
+    """R11: how the customer's members stand, before enforcement is switched on."""
+
+    total_users: int
+    converted: int
+    pending: int
+    not_started: int
+    users_to_convert: list[User]
+
+
+def parse_id(value: str) -> uuid.UUID | None:
+    """A customer or user id from the API, or None when it is not one of ours."""
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+async def visible_customer(session: Session | None, customer_id: str) -> Customer | None:
+    """The customer when the caller belongs to it and the session satisfies the policy."""
+    user = await acting_user(session)
+    cid = parse_id(customer_id)
+    if user is None or cid is None or await level_in(user, cid) is None:
+        return None
+    return await Customer.get_or_none(id=cid)
+
+
+async def enforcement_impact(session: Session | None, customer: Customer) -> Impact | NotPermitted:
+    """The preview of R11, for the customer's admins only."""
+    user = await acting_user(session)
+    if user is None or not await is_customer_admin(user, customer.id):
+        return NotPermitted()
+    members = await User.filter(memberships__customer_id=customer.id).order_by("email")
+    converted = [m for m in members if is_two_factor(m)]
+    pending = [m for m in members if not is_two_factor(m) and m.conversion is ConversionState.PENDING]
+    to_convert = [m for m in members if not is_two_factor(m) and m.conversion is ConversionState.NOT_STARTED]
+    return Impact(
+        total_users=len(members),
+        converted=len(converted),
+        pending=len(pending),
+        not_started=len(to_convert),
+        users_to_convert=to_convert,
+    )
+
+
+class CustomerSettingsService:
+    """Changes a customer's settings for its admins, auditing every changed value (R1)."""
+
+    def __init__(self, auditor: Auditor, methods: Mapping[str, SecondFactorMethod]) -> None:
+        self._audit = auditor
+        self._methods = methods
+
+    async def update(self, session: Session | None, customer_id: str, change: SettingsChange) -> SettingsOutcome:
+        """Apply `change` when the caller is a CUSTOMER-level member; otherwise change nothing."""
+        if session is None:
+            return NotAuthenticated()
+        user = await acting_user(session)
+        if user is None:
+            return NotAuthenticated()
+        cid = parse_id(customer_id)
+        # Unknown customers answer like foreign ones: ids are not a way to learn what exists.
+        if cid is None or not await is_customer_admin(user, cid):
+            return NotPermitted()
+        problem = self._check_methods(change.allowed_methods)
+        if problem:
+            return problem
+        async with in_transaction():
+            customer = await Customer.select_for_update().get(id=cid)
+            changes = _diff(customer, change)
+            for field, (_old, new) in changes.items():
+                setattr(customer, _ATTRIBUTES[field], new)
+            if changes:
+                customer.settings_updated_at = utcnow()
+                await customer.save()
+            for field, (old, new) in changes.items():
+                await self._audit.record(
+                    AuditKind.SETTINGS_CHANGED,
+                    actor=user,
+                    customer=customer,
+                    data={"field": field, "old": old, "new": new},
+                )
+        return SettingsUpdated(customer=customer)
+
+    def _check_methods(self, wanted: list[str] | None) -> BadInput | None:
+        if wanted is None:
+            return None
+        if not wanted:
+            return BadInput("Allow at least one method, or users could not enroll.", "allowedMethods")
+        enrollable = sorted(m.id for m in self._methods.values() if m.enrollable)
+        unknown = [m for m in wanted if m not in enrollable]
+        if unknown:
+            return BadInput(
+                f"Not an installed, enrollable method: {', '.join(unknown)}. "
+                f"Choose from: {', '.join(enrollable) or 'none installed'}.",
+                "allowedMethods",
+            )
+        return None
+
+
+_ATTRIBUTES = {"enforceTwoFactor": "enforce_two_factor", "allowedMethods": "allowed_methods"}
+
+
+def _diff(customer: Customer, change: SettingsChange) -> dict[str, tuple[object, object]]:
+    wanted: dict[str, object] = {}
+    if change.enforce_two_factor is not None:
+        wanted["enforceTwoFactor"] = change.enforce_two_factor
+    if change.allowed_methods is not None:
+        wanted["allowedMethods"] = sorted(set(change.allowed_methods))
+    return {
+        field: (getattr(customer, _ATTRIBUTES[field]), new)
+        for field, new in wanted.items()
+        if getattr(customer, _ATTRIBUTES[field]) != new
+    }
+
+
+def allowed_method_ids(customer: Customer, installed: Collection[str]) -> list[str]:
+    """The customer's allowed methods among the installed ones; every installed one when never set."""
+    if customer.allowed_methods is None:
+        return sorted(installed)
+    return [m for m in customer.allowed_methods if m in installed]
+
+
+async def audit_trail(session: Session | None, customer: Customer, limit: int) -> list[AuditEvent] | NotPermitted:
+    """The customer's audited events, newest first, for its admins only."""
+    user = await acting_user(session)
+    if user is None or not await is_customer_admin(user, customer.id):
+        return NotPermitted()
+    return await AuditEvent.filter(customer_id=customer.id).order_by("-at", "-id").limit(limit)

@@ -1,0 +1,112 @@
+"""Step one of every login: email and password (R3, R4, R6, R7, R12; S1, S3, S4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gql_server.audit import AuditKind, Auditor
+from gql_server.auth import lockout
+from gql_server.auth.results import (
+    ConversionNeeded,
+    ConversionStillPending,
+    CredentialsRejected,
+    LoggedIn,
+    LoginOutcome,
+    SecondFactorNeeded,
+)
+from gql_server.clock import utcnow
+from gql_server.emails import MAX_EMAIL_LENGTH, mask_email, normalize_email
+from gql_server.enums import Assurance, TokenPurpose
+from gql_server.models import Session, User
+from gql_server.passwords import MAX_LENGTH, PasswordService
+from gql_server.policy import NextStep, next_step_after_password
+from gql_server.sessions import SessionPolicy, create_session, end_session
+from gql_server.tokens import issue_token
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Lifetimes of what a login hands out."""
+
+    sessions: SessionPolicy
+    ticket: timedelta
+    challenge: timedelta = timedelta(minutes=10)
+
+
+class LoginService:
+    """Checks a password and decides, through the policy, what the caller gets."""
+
+    def __init__(self, passwords: PasswordService, auditor: Auditor, limits: LoginLimits) -> None:
+        self._passwords = passwords
+        self._audit = auditor
+        self._limits = limits
+
+    async def login(self, email: str, password: str, *, ip: str | None = None) -> LoginOutcome:
+        """Verify email + password; answer a session, a ticket, a challenge, or one refusal (S3)."""
+        address = normalize_email(email)
+        # Over-long input is refused before hashing (S2's DoS cap); no account can match it.
+        if len(address) > MAX_EMAIL_LENGTH or len(password) > MAX_LENGTH:
+            return CredentialsRejected()
+        user = await User.get_or_none(email=address)
+        if user is None or user.password_hash is None:
+            # Unknown email, or no password chosen yet: cost one hash all the same (S3).
+            await self._passwords.spend_equivalent_time(password)
+            await self._audit.record(
+                AuditKind.LOGIN_FAILED,
+                subject=user,
+                data={
+                    "reason": "unknown_email" if user is None else "no_password",
+                    "ip": ip,
+                    "email": address,
+                },
+            )
+            return CredentialsRejected()
+        if not await lockout.reserve_attempt(user.id):
+            await self._passwords.spend_equivalent_time(password)
+            await self._audit.record(AuditKind.LOGIN_REFUSED_LOCKED, subject=user, data={"ip": ip})
+            return CredentialsRejected()
+        verification = await self._passwords.verify(user.password_hash, password)
+        if not verification.ok:
+            await self._fail(user, ip)
+            return CredentialsRejected()
+        await lockout.record_success(user.id)
+        if verification.new_hash:
+            await User.filter(id=user.id).update(password_hash=verification.new_hash)
+        return await self._after_password(user, ip)
+
+    async def logout(self, session: Session, *, ip: str | None = None) -> bool:
+        """End a session server-side (S18). True when it was still live."""
+        ended = await end_session(session)
+        if ended:
+            await self._audit.record(AuditKind.LOGOUT, subject=session.user, data={"ip": ip})
+        return ended
+
+    async def _fail(self, user: User, ip: str | None) -> None:
+        await self._audit.record(AuditKind.LOGIN_FAILED, subject=user, data={"reason": "wrong_password", "ip": ip})
+        locked_for = await lockout.record_failure(user.id)
+        if locked_for is not None:
+            await self._audit.record(
+                AuditKind.PASSWORD_LOCKOUT,
+                subject=user,
+                data={"seconds": int(locked_for.total_seconds()), "ip": ip},
+            )
+
+    async def _after_password(self, user: User, ip: str | None) -> LoginOutcome:
+        step = await next_step_after_password(user)
+        if step is NextStep.CONVERSION_REQUIRED:
+            ticket = await issue_token(user, TokenPurpose.CONVERSION_TICKET, self._limits.ticket)
+            await self._audit.record(AuditKind.CONVERSION_REQUIRED, subject=user, data={"ip": ip})
+            return ConversionNeeded(ticket=ticket, email=user.email)
+        if step is NextStep.CONVERSION_PENDING:
+            ticket = await issue_token(user, TokenPurpose.CONVERSION_TICKET, self._limits.ticket)
+            return ConversionStillPending(ticket=ticket, sent_to=mask_email(user.pending_email or user.email))
+        if step is NextStep.SECOND_FACTOR:
+            challenge = await issue_token(user, TokenPurpose.LOGIN_CHALLENGE, self._limits.challenge)
+            # The enrolled methods are listed once enrollment exists (issue 3's factor store).
+            return SecondFactorNeeded(challenge=challenge, methods=[])
+        new_session = await create_session(user, Assurance.PASSWORD, self._limits.sessions)
+        user.last_login_at = utcnow()
+        await User.filter(id=user.id).update(last_login_at=user.last_login_at)
+        await self._audit.record(AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": "password", "ip": ip})
+        return LoggedIn(user=user, session=new_session)

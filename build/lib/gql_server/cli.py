@@ -1,0 +1,184 @@
+"""The `gql-server` command: serve, migrate, operator actions and the schema export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from tortoise import Tortoise
+
+from gql_server import db
+from gql_server.admin import Admin, AdminError
+from gql_server.audit import Auditor
+from gql_server.enums import MembershipLevel
+from gql_server.passwords import PasswordService
+from gql_server.plugins import create_plugin_manager
+from gql_server.settings import ConfigurationError, Settings
+
+T = TypeVar("T")
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+
+LEVELS = {"customer": MembershipLevel.CUSTOMER, "company": MembershipLevel.COMPANY}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings = Settings()
+        settings.check()
+        result: int = args.run(settings, args)
+        return result
+    except (AdminError, ConfigurationError) as exc:
+        print(f"gql-server: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except ValidationError as exc:
+        print(f"gql-server: invalid configuration:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gql-server", description=__doc__)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="apply migrations, then run the service (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--demo", action="store_true", help="create demo accounts (development)")
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(run=_migrate)
+
+    customer = commands.add_parser("customer", help="manage customers").add_subparsers(metavar="ACTION", required=True)
+    create_customer = customer.add_parser("create", help='create a customer; prints {"id": ...}')
+    create_customer.add_argument("name")
+    create_customer.set_defaults(run=_create_customer)
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(metavar="ACTION", required=True)
+    create_user = user.add_parser("create", help='create a user; prints {"id": ...}')
+    create_user.add_argument("--customer", required=True, metavar="ID")
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument("--password")
+    create_user.add_argument("--level", required=True, choices=sorted(LEVELS))
+    create_user.set_defaults(run=_create_user)
+    add_membership = user.add_parser("add-membership", help="add a user to another customer")
+    add_membership.add_argument("--user", required=True, metavar="ID")
+    add_membership.add_argument("--customer", required=True, metavar="ID")
+    add_membership.add_argument("--level", required=True, choices=sorted(LEVELS))
+    add_membership.set_defaults(run=_add_membership)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export.set_defaults(run=_export_schema)
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.demo and settings.production:
+        raise AdminError("--demo is for development; it creates accounts with known passwords.")
+    asyncio.run(db.migrate(settings.database_url))
+    if args.demo:
+        _print_demo(_with_orm(settings, lambda admin: _demo(admin)))
+    logging.basicConfig(level=logging.INFO)
+    uvicorn.run(
+        "gql_server.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    asyncio.run(db.migrate(settings.database_url))
+    print("migrations applied", file=sys.stderr)
+    return 0
+
+
+def _create_customer(settings: Settings, args: argparse.Namespace) -> int:
+    customer = _with_orm(settings, lambda admin: admin.create_customer(args.name))
+    print(json.dumps({"id": str(customer.id)}))
+    return 0
+
+
+def _create_user(settings: Settings, args: argparse.Namespace) -> int:
+    user = _with_orm(
+        settings,
+        lambda admin: admin.create_user(
+            customer_id=args.customer,
+            email=args.email,
+            level=LEVELS[args.level],
+            password=args.password,
+        ),
+    )
+    print(json.dumps({"id": str(user.id)}))
+    return 0
+
+
+def _add_membership(settings: Settings, args: argparse.Namespace) -> int:
+    membership = _with_orm(
+        settings,
+        lambda admin: admin.add_membership(user_id=args.user, customer_id=args.customer, level=LEVELS[args.level]),
+    )
+    print(json.dumps({"id": str(membership.id)}))
+    return 0
+
+
+def _export_schema(_settings: Settings, _args: argparse.Namespace) -> int:
+    from gql_server.api.schema import build_schema
+
+    print(build_schema().as_str())
+    return 0
+
+
+async def _demo(admin: Admin) -> Any:
+    from gql_server.demo import ensure_demo_data
+
+    return await ensure_demo_data(admin)
+
+
+def _print_demo(accounts: Any) -> None:
+    print("\nDemo accounts (development only):", file=sys.stderr)
+    for account in accounts:
+        print(
+            f"  {account.customer_name:<9} {account.level.value:<8} "
+            f"{account.email:<22} password: {account.password}   customer id: {account.customer_id}",
+            file=sys.stderr,
+        )
+    print("GraphiQL: http://127.0.0.1:8000/graphql (see the README walkthrough)\n", file=sys.stderr)
+
+
+def _with_orm(settings: Settings, action: Callable[[Admin], Awaitable[T]]) -> T:
+    """Run one operator action against a migrated database, then close the connections."""
+
+    async def run() -> T:
+        await db.migrate(settings.database_url)
+        await Tortoise.init(config=db.tortoise_config(settings.database_url))
+        try:
+            pm = create_plugin_manager(settings.disabled_plugins)
+            admin = Admin(PasswordService(settings.password_hash_concurrency), Auditor(pm))
+            return await action(admin)
+        finally:
+            await Tortoise.close_connections()
+
+    return asyncio.run(run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The Tortoise configuration shared by the app, the CLI and the migration tool."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as run_migrations
+
+MODELS_MODULE = "gql_server.models"
+MIGRATIONS_MODULE = "gql_server.migrations"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    """The Tortoise config for one database URL (one app, label "models")."""
+    _ensure_sqlite_folder(database_url)
+    # The connection is named after the database kind: Tortoise caches compiled INSERT/UPDATE
+    # statements per connection name and table, so one process that talks to SQLite and then
+    # PostgreSQL (the test suite) would otherwise send SQLite's placeholders to PostgreSQL.
+    connection = database_url.split(":", 1)[0]
+    return {
+        "connections": {connection: database_url},
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "migrations": MIGRATIONS_MODULE,
+                "default_connection": connection,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def migrate(database_url: str) -> None:
+    """Apply every pending migration, then close the connections it opened."""
+    try:
+        await run_migrations(config=tortoise_config(database_url))
+    finally:
+        await Tortoise.close_connections()
+
+
+def _ensure_sqlite_folder(database_url: str) -> None:
+    # SQLite creates the file but not its folder; ./var/ does not exist on a fresh clone.
+    if database_url.startswith("sqlite://"):
+        path = database_url.removeprefix("sqlite://").split("?", 1)[0]
+        if path and path != ":memory:":
+            Path(os.path.dirname(path) or ".").mkdir(parents=True, exist_ok=True)
+
+
+# `tortoise makemigrations` reads this (see [tool.tortoise] in pyproject.toml).
+TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", "sqlite://./var/gql_server.sqlite3"))

@@ -1,0 +1,48 @@
+"""The domain's vocabulary (product.md, "Words"), shared by models, services and the GraphQL layer."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class LoginMethod(StrEnum):
+    """How an account signs in."""
+
+    PASSWORD = "PASSWORD"  # noqa: S105 (a method name, not a secret)
+    TWO_FACTOR = "TWO_FACTOR"
+
+
+class ConversionState(StrEnum):
+    """Where an account is on its way from PASSWORD to TWO_FACTOR; it never goes back (R9)."""
+
+    NOT_STARTED = "NOT_STARTED"
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+
+
+class MembershipLevel(StrEnum):
+    """CUSTOMER administers the whole customer; COMPANY works inside its companies."""
+
+    CUSTOMER = "CUSTOMER"
+    COMPANY = "COMPANY"
+
+
+class Assurance(StrEnum):
+    """How many factors a session was established with."""
+
+    PASSWORD = "PASSWORD"  # noqa: S105 (a method name, not a secret)
+    TWO_FACTOR = "TWO_FACTOR"
+
+
+class Requirement(StrEnum):
+    """What the policy requires of a user right now."""
+
+    NONE = "NONE"
+    CONVERSION = "CONVERSION"
+
+
+class TokenPurpose(StrEnum):
+    """Single-purpose tokens; a token of one purpose is never accepted for another (S16)."""
+
+    CONVERSION_TICKET = "conversion_ticket"
+    LOGIN_CHALLENGE = "login_challenge"

@@ -1,0 +1,70 @@
+"""Server-side sessions (S16-S18): opaque tokens, stored hashed, with idle and absolute expiry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from gql_server.clock import utcnow
+from gql_server.enums import Assurance
+from gql_server.models import Session, User
+from gql_server.tokens import hash_token, new_token
+
+# last_seen_at is written at most this often, so that reads do not turn into writes per request.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """How long sessions live (S17)."""
+
+    idle: timedelta
+    absolute: timedelta
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A session just created; `token` is shown to the client once and never stored."""
+
+    token: str
+    session: Session
+
+
+def effective_expiry(session: Session, policy: SessionPolicy) -> datetime:
+    """When the session ends if it is not used again: the earlier of the idle and absolute limits."""
+    return min(session.last_seen_at + policy.idle, session.expires_at)
+
+
+async def create_session(user: User, assurance: Assurance, policy: SessionPolicy) -> NewSession:
+    """Start a session with a new random token (every login gets a new one, S16)."""
+    token = new_token()
+    now = utcnow()
+    session = await Session.create(
+        user=user,
+        token_hash=hash_token(token),
+        assurance=assurance,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + policy.absolute,
+    )
+    return NewSession(token=token, session=session)
+
+
+async def resolve_session(token: str, policy: SessionPolicy) -> Session | None:
+    """The live session for a token, with its user; None when unknown, ended or expired."""
+    now = utcnow()
+    session = await Session.get_or_none(token_hash=hash_token(token), ended_at=None, expires_at__gt=now).select_related(
+        "user"
+    )
+    if session is None or session.last_seen_at + policy.idle <= now:
+        return None
+    if now - session.last_seen_at >= TOUCH_INTERVAL:
+        await Session.filter(id=session.id).update(last_seen_at=now)
+        session.last_seen_at = now
+    return session
+
+
+async def end_session(session: Session) -> bool:
+    """End a session server-side (S18). True when it was still live."""
+    ended = await Session.filter(id=session.id, ended_at=None).update(ended_at=utcnow())
+    return ended > 0

@@ -1,0 +1,119 @@
+"""Typed settings read from the environment (and a `.env` file), as listed in the README."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_FILE = Path("var/secret.key")
+
+
+class Environment(StrEnum):
+    """Where the service runs; production hardens defaults."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class ConfigurationError(Exception):
+    """The settings cannot run a service (raised at start-up, never during a request)."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Names match the environment variables in upper case."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite://./var/gql_server.sqlite3"
+    redis_url: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "gql-server@localhost"
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str | None = Field(default=None, min_length=32)
+    gql_server_env: Environment = Environment.DEVELOPMENT
+
+    # Sessions (S17): NIST 800-63B AAL2 re-authentication limits.
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    # The ticket of ConversionRequired only lets the user ask for an invitation (S12).
+    ticket_minutes: int = Field(default=15, ge=1)
+    # Argon2 runs in worker threads; this bounds how many hash at once (memory: 19 MiB each).
+    password_hash_concurrency: int = Field(default=4, ge=1)
+    # Comma-separated plugin names that must not load (architecture.md, "Plugins").
+    gql_server_disabled_plugins: str = ""
+    # GraphiQL and introspection; None means "on in development, off in production".
+    graphiql: bool | None = None
+    introspection: bool | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def production(self) -> bool:
+        """True when running with GQL_SERVER_ENV=production."""
+        return self.gql_server_env is Environment.PRODUCTION
+
+    @property
+    def disabled_plugins(self) -> list[str]:
+        """GQL_SERVER_DISABLED_PLUGINS as a list of names."""
+        return [name.strip() for name in self.gql_server_disabled_plugins.split(",") if name.strip()]
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        """GraphiQL is served in development unless switched off, in production only on request."""
+        return self.graphiql if self.graphiql is not None else not self.production
+
+    @property
+    def introspection_enabled(self) -> bool:
+        """Introspection follows GraphiQL unless set on its own (GraphiQL needs it)."""
+        if self.introspection is not None:
+            return self.introspection
+        return self.graphiql_enabled
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies get `Secure` when the public URL is https (S19)."""
+        return urlsplit(self.public_url).scheme == "https"
+
+    @property
+    def session_idle(self) -> timedelta:
+        """How long a session lives without being used."""
+        return timedelta(minutes=self.session_idle_minutes)
+
+    @property
+    def session_absolute(self) -> timedelta:
+        """How long a session lives at most, however busy."""
+        return timedelta(hours=self.session_absolute_hours)
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """SECRET_KEY, or in development a key generated once into ./var/secret.key."""
+        if self.secret_key:
+            return self.secret_key
+        if self.production:
+            raise ConfigurationError("SECRET_KEY is required when GQL_SERVER_ENV=production")
+        return _development_secret(DEFAULT_SECRET_FILE)
+
+    def check(self) -> None:
+        """Fail fast on settings that cannot run (called by the app factory and the CLI)."""
+        _ = self.resolved_secret_key
+
+
+def _development_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # Written with owner-only permissions: the key protects TOTP secrets at rest (S23).
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(key + "\n", encoding="utf-8")
+    return key
