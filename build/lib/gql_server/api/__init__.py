@@ -1,1 +1,0 @@
-"""The GraphQL layer: Strawberry types and resolvers that translate service outcomes, holding no rules."""
