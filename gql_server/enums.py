@@ -45,4 +45,6 @@ class TokenPurpose(StrEnum):
     """Single-purpose tokens; a token of one purpose is never accepted for another (S16)."""
 
     CONVERSION_TICKET = "conversion_ticket"
+    INVITATION = "invitation"
+    ENROLLMENT = "enrollment"
     LOGIN_CHALLENGE = "login_challenge"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pluggy
@@ -14,6 +14,16 @@ hookimpl = pluggy.HookimplMarker("gql_server")
 @hookspec
 def register_second_factors(register: Callable[[Any], None]) -> None:
     """Call `register(method)` once for each second-factor method object the plugin provides."""
+
+
+@hookspec
+def policy_requirements(user: Any, customers: Sequence[Any]) -> Any:
+    """Return a PolicyRequirement (or None) that tightens what the core requires of this user."""
+
+
+@hookspec(firstresult=True)
+def deliver_email(message: Any) -> Any:
+    """Send an email.message.EmailMessage; return an awaitable (or True) when this plugin took it."""
 
 
 @hookspec

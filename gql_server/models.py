@@ -43,11 +43,18 @@ class User(Model):
     failed_password_attempts = fields.IntField(default=0)
     password_lockouts = fields.IntField(default=0)
     password_locked_until = fields.DatetimeField(null=True)
+    # Second-factor-step lockout (S6): wrong codes across challenges, same backoff as passwords.
+    failed_code_attempts = fields.IntField(default=0)
+    code_lockouts = fields.IntField(default=0)
+    code_locked_until = fields.DatetimeField(null=True)
+    # Language of the emails the user receives ("en" or "fi").
+    locale = fields.CharField(max_length=8, default="en")
     last_login_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     memberships: fields.ReverseRelation[Membership]
     sessions: fields.ReverseRelation[Session]
+    factors: fields.ReverseRelation[EnrolledFactor]
 
     class Meta:
         table = "user"
@@ -102,9 +109,78 @@ class Token(Model):
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()
     used_at = fields.DatetimeField(null=True)
+    # Wrong codes entered against this token (a login challenge allows 5, S5), counted atomically.
+    attempts = fields.IntField(default=0)
+    # Purpose-specific, never secret in clear: e.g. the method of an enrollment and its encrypted state.
+    data: fields.Field[dict[str, object]] = fields.JSONField(default=dict)
 
     class Meta:
         table = "token"
+
+
+class EnrolledFactor(Model):
+    """An active second factor. Its state (a TOTP secret, a destination) is encrypted (S23)."""
+
+    id = fields.UUIDField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="factors", on_delete=fields.CASCADE
+    )
+    method = fields.CharField(max_length=64)
+    state_encrypted = fields.TextField()
+    # The counter of the last accepted code (TOTP time step): anything at or before it is a replay (S8).
+    last_counter = fields.BigIntField(null=True)
+    created_at = fields.DatetimeField()
+    last_used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "enrolled_factor"
+
+
+class OneTimeCode(Model):
+    """A code the core sent (email, SMS), bound to one challenge or enrollment token (S10). Keyed digest only."""
+
+    id = fields.UUIDField(primary_key=True)
+    token: fields.ForeignKeyRelation[Token] = fields.ForeignKeyField(
+        "models.Token", related_name="codes", on_delete=fields.CASCADE
+    )
+    method = fields.CharField(max_length=64)
+    code_digest = fields.CharField(max_length=64)
+    sent_to = fields.CharField(max_length=320)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "one_time_code"
+
+
+class RecoveryCode(Model):
+    """One of a user's single-use recovery codes (S11). Keyed digest only."""
+
+    id = fields.UUIDField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="recovery_codes", on_delete=fields.CASCADE
+    )
+    code_digest = fields.CharField(max_length=64, db_index=True)
+    created_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "recovery_code"
+
+
+class EmailOutbox(Model):
+    """Mail kept by the development transport (no SMTP_URL): what the user would have received."""
+
+    id = fields.BigIntField(primary_key=True)
+    recipient = fields.CharField(max_length=320, db_index=True)
+    subject = fields.CharField(max_length=300)
+    body = fields.TextField()
+    template = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "email_outbox"
 
 
 class AuditEvent(Model):

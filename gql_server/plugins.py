@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import pluggy
 
 from gql_server import hookspecs
+from gql_server.factors import SecondFactorMethod
 
 log = logging.getLogger(__name__)
 
@@ -16,17 +17,6 @@ ENTRY_POINT_GROUP = "gql_server"
 
 # Modules that register the built-in methods through the same hooks a third party uses.
 DEFAULT_PLUGINS: tuple[str, ...] = ()
-
-
-@runtime_checkable
-class SecondFactorMethod(Protocol):
-    """What the core reads of every method object a plugin registers."""
-
-    id: str
-    display_name: str
-    channel: str
-    phishing_resistant: bool
-    enrollable: bool
 
 
 def create_plugin_manager(disabled: Iterable[str] = ()) -> pluggy.PluginManager:

@@ -11,8 +11,9 @@ import pluggy
 from gql_server.audit import Auditor
 from gql_server.auth.customers import CustomerSettingsService
 from gql_server.auth.login import LoginLimits, LoginService
+from gql_server.factors import SecondFactorMethod
 from gql_server.passwords import PasswordService
-from gql_server.plugins import SecondFactorMethod, collect_methods, create_plugin_manager
+from gql_server.plugins import collect_methods, create_plugin_manager
 from gql_server.sessions import SessionPolicy
 from gql_server.settings import Settings
 

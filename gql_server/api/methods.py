@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from gql_server.plugins import SecondFactorMethod
+from gql_server.factors import SecondFactorMethod
 
 
 @strawberry.type(name="SecondFactorMethod")

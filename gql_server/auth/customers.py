@@ -19,8 +19,8 @@ from gql_server.auth.results import (
 )
 from gql_server.clock import utcnow
 from gql_server.enums import ConversionState
+from gql_server.factors import SecondFactorMethod
 from gql_server.models import AuditEvent, Customer, Session, User
-from gql_server.plugins import SecondFactorMethod
 from gql_server.policy import is_two_factor
 
 

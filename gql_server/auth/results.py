@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gql_server.factors import SecondFactorMethod
 from gql_server.models import Customer, User
-from gql_server.plugins import SecondFactorMethod
 from gql_server.sessions import NewSession
 from gql_server.tokens import IssuedToken
 

@@ -1,0 +1,126 @@
+"""What a second-factor method is, seen from the core: the objects plugins register, and their data.
+
+A method only *checks or delivers codes*. Everything around it belongs to the core, so that every
+method gets it: attempt counting (S5, S6), replay guards (S8), one-time code generation, hashing and
+expiry (S10), tokens, transactions, encryption of state at rest (S23) and the audit trail.
+
+There are two kinds of method:
+
+- a **code-checking** method (TOTP, hardware tokens) keeps a secret in its `state` and answers
+  `verify(state, code)` with the counter of the matched code (for TOTP the time step) or None;
+- a **code-delivering** method (email, SMS) has `send_code(delivery, mailer)`: the core makes a
+  6-digit code, stores its digest, and asks the method to get it to the user.
+
+Lookup secrets (`recovery_code`) are the core's own: the plugin only makes and normalises codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class SecondFactorMethod(Protocol):
+    """The attributes every registered method has (shown as `SecondFactorMethod` in the API)."""
+
+    id: str
+    display_name: str
+    channel: str
+    phishing_resistant: bool
+    enrollable: bool
+
+
+@dataclass(frozen=True)
+class Account:
+    """Whom a factor is being enrolled for."""
+
+    user_id: str
+    email: str
+    # Shown by authenticator apps next to the account name.
+    issuer: str
+    locale: str = "en"
+
+
+@dataclass(frozen=True)
+class EnrollmentDraft:
+    """What `begin_enrollment` answers.
+
+    `state` is kept by the core (encrypted at rest) and handed back to `verify` or used for delivery;
+    the other fields are shown to the user once, during enrollment.
+    """
+
+    state: Mapping[str, str]
+    secret: str | None = None
+    provisioning_uri: str | None = None
+    qr_code_svg: str | None = None
+    # Where codes will go, masked for display (delivering methods).
+    sent_to: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeDelivery:
+    """A code the core made, to be delivered by a code-delivering method."""
+
+    state: Mapping[str, str]
+    code: str
+    purpose: Literal["login", "enrollment"]
+    expires_at: datetime
+    locale: str = "en"
+
+
+class Mailer(Protocol):
+    """The core's mail service, handed to methods that deliver codes by email."""
+
+    async def send(self, template: str, *, to: str, locale: str, **values: object) -> None:
+        """Render a template (fi/en) and deliver it through the `deliver_email` hook."""
+
+
+@runtime_checkable
+class CodeCheckingMethod(SecondFactorMethod, Protocol):
+    """A method that checks codes against a secret it keeps in its state (e.g. TOTP)."""
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        """Make the factor's state (e.g. a new secret) and what the user needs to set it up."""
+
+    async def verify(self, state: Mapping[str, str], code: str) -> int | None:
+        """The counter of the matched code (TOTP: its time step), or None when the code is wrong."""
+
+
+@runtime_checkable
+class CodeDeliveringMethod(SecondFactorMethod, Protocol):
+    """A method whose codes the core makes and checks, and the method delivers (email, SMS)."""
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        """Make the factor's state (e.g. where codes go); the core then sends the first code."""
+
+    async def send_code(self, delivery: CodeDelivery, mailer: Mailer) -> str:
+        """Deliver `delivery.code`; return where it went, masked for display."""
+
+
+@runtime_checkable
+class LookupSecretMethod(SecondFactorMethod, Protocol):
+    """Single-use codes the user keeps (recovery codes); the core stores their digests."""
+
+    count: int
+
+    def new_codes(self) -> list[str]:
+        """A fresh set of `count` codes, each with at least 64 bits of entropy (S11)."""
+
+    def normalize(self, code: str) -> str:
+        """The canonical form of a typed code (case, separators), before hashing."""
+
+
+@dataclass(frozen=True)
+class PolicyRequirement:
+    """A plugin's answer to `policy_requirements`: it can only tighten the core's policy.
+
+    `two_factor` demands two factors even where no customer enforces them; `allowed_methods`
+    narrows the methods the user may enroll (intersected with the customers' own lists).
+    """
+
+    reason: str
+    two_factor: bool = False
+    allowed_methods: frozenset[str] | None = field(default=None)
