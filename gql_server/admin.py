@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
+from gql_server.auth.conversion import ConversionService
 from gql_server.auth.customers import parse_id
+from gql_server.auth.factors import FactorCore
+from gql_server.clock import utcnow
 from gql_server.emails import looks_like_email, normalize_email
-from gql_server.enums import MembershipLevel
-from gql_server.models import Customer, Membership, User
+from gql_server.enums import ConversionState, LoginMethod, MembershipLevel
+from gql_server.mail import ALL_SECOND_FACTORS
+from gql_server.models import Customer, EnrolledFactor, Membership, RecoveryCode, Session, User
 from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
 
 
@@ -25,6 +30,8 @@ class Admin:
 
     passwords: PasswordService
     auditor: Auditor
+    conversion: ConversionService
+    factors: FactorCore
 
     async def create_customer(self, name: str) -> Customer:
         """A new customer with default settings (enforcement off)."""
@@ -36,27 +43,55 @@ class Admin:
         return customer
 
     async def create_user(self, *, customer_id: str, email: str, level: MembershipLevel, password: str | None) -> User:
-        """A password user who is a member of one customer."""
+        """A member of one customer: a password user, or, without a password, a two-factor user who is
+        sent an invitation to choose a password and enroll a factor (new accounts default to two factors).
+        """
         customer = await self._customer(customer_id)
         address = normalize_email(email)
         if not looks_like_email(address):
             raise AdminError(f"Not an email address: {email!r}.")
+        fields: dict[str, Any] = {"email": address, "password_hash": None}
         if password is None:
-            raise AdminError(
-                "--password is required: accounts without one are invited by email, which this version cannot send yet."
-            )
-        try:
-            check_new_password(password)
-        except PasswordRejected as exc:
-            raise AdminError(f"Password refused: {exc}") from None
-        password_hash = await self.passwords.hash(password)
+            # Two-factor from the start; the conversion completes when the invitation is used.
+            fields |= {"login_method": LoginMethod.TWO_FACTOR, "conversion": ConversionState.PENDING}
+        else:
+            try:
+                check_new_password(password)
+            except PasswordRejected as exc:
+                raise AdminError(f"Password refused: {exc}") from None
+            fields["password_hash"] = await self.passwords.hash(password)
         try:
             async with in_transaction():
-                user = await User.create(email=address, password_hash=password_hash)
+                user = await User.create(**fields)
                 await Membership.create(user=user, customer=customer, level=level)
         except IntegrityError:
             raise AdminError(f"A user with the email {address} exists already.") from None
-        await self.auditor.record(AuditKind.USER_CREATED, subject=user, customer=customer, data={"level": level.value})
+        await self.auditor.record(
+            AuditKind.USER_CREATED,
+            subject=user,
+            customer=customer,
+            data={"level": level.value, "login_method": user.login_method.value},
+        )
+        if password is None:
+            await self.conversion.invite(user)
+        return user
+
+    async def reset_factors(self, email: str) -> User:
+        """R9, the operator's last resort: remove a user's factors and recovery codes, end every session,
+        and send a fresh invitation. The user stays two-factor: nothing here returns anyone to PASSWORD.
+        """
+        user = await User.get_or_none(email=normalize_email(email))
+        if user is None:
+            raise AdminError(f"No user with the email {normalize_email(email)}.")
+        if user.login_method is not LoginMethod.TWO_FACTOR:
+            raise AdminError(f"{user.email} does not sign in with two factors: there is nothing to reset.")
+        async with in_transaction():
+            removed = await EnrolledFactor.filter(user_id=user.id).delete()
+            await RecoveryCode.filter(user_id=user.id).delete()
+            await Session.filter(user_id=user.id, ended_at=None).update(ended_at=utcnow())
+        await self.auditor.record(AuditKind.FACTORS_RESET, subject=user, data={"factors_removed": removed})
+        await self.factors.notify(user, "factor_removed", method_name=ALL_SECOND_FACTORS)
+        await self.conversion.invite(user)
         return user
 
     async def add_membership(self, *, user_id: str, customer_id: str, level: MembershipLevel) -> Membership:

@@ -9,7 +9,7 @@ import pluggy
 
 from gql_server.clock import utcnow
 from gql_server.models import AuditEvent, Customer, User
-from gql_server.plugins import notify_each
+from gql_server.plugins import call_each
 
 
 class AuditKind(StrEnum):
@@ -25,6 +25,18 @@ class AuditKind(StrEnum):
     USER_CREATED = "user_created"
     MEMBERSHIP_ADDED = "membership_added"
     CUSTOMER_CREATED = "customer_created"
+    CONVERSION_STARTED = "conversion_started"
+    INVITATION_SENT = "invitation_sent"
+    CONVERSION_COMPLETED = "conversion_completed"
+    FACTOR_ADDED = "factor_added"
+    FACTORS_RESET = "factors_reset"
+    LOGIN_CODE_SENT = "login_code_sent"
+    SECOND_FACTOR_FAILED = "second_factor_failed"
+    SECOND_FACTOR_LOCKOUT = "second_factor_lockout"
+    SECOND_FACTOR_REFUSED_LOCKED = "second_factor_refused_locked"
+    REPLAY_REFUSED = "replay_refused"
+    RECOVERY_CODE_USED = "recovery_code_used"
+    RECOVERY_CODES_REPLACED = "recovery_codes_replaced"
 
 
 class Auditor:
@@ -53,5 +65,5 @@ class Auditor:
             data=data or {},
         )
         # An observer's failure must never undo or block what was audited.
-        notify_each(self._pm.hook.auth_event, event=event)
+        call_each(self._pm.hook.auth_event, event=event)
         return event

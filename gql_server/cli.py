@@ -15,10 +15,8 @@ from tortoise import Tortoise
 
 from gql_server import db
 from gql_server.admin import Admin, AdminError
-from gql_server.audit import Auditor
 from gql_server.enums import MembershipLevel
-from gql_server.passwords import PasswordService
-from gql_server.plugins import create_plugin_manager
+from gql_server.services import build_services
 from gql_server.settings import ConfigurationError, Settings
 
 T = TypeVar("T")
@@ -171,9 +169,7 @@ def _with_orm(settings: Settings, action: Callable[[Admin], Awaitable[T]]) -> T:
         await db.migrate(settings.database_url)
         await Tortoise.init(config=db.tortoise_config(settings.database_url))
         try:
-            pm = create_plugin_manager(settings.disabled_plugins)
-            admin = Admin(PasswordService(settings.password_hash_concurrency), Auditor(pm))
-            return await action(admin)
+            return await action(build_services(settings).admin)
         finally:
             await Tortoise.close_connections()
 

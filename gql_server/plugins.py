@@ -34,16 +34,21 @@ def create_plugin_manager(disabled: Iterable[str] = ()) -> pluggy.PluginManager:
     return pm
 
 
-def notify_each(hook: pluggy.HookCaller, **kwargs: Any) -> None:
-    """Call every implementation of an observer hook, containing failures plugin by plugin.
+def call_each(hook: pluggy.HookCaller, **kwargs: Any) -> list[Any]:
+    """Call every implementation of a hook, containing failures plugin by plugin; the non-None answers.
 
-    pluggy stops at the first exception; an observer that breaks must not silence the others.
+    pluggy stops at the first exception; one plugin that breaks must not silence the others.
     """
+    answers = []
     for impl in hook.get_hookimpls():
         try:
-            impl.function(**{name: kwargs[name] for name in impl.argnames})
+            answer = impl.function(**{name: kwargs[name] for name in impl.argnames})
         except Exception:
             log.exception("plugin %s failed in %s", impl.plugin_name, hook.name)
+            continue
+        if answer is not None:
+            answers.append(answer)
+    return answers
 
 
 def collect_methods(pm: pluggy.PluginManager) -> Mapping[str, SecondFactorMethod]:

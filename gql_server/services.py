@@ -8,14 +8,25 @@ from datetime import timedelta
 
 import pluggy
 
+from gql_server.admin import Admin
 from gql_server.audit import Auditor
-from gql_server.auth.customers import CustomerSettingsService
+from gql_server.auth.conversion import ConversionService, InvitationLinks
+from gql_server.auth.customers import CustomerService
+from gql_server.auth.enrollment import EnrollmentService, EnrollmentSettings
+from gql_server.auth.factors import FactorCore
 from gql_server.auth.login import LoginLimits, LoginService
+from gql_server.auth.second_factor import SecondFactorService
+from gql_server.crypto import Keyring
 from gql_server.factors import SecondFactorMethod
+from gql_server.mail import MailService
+from gql_server.mail_transports import default_transport
 from gql_server.passwords import PasswordService
 from gql_server.plugins import collect_methods, create_plugin_manager
+from gql_server.policy import Policy
 from gql_server.sessions import SessionPolicy
 from gql_server.settings import Settings
+
+DEFAULT_TRANSPORT = "gql_server.default_mail_transport"
 
 
 @dataclass(frozen=True)
@@ -27,9 +38,15 @@ class Services:
     methods: Mapping[str, SecondFactorMethod]
     passwords: PasswordService
     auditor: Auditor
+    mailer: MailService
     sessions: SessionPolicy
+    policy: Policy
     login: LoginService
-    customer_settings: CustomerSettingsService
+    second_factor: SecondFactorService
+    conversion: ConversionService
+    enrollment: EnrollmentService
+    customers: CustomerService
+    admin: Admin
 
     @property
     def enrollable_method_ids(self) -> list[str]:
@@ -40,10 +57,18 @@ class Services:
 def build_services(settings: Settings) -> Services:
     """Wire the services for these settings (plugins are loaded here, once)."""
     pm = create_plugin_manager(settings.disabled_plugins)
+    # The default transport answers last: a third-party deliver_email plugin takes precedence.
+    pm.register(default_transport(settings.smtp_url, settings.production), name=DEFAULT_TRANSPORT)
     methods = collect_methods(pm)
+    keyring = Keyring(settings.resolved_secret_key)
     passwords = PasswordService(settings.password_hash_concurrency)
     auditor = Auditor(pm)
+    mailer = MailService(pm, settings.mail_from)
     sessions = SessionPolicy(idle=settings.session_idle, absolute=settings.session_absolute)
+    policy = Policy(pm, methods)
+    core = FactorCore(methods, keyring, mailer)
+    second_factor = SecondFactorService(core, auditor, mailer, sessions)
+    conversion = ConversionService(auditor, mailer, InvitationLinks(settings.public_url))
     limits = LoginLimits(sessions=sessions, ticket=timedelta(minutes=settings.ticket_minutes))
     return Services(
         settings=settings,
@@ -51,7 +76,15 @@ def build_services(settings: Settings) -> Services:
         methods=methods,
         passwords=passwords,
         auditor=auditor,
+        mailer=mailer,
         sessions=sessions,
-        login=LoginService(passwords, auditor, limits),
-        customer_settings=CustomerSettingsService(auditor, methods),
+        policy=policy,
+        login=LoginService(passwords, auditor, limits, policy, second_factor),
+        second_factor=second_factor,
+        conversion=conversion,
+        enrollment=EnrollmentService(
+            policy, core, passwords, auditor, mailer, EnrollmentSettings(settings.totp_issuer, sessions)
+        ),
+        customers=CustomerService(auditor, methods, policy),
+        admin=Admin(passwords, auditor, conversion, core),
     )

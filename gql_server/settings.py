@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     smtp_url: str | None = None
     mail_from: str = "gql-server@localhost"
+    # The name authenticator apps show next to the account.
+    totp_issuer: str = "gql_server"
     public_url: str = "http://127.0.0.1:8000"
     secret_key: str | None = Field(default=None, min_length=32)
     gql_server_env: Environment = Environment.DEVELOPMENT

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from tortoise.expressions import F
 
 from gql_server.clock import utcnow
 from gql_server.enums import TokenPurpose
@@ -35,20 +37,24 @@ class IssuedToken:
 
     token: str
     expires_at: datetime
+    record: Token = field(compare=False, repr=False)
 
 
-async def issue_token(user: User, purpose: TokenPurpose, lifetime: timedelta) -> IssuedToken:
-    """Create a token of one purpose for one user."""
+async def issue_token(
+    user: User, purpose: TokenPurpose, lifetime: timedelta, data: dict[str, object] | None = None
+) -> IssuedToken:
+    """Create a token of one purpose for one user, with purpose-specific (non-secret) data."""
     raw = new_token()
     now = utcnow()
-    await Token.create(
+    record = await Token.create(
         purpose=purpose,
         token_hash=hash_token(raw),
         user=user,
         created_at=now,
         expires_at=now + lifetime,
+        data=data or {},
     )
-    return IssuedToken(token=raw, expires_at=now + lifetime)
+    return IssuedToken(token=raw, expires_at=now + lifetime, record=record)
 
 
 async def find_token(raw: str, purpose: TokenPurpose) -> Token | None:
@@ -66,3 +72,25 @@ async def consume_token(raw: str, purpose: TokenPurpose) -> Token | None:
     if not used:
         return None
     return await Token.get(token_hash=digest).select_related("user")
+
+
+async def reserve_attempt(token: Token, limit: int) -> int | None:
+    """Count one code attempt against a live token, atomically. The attempts used so far, or None when
+    the token is dead (used, expired, or out of attempts): parallel requests cannot exceed `limit` (S5).
+    """
+    taken = await Token.filter(id=token.id, used_at=None, expires_at__gt=utcnow(), attempts__lt=limit).update(
+        attempts=F("attempts") + 1
+    )
+    if not taken:
+        return None
+    return (await Token.get(id=token.id)).attempts
+
+
+async def use_token(token: Token) -> bool:
+    """Mark a live token used. Of parallel calls exactly one gets True."""
+    return bool(await Token.filter(id=token.id, used_at=None, expires_at__gt=utcnow()).update(used_at=utcnow()))
+
+
+async def revoke_tokens(user: User, purpose: TokenPurpose) -> int:
+    """End every live token of one purpose for a user (a new invitation replaces the previous one, S13)."""
+    return await Token.filter(user_id=user.id, purpose=purpose, used_at=None).update(used_at=utcnow())

@@ -30,6 +30,7 @@ from gql_server.sessions import create_session
 from gql_server.settings import Settings
 
 from .graphql import GraphQLClient
+from .mailbox import Mailbox, running_smtp_server
 
 PG_URL = os.environ.get("GQL_SERVER_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/gql_server_test")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -109,6 +110,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
+@pytest.fixture(scope="session")
+def smtp_session() -> Iterator[Mailbox]:
+    """One real SMTP server (aiosmtpd) for the whole run; the app mails through it."""
+    with running_smtp_server() as mailbox:
+        yield mailbox
+
+
+@pytest.fixture
+def mailbox(smtp_session: Mailbox) -> Mailbox:
+    """The mail the service sent during this test, as the user would read it."""
+    smtp_session.clear()
+    return smtp_session
+
+
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     """Override in a test module to change settings for its tests."""
@@ -116,10 +131,11 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(database_url: str, settings_overrides: dict[str, Any]) -> Settings:
-    """Settings for a test: its own database, a fixed secret, no .env file."""
+def settings(database_url: str, settings_overrides: dict[str, Any], mailbox: Mailbox) -> Settings:
+    """Settings for a test: its own database, a fixed secret, real SMTP, no .env file."""
     values: dict[str, Any] = {
         "database_url": database_url,
+        "smtp_url": mailbox.url,
         "secret_key": SECRET,
         "public_url": "http://testserver",
         **settings_overrides,
@@ -153,7 +169,7 @@ async def client(app: Starlette) -> AsyncIterator[GraphQLClient]:
 @pytest.fixture
 def admin(services: Services) -> Admin:
     """Operator actions, as the CLI runs them."""
-    return Admin(services.passwords, services.auditor)
+    return services.admin
 
 
 @pytest.fixture

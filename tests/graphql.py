@@ -24,26 +24,26 @@ class GraphQLClient:
         self.http = http
 
     async def post(
-        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+        self, query: str, variables: dict[str, Any] | None = None, *, bearer: str | None = None
     ) -> httpx.Response:
-        """The raw HTTP response."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        """The raw HTTP response; `bearer` sends a session token in the Authorization header."""
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
         return await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
 
     async def execute(
-        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None
+        self, query: str, variables: dict[str, Any] | None = None, *, bearer: str | None = None
     ) -> dict[str, Any]:
         """`data` of a successful response; fails the test on HTTP or GraphQL errors."""
-        response = await self.post(query, variables, token=token)
+        response = await self.post(query, variables, bearer=bearer)
         assert response.status_code == 200, response.text
         body = response.json()
         assert "errors" not in body, body
         data: dict[str, Any] = body["data"]
         return data
 
-    async def run(self, name: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
+    async def run(self, name: str, *, bearer: str | None = None, **variables: Any) -> dict[str, Any]:
         """Run a named operation from schema/operations with keyword variables."""
-        return await self.execute(operation(name), variables, token=token)
+        return await self.execute(operation(name), variables, bearer=bearer)
 
     async def login(self, email: str, password: str) -> dict[str, Any]:
         """The `login` result object."""

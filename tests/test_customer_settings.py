@@ -29,7 +29,7 @@ async def admin_token(acme, converted_session):
 async def _set_enforcement(client, customer, value, token=None):
     data = await client.run(
         "UpdateCustomerSettings",
-        token=token,
+        bearer=token,
         customerId=str(customer.id),
         input={"enforceTwoFactor": value},
     )
@@ -47,7 +47,7 @@ async def test_r1_customer_admin_enforces_and_unenforces_with_audit(client, acme
     assert off["customer"]["settings"]["enforceTwoFactor"] is False
     assert off["customer"]["settings"]["updatedAt"] is not None
     assert (await Customer.get(id=acme.id)).enforce_two_factor is False
-    trail = (await client.run("AuditTrail", token=token, id=str(acme.id)))["customer"]["auditTrail"]
+    trail = (await client.run("AuditTrail", bearer=token, id=str(acme.id)))["customer"]["auditTrail"]
     changes = [e for e in trail if e["kind"] == "settings_changed"]
     assert [(e["actorEmail"], e["details"]) for e in changes] == [
         ("admin@acme.example", {"field": "enforceTwoFactor", "old": True, "new": False}),
@@ -72,7 +72,7 @@ async def test_r1_r10_password_admin_who_enforces_is_bound_by_it_at_once(client,
     # Enforcement covers the admin too: the one-factor session now only sees `viewer`.
     assert on["__typename"] == "CustomerSettingsUpdated"
     assert off["__typename"] == "AuthenticationRequired"
-    assert (await client.run("Viewer", token=token))["viewer"]["requirement"] == "CONVERSION"
+    assert (await client.run("Viewer", bearer=token))["viewer"]["requirement"] == "CONVERSION"
     assert (await Customer.get(id=acme.id)).enforce_two_factor is True
     assert (await client.login("admin@acme.example", PASSWORD))["__typename"] == "ConversionRequired"
 
@@ -101,7 +101,7 @@ async def test_r1_another_customers_admin_is_denied(client, acme, make_customer,
     for customer_id in ("00000000-0000-0000-0000-000000000000", "not-an-id"):
         data = await client.run(
             "UpdateCustomerSettings",
-            token=token,
+            bearer=token,
             customerId=customer_id,
             input={"enforceTwoFactor": True},
         )
@@ -121,7 +121,7 @@ async def test_r1_allowed_methods_must_be_installed_methods(client, acme):
     for methods in (["carrier-pigeon"], []):
         data = await client.run(
             "UpdateCustomerSettings",
-            token=token,
+            bearer=token,
             customerId=str(acme.id),
             input={"allowedMethods": methods},
         )
@@ -138,17 +138,18 @@ async def test_r1_customer_is_visible_to_members_only(client, acme, make_custome
     worker = await client.login_token("worker@acme.example", PASSWORD)
     outsider = await client.login_token("admin@other.example", PASSWORD)
 
-    seen = (await client.run("Customer", token=worker, id=str(acme.id)))["customer"]
+    seen = (await client.run("Customer", bearer=worker, id=str(acme.id)))["customer"]
     assert seen["name"] == "Acme Oy"
-    assert seen["settings"] == {"enforceTwoFactor": False, "allowedMethods": [], "updatedAt": None}
-    assert (await client.run("Customer", token=outsider, id=str(acme.id)))["customer"] is None
+    # Never set: every installed, enrollable method.
+    assert seen["settings"] == {"enforceTwoFactor": False, "allowedMethods": ["email_code", "totp"], "updatedAt": None}
+    assert (await client.run("Customer", bearer=outsider, id=str(acme.id)))["customer"] is None
     assert (await client.run("Customer", id=str(acme.id)))["customer"] is None
 
 
 async def test_r1_audit_trail_is_for_admins_only(client, acme):
     token = await client.login_token("worker@acme.example", PASSWORD)
 
-    response = await client.post(operation("AuditTrail"), {"id": str(acme.id)}, token=token)
+    response = await client.post(operation("AuditTrail"), {"id": str(acme.id)}, bearer=token)
 
     body = response.json()
     assert body["data"]["customer"] is None

@@ -22,7 +22,7 @@ async def test_r11_admin_sees_who_would_have_to_convert(client, make_customer, m
     await make_user(outsider_customer, "eve@other.example", PASSWORD)
     token = await client.login_token("admin@acme.example", PASSWORD)
 
-    impact = (await client.run("EnforcementImpact", token=token, id=str(acme.id)))["customer"]["enforcementImpact"]
+    impact = (await client.run("EnforcementImpact", bearer=token, id=str(acme.id)))["customer"]["enforcementImpact"]
 
     assert {k: impact[k] for k in ("totalUsers", "converted", "pending", "notStarted")} == {
         "totalUsers": 4,
@@ -41,7 +41,7 @@ async def test_r11_company_user_cannot_see_the_impact(client, make_customer, mak
     await make_user(acme, "bea@acme.example", PASSWORD)
     token = await client.login_token("bea@acme.example", PASSWORD)
 
-    response = await client.post(operation("EnforcementImpact"), {"id": str(acme.id)}, token=token)
+    response = await client.post(operation("EnforcementImpact"), {"id": str(acme.id)}, bearer=token)
 
     body = response.json()
     assert body["data"]["customer"] is None

@@ -43,7 +43,7 @@ async def test_r3_enforced_password_login_gets_ticket_not_session(client, make_c
     assert await Session.filter(user_id=user.id).count() == 0
     # S12/S16: the ticket is stored hashed and is not a session token.
     assert await Token.filter(token_hash=hash_token(result["ticket"])).exists()
-    assert (await client.run("Viewer", token=result["ticket"]))["viewer"] is None
+    assert (await client.run("Viewer", bearer=result["ticket"]))["viewer"] is None
 
 
 async def test_r3_wrong_password_under_enforcement_is_invalid_credentials(client, make_customer, make_user):
@@ -95,15 +95,15 @@ async def test_r10_enforcement_applies_to_existing_password_sessions(client, mak
     await make_user(customer, "anna@example.com", PASSWORD)
     token = await client.login_token("anna@example.com", PASSWORD)
     customer_query = {"id": str(customer.id)}
-    assert (await client.run("Customer", token=token, **customer_query))["customer"] is not None
+    assert (await client.run("Customer", bearer=token, **customer_query))["customer"] is not None
 
     customer.enforce_two_factor = True
     await customer.save()
 
     # S20: the session still shows who is signed in and that conversion is required, nothing else.
-    viewer = (await client.run("Viewer", token=token))["viewer"]
+    viewer = (await client.run("Viewer", bearer=token))["viewer"]
     assert viewer["requirement"] == "CONVERSION"
-    assert (await client.run("Customer", token=token, **customer_query))["customer"] is None
+    assert (await client.run("Customer", bearer=token, **customer_query))["customer"] is None
 
 
 async def test_s22_bad_input_types_get_a_clear_error_and_change_nothing(client):

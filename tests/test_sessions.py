@@ -38,25 +38,25 @@ async def test_s16_bearer_header_and_cookie_both_carry_the_session(client, anna)
     with_cookie = (await client.run("Viewer"))["viewer"]
     client.forget_cookies()
     anonymous = (await client.run("Viewer"))["viewer"]
-    with_bearer = (await client.run("Viewer", token=token))["viewer"]
+    with_bearer = (await client.run("Viewer", bearer=token))["viewer"]
 
     assert with_cookie["user"]["email"] == with_bearer["user"]["email"] == "anna@example.com"
     assert anonymous is None
-    assert (await client.run("Viewer", token="not-a-token"))["viewer"] is None
+    assert (await client.run("Viewer", bearer="not-a-token"))["viewer"] is None
 
 
 async def test_s17_idle_timeout_ends_a_session(client, anna):
     token = await client.login_token("anna@example.com", PASSWORD)
     await Session.filter(user_id=anna.id).update(last_seen_at=utcnow() - timedelta(minutes=31))
 
-    assert (await client.run("Viewer", token=token))["viewer"] is None
+    assert (await client.run("Viewer", bearer=token))["viewer"] is None
 
 
 async def test_s17_use_keeps_a_session_alive_and_moves_its_expiry(client, anna):
     token = await client.login_token("anna@example.com", PASSWORD)
     await Session.filter(user_id=anna.id).update(last_seen_at=utcnow() - timedelta(minutes=29))
 
-    viewer = (await client.run("Viewer", token=token))["viewer"]
+    viewer = (await client.run("Viewer", bearer=token))["viewer"]
 
     assert viewer is not None
     session = await Session.get(user_id=anna.id)
@@ -69,7 +69,7 @@ async def test_s17_absolute_timeout_ends_even_a_busy_session(client, anna):
     assert session.expires_at - session.created_at == timedelta(hours=12)
     await Session.filter(id=session.id).update(expires_at=utcnow() - timedelta(seconds=1))
 
-    assert (await client.run("Viewer", token=token))["viewer"] is None
+    assert (await client.run("Viewer", bearer=token))["viewer"] is None
 
 
 async def test_s17_session_reports_the_earlier_of_idle_and_absolute_expiry(client, anna):
@@ -83,12 +83,12 @@ async def test_s17_session_reports_the_earlier_of_idle_and_absolute_expiry(clien
 async def test_s18_logout_ends_the_session_server_side(client, anna):
     token = await client.login_token("anna@example.com", PASSWORD)
 
-    response = await client.post(operation("Logout"), token=token)
+    response = await client.post(operation("Logout"), bearer=token)
 
     assert response.json()["data"]["logout"] is True
     assert (await Session.get(user_id=anna.id)).ended_at is not None
-    assert (await client.run("Viewer", token=token))["viewer"] is None
-    assert (await client.run("Logout", token=token))["logout"] is False
+    assert (await client.run("Viewer", bearer=token))["viewer"] is None
+    assert (await client.run("Logout", bearer=token))["logout"] is False
     cleared = response.headers["set-cookie"]
     assert cleared.startswith(f"{SESSION_COOKIE}=") and "Max-Age=0" in cleared
 

@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 from gql_server.api.context import Info
 from gql_server.api.errors import NOT_PERMITTED, PublicError
 from gql_server.api.users import UserType
-from gql_server.auth.customers import allowed_method_ids, audit_trail, enforcement_impact
+from gql_server.auth.customers import allowed_method_ids
 from gql_server.auth.results import NotPermitted
 from gql_server.models import AuditEvent, Customer
 
@@ -92,7 +92,7 @@ class CustomerType:
     )
     async def enforcement_impact(self, info: Info) -> EnforcementImpact:
         """R11, answered by the customers service."""
-        impact = await enforcement_impact(await info.context.session(), self.model)
+        impact = await info.context.services.customers.impact(await info.context.session(), self.model)
         if isinstance(impact, NotPermitted):
             raise PublicError(NOT_PERMITTED, "PERMISSION_DENIED")
         return EnforcementImpact(
@@ -109,7 +109,7 @@ class CustomerType:
     async def audit_trail(self, info: Info, first: int = 50) -> list[AuditEventType]:
         """The customer's audit trail, newest first, at most `first` (capped) entries."""
         limit = max(1, min(first, MAX_AUDIT_ENTRIES))
-        events = await audit_trail(await info.context.session(), self.model, limit)
+        events = await info.context.services.customers.audit_trail(await info.context.session(), self.model, limit)
         if isinstance(events, NotPermitted):
             raise PublicError(NOT_PERMITTED, "PERMISSION_DENIED")
         return [AuditEventType.from_model(e) for e in events]

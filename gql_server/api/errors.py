@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
+from gql_server.auth import results
+
 
 @strawberry.interface(
     description="Every expected failure is a union member implementing Error; unexpected ones are masked errors."
@@ -78,3 +80,43 @@ class PublicError(Exception):
 
 NOT_AUTHENTICATED = "Sign in first (with two factors where your customer requires them)."
 NOT_PERMITTED = "Only the customer's administrators may do this."
+
+
+EXPIRED_OR_USED = "This link or code has expired or was already used. Start again."
+WRONG_CODE = "That code is not right."
+THROTTLED = "Too many attempts. Try again later."
+METHOD_UNAVAILABLE = "This method is not available here."
+EMAIL_TAKEN = "This email address belongs to another account."
+
+ExpectedError = (
+    ChallengeExpired
+    | TooManyAttempts
+    | MethodNotAvailable
+    | EmailInUse
+    | InvalidInput
+    | AuthenticationRequired
+    | PermissionDenied
+    | InvalidCode
+)
+
+
+def error_for(outcome: object) -> ExpectedError:
+    """The union member for a service's failure outcome: one translation table for every resolver."""
+    match outcome:
+        case results.TokenInvalid():
+            return ChallengeExpired(message=EXPIRED_OR_USED)
+        case results.Throttled(retry_after_seconds=seconds):
+            return TooManyAttempts(message=THROTTLED, retry_after_seconds=seconds)
+        case results.MethodUnavailable():
+            return MethodNotAvailable(message=METHOD_UNAVAILABLE)
+        case results.EmailTaken():
+            return EmailInUse(message=EMAIL_TAKEN)
+        case results.BadInput(message=message, field=field):
+            return InvalidInput(message=message, field=field)
+        case results.NotAuthenticated():
+            return AuthenticationRequired(message=NOT_AUTHENTICATED)
+        case results.NotPermitted():
+            return PermissionDenied(message=NOT_PERMITTED)
+        case results.WrongCode(attempts_left=left):
+            return InvalidCode(message=WRONG_CODE, attempts_left=left)
+    raise AssertionError(f"no union member for outcome {outcome!r}")

@@ -12,7 +12,9 @@ from gql_server.api.errors import (
     ChallengeExpired,
     InvalidCode,
     InvalidCredentials,
+    MethodNotAvailable,
     TooManyAttempts,
+    error_for,
 )
 from gql_server.api.methods import SecondFactorMethodType
 from gql_server.api.users import SessionType, UserType
@@ -74,7 +76,8 @@ LoginResult = Annotated[
     | InvalidCredentials
     | InvalidCode
     | ChallengeExpired
-    | TooManyAttempts,
+    | TooManyAttempts
+    | MethodNotAvailable,
     strawberry.union("LoginResult"),
 ]
 
@@ -101,13 +104,22 @@ def login_result(outcome: LoginOutcome, info: Info) -> LoginResult:
             )
         case CredentialsRejected():
             return InvalidCredentials(message=INVALID_CREDENTIALS)
-    raise AssertionError(f"unhandled login outcome {outcome!r}")
+    error = error_for(outcome)
+    assert isinstance(error, InvalidCode | ChallengeExpired | TooManyAttempts | MethodNotAvailable)
+    return error
 
 
 async def login(info: Info, email: str, password: str) -> LoginResult:
     """Step one of every login."""
     services = info.context.services
     outcome = await services.login.login(email, password, ip=info.context.client_ip)
+    return login_result(outcome, info)
+
+
+async def verify_second_factor(info: Info, challenge: str, method: str, code: str) -> LoginResult:
+    """Step two of a two-factor login: one code for the challenge (each call is one attempt, S7)."""
+    services = info.context.services
+    outcome = await services.second_factor.verify(challenge, method, code, ip=info.context.client_ip)
     return login_result(outcome, info)
 
 

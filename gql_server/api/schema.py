@@ -21,19 +21,17 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from gql_server.api import codes as codes_api
+from gql_server.api import conversion as conversion_api
 from gql_server.api import customers, users
+from gql_server.api import enrollment as enrollment_api
 from gql_server.api import login as login_api
 from gql_server.api import settings as settings_api
 from gql_server.api.context import Info
 from gql_server.api.errors import (
-    AuthenticationRequired,
-    EmailInUse,
-    MethodNotAvailable,
     PublicError,
 )
 from gql_server.api.methods import SecondFactorMethodType
-from gql_server.auth.customers import visible_customer
-from gql_server.policy import requirement_for
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +54,14 @@ class Query:
         return users.Viewer(
             user=users.UserType.from_model(session.user),
             session=users.SessionType.from_model(session, info),
-            requirement=await requirement_for(session),
+            requirement=await info.context.services.policy.requirement_for(session),
         )
 
     @strawberry.field(
         description="A customer the caller belongs to; null otherwise. Needs a session that satisfies the policy."
     )
     async def customer(self, info: Info, id: strawberry.ID) -> customers.CustomerType | None:
-        found = await visible_customer(await info.context.session(), str(id))
+        found = await info.context.services.customers.visible(await info.context.session(), str(id))
         return customers.CustomerType.from_model(found) if found else None
 
     @strawberry.field(description="Second-factor methods installed on this server: built-in and third-party plugins.")
@@ -71,16 +69,41 @@ class Query:
         methods = info.context.services.methods.values()
         return [SecondFactorMethodType.from_method(m) for m in methods]
 
+    invitation: conversion_api.Invitation | None = strawberry.field(
+        resolver=conversion_api.invitation,
+        description="What an invitation link allows; null when the token is unknown, used or expired.",
+    )
+
 
 @strawberry.type
 class Mutation:
     """Writes. Only by POST (S21)."""
 
     login: login_api.LoginResult = strawberry.mutation(resolver=login_api.login, description="Step one of every login.")
+    send_login_code: codes_api.SendLoginCodeResult = strawberry.mutation(
+        resolver=codes_api.send_login_code,
+        description="For methods that deliver a code (email_code, sms, ...): send one for this challenge.",
+    )
+    verify_second_factor: login_api.LoginResult = strawberry.mutation(resolver=login_api.verify_second_factor)
     logout: bool = strawberry.mutation(
         resolver=login_api.logout,
         description="Ends the current session. True when a session was ended.",
     )
+    request_conversion: conversion_api.RequestConversionResult = strawberry.mutation(
+        resolver=conversion_api.request_conversion,
+        description="From ConversionRequired or ConversionPending: send (or re-send) the invitation email.",
+    )
+    start_conversion: conversion_api.RequestConversionResult = strawberry.mutation(
+        resolver=conversion_api.start_conversion,
+        description="Voluntary conversion by a signed-in password user (rule R8).",
+    )
+    begin_enrollment: enrollment_api.BeginEnrollmentResult = strawberry.mutation(
+        resolver=enrollment_api.begin_enrollment
+    )
+    confirm_enrollment: enrollment_api.ConfirmEnrollmentResult = strawberry.mutation(
+        resolver=enrollment_api.confirm_enrollment
+    )
+
     update_customer_settings: settings_api.UpdateCustomerSettingsResult = strawberry.mutation(
         resolver=settings_api.update_customer_settings
     )
@@ -130,8 +153,6 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
     return Schema(
         query=Query,
         mutation=Mutation,
-        # Declared for the contract although no field of this issue returns them yet.
-        types=[EmailInUse, MethodNotAvailable, AuthenticationRequired],
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
     )

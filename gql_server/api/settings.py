@@ -8,15 +8,9 @@ import strawberry
 
 from gql_server.api.context import Info
 from gql_server.api.customers import CustomerType
-from gql_server.api.errors import (
-    NOT_AUTHENTICATED,
-    NOT_PERMITTED,
-    AuthenticationRequired,
-    InvalidInput,
-    PermissionDenied,
-)
+from gql_server.api.errors import AuthenticationRequired, InvalidInput, PermissionDenied, error_for
 from gql_server.auth.customers import SettingsChange
-from gql_server.auth.results import BadInput, NotAuthenticated, NotPermitted, SettingsUpdated
+from gql_server.auth.results import SettingsUpdated
 
 
 @strawberry.input
@@ -45,16 +39,10 @@ async def update_customer_settings(
 ) -> UpdateCustomerSettingsResult:
     """Change a customer's settings; customer-level members only (R1). Every change is audited."""
     change = SettingsChange(enforce_two_factor=input.enforce_two_factor, allowed_methods=input.allowed_methods)
-    outcome = await info.context.services.customer_settings.update(
-        await info.context.session(), str(customer_id), change
-    )
+    outcome = await info.context.services.customers.update(await info.context.session(), str(customer_id), change)
     match outcome:
         case SettingsUpdated(customer=customer):
             return CustomerSettingsUpdated(customer=CustomerType.from_model(customer))
-        case NotAuthenticated():
-            return AuthenticationRequired(message=NOT_AUTHENTICATED)
-        case NotPermitted():
-            return PermissionDenied(message=NOT_PERMITTED)
-        case BadInput(message=message, field=field):
-            return InvalidInput(message=message, field=field)
-    raise AssertionError(f"unhandled settings outcome {outcome!r}")
+    error = error_for(outcome)
+    assert isinstance(error, AuthenticationRequired | PermissionDenied | InvalidInput)
+    return error

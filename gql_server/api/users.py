@@ -9,7 +9,9 @@ import strawberry
 
 from gql_server import enums
 from gql_server.api.context import Info
-from gql_server.models import Membership, Session, User
+from gql_server.api.methods import SecondFactorMethodType
+from gql_server.factors import SecondFactorMethod
+from gql_server.models import EnrolledFactor, Membership, Session, User
 from gql_server.sessions import effective_expiry
 
 if TYPE_CHECKING:
@@ -46,10 +48,48 @@ class UserType:
         )
 
     @strawberry.field
+    async def second_factors(self, info: Info) -> list[EnrolledFactorType]:
+        """The user's active second factors (never their secrets)."""
+        methods = info.context.services.methods
+        rows = await EnrolledFactor.filter(user_id=self.model.id).order_by("created_at")
+        return [EnrolledFactorType.from_model(row, methods.get(row.method)) for row in rows]
+
+    @strawberry.field
     async def memberships(self) -> list[MembershipType]:
         """The customers this user belongs to, with the level in each."""
         rows = await Membership.filter(user_id=self.model.id).prefetch_related("customer")
         return [MembershipType(level=row.level, model=row) for row in rows]
+
+
+@strawberry.type(name="EnrolledFactor")
+class EnrolledFactorType:
+    """An active second factor."""
+
+    id: strawberry.ID
+    method: SecondFactorMethodType
+    created_at: datetime
+    last_used_at: datetime | None
+
+    @classmethod
+    def from_model(cls, factor: EnrolledFactor, method: SecondFactorMethod | None) -> EnrolledFactorType:
+        """Wrap a factor row; a factor whose plugin is no longer installed still shows, as such."""
+        shown = (
+            SecondFactorMethodType.from_method(method)
+            if method is not None
+            else SecondFactorMethodType(
+                id=factor.method,
+                display_name=f"{factor.method} (not installed)",
+                channel="unknown",
+                phishing_resistant=False,
+                enrollable=False,
+            )
+        )
+        return cls(
+            id=strawberry.ID(str(factor.id)),
+            method=shown,
+            created_at=factor.created_at,
+            last_used_at=factor.last_used_at,
+        )
 
 
 @strawberry.type(name="Membership")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from gql_server.enums import MembershipLevel, Requirement
 from gql_server.models import Membership, Session, User
-from gql_server.policy import requirement_for
+from gql_server.policy import Policy
 
 
-async def acting_user(session: Session | None) -> User | None:
+async def acting_user(session: Session | None, policy: Policy) -> User | None:
     """The session's user when the session may be used for more than `viewer` (R10), else None."""
     if session is None:
         return None
-    if await requirement_for(session) is not Requirement.NONE:
+    if await policy.requirement_for(session) is not Requirement.NONE:
         return None
     return session.user
 

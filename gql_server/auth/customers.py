@@ -21,7 +21,7 @@ from gql_server.clock import utcnow
 from gql_server.enums import ConversionState
 from gql_server.factors import SecondFactorMethod
 from gql_server.models import AuditEvent, Customer, Session, User
-from gql_server.policy import is_two_factor
+from gql_server.policy import Policy, is_two_factor
 
 
 @dataclass(frozen=True)
@@ -51,45 +51,55 @@ def parse_id(value: str) -> uuid.UUID | None:
         return None
 
 
-async def visible_customer(session: Session | None, customer_id: str) -> Customer | None:
-    """The customer when the caller belongs to it and the session satisfies the policy."""
-    user = await acting_user(session)
-    cid = parse_id(customer_id)
-    if user is None or cid is None or await level_in(user, cid) is None:
-        return None
-    return await Customer.get_or_none(id=cid)
+class CustomerService:
+    """Customers as their members see them, and settings changes by their admins (R1, R11)."""
 
-
-async def enforcement_impact(session: Session | None, customer: Customer) -> Impact | NotPermitted:
-    """The preview of R11, for the customer's admins only."""
-    user = await acting_user(session)
-    if user is None or not await is_customer_admin(user, customer.id):
-        return NotPermitted()
-    members = await User.filter(memberships__customer_id=customer.id).order_by("email")
-    converted = [m for m in members if is_two_factor(m)]
-    pending = [m for m in members if not is_two_factor(m) and m.conversion is ConversionState.PENDING]
-    to_convert = [m for m in members if not is_two_factor(m) and m.conversion is ConversionState.NOT_STARTED]
-    return Impact(
-        total_users=len(members),
-        converted=len(converted),
-        pending=len(pending),
-        not_started=len(to_convert),
-        users_to_convert=to_convert,
-    )
-
-
-class CustomerSettingsService:
-    """Changes a customer's settings for its admins, auditing every changed value (R1)."""
-
-    def __init__(self, auditor: Auditor, methods: Mapping[str, SecondFactorMethod]) -> None:
+    def __init__(self, auditor: Auditor, methods: Mapping[str, SecondFactorMethod], policy: Policy) -> None:
         self._audit = auditor
         self._methods = methods
+        self._policy = policy
+
+    async def visible(self, session: Session | None, customer_id: str) -> Customer | None:
+        """The customer when the caller belongs to it and the session satisfies the policy."""
+        user = await acting_user(session, self._policy)
+        cid = parse_id(customer_id)
+        if user is None or cid is None or await level_in(user, cid) is None:
+            return None
+        return await Customer.get_or_none(id=cid)
+
+    async def impact(self, session: Session | None, customer: Customer) -> Impact | NotPermitted:
+        """The preview of R11, for the customer's admins only."""
+        if not await self._is_admin(session, customer):
+            return NotPermitted()
+        members = await User.filter(memberships__customer_id=customer.id).order_by("email")
+        converted = [m for m in members if is_two_factor(m)]
+        pending = [m for m in members if not is_two_factor(m) and m.conversion is ConversionState.PENDING]
+        to_convert = [m for m in members if not is_two_factor(m) and m.conversion is ConversionState.NOT_STARTED]
+        return Impact(
+            total_users=len(members),
+            converted=len(converted),
+            pending=len(pending),
+            not_started=len(to_convert),
+            users_to_convert=to_convert,
+        )
+
+    async def audit_trail(
+        self, session: Session | None, customer: Customer, limit: int
+    ) -> list[AuditEvent] | NotPermitted:
+        """The customer's audited events, newest first, for its admins only."""
+        if not await self._is_admin(session, customer):
+            return NotPermitted()
+        return await AuditEvent.filter(customer_id=customer.id).order_by("-at", "-id").limit(limit)
+
+    async def _is_admin(self, session: Session | None, customer: Customer) -> bool:
+        user = await acting_user(session, self._policy)
+        return user is not None and await is_customer_admin(user, customer.id)
 
     async def update(self, session: Session | None, customer_id: str, change: SettingsChange) -> SettingsOutcome:
         """Apply `change` when the caller is a CUSTOMER-level member; otherwise change nothing."""
         if session is None:
             return NotAuthenticated()
-        user = await acting_user(session)
+        user = await acting_user(session, self._policy)
         if user is None:
             return NotAuthenticated()
         cid = parse_id(customer_id)
@@ -153,11 +163,3 @@ def allowed_method_ids(customer: Customer, installed: Collection[str]) -> list[s
     if customer.allowed_methods is None:
         return sorted(installed)
     return [m for m in customer.allowed_methods if m in installed]
-
-
-async def audit_trail(session: Session | None, customer: Customer, limit: int) -> list[AuditEvent] | NotPermitted:
-    """The customer's audited events, newest first, for its admins only."""
-    user = await acting_user(session)
-    if user is None or not await is_customer_admin(user, customer.id):
-        return NotPermitted()
-    return await AuditEvent.filter(customer_id=customer.id).order_by("-at", "-id").limit(limit)

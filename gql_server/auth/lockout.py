@@ -1,23 +1,48 @@
-"""The password-step lockout of R12/S4, counted atomically in the database.
+"""Lockouts counted atomically in the database: the password step (R12/S4) and the second-factor step (S6).
 
-Each attempt first *reserves* a place among the three allowed, with a conditional UPDATE; only a
-request that got a place may check the password. Parallel guesses therefore cannot pass the limit
-(N requests, at most three checks), and the count is exact because it is never read-modify-written.
-A reserved attempt counts as a failure until it succeeds; a success resets the round.
+Each attempt first *reserves* a place among the ones allowed, with a conditional UPDATE; only a
+request that got a place may check its secret. Parallel guesses therefore cannot pass the limit
+(N requests, at most `limit` checks), and the count is exact because it is never read-modify-written.
+A reserved attempt counts as a failure until it succeeds; a success resets the round and the backoff.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from tortoise.expressions import F, Q
 
 from gql_server.clock import utcnow
 from gql_server.models import User
 
-MAX_FAILURES = 3
 FIRST_LOCK = timedelta(minutes=1)
 LONGEST_LOCK = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One lockable step of a login: its limit of consecutive failures and the User columns that count them."""
+
+    limit: int
+    failures: str
+    lockouts: str
+    locked_until: str
+
+
+PASSWORD_STEP = Step(
+    limit=3,
+    failures="failed_password_attempts",
+    lockouts="password_lockouts",
+    locked_until="password_locked_until",
+)
+SECOND_FACTOR_STEP = Step(
+    limit=10,
+    failures="failed_code_attempts",
+    lockouts="code_lockouts",
+    locked_until="code_locked_until",
+)
 
 
 def lock_duration(previous_lockouts: int) -> timedelta:
@@ -25,46 +50,48 @@ def lock_duration(previous_lockouts: int) -> timedelta:
     return min(FIRST_LOCK * (1 << min(previous_lockouts, 16)), LONGEST_LOCK)
 
 
-async def reserve_attempt(user_id: object) -> bool:
-    """Take one of the allowed attempts. False when the password step is locked (or full)."""
+async def reserve_attempt(user_id: object, step: Step = PASSWORD_STEP) -> bool:
+    """Take one of the allowed attempts. False when the step is locked (or all places are taken)."""
     now = utcnow()
-    unlocked = Q(password_locked_until=None) | Q(password_locked_until__lte=now)
-    taken = await User.filter(unlocked, id=user_id, failed_password_attempts__lt=MAX_FAILURES).update(
-        failed_password_attempts=F("failed_password_attempts") + 1
+    never_locked: dict[str, Any] = {step.locked_until: None}
+    lock_over: dict[str, Any] = {f"{step.locked_until}__lte": now}
+    unlocked = Q(**never_locked) | Q(**lock_over)
+    taken = await User.filter(unlocked, id=user_id, **{f"{step.failures}__lt": step.limit}).update(
+        **{step.failures: F(step.failures) + 1}
     )
     if taken:
         return True
     # A lock that has run out starts a new round; this attempt is its first.
     restarted = await User.filter(
-        id=user_id,
-        failed_password_attempts__gte=MAX_FAILURES,
-        password_locked_until__lte=now,
-    ).update(failed_password_attempts=1, password_locked_until=None)
+        id=user_id, **{f"{step.failures}__gte": step.limit, f"{step.locked_until}__lte": now}
+    ).update(**{step.failures: 1, step.locked_until: None})
     return restarted > 0
 
 
-async def record_failure(user_id: object) -> timedelta | None:
-    """After a wrong password: lock when the round is used up. Returns the lock's length if it locked."""
+async def record_failure(user_id: object, step: Step = PASSWORD_STEP) -> timedelta | None:
+    """After a wrong secret: lock when the round is used up. Returns the lock's length if this call locked."""
     user = await User.get(id=user_id)
-    if user.failed_password_attempts < MAX_FAILURES or _locked(user):
+    locked_until: datetime | None = getattr(user, step.locked_until)
+    if getattr(user, step.failures) < step.limit or (locked_until is not None and locked_until > utcnow()):
         return None
-    duration = lock_duration(user.password_lockouts)
+    previous: int = getattr(user, step.lockouts)
+    duration = lock_duration(previous)
     # Conditional on the lockout count read above: of parallel failures, only one locks.
-    locked = await User.filter(
-        id=user_id,
-        failed_password_attempts__gte=MAX_FAILURES,
-        password_lockouts=user.password_lockouts,
-    ).update(
-        password_locked_until=utcnow() + duration,
-        password_lockouts=F("password_lockouts") + 1,
+    locked = await User.filter(id=user_id, **{f"{step.failures}__gte": step.limit, step.lockouts: previous}).update(
+        **{step.locked_until: utcnow() + duration, step.lockouts: F(step.lockouts) + 1}
     )
     return duration if locked else None
 
 
-async def record_success(user_id: object) -> None:
-    """A correct password resets the round and the backoff."""
-    await User.filter(id=user_id).update(failed_password_attempts=0, password_lockouts=0, password_locked_until=None)
+async def record_success(user_id: object, step: Step = PASSWORD_STEP) -> None:
+    """A correct secret resets the round and the backoff."""
+    await User.filter(id=user_id).update(**{step.failures: 0, step.lockouts: 0, step.locked_until: None})
 
 
-def _locked(user: User) -> bool:
-    return user.password_locked_until is not None and user.password_locked_until > utcnow()
+async def seconds_locked(user_id: object, step: Step) -> int:
+    """How long the step stays locked (0 when it is not), for `TooManyAttempts.retryAfterSeconds`."""
+    user = await User.get(id=user_id)
+    locked_until: datetime | None = getattr(user, step.locked_until)
+    if locked_until is None:
+        return 0
+    return max(0, int((locked_until - utcnow()).total_seconds()) + 1)

@@ -13,14 +13,14 @@ from gql_server.auth.results import (
     CredentialsRejected,
     LoggedIn,
     LoginOutcome,
-    SecondFactorNeeded,
 )
+from gql_server.auth.second_factor import SecondFactorService
 from gql_server.clock import utcnow
 from gql_server.emails import MAX_EMAIL_LENGTH, mask_email, normalize_email
 from gql_server.enums import Assurance, TokenPurpose
 from gql_server.models import Session, User
 from gql_server.passwords import MAX_LENGTH, PasswordService
-from gql_server.policy import NextStep, next_step_after_password
+from gql_server.policy import NextStep, Policy
 from gql_server.sessions import SessionPolicy, create_session, end_session
 from gql_server.tokens import issue_token
 
@@ -31,16 +31,24 @@ class LoginLimits:
 
     sessions: SessionPolicy
     ticket: timedelta
-    challenge: timedelta = timedelta(minutes=10)
 
 
 class LoginService:
     """Checks a password and decides, through the policy, what the caller gets."""
 
-    def __init__(self, passwords: PasswordService, auditor: Auditor, limits: LoginLimits) -> None:
+    def __init__(
+        self,
+        passwords: PasswordService,
+        auditor: Auditor,
+        limits: LoginLimits,
+        policy: Policy,
+        second_factor: SecondFactorService,
+    ) -> None:
         self._passwords = passwords
         self._audit = auditor
         self._limits = limits
+        self._policy = policy
+        self._second_factor = second_factor
 
     async def login(self, email: str, password: str, *, ip: str | None = None) -> LoginOutcome:
         """Verify email + password; answer a session, a ticket, a challenge, or one refusal (S3)."""
@@ -93,7 +101,7 @@ class LoginService:
             )
 
     async def _after_password(self, user: User, ip: str | None) -> LoginOutcome:
-        step = await next_step_after_password(user)
+        step = await self._policy.next_step_after_password(user)
         if step is NextStep.CONVERSION_REQUIRED:
             ticket = await issue_token(user, TokenPurpose.CONVERSION_TICKET, self._limits.ticket)
             await self._audit.record(AuditKind.CONVERSION_REQUIRED, subject=user, data={"ip": ip})
@@ -102,9 +110,7 @@ class LoginService:
             ticket = await issue_token(user, TokenPurpose.CONVERSION_TICKET, self._limits.ticket)
             return ConversionStillPending(ticket=ticket, sent_to=mask_email(user.pending_email or user.email))
         if step is NextStep.SECOND_FACTOR:
-            challenge = await issue_token(user, TokenPurpose.LOGIN_CHALLENGE, self._limits.challenge)
-            # The enrolled methods are listed once enrollment exists (issue 3's factor store).
-            return SecondFactorNeeded(challenge=challenge, methods=[])
+            return await self._second_factor.challenge_for(user)
         new_session = await create_session(user, Assurance.PASSWORD, self._limits.sessions)
         user.last_login_at = utcnow()
         await User.filter(id=user.id).update(last_login_at=user.last_login_at)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from gql_server.factors import SecondFactorMethod
-from gql_server.models import Customer, User
+from gql_server.models import Customer, EnrolledFactor, User
 from gql_server.sessions import NewSession
 from gql_server.tokens import IssuedToken
 
@@ -47,7 +48,46 @@ class CredentialsRejected:
     """Wrong password, unknown email, or a locked password step: deliberately one outcome (S3)."""
 
 
-LoginOutcome = LoggedIn | ConversionNeeded | ConversionStillPending | SecondFactorNeeded | CredentialsRejected
+@dataclass(frozen=True)
+class WrongCode:
+    """A second-factor code was wrong; `attempts_left` on this challenge or enrollment (S5)."""
+
+    attempts_left: int
+
+
+@dataclass(frozen=True)
+class TokenInvalid:
+    """The ticket, challenge, invitation or enrollment is unknown, used, expired or out of attempts."""
+
+
+@dataclass(frozen=True)
+class Throttled:
+    """A limit was reached (S6 lockout, re-send limits); try again after this many seconds."""
+
+    retry_after_seconds: int
+
+
+@dataclass(frozen=True)
+class MethodUnavailable:
+    """The method is not installed, not allowed for this user, or not enrolled."""
+
+
+@dataclass(frozen=True)
+class EmailTaken:
+    """The address belongs to another account (R4)."""
+
+
+LoginOutcome = (
+    LoggedIn
+    | ConversionNeeded
+    | ConversionStillPending
+    | SecondFactorNeeded
+    | CredentialsRejected
+    | WrongCode
+    | TokenInvalid
+    | Throttled
+    | MethodUnavailable
+)
 
 
 @dataclass(frozen=True)
@@ -76,3 +116,58 @@ class SettingsUpdated:
 
 
 SettingsOutcome = SettingsUpdated | NotAuthenticated | NotPermitted | BadInput
+
+
+@dataclass(frozen=True)
+class InvitationSent:
+    """R4: the conversion is PENDING and the invitation went to `sent_to` (masked)."""
+
+    sent_to: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    """What an invitation link allows (R5)."""
+
+    email: str
+    expires_at: datetime
+    methods: list[SecondFactorMethod]
+    password_required: bool
+
+
+@dataclass(frozen=True)
+class EnrollmentBegun:
+    """An enrollment token and what the user needs to set the factor up."""
+
+    enrollment: str
+    expires_at: datetime
+    method: SecondFactorMethod
+    secret: str | None = None
+    provisioning_uri: str | None = None
+    qr_code_svg: str | None = None
+    sent_to: str | None = None
+
+
+@dataclass(frozen=True)
+class EnrollmentDone:
+    """R5: the factor is active, the user is TWO_FACTOR, with a new session and recovery codes (shown once)."""
+
+    user: User
+    session: NewSession
+    recovery_codes: list[str]
+    factor: EnrolledFactor
+
+
+@dataclass(frozen=True)
+class CodeDispatched:
+    """A login code was sent for a challenge."""
+
+    sent_to: str
+    expires_at: datetime
+
+
+ConversionOutcome = InvitationSent | TokenInvalid | EmailTaken | BadInput | NotAuthenticated | Throttled
+BeginOutcome = EnrollmentBegun | TokenInvalid | MethodUnavailable | Throttled
+ConfirmOutcome = EnrollmentDone | WrongCode | TokenInvalid | BadInput | Throttled | EmailTaken
+SendCodeOutcome = CodeDispatched | TokenInvalid | MethodUnavailable | Throttled

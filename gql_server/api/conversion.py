@@ -1,0 +1,82 @@
+"""Starting the conversion (R4, R8) and reading an invitation (R5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from gql_server.api.context import Info
+from gql_server.api.errors import (
+    AuthenticationRequired,
+    ChallengeExpired,
+    EmailInUse,
+    InvalidInput,
+    TooManyAttempts,
+    error_for,
+)
+from gql_server.api.methods import SecondFactorMethodType
+from gql_server.auth.results import ConversionOutcome, InvitationSent
+
+
+@strawberry.type
+class ConversionRequested:
+    """The invitation is on its way; the conversion is PENDING from now on (R4)."""
+
+    sent_to: str
+    expires_at: datetime
+
+
+RequestConversionResult = Annotated[
+    ConversionRequested | ChallengeExpired | EmailInUse | InvalidInput | AuthenticationRequired | TooManyAttempts,
+    strawberry.union("RequestConversionResult"),
+]
+
+
+@strawberry.type
+class Invitation:
+    """What an invitation link allows."""
+
+    email: str
+    expires_at: datetime
+    methods: list[SecondFactorMethodType] = strawberry.field(
+        description="The enrollable methods this user may choose from (rule R5)."
+    )
+    password_required: bool = strawberry.field(
+        description="True for a new account that has no password yet: confirmEnrollment then needs one."
+    )
+
+
+def _result(outcome: ConversionOutcome) -> RequestConversionResult:
+    if isinstance(outcome, InvitationSent):
+        return ConversionRequested(sent_to=outcome.sent_to, expires_at=outcome.expires_at)
+    error = error_for(outcome)
+    assert isinstance(error, ChallengeExpired | EmailInUse | InvalidInput | AuthenticationRequired | TooManyAttempts)
+    return error
+
+
+async def request_conversion(info: Info, ticket: str, email: str) -> RequestConversionResult:
+    """From ConversionRequired or ConversionPending: send (or re-send) the invitation email."""
+    services = info.context.services
+    return _result(await services.conversion.request_with_ticket(ticket, email, ip=info.context.client_ip))
+
+
+async def start_conversion(info: Info, email: str) -> RequestConversionResult:
+    """Voluntary conversion by a signed-in password user (rule R8)."""
+    services = info.context.services
+    session = await info.context.session()
+    return _result(await services.conversion.start_for_session(session, email, ip=info.context.client_ip))
+
+
+async def invitation(info: Info, token: str) -> Invitation | None:
+    """What an invitation link allows; null when the token is unknown, used or expired."""
+    view = await info.context.services.enrollment.invitation(token)
+    if view is None:
+        return None
+    return Invitation(
+        email=view.email,
+        expires_at=view.expires_at,
+        methods=[SecondFactorMethodType.from_method(m) for m in view.methods],
+        password_required=view.password_required,
+    )

@@ -1,0 +1,123 @@
+"""Starting a conversion and sending invitations (R4, R8, R9; S12, S13).
+
+From the moment the invitation is sent the conversion is PENDING for good: password-only login is
+refused whatever happens to enforcement later. The account's email changes only when the invitation
+is used, which proves the user owns the address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tortoise.transactions import in_transaction
+
+from gql_server.audit import AuditKind, Auditor
+from gql_server.auth.results import (
+    BadInput,
+    ConversionOutcome,
+    EmailTaken,
+    InvitationSent,
+    NotAuthenticated,
+    Throttled,
+    TokenInvalid,
+)
+from gql_server.clock import utcnow
+from gql_server.emails import looks_like_email, mask_email, normalize_email
+from gql_server.enums import Assurance, ConversionState, TokenPurpose
+from gql_server.factors import Mailer
+from gql_server.models import Session, Token, User
+from gql_server.policy import is_two_factor
+from gql_server.tokens import consume_token, find_token, issue_token, revoke_tokens
+
+# S13: invitations live 72 hours.
+INVITATION_LIFETIME = timedelta(hours=72)
+# A user may have at most this many invitations sent per hour: re-sending is help, not a mail cannon.
+INVITATIONS_PER_HOUR = 5
+
+
+@dataclass(frozen=True)
+class InvitationLinks:
+    """How invitation links are made: `{PUBLIC_URL}/invitation#token=<token>` (the token never reaches logs)."""
+
+    public_url: str
+
+    def link(self, token: str) -> str:
+        """The link for one invitation token."""
+        return f"{self.public_url}/invitation#token={token}"
+
+
+class ConversionService:
+    """Starts conversions and sends (or re-sends) invitations."""
+
+    def __init__(self, auditor: Auditor, mailer: Mailer, links: InvitationLinks) -> None:
+        self._audit = auditor
+        self._mail = mailer
+        self._links = links
+
+    async def request_with_ticket(self, ticket: str, email: str, *, ip: str | None = None) -> ConversionOutcome:
+        """From ConversionRequired or ConversionPending: send the invitation to `email` (S12: nothing else)."""
+        token = await find_token(ticket, TokenPurpose.CONVERSION_TICKET)
+        if token is None:
+            return TokenInvalid()
+        problem = await self._check_address(token.user, email)
+        if problem is not None:
+            return problem
+        # The ticket is single-use; a second parallel request finds it gone.
+        if await consume_token(ticket, TokenPurpose.CONVERSION_TICKET) is None:
+            return TokenInvalid()
+        return await self._invite(token.user, normalize_email(email), ip=ip)
+
+    async def start_for_session(
+        self, session: Session | None, email: str, *, ip: str | None = None
+    ) -> ConversionOutcome:
+        """R8: a signed-in password user starts the conversion themselves."""
+        if session is None:
+            return NotAuthenticated()
+        user = session.user
+        if session.assurance is Assurance.TWO_FACTOR or is_two_factor(user):
+            return BadInput("This account already signs in with two factors.", None)
+        problem = await self._check_address(user, email)
+        if problem is not None:
+            return problem
+        return await self._invite(user, normalize_email(email), ip=ip)
+
+    async def invite(self, user: User, *, ip: str | None = None) -> InvitationSent | Throttled:
+        """Send an invitation to the account's own address (new two-factor accounts, operator resets)."""
+        outcome = await self._invite(user, user.email, ip=ip, limit=False)
+        assert isinstance(outcome, InvitationSent | Throttled)
+        return outcome
+
+    async def _check_address(self, user: User, email: str) -> BadInput | EmailTaken | None:
+        address = normalize_email(email)
+        if not looks_like_email(address):
+            return BadInput("Enter a valid email address.", "email")
+        if await User.filter(email=address).exclude(id=user.id).exists():
+            return EmailTaken()
+        return None
+
+    async def _invite(self, user: User, address: str, *, ip: str | None, limit: bool = True) -> ConversionOutcome:
+        hour_ago = utcnow() - timedelta(hours=1)
+        recent = await Token.filter(user_id=user.id, purpose=TokenPurpose.INVITATION, created_at__gt=hour_ago).count()
+        if limit and recent >= INVITATIONS_PER_HOUR:
+            return Throttled(retry_after_seconds=3600)
+        starting = user.conversion is ConversionState.NOT_STARTED
+        async with in_transaction():
+            await revoke_tokens(user, TokenPurpose.INVITATION)
+            invitation = await issue_token(user, TokenPurpose.INVITATION, INVITATION_LIFETIME, {"email": address})
+            if starting:
+                user.conversion = ConversionState.PENDING
+            user.pending_email = address
+            await User.filter(id=user.id).update(conversion=user.conversion, pending_email=address)
+            # Sent inside the transaction: if the mail cannot be handed over, nothing changed.
+            await self._mail.send(
+                "invitation",
+                to=address,
+                locale=user.locale,
+                link=self._links.link(invitation.token),
+                expires_at=invitation.expires_at,
+                email=address,
+            )
+        kind = AuditKind.CONVERSION_STARTED if starting else AuditKind.INVITATION_SENT
+        await self._audit.record(kind, subject=user, data={"sent_to": mask_email(address), "ip": ip})
+        return InvitationSent(sent_to=mask_email(address), expires_at=invitation.expires_at)

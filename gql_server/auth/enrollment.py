@@ -1,0 +1,246 @@
+"""Continuing from the invitation (R5): choose a method, prove it with a code, become TWO_FACTOR.
+
+S13 (invitation tokens), S14 (a factor is active only after a valid code; the user is told),
+S15 (an enrollment's code is checked only against that enrollment's own state, bound to its user).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from gql_server.audit import AuditKind, Auditor
+from gql_server.auth.factors import FactorCore
+from gql_server.auth.results import (
+    BadInput,
+    BeginOutcome,
+    ConfirmOutcome,
+    EmailTaken,
+    EnrollmentBegun,
+    EnrollmentDone,
+    InvitationView,
+    MethodUnavailable,
+    Throttled,
+    TokenInvalid,
+    WrongCode,
+)
+from gql_server.clock import utcnow
+from gql_server.enums import Assurance, ConversionState, LoginMethod, TokenPurpose
+from gql_server.factors import Account, CodeCheckingMethod, CodeDeliveringMethod, Mailer
+from gql_server.models import EnrolledFactor, Session, Token, User
+from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
+from gql_server.policy import Policy
+from gql_server.sessions import SessionPolicy, create_session
+from gql_server.tokens import find_token, issue_token, reserve_attempt, use_token
+
+log = logging.getLogger(__name__)
+
+ENROLLMENT_LIFETIME = timedelta(minutes=15)
+# Wrong codes an enrollment allows before it is dead (the same budget as a login challenge, S5).
+ENROLLMENT_ATTEMPTS = 5
+# Enrollments a user may begin per hour: each may send an email code.
+ENROLLMENTS_PER_HOUR = 10
+
+
+@dataclass(frozen=True)
+class EnrollmentSettings:
+    """What enrollment needs from the configuration."""
+
+    issuer: str
+    sessions: SessionPolicy
+
+
+class EnrollmentService:
+    """Invitation -> beginEnrollment -> confirmEnrollment."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        core: FactorCore,
+        passwords: PasswordService,
+        auditor: Auditor,
+        mailer: Mailer,
+        settings: EnrollmentSettings,
+    ) -> None:
+        self._policy = policy
+        self._core = core
+        self._passwords = passwords
+        self._audit = auditor
+        self._mail = mailer
+        self._settings = settings
+
+    async def invitation(self, raw: str) -> InvitationView | None:
+        """What an invitation link allows; None when unknown, used or expired."""
+        invitation = await find_token(raw, TokenPurpose.INVITATION)
+        if invitation is None:
+            return None
+        user = invitation.user
+        return InvitationView(
+            email=_invited_address(invitation),
+            expires_at=invitation.expires_at,
+            methods=await self._policy.enrollable_methods(user),
+            password_required=user.password_hash is None,
+        )
+
+    async def begin(self, raw_invitation: str, method_id: str) -> BeginOutcome:
+        """Start enrolling one of the methods allowed for this user (R5)."""
+        invitation = await find_token(raw_invitation, TokenPurpose.INVITATION)
+        if invitation is None:
+            return TokenInvalid()
+        user = invitation.user
+        allowed = {m.id: m for m in await self._policy.enrollable_methods(user)}
+        method = allowed.get(method_id)
+        if method is None:
+            return MethodUnavailable()
+        hour_ago = utcnow() - timedelta(hours=1)
+        begun = await Token.filter(user_id=user.id, purpose=TokenPurpose.ENROLLMENT, created_at__gt=hour_ago).count()
+        if begun >= ENROLLMENTS_PER_HOUR:
+            return Throttled(retry_after_seconds=3600)
+        address = _invited_address(invitation)
+        draft = await self._core.begin(method, Account(str(user.id), address, self._settings.issuer, user.locale))
+        if draft is None:
+            return MethodUnavailable()
+        data: dict[str, object] = {
+            "method": method.id,
+            "invitation": str(invitation.id),
+            "state": self._core.keyring.encrypt_state(draft.state),
+        }
+        enrollment = await issue_token(user, TokenPurpose.ENROLLMENT, ENROLLMENT_LIFETIME, data)
+        sent_to = draft.sent_to
+        if isinstance(method, CodeDeliveringMethod):
+            sent = await self._core.send_code(enrollment.record, method, draft.state, "enrollment", user.locale)
+            if sent is None:
+                return MethodUnavailable()
+            sent_to = sent.sent_to
+        return EnrollmentBegun(
+            enrollment=enrollment.token,
+            expires_at=enrollment.expires_at,
+            method=method,
+            secret=draft.secret,
+            provisioning_uri=draft.provisioning_uri,
+            qr_code_svg=draft.qr_code_svg,
+            sent_to=sent_to,
+        )
+
+    async def confirm(
+        self, raw_enrollment: str, code: str, password: str | None, *, ip: str | None = None
+    ) -> ConfirmOutcome:
+        """S14: the factor becomes active only with a valid code from it; then the user is TWO_FACTOR."""
+        enrollment = await find_token(raw_enrollment, TokenPurpose.ENROLLMENT)
+        if enrollment is None:
+            return TokenInvalid()
+        user = enrollment.user
+        invitation = await Token.get_or_none(
+            id=enrollment.data.get("invitation"), used_at=None, expires_at__gt=utcnow()
+        )
+        method = self._core.methods.get(str(enrollment.data.get("method")))
+        if invitation is None or method is None:
+            return TokenInvalid()
+        if user.password_hash is None:
+            problem = _password_problem(password)
+            if problem is not None:
+                return problem
+        used = await reserve_attempt(enrollment, ENROLLMENT_ATTEMPTS)
+        if used is None:
+            return TokenInvalid()
+        state = self._core.keyring.decrypt_state(str(enrollment.data["state"]))
+        ok, counter = await self._check(enrollment, method, state, code)
+        if not ok:
+            # After the last wrong code `reserve_attempt` refuses this enrollment; a new one must begin.
+            return WrongCode(attempts_left=ENROLLMENT_ATTEMPTS - used)
+        new_hash = await self._passwords.hash(password) if user.password_hash is None and password else None
+        return await self._complete(user, enrollment, invitation, method.id, state, counter, new_hash, ip)
+
+    async def _check(
+        self, enrollment: Token, method: object, state: dict[str, str], code: str
+    ) -> tuple[bool, int | None]:
+        """Whether the code is right, and its counter for the replay guard (checking methods only)."""
+        if isinstance(method, CodeCheckingMethod):
+            counter = await self._core.check_with_plugin(method, state, code)
+            return counter is not None, counter
+        if isinstance(method, CodeDeliveringMethod):
+            return await self._core.check_sent_code(enrollment, method.id, code), None
+        return False, None
+
+    async def _complete(
+        self,
+        user: User,
+        enrollment: Token,
+        invitation: Token,
+        method_id: str,
+        state: dict[str, str],
+        counter: int | None,
+        new_hash: str | None,
+        ip: str | None,
+    ) -> ConfirmOutcome:
+        address = _invited_address(invitation)
+        converting = user.conversion is not ConversionState.COMPLETED
+        try:
+            async with in_transaction():
+                # Both tokens are used exactly once, even when two confirmations race.
+                if not await use_token(enrollment) or not await use_token(invitation):
+                    raise _Raced
+                factor = await EnrolledFactor.create(
+                    user=user,
+                    method=method_id,
+                    state_encrypted=self._core.keyring.encrypt_state(state),
+                    # The code that proved the factor cannot be replayed at the next login (S8).
+                    last_counter=counter,
+                    created_at=utcnow(),
+                )
+                changes: dict[str, object] = {
+                    "email": address,
+                    "pending_email": None,
+                    "login_method": LoginMethod.TWO_FACTOR,
+                    "conversion": ConversionState.COMPLETED,
+                }
+                if new_hash:
+                    changes["password_hash"] = new_hash
+                await User.filter(id=user.id).update(**changes)
+                # Sessions from before the conversion were one-factor; none of them outlives it.
+                await Session.filter(user_id=user.id, ended_at=None).update(ended_at=utcnow())
+                user = await User.get(id=user.id)
+                codes = await self._core.replace_recovery_codes(user)
+                new_session = await create_session(user, Assurance.TWO_FACTOR, self._settings.sessions)
+        except _Raced:
+            return TokenInvalid()
+        except IntegrityError:
+            # The address was taken by another account after the invitation was sent.
+            return EmailTaken()
+        await self._after(user, factor, converting, ip)
+        return EnrollmentDone(user=user, session=new_session, recovery_codes=codes, factor=factor)
+
+    async def _after(self, user: User, factor: EnrolledFactor, converting: bool, ip: str | None) -> None:
+        method = self._core.methods.get(factor.method)
+        if converting:
+            await self._audit.record(AuditKind.CONVERSION_COMPLETED, subject=user, data={"ip": ip})
+        await self._audit.record(AuditKind.FACTOR_ADDED, subject=user, data={"method": factor.method, "ip": ip})
+        try:
+            name = method.display_name if method else factor.method
+            await self._mail.send("factor_added", to=user.email, locale=user.locale, method_name=name)
+        except Exception:
+            # The factor is active; a lost notification must not undo it, but operators must know.
+            log.exception("could not send the factor-added notification")
+
+
+class _Raced(Exception):
+    """Another request used the enrollment or the invitation first."""
+
+
+def _invited_address(invitation: Token) -> str:
+    # The conversion service records where each invitation was sent.
+    return str(invitation.data["email"])
+
+
+def _password_problem(password: str | None) -> BadInput | None:
+    if not password:
+        return BadInput("Choose a password: this account does not have one yet.", "password")
+    try:
+        check_new_password(password)
+    except PasswordRejected as exc:
+        return BadInput(str(exc), "password")
+    return None

@@ -1,0 +1,170 @@
+"""The second step of a two-factor login (R6, R12; S5, S6, S7, S8, S10, S11).
+
+Attempts are counted per challenge (5 wrong codes, then it is dead) and per user across challenges
+(10 consecutive wrong codes lock the step with the password step's backoff). Each resolver call is
+one attempt, so batching or aliasing cannot multiply them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gql_server.audit import AuditKind, Auditor
+from gql_server.auth import lockout
+from gql_server.auth.factors import RECOVERY_METHOD, FactorCore
+from gql_server.auth.results import (
+    CodeDispatched,
+    LoggedIn,
+    LoginOutcome,
+    MethodUnavailable,
+    SecondFactorNeeded,
+    SendCodeOutcome,
+    Throttled,
+    TokenInvalid,
+    WrongCode,
+)
+from gql_server.clock import utcnow
+from gql_server.enums import Assurance, TokenPurpose
+from gql_server.factors import CodeCheckingMethod, CodeDeliveringMethod, Mailer, SecondFactorMethod
+from gql_server.models import EnrolledFactor, OneTimeCode, Token, User
+from gql_server.sessions import SessionPolicy, create_session
+from gql_server.tokens import find_token, issue_token, reserve_attempt, use_token
+
+log = logging.getLogger(__name__)
+
+CHALLENGE_LIFETIME = timedelta(minutes=10)
+# S5: wrong codes a login challenge allows.
+CHALLENGE_ATTEMPTS = 5
+# Codes a challenge may have sent: enough for "I did not get it", too few to flood an inbox.
+CODES_PER_CHALLENGE = 5
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    ok: bool
+    factor: EnrolledFactor | None = None
+    recovery_left: int | None = None
+    replay: bool = False
+
+
+class SecondFactorService:
+    """Challenges, login codes and their verification."""
+
+    def __init__(self, core: FactorCore, auditor: Auditor, mailer: Mailer, sessions: SessionPolicy) -> None:
+        self._core = core
+        self._audit = auditor
+        self._mail = mailer
+        self._sessions = sessions
+
+    async def challenge_for(self, user: User) -> SecondFactorNeeded:
+        """A new challenge after a correct password, listing the user's methods plus recovery_code."""
+        challenge = await issue_token(user, TokenPurpose.LOGIN_CHALLENGE, CHALLENGE_LIFETIME)
+        return SecondFactorNeeded(challenge=challenge, methods=await self.methods_of(user))
+
+    async def methods_of(self, user: User) -> list[SecondFactorMethod]:
+        """The installed methods the user has enrolled, then recovery_code."""
+        enrolled = await EnrolledFactor.filter(user_id=user.id).order_by("created_at").values_list("method", flat=True)
+        ids = list(dict.fromkeys(str(m) for m in enrolled))
+        if self._core.recovery is not None:
+            ids.append(RECOVERY_METHOD)
+        return [self._core.methods[m] for m in ids if m in self._core.methods]
+
+    async def send_login_code(self, raw_challenge: str, method_id: str) -> SendCodeOutcome:
+        """Send a code for a delivering method the user has enrolled (S10: a new code replaces the old)."""
+        challenge = await find_token(raw_challenge, TokenPurpose.LOGIN_CHALLENGE)
+        if challenge is None or challenge.attempts >= CHALLENGE_ATTEMPTS:
+            return TokenInvalid()
+        method = self._core.methods.get(method_id)
+        factor = await EnrolledFactor.filter(user_id=challenge.user.id, method=method_id).first()
+        if not isinstance(method, CodeDeliveringMethod) or factor is None:
+            return MethodUnavailable()
+        if await OneTimeCode.filter(token_id=challenge.id).count() >= CODES_PER_CHALLENGE:
+            retry = int((challenge.expires_at - utcnow()).total_seconds()) + 1
+            return Throttled(retry_after_seconds=max(retry, 1))
+        state = self._core.keyring.decrypt_state(factor.state_encrypted)
+        sent = await self._core.send_code(challenge, method, state, "login", challenge.user.locale)
+        if sent is None:
+            return MethodUnavailable()
+        await self._audit.record(AuditKind.LOGIN_CODE_SENT, subject=challenge.user, data={"method": method_id})
+        return CodeDispatched(sent_to=sent.sent_to, expires_at=sent.expires_at)
+
+    async def verify(self, raw_challenge: str, method_id: str, code: str, *, ip: str | None = None) -> LoginOutcome:
+        """Check one code against a challenge; a session when it is right (R6)."""
+        challenge = await find_token(raw_challenge, TokenPurpose.LOGIN_CHALLENGE)
+        if challenge is None:
+            return TokenInvalid()
+        user = challenge.user
+        if method_id not in {m.id for m in await self.methods_of(user)}:
+            return MethodUnavailable()
+        used = await reserve_attempt(challenge, CHALLENGE_ATTEMPTS)
+        if used is None:
+            return TokenInvalid()
+        if not await lockout.reserve_attempt(user.id, lockout.SECOND_FACTOR_STEP):
+            await self._audit.record(AuditKind.SECOND_FACTOR_REFUSED_LOCKED, subject=user, data={"ip": ip})
+            return Throttled(retry_after_seconds=await lockout.seconds_locked(user.id, lockout.SECOND_FACTOR_STEP))
+        verdict = await self._check(challenge, user, method_id, code)
+        if not verdict.ok:
+            return await self._wrong(challenge, user, method_id, used, verdict.replay, ip)
+        # The challenge ends here; a parallel request with another right code finds it used.
+        if not await use_token(challenge):
+            return TokenInvalid()
+        await lockout.record_success(user.id, lockout.SECOND_FACTOR_STEP)
+        return await self._succeed(user, method_id, verdict, ip)
+
+    async def _check(self, challenge: Token, user: User, method_id: str, code: str) -> _Verdict:
+        if method_id == RECOVERY_METHOD:
+            left = await self._core.use_recovery_code(user, code)
+            return _Verdict(ok=left is not None, recovery_left=left)
+        method = self._core.methods[method_id]
+        factors = await EnrolledFactor.filter(user_id=user.id, method=method_id)
+        if isinstance(method, CodeDeliveringMethod):
+            ok = await self._core.check_sent_code(challenge, method_id, code)
+            return _Verdict(ok=ok, factor=factors[0] if ok and factors else None)
+        if not isinstance(method, CodeCheckingMethod):
+            return _Verdict(ok=False)
+        replay = False
+        for factor in factors:
+            state = self._core.keyring.decrypt_state(factor.state_encrypted)
+            counter = await self._core.check_with_plugin(method, state, code)
+            if counter is None:
+                continue
+            if await self._core.accept_counter(factor, counter):
+                return _Verdict(ok=True, factor=factor)
+            replay = True
+        return _Verdict(ok=False, replay=replay)
+
+    async def _wrong(
+        self, challenge: Token, user: User, method_id: str, used: int, replay: bool, ip: str | None
+    ) -> LoginOutcome:
+        if replay:
+            await self._audit.record(AuditKind.REPLAY_REFUSED, subject=user, data={"method": method_id, "ip": ip})
+        await self._audit.record(
+            AuditKind.SECOND_FACTOR_FAILED, subject=user, data={"method": method_id, "ip": ip, "replay": replay}
+        )
+        locked_for = await lockout.record_failure(user.id, lockout.SECOND_FACTOR_STEP)
+        if locked_for is not None:
+            seconds = int(locked_for.total_seconds())
+            await self._audit.record(AuditKind.SECOND_FACTOR_LOCKOUT, subject=user, data={"seconds": seconds, "ip": ip})
+        # S5: after the fifth wrong code `reserve_attempt` refuses the challenge; the user logs in again.
+        return WrongCode(attempts_left=CHALLENGE_ATTEMPTS - used)
+
+    async def _succeed(self, user: User, method_id: str, verdict: _Verdict, ip: str | None) -> LoginOutcome:
+        now = utcnow()
+        if verdict.factor is not None:
+            await EnrolledFactor.filter(id=verdict.factor.id).update(last_used_at=now)
+        new_session = await create_session(user, Assurance.TWO_FACTOR, self._sessions)
+        user.last_login_at = now
+        await User.filter(id=user.id).update(last_login_at=now)
+        await self._audit.record(AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": method_id, "ip": ip})
+        if verdict.recovery_left is not None:
+            await self._recovery_used(user, verdict.recovery_left, ip)
+        return LoggedIn(user=user, session=new_session)
+
+    async def _recovery_used(self, user: User, left: int, ip: str | None) -> None:
+        await self._audit.record(AuditKind.RECOVERY_CODE_USED, subject=user, data={"remaining": left, "ip": ip})
+        try:
+            await self._mail.send("recovery_code_used", to=user.email, locale=user.locale, remaining=left)
+        except Exception:
+            log.exception("could not send the recovery-code notification")

@@ -1,0 +1,205 @@
+"""Emails: the fi/en templates, and delivery through the `deliver_email` hook (firstresult).
+
+The core only builds messages. Who carries them is a plugin: the defaults in `mail_transports`
+(SMTP, or the development outbox) answer last, so any third-party transport answers first.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from typing import Any
+
+import pluggy
+
+DEFAULT_LOCALE = "en"
+TEMPLATE_HEADER = "X-Gql-Template"
+# What an operator reset removes; passed as `method_name` and translated like a method name.
+ALL_SECOND_FACTORS = "all second factors"
+
+
+class MailNotDelivered(Exception):
+    """No `deliver_email` implementation took the message (no transport is registered)."""
+
+
+@dataclass(frozen=True)
+class Template:
+    """One localised email: `str.format` fields in the subject and the body."""
+
+    subject: str
+    body: str
+
+
+def _format_en(values: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    if (at := _utc(values.get("expires_at"))) is not None:
+        out["expires"] = f"{at:%Y-%m-%d %H:%M} UTC"
+    return out
+
+
+def _format_fi(values: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    if (at := _utc(values.get("expires_at"))) is not None:
+        out["expires"] = f"{at.day}.{at.month}.{at.year} klo {at:%H.%M} UTC"
+    if values.get("method_name") == ALL_SECOND_FACTORS:
+        out["method_name"] = "kaikki tunnistautumistavat"
+    return out
+
+
+def _utc(value: object) -> datetime | None:
+    """Expiry times are stated in UTC: the recipient's zone is unknown, and a bare time misleads."""
+    if not isinstance(value, datetime):
+        return None
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC)
+
+
+# Codes and links stand alone on their own line, so that mail clients make them easy to copy or open.
+TEMPLATES: dict[str, dict[str, Template]] = {
+    "en": {
+        "invitation": Template(
+            "Set up two-step verification for your account",
+            "Hello,\n\n"
+            "You are invited to set up two-step verification for your account {email}.\n"
+            "Open this link to continue:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}.\n"
+            "If you did not ask for this, you can ignore this message.\n",
+        ),
+        "enrollment_code": Template(
+            "Your verification code",
+            "Enter this verification code to confirm this email address as your second factor:\n\n"
+            "{code}\n\n"
+            "The code is valid until {expires}.\n"
+            "If you did not ask for it, you can ignore this message.\n",
+        ),
+        "login_code": Template(
+            "Your login code",
+            "Enter this verification code to finish signing in:\n\n"
+            "{code}\n\n"
+            "The code is valid until {expires}.\n"
+            "If you did not try to sign in, someone may know your password: change it.\n",
+        ),
+        "factor_added": Template(
+            "A second factor was added to your account",
+            "A second factor was added to the two-step verification of your account: {method_name}.\n\n"
+            "If this was not you, contact your administrator at once.\n",
+        ),
+        "factor_removed": Template(
+            "A second factor was removed from your account",
+            "Removed from the two-step verification of your account: {method_name}.\n\n"
+            "If this was not you, contact your administrator at once.\n",
+        ),
+        "recovery_code_used": Template(
+            "A recovery code was used",
+            "A recovery code was just used to sign in to your account.\n"
+            "Unused recovery codes left: {remaining}.\n"
+            "Create new recovery codes in your account settings before they run out.\n\n"
+            "If this was not you, contact your administrator at once.\n",
+        ),
+        "recovery_codes_replaced": Template(
+            "Your recovery codes were replaced",
+            "New recovery codes were created for your account; the old ones no longer work.\n\n"
+            "If this was not you, contact your administrator at once.\n",
+        ),
+    },
+    "fi": {
+        "invitation": Template(
+            "Kutsu: ota kaksivaiheinen tunnistautuminen käyttöön",
+            "Hei,\n\n"
+            "Sinut on kutsuttu ottamaan kaksivaiheinen tunnistautuminen käyttöön tilillesi {email}.\n"
+            "Jatka avaamalla tämä linkki:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}.\n"
+            "Jos et pyytänyt kutsua, voit jättää tämän viestin huomiotta.\n",
+        ),
+        "enrollment_code": Template(
+            "Varmistuskoodisi",
+            "Ota tämä sähköpostiosoite käyttöön kaksivaiheisessa tunnistautumisessa syöttämällä varmistuskoodi:\n\n"
+            "{code}\n\n"
+            "Koodi on voimassa {expires} asti.\n"
+            "Jos et pyytänyt koodia, voit jättää tämän viestin huomiotta.\n",
+        ),
+        "login_code": Template(
+            "Kirjautumisen varmistuskoodi",
+            "Viimeistele kirjautuminen syöttämällä tämä varmistuskoodi:\n\n"
+            "{code}\n\n"
+            "Koodi on voimassa {expires} asti.\n"
+            "Jos et yrittänyt kirjautua, joku saattaa tietää salasanasi: vaihda se.\n",
+        ),
+        "factor_added": Template(
+            "Tiliisi lisättiin tunnistautumistapa",
+            "Tilisi kaksivaiheiseen tunnistautumiseen lisättiin uusi tapa: {method_name}.\n\n"
+            "Jos et tehnyt tätä itse, ota heti yhteyttä ylläpitäjään.\n",
+        ),
+        "factor_removed": Template(
+            "Tililtäsi poistettiin tunnistautumistapa",
+            "Tilisi kaksivaiheisesta tunnistautumisesta poistettiin: {method_name}.\n\n"
+            "Jos et tehnyt tätä itse, ota heti yhteyttä ylläpitäjään.\n",
+        ),
+        "recovery_code_used": Template(
+            "Varakoodia käytettiin",
+            "Tilillesi kirjauduttiin juuri varakoodilla.\n"
+            "Käyttämättömiä varakoodeja on jäljellä: {remaining}.\n"
+            "Luo uudet varakoodit tilisi asetuksissa ennen kuin ne loppuvat.\n\n"
+            "Jos et tehnyt tätä itse, ota heti yhteyttä ylläpitäjään.\n",
+        ),
+        "recovery_codes_replaced": Template(
+            "Varakoodisi uusittiin",
+            "Tilillesi luotiin uudet varakoodit; vanhat eivät enää toimi.\n\n"
+            "Jos et tehnyt tätä itse, ota heti yhteyttä ylläpitäjään.\n",
+        ),
+    },
+}
+
+_FORMATTERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {"en": _format_en, "fi": _format_fi}
+
+
+def _language(locale: str) -> str:
+    """Finnish for "fi", "fi-FI" and "fi_FI"; anything unknown means English."""
+    language = locale.replace("_", "-").split("-", 1)[0].lower()
+    return language if language in TEMPLATES else DEFAULT_LOCALE
+
+
+def render(template: str, locale: str, **values: Any) -> tuple[str, str]:
+    """(subject, body) of `template` in `locale`; an unknown template name is a KeyError (a bug)."""
+    language = _language(locale)
+    chosen = TEMPLATES[language][template]
+    fields = _FORMATTERS[language](values)
+    return chosen.subject.format_map(fields), chosen.body.format_map(fields)
+
+
+class MailService:
+    """The core's mailer (the `Mailer` protocol): renders a template and hands it to `deliver_email`."""
+
+    def __init__(self, pm: pluggy.PluginManager, mail_from: str) -> None:
+        self._pm = pm
+        self._mail_from = mail_from
+        # Message-IDs name the sender's domain rather than this host's name, which is nobody's business.
+        self._msgid_domain = parseaddr(mail_from)[1].rpartition("@")[2] or None
+
+    def build(self, template: str, *, to: str, locale: str, **values: object) -> EmailMessage:
+        """The message `send` would deliver (plain text, UTF-8)."""
+        subject, body = render(template, locale, **values)
+        message = EmailMessage()
+        message["From"] = self._mail_from
+        message["To"] = to
+        message["Subject"] = subject
+        message["Date"] = formatdate(localtime=False, usegmt=True)
+        message["Message-ID"] = make_msgid(domain=self._msgid_domain)
+        message[TEMPLATE_HEADER] = template
+        message.set_content(body, subtype="plain", charset="utf-8")
+        return message
+
+    async def send(self, template: str, *, to: str, locale: str, **values: object) -> None:
+        """Render and deliver; raise MailNotDelivered when no transport takes the message."""
+        message = self.build(template, to=to, locale=locale, **values)
+        result = self._pm.hook.deliver_email(message=message)
+        if result is None:
+            raise MailNotDelivered(f"no deliver_email plugin took the {template!r} message")
+        if inspect.isawaitable(result):
+            await result

@@ -1,0 +1,49 @@
+"""Built-in second factor: a one-time code sent by email.
+
+A code-delivering method: the core makes the 6-digit code, stores its digest, counts attempts and
+checks it (S10); this plugin only says where codes go and sends them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gql_server.emails import mask_email
+from gql_server.factors import (
+    Account,
+    CodeDeliveringMethod,
+    CodeDelivery,
+    EnrollmentDraft,
+    Mailer,
+    SecondFactorMethod,
+)
+from gql_server.hookspecs import hookimpl
+
+
+class EmailCodeMethod(CodeDeliveringMethod):
+    """Codes sent to the account's email address."""
+
+    id: str = "email_code"
+    display_name: str = "Code by email"
+    channel: str = "email"
+    phishing_resistant: bool = False
+    enrollable: bool = True
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        """Codes will go to the account's address, shown masked; the core then sends the first one."""
+        return EnrollmentDraft(state={"email": account.email}, sent_to=mask_email(account.email))
+
+    async def send_code(self, delivery: CodeDelivery, mailer: Mailer) -> str:
+        """Mail `delivery.code` to the enrolled address; return that address, masked."""
+        address = delivery.state["email"]
+        template = "login_code" if delivery.purpose == "login" else "enrollment_code"
+        await mailer.send(
+            template, to=address, locale=delivery.locale, code=delivery.code, expires_at=delivery.expires_at
+        )
+        return mask_email(address)
+
+
+@hookimpl
+def register_second_factors(register: Callable[[SecondFactorMethod], None]) -> None:
+    """Offer email codes to the core, exactly as a third-party method would be offered."""
+    register(EmailCodeMethod())
