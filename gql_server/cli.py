@@ -69,9 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     create_user = user.add_parser("create", help='create a user; prints {"id": ...}')
     create_user.add_argument("--customer", required=True, metavar="ID")
     create_user.add_argument("--email", required=True)
-    create_user.add_argument("--password")
+    create_user.add_argument("--password", help="omit for a two-factor account that is invited by email")
     create_user.add_argument("--level", required=True, choices=sorted(LEVELS))
     create_user.set_defaults(run=_create_user)
+    reset = user.add_parser(
+        "reset-factors", help="last resort (audited): remove a user's factors, end sessions, send a new invitation"
+    )
+    reset.add_argument("--email", required=True)
+    reset.set_defaults(run=_reset_factors)
     add_membership = user.add_parser("add-membership", help="add a user to another customer")
     add_membership.add_argument("--user", required=True, metavar="ID")
     add_membership.add_argument("--customer", required=True, metavar="ID")
@@ -126,6 +131,15 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
         ),
     )
     print(json.dumps({"id": str(user.id)}))
+    if args.password is None:
+        print(f"two-factor account: an invitation was sent to {user.email}", file=sys.stderr)
+    return 0
+
+
+def _reset_factors(settings: Settings, args: argparse.Namespace) -> int:
+    user = _with_orm(settings, lambda admin: admin.reset_factors(args.email))
+    print(json.dumps({"id": str(user.id)}))
+    print(f"factors removed, sessions ended, a new invitation sent to {user.email}", file=sys.stderr)
     return 0
 
 

@@ -27,6 +27,7 @@ class Converted:
     recovery_codes: list[str]
     secret: str | None
     result: dict[str, Any]
+    begun: dict[str, Any]
 
 
 async def request_invitation(client: GraphQLClient, mailbox: Mailbox, email: str, password: str = PASSWORD) -> str:
@@ -59,7 +60,7 @@ async def enroll(
         "confirmEnrollment"
     ]
     assert done["__typename"] == "EnrollmentCompleted", done
-    return Converted(done["token"], done["recoveryCodes"], begun["secret"], done)
+    return Converted(done["token"], done["recoveryCodes"], begun["secret"], done, begun)
 
 
 async def convert(
