@@ -42,7 +42,9 @@ class Admin:
         await self.auditor.record(AuditKind.CUSTOMER_CREATED, customer=customer, data={"name": name})
         return customer
 
-    async def create_user(self, *, customer_id: str, email: str, level: MembershipLevel, password: str | None) -> User:
+    async def create_user(
+        self, *, customer_id: str, email: str, level: MembershipLevel, password: str | None, locale: str = "en"
+    ) -> User:
         """A member of one customer: a password user, or, without a password, a two-factor user who is
         sent an invitation to choose a password and enroll a factor (new accounts default to two factors).
         """
@@ -50,7 +52,7 @@ class Admin:
         address = normalize_email(email)
         if not looks_like_email(address):
             raise AdminError(f"Not an email address: {email!r}.")
-        fields: dict[str, Any] = {"email": address, "password_hash": None}
+        fields: dict[str, Any] = {"email": address, "password_hash": None, "locale": locale}
         if password is None:
             # Two-factor from the start; the conversion completes when the invitation is used.
             fields |= {"login_method": LoginMethod.TWO_FACTOR, "conversion": ConversionState.PENDING}

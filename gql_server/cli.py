@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     create_user.add_argument("--email", required=True)
     create_user.add_argument("--password", help="omit for a two-factor account that is invited by email")
     create_user.add_argument("--level", required=True, choices=sorted(LEVELS))
+    create_user.add_argument("--locale", default="en", choices=["en", "fi"], help="language of the user's emails")
     create_user.set_defaults(run=_create_user)
     reset = user.add_parser(
         "reset-factors", help="last resort (audited): remove a user's factors, end sessions, send a new invitation"
@@ -128,6 +129,7 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
             email=args.email,
             level=LEVELS[args.level],
             password=args.password,
+            locale=args.locale,
         ),
     )
     print(json.dumps({"id": str(user.id)}))

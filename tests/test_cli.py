@@ -146,7 +146,8 @@ def _outbox(env: dict[str, str]) -> list[tuple[str, str, str]]:
 def test_cli_creates_a_two_factor_user_who_is_invited(env):
     customer_id = json.loads(run(env, "customer", "create", "Acme Oy").stdout)["id"]
 
-    result = run(env, "user", "create", "--customer", customer_id, "--email", "dana@example.com", "--level", "company")
+    args = ["--customer", customer_id, "--email", "dana@example.com", "--level", "company", "--locale", "fi"]
+    result = run(env, "user", "create", *args)
 
     assert result.returncode == 0, result.stderr
     assert set(json.loads(result.stdout)) == {"id"}
@@ -154,6 +155,7 @@ def test_cli_creates_a_two_factor_user_who_is_invited(env):
     [(recipient, template, body)] = _outbox(env)
     assert (recipient, template) == ("dana@example.com", "invitation")
     assert "/invitation#token=" in body
+    assert "kaksivaiheinen tunnistautuminen" in body.lower()  # the user's language
 
 
 def test_r9_cli_reset_factors_is_the_audited_last_resort(env):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +36,18 @@ def test_operation_documents_validate_against_the_schema(path):
 def test_production_schema_is_the_same_schema():
     # Production only turns introspection and suggestions off; the contract is identical.
     assert build_schema(introspection=False, field_suggestions=False).as_str() == build_schema().as_str()
+
+
+def test_the_exported_schema_honours_the_public_contract():
+    checker = ROOT.parent / "shared" / "tools" / "check_contract.py"
+    if not checker.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{checker} is missing")
+        pytest.skip(f"no contract checker at {checker}")
+
+    result = subprocess.run(
+        [sys.executable, str(checker), str(SCHEMA_FILE)], capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "contract: holds" in result.stdout

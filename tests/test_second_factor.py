@@ -109,7 +109,7 @@ async def test_s8_ten_parallel_uses_on_one_challenge_exactly_one_succeeds(client
     assert [r["__typename"] for r in results].count("LoginSuccess") == 1
 
 
-async def test_s5_a_challenge_dies_after_five_wrong_codes(client, totp_user):
+async def test_r12_s5_a_challenge_dies_after_five_wrong_codes(client, totp_user):
     token = await challenge(client, "anna@example.com")
     wrong = wrong_code(totp_user.secret)
 
@@ -123,7 +123,7 @@ async def test_s5_a_challenge_dies_after_five_wrong_codes(client, totp_user):
     assert fresh["__typename"] == "LoginSuccess"
 
 
-async def test_s6_ten_wrong_codes_across_challenges_lock_the_step(client, anna, totp_user):
+async def test_r12_s6_ten_wrong_codes_across_challenges_lock_the_step(client, anna, totp_user):
     wrong = wrong_code(totp_user.secret)
     for _ in range(2):
         token = await challenge(client, "anna@example.com")
