@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -37,6 +38,19 @@ class GraphQLApp(GraphQL[Context, None]):
             multipart_uploads_enabled=False,
         )
         self.services = services
+
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON as sent, refused when it holds text that is not valid Unicode (a lone surrogate).
+
+        JSON allows "\\ud800"; nothing downstream (hashing, argon2, the database) can encode it. It is
+        bad input and gets a clear answer here, once, instead of failing deep inside a service.
+        """
+        value = json.loads(data)
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise HTTPException(400, "The request contains text that is not valid Unicode.") from None
+        return value
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         assert isinstance(request, Request) and isinstance(response, Response)

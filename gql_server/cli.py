@@ -42,7 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gql-server: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except ValidationError as exc:
-        print(f"gql-server: invalid configuration:\n{exc}", file=sys.stderr)
+        # Without the input values: the offending value may be SECRET_KEY itself (S25).
+        for error in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in error["loc"]).upper()
+            print(f"gql-server: invalid configuration: {where}: {error['msg']}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -23,6 +23,7 @@ from gql_server.models import EmailOutbox
 log = logging.getLogger("gql_server.mail")
 
 SMTP_TIMEOUT_SECONDS = 10.0
+WITHHELD = "(body withheld in production: it holds a code or a link; set SMTP_URL to send mail)"
 _DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 
 
@@ -86,9 +87,10 @@ class SmtpTransport:
 class OutboxTransport:
     """Keeps each message in the `email_outbox` table and logs it (no SMTP_URL).
 
-    In development the log holds the whole body, so a newcomer can follow the invitation link and
-    type the codes. In production only who, what subject and which template: the body holds codes
-    and links (S25).
+    In development the table and the log hold the whole body, so a newcomer can follow the
+    invitation link and type the codes. In production neither does: the body holds codes and links,
+    which are stored only as hashes (S24) and never logged (S25); production needs SMTP_URL or a
+    deliver_email plugin to reach anyone.
     """
 
     def __init__(self, production: bool) -> None:
@@ -103,7 +105,7 @@ class OutboxTransport:
         recipient = str(message["To"])
         subject = str(message["Subject"])
         template = str(message.get(TEMPLATE_HEADER, ""))
-        body = _text_body(message)
+        body = WITHHELD if self.production else _text_body(message)
         await EmailOutbox.create(
             recipient=recipient, subject=subject, body=body, template=template, created_at=utcnow()
         )

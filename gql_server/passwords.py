@@ -85,7 +85,8 @@ class PasswordService:
     def _verify_sync(self, stored_hash: str, password: str) -> Verification:
         try:
             self._hasher.verify(stored_hash, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+        except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeError):
+            # UnicodeError: text argon2 cannot encode can never be the stored password.
             return Verification(ok=False)
         if self._hasher.check_needs_rehash(stored_hash):
             return Verification(ok=True, new_hash=self._hasher.hash(password))

@@ -106,11 +106,5 @@ def running_smtp_server() -> Iterator[Mailbox]:
 @pytest.fixture
 def smtp_server() -> Iterator[Mailbox]:
     """A running aiosmtpd server on 127.0.0.1 (free port); stopped after the test."""
-    port = _free_port()
-    mailbox = Mailbox(f"smtp://127.0.0.1:{port}")
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_smtp_server() as mailbox:
         yield mailbox
-    finally:
-        controller.stop()

@@ -251,3 +251,11 @@ def _wait_for_answer(port: int, server: subprocess.Popen[bytes]) -> object:
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError("gql-server serve did not answer within 30 s")
+
+
+def test_s25_an_invalid_secret_key_is_not_echoed(env):
+    result = run({**env, "SECRET_KEY": "short-secret-value"}, "migrate")
+
+    assert result.returncode == 2
+    assert "SECRET_KEY" in result.stderr and "at least 32 characters" in result.stderr
+    assert "short-secret-value" not in result.stderr

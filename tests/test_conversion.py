@@ -295,3 +295,37 @@ class TestOutbox:
 
         assert done["__typename"] == "EnrollmentCompleted"
         assert mailbox.messages == []  # nothing went to SMTP
+
+
+async def test_r4_a_pending_conversion_cannot_be_redirected_to_another_address(client, mailbox, anna):
+    await request_invitation(client, mailbox, "anna@example.com")
+    pending = await client.login("anna@example.com", PASSWORD)
+    assert pending["__typename"] == "ConversionPending"
+
+    elsewhere = (await client.run("RequestConversion", ticket=pending["ticket"], email="mallory@evil.example"))[
+        "requestConversion"
+    ]
+    same = (await client.run("RequestConversion", ticket=pending["ticket"], email="anna@example.com"))[
+        "requestConversion"
+    ]
+
+    assert (elsewhere["__typename"], elsewhere["field"]) == ("InvalidInput", "email")
+    assert "a***@example.com" in elsewhere["message"]
+    assert same["__typename"] == "ConversionRequested"
+    assert (await User.get(id=anna.id)).pending_email == "anna@example.com"
+    await mailbox.next_to("anna@example.com", "invitation")
+    assert all(m["To"] != "mallory@evil.example" for m in mailbox.messages)
+
+
+async def test_r9_an_operator_reset_account_cannot_be_redirected_either(client, mailbox, admin, anna):
+    from .flows import convert
+
+    await convert(client, mailbox, "anna@example.com")
+    await admin.reset_factors("anna@example.com")
+    pending = await client.login("anna@example.com", PASSWORD)
+
+    result = (await client.run("RequestConversion", ticket=pending["ticket"], email="mallory@evil.example"))[
+        "requestConversion"
+    ]
+
+    assert result["__typename"] == "InvalidInput"

@@ -47,3 +47,24 @@ async def test_r11_company_user_cannot_see_the_impact(client, make_customer, mak
     assert body["data"]["customer"] is None
     assert body["errors"][0]["message"] == "Only the customer's administrators may do this."
     assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+
+
+async def test_r11_the_preview_reveals_no_other_tenant(client, admin, make_customer, make_user, converted_session):
+    acme = await make_customer("Acme Oy")
+    secret_customer = await make_customer("Secret Oy")
+    boss = await make_user(acme, "admin@acme.example", PASSWORD, MembershipLevel.CUSTOMER)
+    bea = await make_user(acme, "bea@acme.example", PASSWORD)
+    await admin.add_membership(user_id=str(bea.id), customer_id=str(secret_customer.id), level=MembershipLevel.COMPANY)
+    token = await converted_session(boss)
+
+    data = await client.execute(
+        "query($id: ID!) { customer(id: $id) { enforcementImpact { usersToConvert {"
+        " email secondFactors { id } memberships { level customer { id name } } } } } }",
+        {"id": str(acme.id)},
+        bearer=token,
+    )
+
+    [row] = data["customer"]["enforcementImpact"]["usersToConvert"]
+    assert row["email"] == "bea@acme.example"
+    assert row["memberships"] == [{"level": "COMPANY", "customer": {"id": str(acme.id), "name": "Acme Oy"}}]
+    assert row["secondFactors"] == []

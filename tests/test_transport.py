@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from tortoise import connections
 
@@ -162,3 +164,18 @@ async def test_s22_unexpected_failures_are_logged_for_operators(client, audit_ta
     await client.post(f"mutation Guess {{ {LOGIN} }}")
 
     assert "unexpected error at login in operation Guess" in caplog.text
+
+
+async def test_s22_text_that_is_not_unicode_is_refused_clearly_and_changes_nothing(client, make_customer, make_user):
+    await make_user(await make_customer(), "a@example.com", "correct horse battery")
+    query = 'mutation($p: String!) { login(email: "a@example.com", password: $p) { __typename } }'
+
+    # What a browser may send: JSON allows an escaped lone surrogate ("\\ud800").
+    payload = json.dumps({"query": query, "variables": {"p": "\ud800"}})
+    headers = {"content-type": "application/json"}
+    responses = [await client.http.post("/graphql", content=payload, headers=headers) for _ in range(3)]
+
+    assert {r.status_code for r in responses} == {400}
+    assert responses[0].json() == {"errors": [{"message": "The request contains text that is not valid Unicode."}]}
+    # No attempt was counted: the password step is not locked.
+    assert (await client.login("a@example.com", "correct horse battery"))["__typename"] == "LoginSuccess"

@@ -10,7 +10,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from gql_server.models import Session
 from gql_server.services import Services
-from gql_server.sessions import resolve_session
+from gql_server.sessions import NewSession, resolve_session
 
 SESSION_COOKIE = "gql_session"
 
@@ -42,12 +42,16 @@ class Context:
         """The peer address, for the audit trail."""
         return self.request.client.host if self.request.client else None
 
-    def set_session_cookie(self, token: str) -> None:
-        """S19: HttpOnly, SameSite=Lax, path /, Secure when PUBLIC_URL is https."""
+    def sign_in(self, new: NewSession) -> None:
+        """A session was just created: the rest of this request acts for it, and the browser keeps it.
+
+        The cookie (S19): HttpOnly, SameSite=Lax, path /, Secure when PUBLIC_URL is https.
+        """
+        self._session, self._session_loaded = new.session, True
         settings = self.services.settings
         self.response.set_cookie(
             SESSION_COOKIE,
-            token,
+            new.token,
             max_age=int(settings.session_absolute.total_seconds()),
             path="/",
             httponly=True,

@@ -82,7 +82,7 @@ async def confirm_enrollment(
     services = info.context.services
     outcome = await services.enrollment.confirm(enrollment, code, password, ip=info.context.client_ip)
     if isinstance(outcome, EnrollmentDone):
-        info.context.set_session_cookie(outcome.session.token)
+        info.context.sign_in(outcome.session)
         return EnrollmentCompleted(
             token=outcome.session.token,
             session=SessionType.from_model(outcome.session.session, info),

@@ -86,7 +86,7 @@ def login_result(outcome: LoginOutcome, info: Info) -> LoginResult:
     """Translate a login outcome into its union member; a new session also sets the cookie."""
     match outcome:
         case LoggedIn(user=user, session=new):
-            info.context.set_session_cookie(new.token)
+            info.context.sign_in(new)
             return LoginSuccess(
                 token=new.token,
                 session=SessionType.from_model(new.session, info),

@@ -10,6 +10,7 @@ import strawberry
 from gql_server import enums
 from gql_server.api.context import Info
 from gql_server.api.methods import SecondFactorMethodType
+from gql_server.auth.access import may_see_factors, visible_memberships
 from gql_server.factors import SecondFactorMethod
 from gql_server.models import EnrolledFactor, Membership, Session, User
 from gql_server.sessions import effective_expiry
@@ -51,14 +52,21 @@ class UserType:
     async def second_factors(self, info: Info) -> list[EnrolledFactorType]:
         """The user's active second factors (never their secrets)."""
         methods = info.context.services.methods
+        if not may_see_factors(await _caller(info), self.model):
+            return []
         rows = await EnrolledFactor.filter(user_id=self.model.id).order_by("created_at")
         return [EnrolledFactorType.from_model(row, methods.get(row.method)) for row in rows]
 
     @strawberry.field
-    async def memberships(self) -> list[MembershipType]:
-        """The customers this user belongs to, with the level in each."""
-        rows = await Membership.filter(user_id=self.model.id).prefetch_related("customer")
+    async def memberships(self, info: Info) -> list[MembershipType]:
+        """The customers this user belongs to, with the level in each (of other users: shared customers only)."""
+        rows = await visible_memberships(await _caller(info), self.model)
         return [MembershipType(level=row.level, model=row) for row in rows]
+
+
+async def _caller(info: Info) -> User | None:
+    session = await info.context.session()
+    return session.user if session else None
 
 
 @strawberry.type(name="EnrolledFactor")

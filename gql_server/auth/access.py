@@ -25,3 +25,20 @@ async def level_in(user: User, customer_id: object) -> MembershipLevel | None:
 async def is_customer_admin(user: User, customer_id: object) -> bool:
     """R1: only CUSTOMER-level members administer a customer."""
     return await level_in(user, customer_id) is MembershipLevel.CUSTOMER
+
+
+async def visible_memberships(caller: User | None, user: User) -> list[Membership]:
+    """A user's memberships as the caller may see them: all of their own; of someone else (an admin
+    reading the impact preview), only those in customers the caller belongs to, so that no tenant
+    learns of another.
+    """
+    rows = Membership.filter(user_id=user.id).prefetch_related("customer").order_by("created_at")
+    if caller is None or caller.id != user.id:
+        shared = await Membership.filter(user_id=caller.id if caller else None).values_list("customer_id", flat=True)
+        rows = rows.filter(customer_id__in=list(shared))
+    return await rows
+
+
+def may_see_factors(caller: User | None, user: User) -> bool:
+    """Only the user sees which second factors they have."""
+    return caller is not None and caller.id == user.id

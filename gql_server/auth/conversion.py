@@ -28,7 +28,7 @@ from gql_server.enums import Assurance, ConversionState, TokenPurpose
 from gql_server.factors import Mailer
 from gql_server.models import Session, Token, User
 from gql_server.policy import is_two_factor
-from gql_server.tokens import consume_token, find_token, issue_token, revoke_tokens
+from gql_server.tokens import find_token, issue_token, revoke_tokens, use_token
 
 # S13: invitations live 72 hours.
 INVITATION_LIFETIME = timedelta(hours=72)
@@ -60,13 +60,11 @@ class ConversionService:
         token = await find_token(ticket, TokenPurpose.CONVERSION_TICKET)
         if token is None:
             return TokenInvalid()
-        problem = await self._check_address(token.user, email)
+        user = token.user
+        problem = await self._check_address(user, email, resend_only=bool(token.data.get("resend_only")))
         if problem is not None:
             return problem
-        # The ticket is single-use; a second parallel request finds it gone.
-        if await consume_token(ticket, TokenPurpose.CONVERSION_TICKET) is None:
-            return TokenInvalid()
-        return await self._invite(token.user, normalize_email(email), ip=ip)
+        return await self._invite(user, normalize_email(email), ip=ip, ticket=token)
 
     async def start_for_session(
         self, session: Session | None, email: str, *, ip: str | None = None
@@ -77,7 +75,7 @@ class ConversionService:
         user = session.user
         if session.assurance is Assurance.TWO_FACTOR or is_two_factor(user):
             return BadInput("This account already signs in with two factors.", None)
-        problem = await self._check_address(user, email)
+        problem = await self._check_address(user, email, resend_only=False)
         if problem is not None:
             return problem
         return await self._invite(user, normalize_email(email), ip=ip)
@@ -88,21 +86,36 @@ class ConversionService:
         assert isinstance(outcome, InvitationSent | Throttled)
         return outcome
 
-    async def _check_address(self, user: User, email: str) -> BadInput | EmailTaken | None:
+    async def _check_address(self, user: User, email: str, *, resend_only: bool) -> BadInput | EmailTaken | None:
         address = normalize_email(email)
         if not looks_like_email(address):
             return BadInput("Enter a valid email address.", "email")
+        if resend_only or user.conversion is not ConversionState.NOT_STARTED:
+            # R4: a started conversion continues at its address. Otherwise a password alone (without
+            # the mailbox) could redirect a pending or operator-reset account's invitation to itself.
+            started_with = user.pending_email or user.email
+            if address != started_with:
+                return BadInput(
+                    f"The invitation can only be sent again to {mask_email(started_with)}, "
+                    "where this conversion started.",
+                    "email",
+                )
         if await User.filter(email=address).exclude(id=user.id).exists():
             return EmailTaken()
         return None
 
-    async def _invite(self, user: User, address: str, *, ip: str | None, limit: bool = True) -> ConversionOutcome:
+    async def _invite(
+        self, user: User, address: str, *, ip: str | None, limit: bool = True, ticket: Token | None = None
+    ) -> ConversionOutcome:
         hour_ago = utcnow() - timedelta(hours=1)
         recent = await Token.filter(user_id=user.id, purpose=TokenPurpose.INVITATION, created_at__gt=hour_ago).count()
         if limit and recent >= INVITATIONS_PER_HOUR:
             return Throttled(retry_after_seconds=3600)
         starting = user.conversion is ConversionState.NOT_STARTED
         async with in_transaction():
+            # The ticket is used in the same transaction: if the mail cannot be sent, it still works.
+            if ticket is not None and not await use_token(ticket):
+                return TokenInvalid()
             await revoke_tokens(user, TokenPurpose.INVITATION)
             invitation = await issue_token(user, TokenPurpose.INVITATION, INVITATION_LIFETIME, {"email": address})
             if starting:

@@ -74,7 +74,13 @@ class LoginService:
             await self._passwords.spend_equivalent_time(password)
             await self._audit.record(AuditKind.LOGIN_REFUSED_LOCKED, subject=user, data={"ip": ip})
             return CredentialsRejected()
-        verification = await self._passwords.verify(user.password_hash, password)
+        try:
+            verification = await self._passwords.verify(user.password_hash, password)
+        except Exception:
+            # A reserved attempt always ends in a verdict, so a full round locks for its minute
+            # instead of staying "full" for ever.
+            await self._fail(user, ip)
+            raise
         if not verification.ok:
             await self._fail(user, ip)
             return CredentialsRejected()
@@ -107,7 +113,8 @@ class LoginService:
             await self._audit.record(AuditKind.CONVERSION_REQUIRED, subject=user, data={"ip": ip})
             return ConversionNeeded(ticket=ticket, email=user.email)
         if step is NextStep.CONVERSION_PENDING:
-            ticket = await issue_token(user, TokenPurpose.CONVERSION_TICKET, self._limits.ticket)
+            # R4: this ticket can only re-send the invitation, to the address the conversion started with.
+            ticket = await issue_token(user, TokenPurpose.CONVERSION_TICKET, self._limits.ticket, {"resend_only": True})
             return ConversionStillPending(ticket=ticket, sent_to=mask_email(user.pending_email or user.email))
         if step is NextStep.SECOND_FACTOR:
             return await self._second_factor.challenge_for(user)

@@ -98,13 +98,20 @@ class SecondFactorService:
         user = challenge.user
         if method_id not in {m.id for m in await self.methods_of(user)}:
             return MethodUnavailable()
+        # A locked step is refused before the challenge spends an attempt on it.
+        if await lockout.seconds_locked(user.id, lockout.SECOND_FACTOR_STEP):
+            return await self._locked(user, ip)
         used = await reserve_attempt(challenge, CHALLENGE_ATTEMPTS)
         if used is None:
             return TokenInvalid()
         if not await lockout.reserve_attempt(user.id, lockout.SECOND_FACTOR_STEP):
-            await self._audit.record(AuditKind.SECOND_FACTOR_REFUSED_LOCKED, subject=user, data={"ip": ip})
-            return Throttled(retry_after_seconds=await lockout.seconds_locked(user.id, lockout.SECOND_FACTOR_STEP))
-        verdict = await self._check(challenge, user, method_id, code)
+            return await self._locked(user, ip)
+        try:
+            verdict = await self._check(challenge, user, method_id, code)
+        except Exception:
+            # A reserved attempt always ends in a verdict, even when the check itself failed.
+            await self._wrong(challenge, user, method_id, used, False, ip)
+            raise
         if not verdict.ok:
             return await self._wrong(challenge, user, method_id, used, verdict.replay, ip)
         # The challenge ends here; a parallel request with another right code finds it used.
@@ -112,6 +119,10 @@ class SecondFactorService:
             return TokenInvalid()
         await lockout.record_success(user.id, lockout.SECOND_FACTOR_STEP)
         return await self._succeed(user, method_id, verdict, ip)
+
+    async def _locked(self, user: User, ip: str | None) -> LoginOutcome:
+        await self._audit.record(AuditKind.SECOND_FACTOR_REFUSED_LOCKED, subject=user, data={"ip": ip})
+        return Throttled(retry_after_seconds=await lockout.seconds_locked(user.id, lockout.SECOND_FACTOR_STEP))
 
     async def _check(self, challenge: Token, user: User, method_id: str, code: str) -> _Verdict:
         if method_id == RECOVERY_METHOD:
