@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from importlib.metadata import EntryPoint, distributions
 from typing import Any
 
 import pluggy
@@ -15,23 +16,31 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "gql_server"
 
-# Modules that register the built-in methods through the same hooks a third party uses.
-DEFAULT_PLUGINS: tuple[str, ...] = ()
-
 
 def create_plugin_manager(disabled: Iterable[str] = ()) -> pluggy.PluginManager:
-    """A manager with the hook specs, the built-ins and every installed entry point, less `disabled`."""
+    """A manager with the hook specs and every installed entry point (the built-ins are entry points
+    too, declared in pyproject.toml exactly as a third-party package declares its own), less `disabled`.
+    """
     pm = pluggy.PluginManager("gql_server")
     pm.add_hookspecs(hookspecs)
     for name in disabled:
         pm.set_blocked(name)
-    for module_name in DEFAULT_PLUGINS:
-        module = __import__(module_name)
-        if not pm.is_blocked(module_name):
-            pm.register(module, name=module_name)
-    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    for entry_point in _entry_points():
+        if pm.is_blocked(entry_point.name) or pm.has_plugin(entry_point.name):
+            continue
+        try:
+            pm.register(entry_point.load(), name=entry_point.name)
+        except Exception:
+            # One broken package must not take the service down; its methods are simply absent.
+            log.exception("plugin %s could not be loaded and is left out", entry_point.name)
     pm.check_pending()
     return pm
+
+
+def _entry_points() -> list[EntryPoint]:
+    # Every distribution's, as pluggy reads them: importlib.metadata.entry_points() keeps one
+    # distribution per name, and an editable install can leave a second, empty one on sys.path.
+    return [ep for dist in distributions() for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
 
 
 def call_each(hook: pluggy.HookCaller, **kwargs: Any) -> list[Any]:

@@ -94,3 +94,19 @@ async def test_auth_event_observers_see_events_and_cannot_break_login(
     assert result["__typename"] == "LoginSuccess"
     assert observers.kinds[-1] == "login_succeeded"
     assert "plugin failing failed in auth_event" in caplog.text
+
+
+def test_a_package_whose_plugin_fails_to_load_is_left_out(tmp_path, monkeypatch, caplog):
+    # A real installed distribution on sys.path, whose entry point raises on import.
+    dist = tmp_path / "gql_server_broken-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gql-server-broken\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[gql_server]\nbroken = gql_server_broken_plugin\n")
+    (tmp_path / "gql_server_broken_plugin.py").write_text("raise RuntimeError('cannot import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    pm = create_plugin_manager()
+
+    assert not pm.has_plugin("broken")
+    assert {"totp", "email_code", "recovery_code"} <= set(collect_methods(pm))
+    assert "plugin broken could not be loaded and is left out" in caplog.text

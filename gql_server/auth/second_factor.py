@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from tortoise.transactions import in_transaction
+
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
 from gql_server.auth.factors import RECOVERY_METHOD, FactorCore
@@ -47,6 +49,10 @@ class _Verdict:
     factor: EnrolledFactor | None = None
     recovery_left: int | None = None
     replay: bool = False
+
+
+class _ChallengeTaken(Exception):
+    """Another request ended the challenge first."""
 
 
 class SecondFactorService:
@@ -107,16 +113,20 @@ class SecondFactorService:
         if not await lockout.reserve_attempt(user.id, lockout.SECOND_FACTOR_STEP):
             return await self._locked(user, ip)
         try:
-            verdict = await self._check(challenge, user, method_id, code)
+            # One transaction: a code (recovery code, TOTP step, email code) is spent only if this
+            # request also ends the challenge; a parallel request that lost the challenge spends nothing.
+            async with in_transaction():
+                verdict = await self._check(challenge, user, method_id, code)
+                if verdict.ok and not await use_token(challenge):
+                    raise _ChallengeTaken
+        except _ChallengeTaken:
+            return TokenInvalid()
         except Exception:
             # A reserved attempt always ends in a verdict, even when the check itself failed.
             await self._wrong(challenge, user, method_id, used, False, ip)
             raise
         if not verdict.ok:
             return await self._wrong(challenge, user, method_id, used, verdict.replay, ip)
-        # The challenge ends here; a parallel request with another right code finds it used.
-        if not await use_token(challenge):
-            return TokenInvalid()
         await lockout.record_success(user.id, lockout.SECOND_FACTOR_STEP)
         return await self._succeed(user, method_id, verdict, ip)
 
