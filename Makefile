@@ -4,12 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint schema check-contract clean
+.PHONY: serve test lint schema check-contract plugin-roundtrip clean
 
-$(STAMP): pyproject.toml
+SMS := plugins/gql-server-sms
+
+$(STAMP): pyproject.toml $(SMS)/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,dev]'
+	# The SMS method is a third-party package: installed beside the core, as an operator would.
+	$(BIN)/pip install --quiet -e $(SMS)
 	touch $(STAMP)
 
 ## Run the service on SQLite with demo accounts; GraphiQL at http://127.0.0.1:8000/graphql
@@ -26,6 +30,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
+
+## Uninstall the SMS package, check that sms is gone, install it again, check that it is back
+plugin-roundtrip: $(STAMP)
+	$(BIN)/pip uninstall --quiet --yes gql-server-sms
+	$(BIN)/gql-server plugins | $(BIN)/python -c "import json,sys; m=[x['id'] for x in json.load(sys.stdin)['methods']]; assert 'sms' not in m, m; print('without gql-server-sms:', m)"
+	$(BIN)/pip install --quiet -e $(SMS)
+	$(BIN)/gql-server plugins | $(BIN)/python -c "import json,sys; m=[x['id'] for x in json.load(sys.stdin)['methods']]; assert 'sms' in m, m; print('with gql-server-sms:', m)"
+	GQL_SERVER_DISABLED_PLUGINS=sms $(BIN)/gql-server plugins | $(BIN)/python -c "import json,sys; m=[x['id'] for x in json.load(sys.stdin)['methods']]; assert 'sms' not in m, m; print('disabled by GQL_SERVER_DISABLED_PLUGINS:', m)"
 
 ## Rewrite schema/schema.graphql from the code
 schema: $(STAMP)

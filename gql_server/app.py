@@ -83,7 +83,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
             await services.passwords.warm_up()
-            yield
+            try:
+                yield
+            finally:
+                services.close()
 
     app = Starlette(
         routes=[Route("/graphql", graphql_endpoint, methods=["GET", "POST"])],

@@ -87,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     add_membership.add_argument("--level", required=True, choices=sorted(LEVELS))
     add_membership.set_defaults(run=_add_membership)
 
+    plugins = commands.add_parser("plugins", help="list installed plugins and second-factor methods (JSON)")
+    plugins.set_defaults(run=_plugins)
+
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.set_defaults(run=_export_schema)
     return parser
@@ -157,6 +160,14 @@ def _add_membership(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _plugins(settings: Settings, _args: argparse.Namespace) -> int:
+    from gql_server.plugins import create_plugin_manager, describe
+
+    pm = create_plugin_manager(settings.disabled_plugins, settings.extra_plugins)
+    print(json.dumps(describe(pm), indent=2))
+    return 0
+
+
 def _export_schema(_settings: Settings, _args: argparse.Namespace) -> int:
     from gql_server.api.schema import build_schema
 
@@ -187,9 +198,11 @@ def _with_orm(settings: Settings, action: Callable[[Admin], Awaitable[T]]) -> T:
     async def run() -> T:
         await db.migrate(settings.database_url)
         await Tortoise.init(config=db.tortoise_config(settings.database_url))
+        services = build_services(settings)
         try:
-            return await action(build_services(settings).admin)
+            return await action(services.admin)
         finally:
+            services.close()
             await Tortoise.close_connections()
 
     return asyncio.run(run())

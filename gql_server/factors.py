@@ -42,6 +42,20 @@ class Account:
     # Shown by authenticator apps next to the account name.
     issuer: str
     locale: str = "en"
+    # What the user typed for methods that need it (beginEnrollment's phoneNumber, for SMS).
+    phone_number: str | None = None
+
+
+class InvalidEnrollmentInput(Exception):
+    """Raised by `begin_enrollment` when what the user typed cannot be used (e.g. not a phone number).
+
+    The core answers `InvalidInput` with this message and field; nothing is stored.
+    """
+
+    def __init__(self, message: str, field: str = "phoneNumber") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
 
 
 @dataclass(frozen=True)

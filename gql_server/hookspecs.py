@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pluggy
@@ -17,7 +17,9 @@ def register_second_factors(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
-def policy_requirements(user: Any, customers: Sequence[Any]) -> Any:
+def policy_requirements(
+    user: Any, customers: Sequence[Any], memberships: Sequence[Any], methods: Mapping[str, Any]
+) -> Any:
     """Return a PolicyRequirement (or None) that tightens what the core requires of this user."""
 
 

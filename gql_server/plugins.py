@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterable, Mapping
-from importlib.metadata import EntryPoint, distributions
+from importlib.metadata import Distribution, EntryPoint, distributions
 from typing import Any
 
 import pluggy
+from pluggy import HookImpl
 
 from gql_server import hookspecs
 from gql_server.factors import SecondFactorMethod
@@ -17,15 +19,20 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "gql_server"
 
 
-def create_plugin_manager(disabled: Iterable[str] = ()) -> pluggy.PluginManager:
+def create_plugin_manager(disabled: Iterable[str] = (), modules: Iterable[str] = ()) -> pluggy.PluginManager:
     """A manager with the hook specs and every installed entry point (the built-ins are entry points
-    too, declared in pyproject.toml exactly as a third-party package declares its own), less `disabled`.
+    too, declared in pyproject.toml exactly as a third-party package declares its own), plus the
+    opt-in plugin `modules` (GQL_SERVER_PLUGINS), less the `disabled` names.
     """
     pm = pluggy.PluginManager("gql_server")
     pm.add_hookspecs(hookspecs)
     for name in disabled:
         pm.set_blocked(name)
-    for entry_point in _entry_points():
+    for module_name in modules:
+        if not pm.is_blocked(module_name):
+            # Asked for by name in the configuration: a module that is missing is a start-up error.
+            pm.register(importlib.import_module(module_name), name=module_name)
+    for _dist, entry_point in _entry_points():
         if pm.is_blocked(entry_point.name) or pm.has_plugin(entry_point.name):
             continue
         try:
@@ -37,10 +44,10 @@ def create_plugin_manager(disabled: Iterable[str] = ()) -> pluggy.PluginManager:
     return pm
 
 
-def _entry_points() -> list[EntryPoint]:
+def _entry_points() -> list[tuple[Distribution, EntryPoint]]:
     # Every distribution's, as pluggy reads them: importlib.metadata.entry_points() keeps one
     # distribution per name, and an editable install can leave a second, empty one on sys.path.
-    return [ep for dist in distributions() for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+    return [(d, ep) for d in distributions() for ep in d.entry_points if ep.group == ENTRY_POINT_GROUP]
 
 
 def call_each(hook: pluggy.HookCaller, **kwargs: Any) -> list[Any]:
@@ -50,25 +57,74 @@ def call_each(hook: pluggy.HookCaller, **kwargs: Any) -> list[Any]:
     """
     answers = []
     for impl in hook.get_hookimpls():
-        try:
-            answer = impl.function(**{name: kwargs[name] for name in impl.argnames})
-        except Exception:
-            log.exception("plugin %s failed in %s", impl.plugin_name, hook.name)
-            continue
+        answer = call_each_impl(impl, hook.name, **kwargs)
         if answer is not None:
             answers.append(answer)
     return answers
 
 
+def call_each_impl(impl: HookImpl, hook_name: str, **kwargs: Any) -> Any:
+    """One plugin's implementation of a hook; its exception is logged and becomes None."""
+    try:
+        return impl.function(**{name: kwargs[name] for name in impl.argnames})
+    except Exception:
+        log.exception("plugin %s failed in %s", impl.plugin_name, hook_name)
+        return None
+
+
+def registered_methods(pm: pluggy.PluginManager) -> list[tuple[str, SecondFactorMethod]]:
+    """(plugin name, method) for every method each plugin registers, in pluggy's call order.
+
+    Each plugin is asked on its own, so one that raises loses only its own methods.
+    """
+    found: list[tuple[str, SecondFactorMethod]] = []
+    for impl in pm.hook.register_second_factors.get_hookimpls():
+
+        def register(method: SecondFactorMethod, plugin: str = impl.plugin_name) -> None:
+            if not isinstance(method, SecondFactorMethod):
+                log.error("plugin %s registered an object that is not a second-factor method: %r", plugin, method)
+                return
+            found.append((plugin, method))
+
+        call_each_impl(impl, "register_second_factors", register=register)
+    return found
+
+
+def describe(pm: pluggy.PluginManager) -> dict[str, list[dict[str, Any]]]:
+    """What is installed, for `gql-server plugins`: plugins (with their distribution) and methods."""
+    dists = {ep.name: (dist.metadata["Name"], dist.version) for dist, ep in _entry_points() if pm.has_plugin(ep.name)}
+    plugins = [
+        {
+            "name": name,
+            "distribution": dists.get(name, (None, None))[0],
+            "version": dists.get(name, (None, None))[1],
+            "hooks": sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()),
+        }
+        for name, plugin in sorted(pm.list_name_plugin())
+        if plugin is not None
+    ]
+    seen: set[str] = set()
+    methods = []
+    for plugin_name, method in registered_methods(pm):
+        methods.append(
+            {
+                "id": method.id,
+                "displayName": method.display_name,
+                "channel": method.channel,
+                "phishingResistant": method.phishing_resistant,
+                "enrollable": method.enrollable,
+                "plugin": plugin_name,
+                # A later plugin claiming a taken id is ignored: the first one keeps it.
+                "active": method.id not in seen,
+            }
+        )
+        seen.add(method.id)
+    return {"plugins": plugins, "methods": methods}
+
+
 def collect_methods(pm: pluggy.PluginManager) -> Mapping[str, SecondFactorMethod]:
     """Every registered second-factor method by id; the first plugin to claim an id keeps it."""
     methods: dict[str, SecondFactorMethod] = {}
-
-    def register(method: SecondFactorMethod) -> None:
-        if not isinstance(method, SecondFactorMethod):
-            log.error("ignored a second-factor method without the required attributes: %r", method)
-            return
+    for _plugin, method in registered_methods(pm):
         methods.setdefault(method.id, method)
-
-    pm.hook.register_second_factors(register=register)
     return methods

@@ -12,7 +12,7 @@ import pluggy
 
 from gql_server.enums import Assurance, ConversionState, LoginMethod, Requirement
 from gql_server.factors import PolicyRequirement, SecondFactorMethod
-from gql_server.models import Customer, EnrolledFactor, Session, User
+from gql_server.models import Customer, EnrolledFactor, Membership, Session, User
 from gql_server.plugins import call_each
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,13 @@ class Policy:
         """Every customer the user belongs to."""
         return await Customer.filter(memberships__user_id=user.id).order_by("name")
 
-    def plugin_requirements(self, user: User, customers: Sequence[Customer]) -> list[PolicyRequirement]:
+    async def plugin_requirements(self, user: User, customers: Sequence[Customer]) -> list[PolicyRequirement]:
         """What plugins add (`policy_requirements`); anything that is not a PolicyRequirement is ignored."""
-        answers = call_each(self._pm.hook.policy_requirements, user=user, customers=customers)
+        hook = self._pm.hook.policy_requirements
+        if not hook.get_hookimpls():
+            return []
+        memberships = await Membership.filter(user_id=user.id)
+        answers = call_each(hook, user=user, customers=customers, memberships=memberships, methods=self._methods)
         valid = [a for a in answers if isinstance(a, PolicyRequirement)]
         if len(valid) != len(answers):
             log.error("ignored policy_requirements answers that are not PolicyRequirement objects")
@@ -58,7 +62,7 @@ class Policy:
         customers = await self.customers_of(user)
         if any(c.enforce_two_factor for c in customers):
             return True
-        return any(r.two_factor for r in self.plugin_requirements(user, customers))
+        return any(r.two_factor for r in await self.plugin_requirements(user, customers))
 
     async def next_step_after_password(self, user: User) -> NextStep:
         """What a correct password leads to. Conversion state wins over the customer policy (R4, R6, R7)."""
@@ -87,7 +91,7 @@ class Policy:
         for customer in customers:
             if customer.allowed_methods is not None:
                 allowed &= set(customer.allowed_methods)
-        for requirement in self.plugin_requirements(user, customers):
+        for requirement in await self.plugin_requirements(user, customers):
             if requirement.allowed_methods is not None:
                 allowed &= requirement.allowed_methods
         return [self._methods[m] for m in sorted(allowed)]

@@ -10,6 +10,7 @@ import pluggy
 
 from gql_server.admin import Admin
 from gql_server.audit import Auditor
+from gql_server.audit_export import JsonLinesAuditExporter
 from gql_server.auth.conversion import ConversionService, InvitationLinks
 from gql_server.auth.customers import CustomerService
 from gql_server.auth.enrollment import EnrollmentService, EnrollmentSettings
@@ -27,6 +28,7 @@ from gql_server.sessions import SessionPolicy
 from gql_server.settings import Settings
 
 DEFAULT_TRANSPORT = "gql_server.default_mail_transport"
+AUDIT_EXPORTER = "gql_server.audit_jsonl"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,12 @@ class Services:
     enrollment: EnrollmentService
     customers: CustomerService
     admin: Admin
+    audit_exporter: JsonLinesAuditExporter | None = None
+
+    def close(self) -> None:
+        """Release what the services hold open (the audit export file)."""
+        if self.audit_exporter is not None:
+            self.audit_exporter.close()
 
     @property
     def enrollable_method_ids(self) -> list[str]:
@@ -56,7 +64,11 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     """Wire the services for these settings (plugins are loaded here, once)."""
-    pm = create_plugin_manager(settings.disabled_plugins)
+    pm = create_plugin_manager(settings.disabled_plugins, settings.extra_plugins)
+    exporter = None
+    if settings.gql_server_audit_jsonl:
+        exporter = JsonLinesAuditExporter.open(settings.gql_server_audit_jsonl)
+        pm.register(exporter, name=AUDIT_EXPORTER)
     # The default transport answers last: a third-party deliver_email plugin takes precedence.
     pm.register(default_transport(settings.smtp_url, settings.production), name=DEFAULT_TRANSPORT)
     methods = collect_methods(pm)
@@ -66,7 +78,7 @@ def build_services(settings: Settings) -> Services:
     mailer = MailService(pm, settings.mail_from)
     sessions = SessionPolicy(idle=settings.session_idle, absolute=settings.session_absolute)
     policy = Policy(pm, methods)
-    core = FactorCore(methods, keyring, mailer)
+    core = FactorCore(methods, keyring, mailer, settings.gql_server_plugin_timeout_seconds)
     second_factor = SecondFactorService(core, auditor, mailer, sessions)
     conversion = ConversionService(auditor, mailer, InvitationLinks(settings.public_url))
     limits = LoginLimits(sessions=sessions, ticket=timedelta(minutes=settings.ticket_minutes))
@@ -87,4 +99,5 @@ def build_services(settings: Settings) -> Services:
         ),
         customers=CustomerService(auditor, methods, policy),
         admin=Admin(passwords, auditor, conversion, core),
+        audit_exporter=exporter,
     )

@@ -48,8 +48,15 @@ class Settings(BaseSettings):
     ticket_minutes: int = Field(default=15, ge=1)
     # Argon2 runs in worker threads; this bounds how many hash at once (memory: 19 MiB each).
     password_hash_concurrency: int = Field(default=4, ge=1)
+    # Longest wait for a plugin's begin_enrollment, send_code or verify before it counts as failed.
+    gql_server_plugin_timeout_seconds: float = Field(default=10.0, gt=0)
     # Comma-separated plugin names that must not load (architecture.md, "Plugins").
     gql_server_disabled_plugins: str = ""
+    # Comma-separated modules to load as plugins on top of the installed entry points (opt-in ones,
+    # such as gql_server_policy_strong_admins).
+    gql_server_plugins: str = ""
+    # Where the JSON-lines audit exporter writes: a file path, "-" for stdout, unset for off.
+    gql_server_audit_jsonl: str | None = None
     # GraphiQL and introspection; None means "on in development, off in production".
     graphiql: bool | None = None
     introspection: bool | None = None
@@ -68,6 +75,11 @@ class Settings(BaseSettings):
     def disabled_plugins(self) -> list[str]:
         """GQL_SERVER_DISABLED_PLUGINS as a list of names."""
         return [name.strip() for name in self.gql_server_disabled_plugins.split(",") if name.strip()]
+
+    @property
+    def extra_plugins(self) -> list[str]:
+        """GQL_SERVER_PLUGINS as a list of module names."""
+        return [name.strip() for name in self.gql_server_plugins.split(",") if name.strip()]
 
     @property
     def graphiql_enabled(self) -> bool:

@@ -46,8 +46,8 @@ def test_register_second_factors_collects_method_objects(caplog):
     methods = collect_methods(pm)
 
     assert isinstance(methods["pigeon"], CarrierPigeon)
-    assert set(methods) == {"pigeon", "totp", "email_code", "recovery_code"}
-    assert "ignored a second-factor method" in caplog.text
+    assert {"pigeon", "totp", "email_code", "recovery_code"} <= set(methods)
+    assert "plugin pigeon registered an object that is not a second-factor method" in caplog.text
 
 
 def test_disabled_plugins_are_blocked():

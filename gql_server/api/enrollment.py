@@ -36,7 +36,7 @@ class EnrollmentStarted:
 
 
 BeginEnrollmentResult = Annotated[
-    EnrollmentStarted | ChallengeExpired | MethodNotAvailable | TooManyAttempts,
+    EnrollmentStarted | ChallengeExpired | MethodNotAvailable | TooManyAttempts | InvalidInput,
     strawberry.union("BeginEnrollmentResult"),
 ]
 
@@ -57,9 +57,16 @@ ConfirmEnrollmentResult = Annotated[
 ]
 
 
-async def begin_enrollment(info: Info, invitation: str, method: str) -> BeginEnrollmentResult:
+async def begin_enrollment(
+    info: Info,
+    invitation: str,
+    method: str,
+    phone_number: Annotated[
+        str | None, strawberry.argument(description="For methods that text a code (sms): where to send it.")
+    ] = None,
+) -> BeginEnrollmentResult:
     """Choose a method from the invitation and start enrolling it."""
-    outcome = await info.context.services.enrollment.begin(invitation, method)
+    outcome = await info.context.services.enrollment.begin(invitation, method, phone_number)
     if isinstance(outcome, EnrollmentBegun):
         return EnrollmentStarted(
             enrollment=outcome.enrollment,
@@ -71,7 +78,7 @@ async def begin_enrollment(info: Info, invitation: str, method: str) -> BeginEnr
             sent_to=outcome.sent_to,
         )
     error = error_for(outcome)
-    assert isinstance(error, ChallengeExpired | MethodNotAvailable | TooManyAttempts)
+    assert isinstance(error, ChallengeExpired | MethodNotAvailable | TooManyAttempts | InvalidInput)
     return error
 
 

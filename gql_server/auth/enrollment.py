@@ -86,7 +86,7 @@ class EnrollmentService:
             password_required=user.password_hash is None,
         )
 
-    async def begin(self, raw_invitation: str, method_id: str) -> BeginOutcome:
+    async def begin(self, raw_invitation: str, method_id: str, phone_number: str | None = None) -> BeginOutcome:
         """Start enrolling one of the methods allowed for this user (R5)."""
         invitation = await find_token(raw_invitation, TokenPurpose.INVITATION)
         if invitation is None:
@@ -101,9 +101,12 @@ class EnrollmentService:
         if begun >= ENROLLMENTS_PER_HOUR:
             return Throttled(retry_after_seconds=3600)
         address = _invited_address(invitation)
-        draft = await self._core.begin(method, Account(str(user.id), address, self._settings.issuer, user.locale))
+        account = Account(str(user.id), address, self._settings.issuer, user.locale, phone_number)
+        draft = await self._core.begin(method, account)
         if draft is None:
             return MethodUnavailable()
+        if isinstance(draft, BadInput):
+            return draft
         data: dict[str, object] = {
             "method": method.id,
             "invitation": str(invitation.id),

@@ -4,6 +4,7 @@ recovery codes, and calling plugins so that a failing plugin never counts as a v
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from typing import Literal
 
 from tortoise.expressions import Q
 
+from gql_server.auth.results import BadInput
 from gql_server.clock import utcnow
 from gql_server.crypto import Keyring
 from gql_server.factors import (
@@ -21,6 +23,7 @@ from gql_server.factors import (
     CodeDeliveringMethod,
     CodeDelivery,
     EnrollmentDraft,
+    InvalidEnrollmentInput,
     LookupSecretMethod,
     Mailer,
     SecondFactorMethod,
@@ -46,10 +49,14 @@ class SentCode:
 class FactorCore:
     """The core's half of every second-factor method."""
 
-    def __init__(self, methods: Mapping[str, SecondFactorMethod], keyring: Keyring, mailer: Mailer) -> None:
+    def __init__(
+        self, methods: Mapping[str, SecondFactorMethod], keyring: Keyring, mailer: Mailer, plugin_timeout: float = 10.0
+    ) -> None:
         self.methods = methods
         self.keyring = keyring
         self._mail = mailer
+        # A plugin that hangs is cut off: the request answers, and the attempt still counts.
+        self._timeout = plugin_timeout
 
     @property
     def recovery(self) -> LookupSecretMethod | None:
@@ -57,12 +64,16 @@ class FactorCore:
         method = self.methods.get(RECOVERY_METHOD)
         return method if isinstance(method, LookupSecretMethod) else None
 
-    async def begin(self, method: SecondFactorMethod, account: Account) -> EnrollmentDraft | None:
-        """Ask the plugin for a new factor's state; None when the plugin cannot (contained, logged)."""
+    async def begin(self, method: SecondFactorMethod, account: Account) -> EnrollmentDraft | BadInput | None:
+        """Ask the plugin for a new factor's state; BadInput for unusable input, None when the plugin
+        cannot (contained, logged)."""
         if not isinstance(method, CodeCheckingMethod | CodeDeliveringMethod):
             return None
         try:
-            return await method.begin_enrollment(account)
+            async with asyncio.timeout(self._timeout):
+                return await method.begin_enrollment(account)
+        except InvalidEnrollmentInput as exc:
+            return BadInput(exc.message, exc.field)
         except Exception:
             log.exception("method %s failed to begin an enrollment", method.id)
             return None
@@ -81,7 +92,8 @@ class FactorCore:
         delivery = CodeDelivery(state=state, code=code, purpose=purpose, expires_at=now + CODE_LIFETIME, locale=locale)
         await OneTimeCode.filter(token_id=token.id, used_at=None).update(used_at=now)
         try:
-            sent_to = await method.send_code(delivery, self._mail)
+            async with asyncio.timeout(self._timeout):
+                sent_to = await method.send_code(delivery, self._mail)
         except Exception:
             log.exception("method %s failed to deliver a code", method.id)
             return None
@@ -107,7 +119,8 @@ class FactorCore:
     async def check_with_plugin(self, method: CodeCheckingMethod, state: Mapping[str, str], code: str) -> int | None:
         """The plugin's verdict; a plugin that raises never counts as a valid code."""
         try:
-            counter = await method.verify(state, code)
+            async with asyncio.timeout(self._timeout):
+                counter = await method.verify(state, code)
         except Exception:
             log.exception("method %s failed to verify a code", method.id)
             return None

@@ -168,6 +168,6 @@ class CodeDispatched:
 
 
 ConversionOutcome = InvitationSent | TokenInvalid | EmailTaken | BadInput | NotAuthenticated | Throttled
-BeginOutcome = EnrollmentBegun | TokenInvalid | MethodUnavailable | Throttled
+BeginOutcome = EnrollmentBegun | TokenInvalid | MethodUnavailable | Throttled | BadInput
 ConfirmOutcome = EnrollmentDone | WrongCode | TokenInvalid | BadInput | Throttled | EmailTaken
 SendCodeOutcome = CodeDispatched | TokenInvalid | MethodUnavailable | Throttled

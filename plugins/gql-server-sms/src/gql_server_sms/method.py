@@ -1,0 +1,78 @@
+"""`SmsMethod`: a code-delivering second factor that texts the core's codes through an HTTP webhook.
+
+The plugin only says where codes go (a checked, normalised phone number) and delivers them. The core
+makes each code, stores its digest, checks it, counts attempts, expires and replaces codes, encrypts
+the factor's state and writes the audit trail; none of that is done, or needed, here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+
+import httpx
+from gql_server.factors import Account, CodeDeliveringMethod, CodeDelivery, EnrollmentDraft, Mailer
+
+from gql_server_sms.messages import code_message, minutes_left
+from gql_server_sms.phone import mask_phone_number, normalize_phone_number
+
+log = logging.getLogger(__name__)
+
+# Where messages are POSTed as JSON {"to": "+358401234567", "text": "..."}; an SMS gateway or a small
+# adapter in front of one answers 2xx once it has accepted the message.
+WEBHOOK_URL_VARIABLE = "GQL_SERVER_SMS_WEBHOOK_URL"
+# Seconds to wait for the webhook (connect, send, answer each); the core has its own overall limit.
+DEFAULT_TIMEOUT = 5.0
+
+
+class SmsMethod(CodeDeliveringMethod):
+    """Codes sent by text message to a mobile number the user enters when enrolling.
+
+    The factor's state is `{"phone": "<E.164 number>"}`, stored encrypted by the core.
+    """
+
+    id: str = "sms"
+    display_name: str = "Text message"
+    channel: str = "sms"
+    phishing_resistant: bool = False
+    enrollable: bool = True
+
+    def __init__(self, webhook_url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """`webhook_url` fixes the webhook; by default it is read from GQL_SERVER_SMS_WEBHOOK_URL at
+        every send, so a changed setting applies without re-creating the method."""
+        self._webhook_url = webhook_url
+        self._timeout = timeout
+
+    @property
+    def webhook_url(self) -> str:
+        """The webhook to POST messages to; RuntimeError when none is configured or it is not HTTP(S)."""
+        url = self._webhook_url or os.environ.get(WEBHOOK_URL_VARIABLE, "").strip()
+        if not url:
+            raise RuntimeError(f"the sms method cannot send codes: set {WEBHOOK_URL_VARIABLE}")
+        if httpx.URL(url).scheme not in {"http", "https"}:
+            raise RuntimeError(f"{WEBHOOK_URL_VARIABLE} must be an http:// or https:// URL")
+        return url
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        """Check the number the user typed (`account.phone_number`) and keep it in E.164 form.
+
+        Raises `InvalidEnrollmentInput` (field "phoneNumber") when it is missing or unusable; the
+        core answers `InvalidInput` and stores nothing. The core then sends the first code.
+        """
+        phone = normalize_phone_number(account.phone_number)
+        return EnrollmentDraft(state={"phone": phone}, sent_to=mask_phone_number(phone))
+
+    async def send_code(self, delivery: CodeDelivery, mailer: Mailer) -> str:
+        """Text `delivery.code` to the enrolled number through the webhook; return the number, masked.
+
+        Any failure (no webhook configured, network error, timeout, non-2xx answer) raises: the core
+        logs it, keeps no usable code and answers MethodNotAvailable. `mailer` is not used.
+        """
+        phone = delivery.state["phone"]
+        minutes = minutes_left(delivery.expires_at, datetime.now(UTC))
+        text = code_message(delivery.code, delivery.purpose, delivery.locale, minutes)
+        async with httpx.AsyncClient(timeout=self._timeout) as client:
+            response = await client.post(self.webhook_url, json={"to": phone, "text": text})
+            response.raise_for_status()
+        return mask_phone_number(phone)

@@ -1,0 +1,60 @@
+"""Second-factor methods that misbehave on purpose, loaded with GQL_SERVER_PLUGINS=tests.plugin_fakes.
+
+`flaky` checks codes itself: "1nnnnn" is right (its counter is the number), "boom" raises, "hang"
+never answers. `flakysms` delivers codes; MODE decides whether sending works, raises or hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gql_server.factors import Account, CodeDelivery, EnrollmentDraft, Mailer
+from gql_server.hookspecs import hookimpl
+
+MODE = {"send": "ok"}
+SENT: list[str] = []
+
+
+class Flaky:
+    id = "flaky"
+    display_name = "Flaky checker"
+    channel = "authenticator_app"
+    phishing_resistant = False
+    enrollable = True
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        return EnrollmentDraft(state={"who": account.email}, secret="not-a-real-secret")
+
+    async def verify(self, state: Mapping[str, str], code: str) -> int | None:
+        if code == "boom":
+            raise RuntimeError("verifier exploded")
+        if code == "hang":
+            await asyncio.sleep(3600)
+        return int(code) if code.isdigit() and code.startswith("1") else None
+
+
+class FlakySms:
+    id = "flakysms"
+    display_name = "Flaky text message"
+    channel = "sms"
+    phishing_resistant = False
+    enrollable = True
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        return EnrollmentDraft(state={"to": "+358401234567"}, sent_to="+358 ••• 67")
+
+    async def send_code(self, delivery: CodeDelivery, mailer: Mailer) -> str:
+        if MODE["send"] == "boom":
+            raise RuntimeError("gateway exploded")
+        if MODE["send"] == "hang":
+            await asyncio.sleep(3600)
+        SENT.append(delivery.code)
+        return "+358 ••• 67"
+
+
+@hookimpl
+def register_second_factors(register: Callable[[Any], None]) -> None:
+    register(Flaky())
+    register(FlakySms())
