@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 
 from cross_web import HTTPException
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from tortoise.contrib.starlette import RegisterTortoise
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gql_server.api.context import Context
 from gql_server.api.schema import build_schema
@@ -86,10 +88,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             try:
                 yield
             finally:
-                services.close()
+                await services.close()
 
+    middleware = []
+    if settings.trusted_proxy_list:
+        # Only these peers may say who the client is (X-Forwarded-For); everyone else is who they are.
+        middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list))
     app = Starlette(
         routes=[Route("/graphql", graphql_endpoint, methods=["GET", "POST"])],
+        middleware=middleware,
         lifespan=lifespan,
     )
     app.state.services = services

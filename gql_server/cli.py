@@ -110,7 +110,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
+        # X-Forwarded-For is honoured by the app itself, and only from TRUSTED_PROXIES.
+        proxy_headers=False,
     )
     return 0
 
@@ -202,7 +203,7 @@ def _with_orm(settings: Settings, action: Callable[[Admin], Awaitable[T]]) -> T:
         try:
             return await action(services.admin)
         finally:
-            services.close()
+            await services.close()
             await Tortoise.close_connections()
 
     return asyncio.run(run())

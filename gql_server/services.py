@@ -24,6 +24,7 @@ from gql_server.mail_transports import default_transport
 from gql_server.passwords import PasswordService
 from gql_server.plugins import collect_methods, create_plugin_manager
 from gql_server.policy import Policy
+from gql_server.ratelimit import ClientRateLimiter, RateLimits
 from gql_server.sessions import SessionPolicy
 from gql_server.settings import Settings
 
@@ -49,10 +50,13 @@ class Services:
     enrollment: EnrollmentService
     customers: CustomerService
     admin: Admin
+    rate_limiter: ClientRateLimiter | None = None
     audit_exporter: JsonLinesAuditExporter | None = None
 
-    def close(self) -> None:
-        """Release what the services hold open (the audit export file)."""
+    async def close(self) -> None:
+        """Release what the services hold open (Redis connections, the audit export file)."""
+        if self.rate_limiter is not None:
+            await self.rate_limiter.close()
         if self.audit_exporter is not None:
             self.audit_exporter.close()
 
@@ -78,9 +82,18 @@ def build_services(settings: Settings) -> Services:
     mailer = MailService(pm, settings.mail_from)
     sessions = SessionPolicy(idle=settings.session_idle, absolute=settings.session_absolute)
     policy = Policy(pm, methods)
+    rate_limiter = ClientRateLimiter(
+        RateLimits(
+            login=settings.rate_limit_login,
+            verify_second_factor=settings.rate_limit_verify_second_factor,
+            send_login_code=settings.rate_limit_send_login_code,
+            request_conversion=settings.rate_limit_request_conversion,
+        ),
+        settings.redis_url,
+    )
     core = FactorCore(methods, keyring, mailer, settings.gql_server_plugin_timeout_seconds)
-    second_factor = SecondFactorService(core, auditor, mailer, sessions)
-    conversion = ConversionService(auditor, mailer, InvitationLinks(settings.public_url))
+    second_factor = SecondFactorService(core, auditor, mailer, sessions, rate_limiter)
+    conversion = ConversionService(auditor, mailer, InvitationLinks(settings.public_url), rate_limiter)
     limits = LoginLimits(sessions=sessions, ticket=timedelta(minutes=settings.ticket_minutes))
     return Services(
         settings=settings,
@@ -91,7 +104,7 @@ def build_services(settings: Settings) -> Services:
         mailer=mailer,
         sessions=sessions,
         policy=policy,
-        login=LoginService(passwords, auditor, limits, policy, second_factor),
+        login=LoginService(passwords, auditor, limits, policy, second_factor, rate_limiter),
         second_factor=second_factor,
         conversion=conversion,
         enrollment=EnrollmentService(
@@ -99,5 +112,6 @@ def build_services(settings: Settings) -> Services:
         ),
         customers=CustomerService(auditor, methods, policy),
         admin=Admin(passwords, auditor, conversion, core),
+        rate_limiter=rate_limiter,
         audit_exporter=exporter,
     )

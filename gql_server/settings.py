@@ -9,6 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from limits import parse
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -48,6 +49,14 @@ class Settings(BaseSettings):
     ticket_minutes: int = Field(default=15, ge=1)
     # Argon2 runs in worker threads; this bounds how many hash at once (memory: 19 MiB each).
     password_hash_concurrency: int = Field(default=4, ge=1)
+    # Per-client-address budgets ("N/second|minute|hour"), shared through Redis when REDIS_URL is set.
+    rate_limit_login: str = "30/minute"
+    rate_limit_verify_second_factor: str = "30/minute"
+    rate_limit_send_login_code: str = "10/minute"
+    rate_limit_request_conversion: str = "10/minute"
+    # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; none by default,
+    # so a client cannot choose its own address for the rate limits.
+    trusted_proxies: str = ""
     # Longest wait for a plugin's begin_enrollment, send_code or verify before it counts as failed.
     gql_server_plugin_timeout_seconds: float = Field(default=10.0, gt=0)
     # Comma-separated plugin names that must not load (architecture.md, "Plugins").
@@ -60,6 +69,20 @@ class Settings(BaseSettings):
     # GraphiQL and introspection; None means "on in development, off in production".
     graphiql: bool | None = None
     introspection: bool | None = None
+
+    @field_validator(
+        "rate_limit_login",
+        "rate_limit_verify_second_factor",
+        "rate_limit_send_login_code",
+        "rate_limit_request_conversion",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '30/minute': {value!r}") from exc
+        return value
 
     @field_validator("public_url")
     @classmethod
@@ -80,6 +103,11 @@ class Settings(BaseSettings):
     def extra_plugins(self) -> list[str]:
         """GQL_SERVER_PLUGINS as a list of module names."""
         return [name.strip() for name in self.gql_server_plugins.split(",") if name.strip()]
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """TRUSTED_PROXIES as a list."""
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def graphiql_enabled(self) -> bool:

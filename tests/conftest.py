@@ -138,6 +138,11 @@ def settings(database_url: str, settings_overrides: dict[str, Any], mailbox: Mai
         "smtp_url": mailbox.url,
         "secret_key": SECRET,
         "public_url": "http://testserver",
+        # Per-address limits would stop the many logins of one test; tests of the limits set their own.
+        "rate_limit_login": "10000/minute",
+        "rate_limit_verify_second_factor": "10000/minute",
+        "rate_limit_send_login_code": "10000/minute",
+        "rate_limit_request_conversion": "10000/minute",
         **settings_overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

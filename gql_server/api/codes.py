@@ -28,7 +28,8 @@ SendLoginCodeResult = Annotated[
 
 async def send_login_code(info: Info, challenge: str, method: str) -> SendLoginCodeResult:
     """For methods that deliver a code (email_code, sms, ...): send one for this challenge."""
-    outcome = await info.context.services.second_factor.send_login_code(challenge, method)
+    services = info.context.services
+    outcome = await services.second_factor.send_login_code(challenge, method, ip=info.context.client_ip)
     if isinstance(outcome, CodeDispatched):
         return CodeSent(sent_to=outcome.sent_to, expires_at=outcome.expires_at)
     error = error_for(outcome)

@@ -28,6 +28,7 @@ from gql_server.enums import Assurance, ConversionState, TokenPurpose
 from gql_server.factors import Mailer
 from gql_server.models import Session, Token, User
 from gql_server.policy import is_two_factor
+from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.tokens import find_token, issue_token, revoke_tokens, use_token
 
 # S13: invitations live 72 hours.
@@ -50,13 +51,19 @@ class InvitationLinks:
 class ConversionService:
     """Starts conversions and sends (or re-sends) invitations."""
 
-    def __init__(self, auditor: Auditor, mailer: Mailer, links: InvitationLinks) -> None:
+    def __init__(
+        self, auditor: Auditor, mailer: Mailer, links: InvitationLinks, rate_limiter: ClientRateLimiter
+    ) -> None:
+        self._rate = rate_limiter
         self._audit = auditor
         self._mail = mailer
         self._links = links
 
     async def request_with_ticket(self, ticket: str, email: str, *, ip: str | None = None) -> ConversionOutcome:
         """From ConversionRequired or ConversionPending: send the invitation to `email` (S12: nothing else)."""
+        retry_after = await self._rate.hit(Action.REQUEST_CONVERSION, ip)
+        if retry_after is not None:
+            return Throttled(retry_after_seconds=retry_after)
         token = await find_token(ticket, TokenPurpose.CONVERSION_TICKET)
         if token is None:
             return TokenInvalid()

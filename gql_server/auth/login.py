@@ -13,6 +13,7 @@ from gql_server.auth.results import (
     CredentialsRejected,
     LoggedIn,
     LoginOutcome,
+    Throttled,
 )
 from gql_server.auth.second_factor import SecondFactorService
 from gql_server.clock import utcnow
@@ -21,6 +22,7 @@ from gql_server.enums import Assurance, TokenPurpose
 from gql_server.models import Session, User
 from gql_server.passwords import MAX_LENGTH, PasswordService
 from gql_server.policy import NextStep, Policy
+from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import SessionPolicy, create_session, end_session
 from gql_server.tokens import issue_token
 
@@ -43,7 +45,9 @@ class LoginService:
         limits: LoginLimits,
         policy: Policy,
         second_factor: SecondFactorService,
+        rate_limiter: ClientRateLimiter,
     ) -> None:
+        self._rate = rate_limiter
         self._passwords = passwords
         self._audit = auditor
         self._limits = limits
@@ -52,6 +56,9 @@ class LoginService:
 
     async def login(self, email: str, password: str, *, ip: str | None = None) -> LoginOutcome:
         """Verify email + password; answer a session, a ticket, a challenge, or one refusal (S3)."""
+        retry_after = await self._rate.hit(Action.LOGIN, ip)
+        if retry_after is not None:
+            return Throttled(retry_after_seconds=retry_after)
         address = normalize_email(email)
         # Over-long input is refused before hashing (S2's DoS cap); no account can match it.
         if len(address) > MAX_EMAIL_LENGTH or len(password) > MAX_LENGTH:

@@ -31,6 +31,7 @@ from gql_server.clock import utcnow
 from gql_server.enums import Assurance, TokenPurpose
 from gql_server.factors import CodeCheckingMethod, CodeDeliveringMethod, Mailer, SecondFactorMethod
 from gql_server.models import EnrolledFactor, OneTimeCode, Token, User
+from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import SessionPolicy, create_session
 from gql_server.tokens import find_token, issue_token, reserve_attempt, use_token
 
@@ -58,7 +59,15 @@ class _ChallengeTaken(Exception):
 class SecondFactorService:
     """Challenges, login codes and their verification."""
 
-    def __init__(self, core: FactorCore, auditor: Auditor, mailer: Mailer, sessions: SessionPolicy) -> None:
+    def __init__(
+        self,
+        core: FactorCore,
+        auditor: Auditor,
+        mailer: Mailer,
+        sessions: SessionPolicy,
+        rate_limiter: ClientRateLimiter,
+    ) -> None:
+        self._rate = rate_limiter
         self._core = core
         self._audit = auditor
         self._mail = mailer
@@ -77,8 +86,11 @@ class SecondFactorService:
             ids.append(RECOVERY_METHOD)
         return [self._core.methods[m] for m in ids if m in self._core.methods]
 
-    async def send_login_code(self, raw_challenge: str, method_id: str) -> SendCodeOutcome:
+    async def send_login_code(self, raw_challenge: str, method_id: str, *, ip: str | None = None) -> SendCodeOutcome:
         """Send a code for a delivering method the user has enrolled (S10: a new code replaces the old)."""
+        retry_after = await self._rate.hit(Action.SEND_LOGIN_CODE, ip)
+        if retry_after is not None:
+            return Throttled(retry_after_seconds=retry_after)
         challenge = await find_token(raw_challenge, TokenPurpose.LOGIN_CHALLENGE)
         if challenge is None or challenge.attempts >= CHALLENGE_ATTEMPTS:
             return TokenInvalid()
@@ -98,6 +110,9 @@ class SecondFactorService:
 
     async def verify(self, raw_challenge: str, method_id: str, code: str, *, ip: str | None = None) -> LoginOutcome:
         """Check one code against a challenge; a session when it is right (R6)."""
+        retry_after = await self._rate.hit(Action.VERIFY_SECOND_FACTOR, ip)
+        if retry_after is not None:
+            return Throttled(retry_after_seconds=retry_after)
         challenge = await find_token(raw_challenge, TokenPurpose.LOGIN_CHALLENGE)
         if challenge is None:
             return TokenInvalid()
