@@ -47,11 +47,11 @@ async def test_r1_customer_admin_enforces_and_unenforces_with_audit(client, acme
     assert off["customer"]["settings"]["enforceTwoFactor"] is False
     assert off["customer"]["settings"]["updatedAt"] is not None
     assert (await Customer.get(id=acme.id)).enforce_two_factor is False
-    trail = (await client.run("AuditTrail", bearer=token, id=str(acme.id)))["customer"]["auditTrail"]
-    changes = [e for e in trail if e["kind"] == "settings_changed"]
+    log = (await client.run("AuditLog", bearer=token, id=str(acme.id)))["customer"]["auditLog"]
+    changes = [e["node"] for e in log["edges"] if e["node"]["kind"] == "settings_changed"]
     assert [(e["actorEmail"], e["details"]) for e in changes] == [
-        ("admin@acme.example", {"field": "enforceTwoFactor", "old": True, "new": False}),
         ("admin@acme.example", {"field": "enforceTwoFactor", "old": False, "new": True}),
+        ("admin@acme.example", {"field": "enforceTwoFactor", "old": True, "new": False}),
     ]
 
 
@@ -151,11 +151,48 @@ async def test_r1_customer_is_visible_to_members_only(client, acme, make_custome
     assert (await client.run("Customer", id=str(acme.id)))["customer"] is None
 
 
-async def test_r1_audit_trail_is_for_admins_only(client, acme):
+async def test_r1_audit_log_is_for_admins_only(client, acme):
     token = await client.login_token("worker@acme.example", PASSWORD)
 
-    response = await client.post(operation("AuditTrail"), {"id": str(acme.id)}, bearer=token)
+    response = await client.post(operation("AuditLog"), {"id": str(acme.id)}, bearer=token)
 
     body = response.json()
     assert body["data"]["customer"] is None
     assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
+
+
+async def test_audit_log_is_the_customers_members_events_in_order_paginated(
+    client, acme, admin_token, make_customer, make_user
+):
+    other = await make_customer("Other Oy")
+    await make_user(other, "stranger@other.example", PASSWORD)
+    await client.login("worker@acme.example", "wrong-guess")
+    await client.login("worker@acme.example", PASSWORD)
+    await client.login("stranger@other.example", PASSWORD)
+    await _set_enforcement(client, acme, True, admin_token)
+
+    seen, after, pages = [], None, 0
+    while True:
+        data = await client.run("AuditLog", bearer=admin_token, id=str(acme.id), first=2, after=after)
+        log = data["customer"]["auditLog"]
+        seen += [e["node"] for e in log["edges"]]
+        pages += 1
+        if not log["pageInfo"]["hasNextPage"]:
+            break
+        after = log["pageInfo"]["endCursor"]
+
+    kinds = [(e["kind"], e["subjectEmail"] or e["actorEmail"]) for e in seen]
+    assert kinds == [
+        ("customer_created", None),
+        ("user_created", "admin@acme.example"),
+        ("user_created", "worker@acme.example"),
+        ("login_failed", "worker@acme.example"),
+        ("login_succeeded", "worker@acme.example"),
+        ("settings_changed", "admin@acme.example"),
+    ]
+    assert pages == 3
+    assert [e["at"] for e in seen] == sorted(e["at"] for e in seen)
+    bad = await client.post(
+        operation("AuditLog"), {"id": str(acme.id), "after": "bm90LWEtY3Vyc29y"}, bearer=admin_token
+    )
+    assert bad.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

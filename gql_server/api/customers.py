@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import cast
 
@@ -49,19 +50,62 @@ class AuditEventType:
     id: strawberry.ID
     at: datetime
     kind: str
-    actor_email: str | None
+    actor_email: str | None = strawberry.field(description="Who acted (an admin changing settings), if anyone.")
+    subject_email: str | None = strawberry.field(description="Whose account it concerns (a login, a lockout).")
     details: JSON
 
     @classmethod
     def from_model(cls, event: AuditEvent) -> AuditEventType:
-        """Wrap an AuditEvent row."""
+        """Wrap an AuditEvent row (with its subject loaded)."""
+        subject = event.subject
         return cls(
             id=strawberry.ID(str(event.id)),
             at=event.at,
             kind=event.kind,
             actor_email=event.actor_email,
+            subject_email=subject.email if subject is not None else None,
             details=cast(JSON, event.data),
         )
+
+
+@strawberry.type
+class PageInfo:
+    """Where a page ends, and whether another follows."""
+
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class AuditLogEdge:
+    """One event and the cursor just after it."""
+
+    cursor: str
+    node: AuditEventType
+
+
+@strawberry.type
+class AuditLogConnection:
+    """A page of the audit log, oldest first."""
+
+    edges: list[AuditLogEdge]
+    page_info: PageInfo
+
+
+def _cursor(event_id: int) -> str:
+    return base64.urlsafe_b64encode(f"audit:{event_id}".encode()).decode("ascii")
+
+
+def _after(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii").partition(":")
+        if kind == "audit" and value.isdigit():
+            return int(value)
+    except (ValueError, UnicodeError):
+        pass
+    raise PublicError("Not a cursor of this audit log.", "BAD_USER_INPUT")
 
 
 @strawberry.type(name="Customer")
@@ -104,12 +148,21 @@ class CustomerType:
         )
 
     @strawberry.field(
-        description="Customer-level members only: settings changes and other audited events, newest first."
+        description=(
+            "Customer-level members only: settings changes, logins and failures, lockouts, conversions and "
+            "factor changes of this customer and its members, oldest first; page with `first` and `after`."
+        )
     )
-    async def audit_trail(self, info: Info, first: int = 50) -> list[AuditEventType]:
-        """The customer's audit trail, newest first, at most `first` (capped) entries."""
+    async def audit_log(self, info: Info, first: int = 50, after: str | None = None) -> AuditLogConnection:
+        """One page of the audit log, at most `first` (capped) events after the cursor `after`."""
         limit = max(1, min(first, MAX_AUDIT_ENTRIES))
-        events = await info.context.services.customers.audit_trail(await info.context.session(), self.model, limit)
+        session = await info.context.session()
+        events = await info.context.services.customers.audit_log(session, self.model, limit + 1, _after(after))
         if isinstance(events, NotPermitted):
             raise PublicError(NOT_PERMITTED, "PERMISSION_DENIED")
-        return [AuditEventType.from_model(e) for e in events]
+        page = events[:limit]
+        edges = [AuditLogEdge(cursor=_cursor(e.id), node=AuditEventType.from_model(e)) for e in page]
+        return AuditLogConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=len(events) > limit, end_cursor=edges[-1].cursor if edges else None),
+        )

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
@@ -83,13 +84,22 @@ class CustomerService:
             users_to_convert=to_convert,
         )
 
-    async def audit_trail(
-        self, session: Session | None, customer: Customer, limit: int
+    async def audit_log(
+        self, session: Session | None, customer: Customer, first: int, after: int | None
     ) -> list[AuditEvent] | NotPermitted:
-        """The customer's audited events, newest first, for its admins only."""
+        """The customer's audit log in the order it happened, for its admins only: events about the
+        customer (settings, members added) and about its members' accounts (logins and failures,
+        lockouts, conversions, factors). Up to `first` events after the event id `after`.
+        """
         if not await self._is_admin(session, customer):
             return NotPermitted()
-        return await AuditEvent.filter(customer_id=customer.id).order_by("-at", "-id").limit(limit)
+        members = User.filter(memberships__customer_id=customer.id).values_list("id", flat=True)
+        # Another customer's events about a shared member stay with that customer.
+        scope = Q(customer_id=customer.id) | Q(customer_id=None, subject_id__in=Subquery(members))
+        query = AuditEvent.filter(scope).select_related("subject")
+        if after is not None:
+            query = query.filter(id__gt=after)
+        return await query.order_by("id").limit(first)
 
     async def _is_admin(self, session: Session | None, customer: Customer) -> bool:
         user = await acting_user(session, self._policy)
