@@ -52,3 +52,29 @@ def _ensure_sqlite_folder(database_url: str) -> None:
 
 # `tortoise makemigrations` reads this (see [tool.tortoise] in pyproject.toml).
 TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", "sqlite://./var/gql_server.sqlite3"))
+
+
+def is_database_unavailable(error: BaseException | None) -> bool:
+    """True when an exception (or one it was raised from) means the database could not be reached or
+    dropped the connection: a retry may well succeed, so the caller is told so instead of "unexpected".
+    """
+    import asyncpg
+    from tortoise.exceptions import DBConnectionError
+
+    transient = (
+        DBConnectionError,
+        ConnectionError,
+        TimeoutError,
+        asyncpg.exceptions.PostgresConnectionError,
+        asyncpg.exceptions.ConnectionDoesNotExistError,
+        asyncpg.exceptions.OperatorInterventionError,  # terminated by an administrator, server shutting down
+        asyncpg.exceptions.InterfaceError,  # a connection left in a broken state by one of the above
+        asyncpg.exceptions.InternalClientError,  # ... or caught mid-operation when it was cut
+    )
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, transient):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False

@@ -72,18 +72,23 @@ class ClientRateLimiter:
         """Count one request. None when allowed; otherwise the seconds until the window lets it in."""
         item = self._limits.item(action)
         key = client or "unknown"
-        limiter = await self._limiter()
+        # This process always counts too: if Redis goes away, its window already holds this
+        # process's recent requests, so the fallback continues the budget instead of starting anew.
+        local = await self._verdict(self._fallback, item, action, key)
+        shared = await self._limiter()
+        if shared is self._fallback:
+            return local
         try:
-            allowed = await limiter.hit(item, action.value, key)
-            stats = None if allowed else await limiter.get_window_stats(item, action.value, key)
+            return await self._verdict(shared, item, action, key)
         except Exception:
-            if limiter is self._fallback:
-                raise
             self._redis_down()
-            return await self.hit(action, client)
-        if allowed:
+            return local
+
+    @staticmethod
+    async def _verdict(limiter: MovingWindowRateLimiter, item: RateLimitItem, action: Action, key: str) -> int | None:
+        if await limiter.hit(item, action.value, key):
             return None
-        assert stats is not None
+        stats = await limiter.get_window_stats(item, action.value, key)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
     async def close(self) -> None:

@@ -32,8 +32,11 @@ from gql_server.api.errors import (
     PublicError,
 )
 from gql_server.api.methods import SecondFactorMethodType
+from gql_server.db import is_database_unavailable
 
 log = logging.getLogger(__name__)
+
+DATABASE_UNAVAILABLE = "The service cannot reach its database for a moment. Retry the request."
 
 # S7: aliases cannot multiply attempts; depth and size bound the work a request asks for.
 MAX_ALIASES = 5
@@ -136,6 +139,23 @@ class Schema(strawberry.Schema):
                 )
 
 
+class MaskUnexpectedErrors(MaskErrors):
+    """MaskErrors, except that a database outage says so: the request may simply be retried."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        """The generic mask, or a retryable SERVICE_UNAVAILABLE when the database was out of reach."""
+        if is_database_unavailable(error.original_error):
+            return GraphQLError(
+                message=DATABASE_UNAVAILABLE,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "SERVICE_UNAVAILABLE", "retryable": True},
+            )
+        return super().anonymise_error(error)
+
+
 def build_schema(*, introspection: bool = True, field_suggestions: bool = True) -> strawberry.Schema:
     """The schema with its guards; production turns introspection and field suggestions off."""
     # Factories, not instances: each request gets its own extension objects (no shared state);
@@ -146,7 +166,7 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
         partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
         partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
-        partial(MaskErrors, should_mask_error=_should_mask),
+        partial(MaskUnexpectedErrors, should_mask_error=_should_mask),
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
