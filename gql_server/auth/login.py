@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -65,7 +66,9 @@ class LoginService:
             return CredentialsRejected()
         user = await User.get_or_none(email=address)
         if user is None or user.password_hash is None:
-            # Unknown email, or no password chosen yet: cost one hash all the same (S3).
+            # Unknown email, or no password chosen yet: cost one hash all the same (S3), and the same
+            # database round trips as counting a real account's attempt (these match no row).
+            await lockout.reserve_attempt(uuid.uuid4())
             await self._passwords.spend_equivalent_time(password)
             await self._audit.record(
                 AuditKind.LOGIN_FAILED,
