@@ -20,6 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from gql_server.api.context import Context
 from gql_server.api.schema import build_schema
 from gql_server.db import tortoise_config
+from gql_server.headers import SecurityHeadersMiddleware
 from gql_server.services import Services, build_services
 from gql_server.settings import Settings
 
@@ -90,7 +91,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             finally:
                 await services.close()
 
-    middleware = []
+    # Security headers on every response, the router's 404/405 and the 415 below included.
+    middleware = [Middleware(SecurityHeadersMiddleware)]
     if settings.trusted_proxy_list:
         # Only these peers may say who the client is (X-Forwarded-For); everyone else is who they are.
         middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list))

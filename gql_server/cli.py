@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -90,6 +91,15 @@ def _parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list installed plugins and second-factor methods (JSON)")
     plugins.set_defaults(run=_plugins)
 
+    rotate = commands.add_parser(
+        "rotate-secret-key",
+        help="re-encrypt every factor state from OLD_SECRET_KEY (the key until now) to SECRET_KEY (the new one)",
+    )
+    rotate.add_argument(
+        "--old-key-file", type=Path, metavar="PATH", help="the old key, from a file instead of OLD_SECRET_KEY"
+    )
+    rotate.set_defaults(run=_rotate_secret_key)
+
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.set_defaults(run=_export_schema)
     return parser
@@ -166,6 +176,31 @@ def _plugins(settings: Settings, _args: argparse.Namespace) -> int:
 
     pm = create_plugin_manager(settings.disabled_plugins, settings.extra_plugins)
     print(json.dumps(describe(pm), indent=2))
+    return 0
+
+
+def _rotate_secret_key(settings: Settings, args: argparse.Namespace) -> int:
+    from gql_server.crypto import Keyring
+    from gql_server.rotation import RotationRefused, read_old_secret_key, rotate_factor_states
+
+    try:
+        old = Keyring(read_old_secret_key(args.old_key_file))
+        new = Keyring(settings.resolved_secret_key)
+        report = _with_orm(settings, lambda _admin: rotate_factor_states(old, new))
+    except RotationRefused as exc:
+        raise AdminError(str(exc)) from None
+    print(json.dumps(report.as_json()))
+    print(
+        f"{report.reencrypted} factor state(s) re-encrypted ({report.already_current} under the new key already), "
+        f"{report.enrollments_reencrypted} enrollment(s) in progress; start the service with the new SECRET_KEY.",
+        file=sys.stderr,
+    )
+    if report.users_needing_new_recovery_codes:
+        print(
+            f"{report.users_needing_new_recovery_codes} user(s) hold recovery codes made with the old key: "
+            "those codes no longer work (docs/operations.md, 'Rotating SECRET_KEY').",
+            file=sys.stderr,
+        )
     return 0
 
 
