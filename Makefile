@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint schema check-contract plugin-roundtrip clean
+.PHONY: serve test test-hostile lint schema check-contract plugin-roundtrip clean
 
 SMS := plugins/gql-server-sms
 
@@ -23,6 +23,10 @@ serve: $(STAMP)
 ## The test suite, on SQLite and on PostgreSQL (GQL_SERVER_TEST_POSTGRES; skipped if unreachable, except under CI=true)
 test: $(STAMP)
 	$(BIN)/pytest
+
+## Property-based hostile-input tests (hypothesis, 200 examples per mutation; about 3 minutes)
+test-hostile: $(STAMP)
+	$(BIN)/pytest -m hostile tests/test_hostile_input.py
 
 ## ruff, mypy (strict) and hadolint on the Dockerfile
 lint: $(STAMP)

@@ -48,16 +48,40 @@ class GraphQLApp(GraphQL[Context, None]):
         JSON allows "\\ud800"; nothing downstream (hashing, argon2, the database) can encode it. It is
         bad input and gets a clear answer here, once, instead of failing deep inside a service.
         """
-        value = json.loads(data)
         try:
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
+            value = json.loads(data)
+        except UnicodeDecodeError:
+            raise HTTPException(400, "The request body is not UTF-8.") from None
+        except RecursionError:
+            raise HTTPException(400, "The request body is nested too deeply.") from None
+        if not isinstance(value, dict | list):
+            # Strawberry expects an object (or a batch, which it refuses itself).
+            raise HTTPException(400, "The request body must be a JSON object.")
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+            text.encode("utf-8")
         except UnicodeEncodeError:
             raise HTTPException(400, "The request contains text that is not valid Unicode.") from None
+        except RecursionError:
+            raise HTTPException(400, "The request body is nested too deeply.") from None
+        if _holds_nul(value):
+            # PostgreSQL cannot store U+0000 in text, and no name, address, code or token holds one.
+            raise HTTPException(400, "The request contains a NUL character (U+0000).")
         return value
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         assert isinstance(request, Request) and isinstance(response, Response)
         return Context(request=request, response=response, services=self.services)
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 MAX_EMAIL_LENGTH = 320
+HEADER_SPECIALS = frozenset('<>()[]\\,;:"')
 
 
 def normalize_email(email: str) -> str:
@@ -15,7 +16,11 @@ def looks_like_email(email: str) -> bool:
 
     Whether the address is real is proven by the invitation it receives, not by a pattern.
     """
-    if not 3 <= len(email) <= MAX_EMAIL_LENGTH or any(ch.isspace() for ch in email):
+    if not 3 <= len(email) <= MAX_EMAIL_LENGTH:
+        return False
+    # No spaces, control characters or characters with a meaning in mail headers (a,b@x would be
+    # mailed to two recipients, a<evil>b@x to another one).
+    if any(ch.isspace() or not ch.isprintable() or ch in HEADER_SPECIALS for ch in email):
         return False
     local, at, domain = email.rpartition("@")
     return bool(at and local and "." in domain.strip(".") and "@" not in local)

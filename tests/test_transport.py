@@ -179,3 +179,28 @@ async def test_s22_text_that_is_not_unicode_is_refused_clearly_and_changes_nothi
     assert responses[0].json() == {"errors": [{"message": "The request contains text that is not valid Unicode."}]}
     # No attempt was counted: the password step is not locked.
     assert (await client.login("a@example.com", "correct horse battery"))["__typename"] == "LoginSuccess"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"null", "must be a JSON object"),
+        (b'"query"', "must be a JSON object"),
+        (b'{"query": "{ __typename }", "operationName": "\xff"}', "not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"query": "{ __typename }", "variables": {"a": "x\\u0000"}}', "NUL"),
+    ],
+)
+async def test_s22_malformed_bodies_are_a_clear_400(client, body, message):
+    response = await client.http.post("/graphql", content=body, headers={"content-type": "application/json"})
+
+    assert response.status_code == 400
+    assert message in response.json()["errors"][0]["message"]
+
+
+def test_addresses_with_mail_header_specials_or_controls_are_not_email_addresses():
+    from gql_server.emails import looks_like_email
+
+    for address in ("a,b@c.example", "a<evil.example>b@c.example", "0@0.:", "a\x01@b.example", "a@b.c\x7f"):
+        assert not looks_like_email(address), address
+    assert looks_like_email("anna.k+tag@example.org")

@@ -95,8 +95,10 @@ class SecondFactorService:
         if challenge is None or challenge.attempts >= CHALLENGE_ATTEMPTS:
             return TokenInvalid()
         method = self._core.methods.get(method_id)
+        if not isinstance(method, CodeDeliveringMethod):
+            return MethodUnavailable()
         factor = await EnrolledFactor.filter(user_id=challenge.user.id, method=method_id).first()
-        if not isinstance(method, CodeDeliveringMethod) or factor is None:
+        if factor is None:
             return MethodUnavailable()
         if await OneTimeCode.filter(token_id=challenge.id).count() >= CODES_PER_CHALLENGE:
             retry = int((challenge.expires_at - utcnow()).total_seconds()) + 1
