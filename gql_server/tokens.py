@@ -64,16 +64,6 @@ async def find_token(raw: str, purpose: TokenPurpose) -> Token | None:
     ).select_related("user")
 
 
-async def consume_token(raw: str, purpose: TokenPurpose) -> Token | None:
-    """Use a token once. Of parallel uses, exactly one gets it (the update is conditional)."""
-    now = utcnow()
-    digest = hash_token(raw)
-    used = await Token.filter(token_hash=digest, purpose=purpose, used_at=None, expires_at__gt=now).update(used_at=now)
-    if not used:
-        return None
-    return await Token.get(token_hash=digest).select_related("user")
-
-
 async def reserve_attempt(token: Token, limit: int) -> int | None:
     """Count one code attempt against a live token, atomically. The attempts used so far, or None when
     the token is dead (used, expired, or out of attempts): parallel requests cannot exceed `limit` (S5).
