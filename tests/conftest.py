@@ -3,7 +3,8 @@
 Every test that takes `client` runs once per backend. PostgreSQL comes from
 GQL_SERVER_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/gql_server_test); when it
 cannot be reached the PostgreSQL half is skipped with the reason, except under CI=true where
-that is a failure, so CI can never pass without having run it.
+that is a failure, so CI can never pass without having run it. Redis tests flush
+GQL_SERVER_TEST_REDIS (default redis://127.0.0.1:6379/15).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from .graphql import GraphQLClient
 from .mailbox import Mailbox, running_smtp_server
 
 PG_URL = os.environ.get("GQL_SERVER_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/gql_server_test")
+# The Redis database the tests may flush; another checkout testing at the same time sets its own.
+REDIS_TEST_URL = os.environ.get("GQL_SERVER_TEST_REDIS", "redis://127.0.0.1:6379/15")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 MIGRATIONS_TABLE = "tortoise_migrations"
 

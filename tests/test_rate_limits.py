@@ -6,10 +6,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from .conftest import REDIS_TEST_URL
 from .graphql import GraphQLClient
 
 PASSWORD = "correct horse battery"
-REDIS_TEST_URL = "redis://127.0.0.1:6379/15"
 
 
 def client_for(app, ip: str) -> GraphQLClient:

@@ -19,13 +19,14 @@ import asyncpg
 import httpx
 import pytest
 
-from .conftest import PG_URL
+from .conftest import PG_URL, REDIS_TEST_URL
 from .flows import PASSWORD, totp_code
 from .mailbox import Mailbox, code_in, invitation_token_in
 
 pytestmark = pytest.mark.slow
 
-WORKERS_DB = PG_URL.rsplit("/", 1)[0] + "/gql_server_workers"
+# Its own database beside the suite's, named after it so that two checkouts testing at once do not collide.
+WORKERS_DB = PG_URL + "_workers"
 EXE = [sys.executable, "-m", "gql_server.cli"]
 
 
@@ -53,7 +54,7 @@ def server_env(postgres_ready, smtp_session: Mailbox, tmp_path: Path) -> Iterato
     yield {
         **os.environ,
         "DATABASE_URL": WORKERS_DB,
-        "REDIS_URL": "redis://127.0.0.1:6379/14",
+        "REDIS_URL": REDIS_TEST_URL,
         "SMTP_URL": smtp_session.url,
         "SECRET_KEY": "workers-test-secret-key-long-enough-0123456789",
         "PUBLIC_URL": "http://testserver",
