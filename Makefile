@@ -24,7 +24,7 @@ serve: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
-## Property-based hostile-input tests (hypothesis, 200 examples per mutation; about 3 minutes)
+## Only the property-based hostile-input tests (hypothesis, 200 examples per mutation; part of `make test` too)
 test-hostile: $(STAMP)
 	$(BIN)/pytest -m hostile tests/test_hostile_input.py
 

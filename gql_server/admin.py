@@ -62,20 +62,23 @@ class Admin:
             except PasswordRejected as exc:
                 raise AdminError(f"Password refused: {exc}") from None
             fields["password_hash"] = await self.passwords.hash(password)
-        try:
-            async with in_transaction():
-                user = await User.create(**fields)
-                await Membership.create(user=user, customer=customer, level=level)
-        except IntegrityError:
-            raise AdminError(f"A user with the email {address} exists already.") from None
-        await self.auditor.record(
-            AuditKind.USER_CREATED,
-            subject=user,
-            customer=customer,
-            data={"level": level.value, "login_method": user.login_method.value},
-        )
-        if password is None:
-            await self.conversion.invite(user)
+        # One transaction with the invitation: if it cannot be mailed, no account is left behind
+        # that nobody was told about (MailNotDelivered reaches the caller).
+        async with in_transaction():
+            try:
+                async with in_transaction():
+                    user = await User.create(**fields)
+                    await Membership.create(user=user, customer=customer, level=level)
+            except IntegrityError:
+                raise AdminError(f"A user with the email {address} exists already.") from None
+            await self.auditor.record(
+                AuditKind.USER_CREATED,
+                subject=user,
+                customer=customer,
+                data={"level": level.value, "login_method": user.login_method.value},
+            )
+            if password is None:
+                await self.conversion.invite(user)
         return user
 
     async def reset_factors(self, email: str) -> User:
@@ -87,14 +90,25 @@ class Admin:
             raise AdminError(f"No user with the email {normalize_email(email)}.")
         if user.login_method is not LoginMethod.TWO_FACTOR:
             raise AdminError(f"{user.email} does not sign in with two factors: there is nothing to reset.")
+        # One transaction with the mail: without the new invitation the user could not get back in.
         async with in_transaction():
             removed = await EnrolledFactor.filter(user_id=user.id).delete()
             await RecoveryCode.filter(user_id=user.id).delete()
             await Session.filter(user_id=user.id, ended_at=None).update(ended_at=utcnow())
-        await self.auditor.record(AuditKind.FACTORS_RESET, subject=user, data={"factors_removed": removed})
-        await self.factors.notify(user, "factor_removed", method_name=ALL_SECOND_FACTORS)
-        await self.conversion.invite(user)
+            await self.auditor.record(AuditKind.FACTORS_RESET, subject=user, data={"factors_removed": removed})
+            await self.factors.notify(user, "factor_removed", method_name=ALL_SECOND_FACTORS)
+            await self.conversion.invite(user)
         return user
+
+    async def end_all_sessions(self) -> int:
+        """End every live session (audited); everyone signs in again. Returns how many were ended.
+
+        For after a database restore: sessions that were ended after the backup was taken come back
+        with it, and this is the one way to be sure that none of them is live.
+        """
+        ended = await Session.filter(ended_at=None).update(ended_at=utcnow())
+        await self.auditor.record(AuditKind.SESSIONS_ENDED, data={"sessions": ended})
+        return ended
 
     async def add_membership(self, *, user_id: str, customer_id: str, level: MembershipLevel) -> Membership:
         """Make an existing user a member of another customer."""

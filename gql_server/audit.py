@@ -37,6 +37,7 @@ class AuditKind(StrEnum):
     REPLAY_REFUSED = "replay_refused"
     RECOVERY_CODE_USED = "recovery_code_used"
     RECOVERY_CODES_REPLACED = "recovery_codes_replaced"
+    SESSIONS_ENDED = "sessions_ended"
 
 
 class Auditor:

@@ -17,6 +17,7 @@ from tortoise import Tortoise
 from gql_server import db
 from gql_server.admin import Admin, AdminError
 from gql_server.enums import MembershipLevel
+from gql_server.mail import MailNotDelivered
 from gql_server.services import build_services
 from gql_server.settings import ConfigurationError, Settings
 
@@ -41,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except (AdminError, ConfigurationError) as exc:
         print(f"gql-server: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except MailNotDelivered as exc:
+        print(f"gql-server: nothing was changed: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except ValidationError as exc:
         # Without the input values: the offending value may be SECRET_KEY itself (S25).
@@ -87,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     add_membership.add_argument("--customer", required=True, metavar="ID")
     add_membership.add_argument("--level", required=True, choices=sorted(LEVELS))
     add_membership.set_defaults(run=_add_membership)
+
+    sessions = commands.add_parser("sessions", help="manage sessions").add_subparsers(metavar="ACTION", required=True)
+    end_all = sessions.add_parser(
+        "end-all", help='end every live session (audited), e.g. after restoring a backup; prints {"ended": N}'
+    )
+    end_all.set_defaults(run=_end_all_sessions)
 
     plugins = commands.add_parser("plugins", help="list installed plugins and second-factor methods (JSON)")
     plugins.set_defaults(run=_plugins)
@@ -159,6 +169,13 @@ def _reset_factors(settings: Settings, args: argparse.Namespace) -> int:
     user = _with_orm(settings, lambda admin: admin.reset_factors(args.email))
     print(json.dumps({"id": str(user.id)}))
     print(f"factors removed, sessions ended, a new invitation sent to {user.email}", file=sys.stderr)
+    return 0
+
+
+def _end_all_sessions(settings: Settings, _args: argparse.Namespace) -> int:
+    ended = _with_orm(settings, lambda admin: admin.end_all_sessions())
+    print(json.dumps({"ended": ended}))
+    print(f"{ended} sessions ended: everyone signs in again", file=sys.stderr)
     return 0
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 MAX_EMAIL_LENGTH = 320
+# RFC 5321 4.5.3.1, in octets: what an SMTP server accepts in RCPT TO. A longer address can never
+# receive the invitation, and servers refuse the whole command for it.
+MAX_ADDRESS_OCTETS = 254
+MAX_LOCAL_PART_OCTETS = 64
 HEADER_SPECIALS = frozenset('<>()[]\\,;:"')
 
 
@@ -23,6 +27,8 @@ def looks_like_email(email: str) -> bool:
     if any(ch.isspace() or not ch.isprintable() or ch in HEADER_SPECIALS for ch in email):
         return False
     local, at, domain = email.rpartition("@")
+    if _octets(email) > MAX_ADDRESS_OCTETS or _octets(local) > MAX_LOCAL_PART_OCTETS:
+        return False
     return bool(at and local and "." in domain.strip(".") and "@" not in local)
 
 
@@ -30,3 +36,8 @@ def mask_email(email: str) -> str:
     """j***@example.com: enough for the owner to recognise, little for anyone else."""
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}"
+
+
+def _octets(text: str) -> int:
+    # surrogatepass: a lone surrogate (refused elsewhere) must not turn a length check into a crash.
+    return len(text.encode("utf-8", "surrogatepass"))

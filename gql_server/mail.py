@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 
+import aiosmtplib
 import pluggy
 
 DEFAULT_LOCALE = "en"
@@ -23,7 +24,15 @@ ALL_SECOND_FACTORS = "all second factors"
 
 
 class MailNotDelivered(Exception):
-    """No `deliver_email` implementation took the message (no transport is registered)."""
+    """The message did not go out: no `deliver_email` implementation took it, or delivery failed.
+
+    The API answers it as `MAIL_NOT_DELIVERED`; `retryable` says whether trying again later may help
+    (a mail server that is down) or not (the server refused the recipient for good).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -201,5 +210,16 @@ class MailService:
         result = self._pm.hook.deliver_email(message=message)
         if result is None:
             raise MailNotDelivered(f"no deliver_email plugin took the {template!r} message")
-        if inspect.isawaitable(result):
+        if not inspect.isawaitable(result):
+            return
+        try:
             await result
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            permanent = all(500 <= refusal.code < 600 for refusal in exc.recipients)
+            raise MailNotDelivered(
+                f"the {template!r} message was refused by the mail server", retryable=not permanent
+            ) from exc
+        except Exception as exc:
+            # Whatever the transport (SMTP, a plugin): the caller learns that the mail did not go out,
+            # and the operator finds the cause in the log.
+            raise MailNotDelivered(f"the {template!r} message could not be delivered: {exc!r}") from exc

@@ -180,6 +180,36 @@ def test_r9_cli_reset_factors_is_the_audited_last_resort(env):
     assert login_method == ("TWO_FACTOR",)
 
 
+def test_cli_sessions_end_all_reports_how_many_it_ended(env):
+    result = run(env, "sessions", "end-all")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"ended": 0}
+    path = env["DATABASE_URL"].removeprefix("sqlite://")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT data FROM audit_event WHERE kind = 'sessions_ended'").fetchall() == [
+            ('{"sessions":0}',)
+        ]
+
+
+def test_cli_user_whose_invitation_cannot_be_mailed_is_not_created(env):
+    customer_id = json.loads(run(env, "customer", "create", "Acme Oy").stdout)["id"]
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nobody_listens = closed.getsockname()[1]
+    down = {**env, "SMTP_URL": f"smtp://127.0.0.1:{nobody_listens}"}
+
+    result = run(down, "user", "create", "--customer", customer_id, "--email", "dana@example.com", "--level", "company")
+
+    assert result.returncode == 1
+    assert "nothing was changed" in result.stderr and "invitation" in result.stderr
+    assert "Traceback" not in result.stderr
+    path = env["DATABASE_URL"].removeprefix("sqlite://")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM user").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM audit_event WHERE kind = 'user_created'").fetchone() == (0,)
+
+
 def test_cli_usage_errors_exit_2(env):
     assert run(env).returncode == 2
     bad_level = run(env, "user", "create", "--customer", "x", "--email", "a@b.co", "--level", "boss")

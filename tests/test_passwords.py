@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import threading
+import time
 
 import pytest
 from argon2 import PasswordHasher, Type
@@ -116,3 +118,40 @@ async def test_s2_long_passwords_are_not_truncated():
 
     assert (await service.verify(stored, "a" * 200 + "x")).ok
     assert not (await service.verify(stored, "a" * 200 + "y")).ok
+
+
+@pytest.mark.slow
+async def test_s3_unknown_email_and_wrong_password_take_the_same_time(client, make_customer, make_user):
+    """S3's timing half: the medians of the two refusals are within 10% of each other.
+
+    Measured over the real app as a frontend sees it. The samples alternate (unknown, wrong, wrong,
+    unknown, ...) so that whatever else the machine is doing lands on both sides alike. Each user
+    gets two wrong guesses, one less than the lockout, so every wrong guess reaches argon2.
+    """
+    customer = await make_customer()
+    users = [f"user{i}@example.com" for i in range(20)]
+    for email in users:
+        await make_user(customer, email, PASSWORD)
+    guesses = [email for email in users for _ in range(2)]
+
+    async def timed(email: str) -> float:
+        started = time.perf_counter()
+        result = await client.login(email, "wrong-guess-123")
+        elapsed = time.perf_counter() - started
+        assert result["__typename"] == "InvalidCredentials", result
+        return elapsed
+
+    for i in range(3):  # warm up both paths: caches, connections, the decoy hash
+        await timed(f"warm{i}@example.com")
+    unknown: list[float] = []
+    wrong: list[float] = []
+    for i, email in enumerate(guesses):
+        pair = [("unknown", f"ghost{i}@example.com"), ("wrong", email)]
+        for kind, address in pair if i % 2 == 0 else reversed(pair):
+            (unknown if kind == "unknown" else wrong).append(await timed(address))
+
+    ratio = statistics.median(unknown) / statistics.median(wrong)
+    assert 0.9 <= ratio <= 1.1, (
+        f"median unknown {statistics.median(unknown) * 1000:.1f} ms, "
+        f"median wrong {statistics.median(wrong) * 1000:.1f} ms, ratio {ratio:.3f}"
+    )

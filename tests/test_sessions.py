@@ -8,7 +8,7 @@ import pytest
 
 from gql_server.api.context import SESSION_COOKIE
 from gql_server.clock import utcnow
-from gql_server.models import Session
+from gql_server.models import AuditEvent, Session
 from gql_server.tokens import hash_token
 
 from .graphql import operation
@@ -91,6 +91,22 @@ async def test_s18_logout_ends_the_session_server_side(client, anna):
     assert (await client.run("Logout", bearer=token))["logout"] is False
     cleared = response.headers["set-cookie"]
     assert cleared.startswith(f"{SESSION_COOKIE}=") and "Max-Age=0" in cleared
+
+
+async def test_ending_every_session_signs_everyone_out_and_is_audited(client, anna, admin, make_customer, make_user):
+    await make_user(await make_customer("Beta Oy"), "bea@example.com", PASSWORD)
+    tokens = [await client.login_token(email, PASSWORD) for email in ("anna@example.com", "bea@example.com")]
+    await client.run("Logout", bearer=tokens[0])  # already ended: not counted again
+
+    ended = await admin.end_all_sessions()
+
+    assert ended == 1
+    assert [(await client.run("Viewer", bearer=token))["viewer"] for token in tokens] == [None, None]
+    assert await Session.filter(ended_at=None).count() == 0
+    event = await AuditEvent.filter(kind="sessions_ended").get()
+    assert event.data == {"sessions": 1}
+    # A new login works as before.
+    assert (await client.run("Viewer", bearer=await client.login_token("anna@example.com", PASSWORD)))["viewer"]
 
 
 async def test_s19_cookie_is_httponly_lax_and_path_root(client, anna):

@@ -204,3 +204,15 @@ def test_addresses_with_mail_header_specials_or_controls_are_not_email_addresses
     for address in ("a,b@c.example", "a<evil.example>b@c.example", "0@0.:", "a\x01@b.example", "a@b.c\x7f"):
         assert not looks_like_email(address), address
     assert looks_like_email("anna.k+tag@example.org")
+
+
+def test_addresses_longer_than_smtp_allows_are_not_email_addresses():
+    from gql_server.emails import looks_like_email
+
+    # RFC 5321: 64 octets of local part, 254 in all; counted in UTF-8, where "¡" takes two.
+    assert looks_like_email("a" * 64 + "@example.org")
+    assert not looks_like_email("a" * 65 + "@example.org")
+    assert not looks_like_email("\u00a1" * 33 + "@example.org")
+    assert looks_like_email("a@" + "b" * 240 + ".example")
+    assert not looks_like_email("a@" + "b" * 245 + ".example")
+    assert not looks_like_email("\ud800@example.org")  # checked, not crashed on

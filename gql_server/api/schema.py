@@ -33,10 +33,13 @@ from gql_server.api.errors import (
 )
 from gql_server.api.methods import SecondFactorMethodType
 from gql_server.db import is_database_unavailable
+from gql_server.mail import MailNotDelivered
 
 log = logging.getLogger(__name__)
 
 DATABASE_UNAVAILABLE = "The service cannot reach its database for a moment. Retry the request."
+MAIL_RETRY = "The email could not be sent just now; nothing was changed. Retry in a moment."
+MAIL_REFUSED = "The mail server refused this address; nothing was changed. Check the address."
 
 # S7: aliases cannot multiply attempts; depth and size bound the work a request asks for.
 MAX_ALIASES = 5
@@ -130,7 +133,12 @@ class Schema(strawberry.Schema):
         """Log each unexpected error with its traceback; expected ones are the caller's business."""
         operation = execution_context.operation_name if execution_context else None
         for error in errors:
-            if _should_mask(error):
+            if isinstance(error.original_error, MailNotDelivered):
+                # An outage of the mail server, not a bug: one line with the cause, no traceback.
+                log.warning(
+                    "mail not delivered at %s: %s", ".".join(str(p) for p in error.path or ()), error.original_error
+                )
+            elif _should_mask(error):
                 log.error(
                     "unexpected error at %s in operation %s",
                     ".".join(str(p) for p in error.path or ()),
@@ -144,6 +152,16 @@ class MaskUnexpectedErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         """The generic mask, or a retryable SERVICE_UNAVAILABLE when the database was out of reach."""
+        if isinstance(error.original_error, MailNotDelivered):
+            retryable = error.original_error.retryable
+            return GraphQLError(
+                message=MAIL_RETRY if retryable else MAIL_REFUSED,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "MAIL_NOT_DELIVERED", "retryable": retryable},
+            )
         if is_database_unavailable(error.original_error):
             return GraphQLError(
                 message=DATABASE_UNAVAILABLE,

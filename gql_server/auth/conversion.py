@@ -115,18 +115,22 @@ class ConversionService:
         self, user: User, address: str, *, ip: str | None, limit: bool = True, ticket: Token | None = None
     ) -> ConversionOutcome:
         hour_ago = utcnow() - timedelta(hours=1)
-        recent = await Token.filter(user_id=user.id, purpose=TokenPurpose.INVITATION, created_at__gt=hour_ago).count()
-        if limit and recent >= INVITATIONS_PER_HOUR:
-            return Throttled(retry_after_seconds=3600)
-        starting = user.conversion is ConversionState.NOT_STARTED
         async with in_transaction():
+            # The user's row is held until the end, so that parallel requests count one after another
+            # and the hourly limit is exact across processes (SQLite's transaction holds the database).
+            current = await User.select_for_update().get(id=user.id)
+            starting = current.conversion is ConversionState.NOT_STARTED
+            recent = await Token.filter(
+                user_id=user.id, purpose=TokenPurpose.INVITATION, created_at__gt=hour_ago
+            ).count()
+            if limit and recent >= INVITATIONS_PER_HOUR:
+                return Throttled(retry_after_seconds=3600)
             # The ticket is used in the same transaction: if the mail cannot be sent, it still works.
             if ticket is not None and not await use_token(ticket):
                 return TokenInvalid()
             await revoke_tokens(user, TokenPurpose.INVITATION)
             invitation = await issue_token(user, TokenPurpose.INVITATION, INVITATION_LIFETIME, {"email": address})
-            if starting:
-                user.conversion = ConversionState.PENDING
+            user.conversion = ConversionState.PENDING if starting else current.conversion
             user.pending_email = address
             await User.filter(id=user.id).update(conversion=user.conversion, pending_email=address)
             # Sent inside the transaction: if the mail cannot be handed over, nothing changed.

@@ -96,10 +96,6 @@ class EnrollmentService:
         method = allowed.get(method_id)
         if method is None:
             return MethodUnavailable()
-        hour_ago = utcnow() - timedelta(hours=1)
-        begun = await Token.filter(user_id=user.id, purpose=TokenPurpose.ENROLLMENT, created_at__gt=hour_ago).count()
-        if begun >= ENROLLMENTS_PER_HOUR:
-            return Throttled(retry_after_seconds=3600)
         address = _invited_address(invitation)
         account = Account(str(user.id), address, self._settings.issuer, user.locale, phone_number)
         draft = await self._core.begin(method, account)
@@ -112,7 +108,17 @@ class EnrollmentService:
             "invitation": str(invitation.id),
             "state": self._core.keyring.encrypt_state(draft.state),
         }
-        enrollment = await issue_token(user, TokenPurpose.ENROLLMENT, ENROLLMENT_LIFETIME, data)
+        hour_ago = utcnow() - timedelta(hours=1)
+        async with in_transaction():
+            # The user's row is held until the enrollment exists, so that parallel requests count one
+            # after another and the hourly limit is exact across processes.
+            await User.select_for_update().filter(id=user.id).first()
+            begun = await Token.filter(
+                user_id=user.id, purpose=TokenPurpose.ENROLLMENT, created_at__gt=hour_ago
+            ).count()
+            if begun >= ENROLLMENTS_PER_HOUR:
+                return Throttled(retry_after_seconds=3600)
+            enrollment = await issue_token(user, TokenPurpose.ENROLLMENT, ENROLLMENT_LIFETIME, data)
         sent_to = draft.sent_to
         if isinstance(method, CodeDeliveringMethod):
             sent = await self._core.send_code(enrollment.record, method, draft.state, "enrollment", user.locale)

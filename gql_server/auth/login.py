@@ -68,7 +68,8 @@ class LoginService:
         if user is None or user.password_hash is None:
             # Unknown email, or no password chosen yet: cost one hash all the same (S3), and the same
             # database round trips as counting a real account's attempt (these match no row).
-            await lockout.reserve_attempt(uuid.uuid4())
+            phantom = uuid.uuid4()
+            await lockout.reserve_attempt(phantom)
             await self._passwords.spend_equivalent_time(password)
             await self._audit.record(
                 AuditKind.LOGIN_FAILED,
@@ -79,6 +80,7 @@ class LoginService:
                     "email": address,
                 },
             )
+            await lockout.record_failure(phantom)
             return CredentialsRejected()
         if not await lockout.reserve_attempt(user.id):
             await self._passwords.spend_equivalent_time(password)

@@ -100,11 +100,15 @@ class SecondFactorService:
         factor = await EnrolledFactor.filter(user_id=challenge.user.id, method=method_id).first()
         if factor is None:
             return MethodUnavailable()
-        if await OneTimeCode.filter(token_id=challenge.id).count() >= CODES_PER_CHALLENGE:
-            retry = int((challenge.expires_at - utcnow()).total_seconds()) + 1
-            return Throttled(retry_after_seconds=max(retry, 1))
         state = self._core.keyring.decrypt_state(factor.state_encrypted)
-        sent = await self._core.send_code(challenge, method, state, "login", challenge.user.locale)
+        async with in_transaction():
+            # The challenge's row is held while its codes are counted and the new one is stored, so
+            # that parallel requests cannot send more than the limit, in one process or several.
+            await Token.select_for_update().filter(id=challenge.id).first()
+            if await OneTimeCode.filter(token_id=challenge.id).count() >= CODES_PER_CHALLENGE:
+                retry = int((challenge.expires_at - utcnow()).total_seconds()) + 1
+                return Throttled(retry_after_seconds=max(retry, 1))
+            sent = await self._core.send_code(challenge, method, state, "login", challenge.user.locale)
         if sent is None:
             return MethodUnavailable()
         await self._audit.record(AuditKind.LOGIN_CODE_SENT, subject=challenge.user, data={"method": method_id})

@@ -1,0 +1,79 @@
+"""Per-user and per-challenge send limits hold exactly under parallel requests.
+
+These limits keep the service from being used to flood someone's inbox: 5 invitations an hour, 10
+enrollments begun an hour, 5 codes a login challenge. Each is counted while the user's (or the
+challenge's) row is held, so requests that arrive together are counted one after another: in one
+process on SQLite, and across processes and connections on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from gql_server.auth.conversion import INVITATIONS_PER_HOUR
+from gql_server.auth.enrollment import ENROLLMENTS_PER_HOUR
+from gql_server.auth.second_factor import CODES_PER_CHALLENGE
+from gql_server.enums import TokenPurpose
+from gql_server.models import AuditEvent, OneTimeCode, Token
+
+from .flows import PASSWORD, challenge, convert, request_invitation
+
+PARALLEL = 12
+
+
+@pytest.fixture
+async def acme(make_customer):
+    return await make_customer("Acme Oy", enforce=True)
+
+
+async def test_parallel_invitation_requests_send_at_most_the_hourly_limit(client, mailbox, acme, make_user):
+    await make_user(acme, "anna@example.com", PASSWORD)
+    tickets = [(await client.login("anna@example.com", PASSWORD))["ticket"] for _ in range(PARALLEL)]
+
+    results = await asyncio.gather(
+        *(client.run("RequestConversion", ticket=ticket, email="anna@example.com") for ticket in tickets)
+    )
+
+    kinds = Counter(r["requestConversion"]["__typename"] for r in results)
+    assert kinds == {"ConversionRequested": INVITATIONS_PER_HOUR, "TooManyAttempts": PARALLEL - INVITATIONS_PER_HOUR}
+    assert len(await mailbox.wait_for(INVITATIONS_PER_HOUR)) == INVITATIONS_PER_HOUR
+    await asyncio.sleep(0.2)  # a sixth message would have arrived by now
+    assert len(mailbox.messages) == INVITATIONS_PER_HOUR
+    assert await Token.filter(purpose=TokenPurpose.INVITATION).count() == INVITATIONS_PER_HOUR
+    # Only one of them started the conversion; the others re-sent it.
+    assert await AuditEvent.filter(kind="conversion_started").count() == 1
+
+
+async def test_parallel_enrollments_begin_at_most_the_hourly_limit(client, mailbox, acme, make_user):
+    await make_user(acme, "anna@example.com", PASSWORD)
+    invitation = await request_invitation(client, mailbox, "anna@example.com")
+
+    results = await asyncio.gather(
+        *(client.run("BeginEnrollment", invitation=invitation, method="totp") for _ in range(PARALLEL))
+    )
+
+    kinds = Counter(r["beginEnrollment"]["__typename"] for r in results)
+    assert kinds == {"EnrollmentStarted": ENROLLMENTS_PER_HOUR, "TooManyAttempts": PARALLEL - ENROLLMENTS_PER_HOUR}
+    assert await Token.filter(purpose=TokenPurpose.ENROLLMENT).count() == ENROLLMENTS_PER_HOUR
+
+
+async def test_parallel_code_requests_send_at_most_the_challenges_limit(client, mailbox, acme, make_user):
+    await make_user(acme, "anna@example.com", PASSWORD)
+    await convert(client, mailbox, "anna@example.com", method="email_code")
+    mailbox.clear()
+    token = await challenge(client, "anna@example.com")
+
+    results = await asyncio.gather(
+        *(client.run("SendLoginCode", challenge=token, method="email_code") for _ in range(PARALLEL))
+    )
+
+    kinds = Counter(r["sendLoginCode"]["__typename"] for r in results)
+    assert kinds == {"CodeSent": CODES_PER_CHALLENGE, "TooManyAttempts": PARALLEL - CODES_PER_CHALLENGE}
+    assert len(await mailbox.wait_for(CODES_PER_CHALLENGE)) == CODES_PER_CHALLENGE
+    await asyncio.sleep(0.2)
+    assert len(mailbox.messages) == CODES_PER_CHALLENGE
+    # S10: a new code replaces the old one, so exactly one is live.
+    assert await OneTimeCode.filter(used_at=None).count() == 1
