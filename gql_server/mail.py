@@ -16,6 +16,8 @@ from typing import Any
 
 import pluggy
 
+from gql_server import metrics
+
 DEFAULT_LOCALE = "en"
 TEMPLATE_HEADER = "X-Gql-Template"
 # What an operator reset removes; passed as `method_name` and translated like a method name.
@@ -198,8 +200,14 @@ class MailService:
     async def send(self, template: str, *, to: str, locale: str, **values: object) -> None:
         """Render and deliver; raise MailNotDelivered when no transport takes the message."""
         message = self.build(template, to=to, locale=locale, **values)
-        result = self._pm.hook.deliver_email(message=message)
-        if result is None:
-            raise MailNotDelivered(f"no deliver_email plugin took the {template!r} message")
-        if inspect.isawaitable(result):
-            await result
+        try:
+            result = self._pm.hook.deliver_email(message=message)
+            if result is None:
+                raise MailNotDelivered(f"no deliver_email plugin took the {template!r} message")
+            if inspect.isawaitable(result):
+                await result
+        except BaseException:
+            # Cancellation too: a message whose delivery was cut off did not go out.
+            metrics.MAIL_DELIVERIES.labels(template=template, result="failed").inc()
+            raise
+        metrics.MAIL_DELIVERIES.labels(template=template, result="sent").inc()
