@@ -68,8 +68,8 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request_id, the record's extra fields,
-    and `exception` (the formatted traceback) when there is one."""
+    """One JSON object per line: time, level, logger, message, pid, request_id, the record's extra
+    fields, and `exception` (the formatted traceback) when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as a single line of JSON (newlines inside values are escaped)."""
@@ -78,6 +78,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            # Which worker wrote it, with --workers N.
+            "pid": record.process,
         }
         request_id = getattr(record, "request_id", None)
         if request_id:
