@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -67,13 +68,13 @@ def _cli(env: dict[str, str], cwd: Path, *args: str) -> dict[str, Any]:
 class Served:
     """A `gql-server serve` process writing its log to a file."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, *args: str) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, *args: str, prefix: list[str] | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = cwd / "serve.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [*EXE, "serve", "--port", str(self.port), *args],
+            [*(prefix or []), *EXE, "serve", "--port", str(self.port), *args],
             env=env,
             cwd=cwd,
             stdout=self._log,
@@ -270,3 +271,41 @@ async def test_two_workers_log_json_answer_probes_and_sum_their_metrics_on_the_m
     assert sum("Started server process" in e["message"] for e in entries) >= 2
     # Stopped workers leave no live gauge behind (mark_process_dead).
     assert not list(folder.glob("gauge_livesum_*.db"))
+
+
+# --- the database file made unreadable -----------------------------------------------------------------
+
+
+def _without_file_permission_override() -> list[str]:
+    """A prefix that runs the service as the Docker image does: bound by file permissions.
+
+    Root ignores them (CAP_DAC_OVERRIDE), so `chmod 000` on the database changes nothing for a root
+    process. A new user namespace drops that capability while keeping the files' owner.
+    """
+    if os.geteuid() != 0:
+        return []
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "--user", "true"], capture_output=True).returncode != 0:
+        pytest.skip("running as root, and cannot drop CAP_DAC_OVERRIDE here (unshare --user)")
+    return [unshare, "--user"]
+
+
+async def test_readyz_answers_503_while_the_sqlite_file_is_unreadable_to_the_service(sqlite_service, tmp_path):
+    env, database = sqlite_service
+    served = Served(env, tmp_path, prefix=_without_file_permission_override())
+    try:
+        await served.wait_until_ready()
+        async with httpx.AsyncClient() as http:
+            database.chmod(0)
+            try:
+                unreadable = await http.get(f"{served.url}/readyz")
+            finally:
+                database.chmod(0o644)
+            readable = await http.get(f"{served.url}/readyz")
+    finally:
+        served.stop()
+
+    assert unreadable.status_code == 503
+    assert unreadable.json()["reason"].startswith("database: unreachable")
+    assert readable.status_code == 200
+    assert any("unable to open database file" in e["message"] for e in served.log_entries())
