@@ -1,4 +1,5 @@
-"""create_app(settings) -> Starlette: the lifespan (Tortoise, plugins), /graphql, and the guards of S21."""
+"""create_app(settings) -> Starlette: the lifespan (Tortoise, plugins), /graphql, the guards of S21, and the
+operator's endpoints /healthz and /readyz (docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ from strawberry.asgi import GraphQL
 from tortoise.contrib.starlette import RegisterTortoise
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from gql_server import metrics, metrics_server
 from gql_server.api.context import Context
 from gql_server.api.schema import build_schema
 from gql_server.db import tortoise_config
 from gql_server.headers import SecurityHeadersMiddleware
+from gql_server.health import Readiness, healthz, readyz
+from gql_server.request_log import RequestLogMiddleware
 from gql_server.services import Services, build_services
 from gql_server.settings import Settings
 
@@ -89,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     settings.check()
     services = build_services(settings)
+    metrics.register_observer(services.plugins)
     graphql = GraphQLApp(services)
 
     async def graphql_endpoint(request: Request) -> Response:
@@ -114,16 +119,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 yield
             finally:
                 await services.close()
+                metrics_server.worker_stopped()
 
-    # Security headers on every response, the router's 404/405 and the 415 below included.
-    middleware = [Middleware(SecurityHeadersMiddleware)]
+    # Outermost: the request id and the access line cover everything below. Then security headers on
+    # every response, the router's 404/405 and the 415 above included.
+    middleware = [Middleware(RequestLogMiddleware), Middleware(SecurityHeadersMiddleware)]
     if settings.trusted_proxy_list:
         # Only these peers may say who the client is (X-Forwarded-For); everyone else is who they are.
         middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list))
     app = Starlette(
-        routes=[Route("/graphql", graphql_endpoint, methods=["GET", "POST"])],
+        routes=[
+            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            # /metrics is not here: it is served on METRICS_PORT only (metrics_server.py).
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
         middleware=middleware,
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.readiness = Readiness(settings.database_url, services.rate_limiter)
     return app

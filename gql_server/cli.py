@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import logging.config
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -118,21 +119,32 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gql_server.logs import logging_config
+    from gql_server.metrics_server import serving_metrics
+
     if args.demo and settings.production:
         raise AdminError("--demo is for development; it creates accounts with known passwords.")
+    log_config = logging_config(settings)
+    logging.config.dictConfig(log_config)
     asyncio.run(db.migrate(settings.database_url))
     if args.demo:
         _print_demo(_with_orm(settings, lambda admin: _demo(admin)), f"http://{args.host}:{args.port}/graphql")
-    logging.basicConfig(level=logging.INFO)
-    uvicorn.run(
-        "gql_server.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        # X-Forwarded-For is honoured by the app itself, and only from TRUSTED_PROXIES.
-        proxy_headers=False,
-    )
+    with serving_metrics(settings, args.workers):
+        uvicorn.run(
+            "gql_server.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            # X-Forwarded-For is honoured by the app itself, and only from TRUSTED_PROXIES.
+            proxy_headers=False,
+            # Every process (each spawned worker too) logs in LOG_FORMAT; the app writes its own access
+            # line per request, with the request id and without the query string (S25).
+            log_config=log_config,
+            access_log=False,
+            # On SIGTERM: stop accepting, let in-flight requests finish, then close (docs/operations.md).
+            timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+        )
     return 0
 
 

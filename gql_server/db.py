@@ -16,10 +16,7 @@ MIGRATIONS_MODULE = "gql_server.migrations"
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """The Tortoise config for one database URL (one app, label "models")."""
     _ensure_sqlite_folder(database_url)
-    # The connection is named after the database kind: Tortoise caches compiled INSERT/UPDATE
-    # statements per connection name and table, so one process that talks to SQLite and then
-    # PostgreSQL (the test suite) would otherwise send SQLite's placeholders to PostgreSQL.
-    connection = database_url.split(":", 1)[0]
+    connection = connection_alias(database_url)
     return {
         "connections": {connection: database_url},
         "apps": {
@@ -34,6 +31,24 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
+def connection_alias(database_url: str) -> str:
+    """The Tortoise connection name for a database URL: its kind ("sqlite", "postgres").
+
+    Tortoise caches compiled INSERT/UPDATE statements per connection name and table, so one process
+    that talks to SQLite and then PostgreSQL (the test suite) would otherwise send SQLite's
+    placeholders to PostgreSQL.
+    """
+    return database_url.split(":", 1)[0]
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The database file of a `sqlite://` URL; None for other databases and for `:memory:`."""
+    if not database_url.startswith("sqlite://"):
+        return None
+    path = database_url.removeprefix("sqlite://").split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
 async def migrate(database_url: str) -> None:
     """Apply every pending migration, then close the connections it opened."""
     try:
@@ -44,10 +59,9 @@ async def migrate(database_url: str) -> None:
 
 def _ensure_sqlite_folder(database_url: str) -> None:
     # SQLite creates the file but not its folder; ./var/ does not exist on a fresh clone.
-    if database_url.startswith("sqlite://"):
-        path = database_url.removeprefix("sqlite://").split("?", 1)[0]
-        if path and path != ":memory:":
-            Path(os.path.dirname(path) or ".").mkdir(parents=True, exist_ok=True)
+    path = sqlite_file(database_url)
+    if path is not None:
+        Path(os.path.dirname(path) or ".").mkdir(parents=True, exist_ok=True)
 
 
 # `tortoise makemigrations` reads this (see [tool.tortoise] in pyproject.toml).

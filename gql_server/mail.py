@@ -17,6 +17,8 @@ from typing import Any
 import aiosmtplib
 import pluggy
 
+from gql_server import metrics
+
 DEFAULT_LOCALE = "en"
 TEMPLATE_HEADER = "X-Gql-Template"
 # What an operator reset removes; passed as `method_name` and translated like a method name.
@@ -207,19 +209,23 @@ class MailService:
     async def send(self, template: str, *, to: str, locale: str, **values: object) -> None:
         """Render and deliver; raise MailNotDelivered when no transport takes the message."""
         message = self.build(template, to=to, locale=locale, **values)
-        result = self._pm.hook.deliver_email(message=message)
-        if result is None:
-            raise MailNotDelivered(f"no deliver_email plugin took the {template!r} message")
-        if not inspect.isawaitable(result):
-            return
         try:
-            await result
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            permanent = all(500 <= refusal.code < 600 for refusal in exc.recipients)
-            raise MailNotDelivered(
-                f"the {template!r} message was refused by the mail server", retryable=not permanent
-            ) from exc
-        except Exception as exc:
+            result = self._pm.hook.deliver_email(message=message)
+            if result is None:
+                raise MailNotDelivered(f"no deliver_email plugin took the {template!r} message")
+            if inspect.isawaitable(result):
+                await result
+        except BaseException as exc:
+            # Cancellation too: a message whose delivery was cut off did not go out.
+            metrics.MAIL_DELIVERIES.labels(template=template, result="failed").inc()
+            if isinstance(exc, MailNotDelivered) or not isinstance(exc, Exception):
+                raise
+            if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+                permanent = all(500 <= refusal.code < 600 for refusal in exc.recipients)
+                raise MailNotDelivered(
+                    f"the {template!r} message was refused by the mail server", retryable=not permanent
+                ) from exc
             # Whatever the transport (SMTP, a plugin): the caller learns that the mail did not go out,
             # and the operator finds the cause in the log.
             raise MailNotDelivered(f"the {template!r} message could not be delivered: {exc!r}") from exc
+        metrics.MAIL_DELIVERIES.labels(template=template, result="sent").inc()

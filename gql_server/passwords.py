@@ -11,6 +11,8 @@ from importlib import resources
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from gql_server.metrics import InstrumentedSemaphore
+
 # OWASP Password Storage Cheat Sheet's first argon2id row: m=19 MiB, t=2, p=1.
 MEMORY_COST_KIB = 19456
 TIME_COST = 2
@@ -52,7 +54,8 @@ class PasswordService:
             parallelism=PARALLELISM,
             type=Type.ID,
         )
-        self._slots = asyncio.Semaphore(concurrency)
+        # Reports its waiters and their wait (gql_server_password_hash_queue_depth, ..._wait_seconds).
+        self._slots = InstrumentedSemaphore(concurrency)
         self._dummy_hash: str | None = None
         self.stats = PasswordStats()
 

@@ -11,7 +11,7 @@ from typing import Any
 import pluggy
 from pluggy import HookImpl
 
-from gql_server import hookspecs
+from gql_server import hookspecs, metrics
 from gql_server.factors import SecondFactorMethod
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ def create_plugin_manager(disabled: Iterable[str] = (), modules: Iterable[str] =
         except Exception:
             # One broken package must not take the service down; its methods are simply absent.
             log.exception("plugin %s could not be loaded and is left out", entry_point.name)
+            metrics.plugin_failed(entry_point.name, "load")
     pm.check_pending()
     return pm
 
@@ -69,6 +70,7 @@ def call_each_impl(impl: HookImpl, hook_name: str, **kwargs: Any) -> Any:
         return impl.function(**{name: kwargs[name] for name in impl.argnames})
     except Exception:
         log.exception("plugin %s failed in %s", impl.plugin_name, hook_name)
+        metrics.plugin_failed(impl.plugin_name, hook_name)
         return None
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis.asyncio import ConnectionPool
+from redis.asyncio import ConnectionPool, Redis
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,18 @@ class ClientRateLimiter:
             return None
         stats = await limiter.get_window_stats(item, action.value, key)
         return max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def redis_reachable(self) -> bool | None:
+        """None without REDIS_URL; otherwise whether Redis answers a PING now (for /readyz)."""
+        if self._pool is None:
+            return None
+        client = Redis(connection_pool=self._pool)  # borrows the pool, does not close it
+        try:
+            return bool(await client.ping())
+        except Exception:
+            return False
+        finally:
+            await client.aclose()
 
     async def close(self) -> None:
         """Close the Redis connections (when the app stops)."""

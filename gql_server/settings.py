@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_FILE = Path("var/secret.key")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Environment(StrEnum):
@@ -21,6 +22,13 @@ class Environment(StrEnum):
 
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    """How the service writes its log: readable lines, or one JSON object per line for log pipelines."""
+
+    TEXT = "text"
+    JSON = "json"
 
 
 class ConfigurationError(Exception):
@@ -70,6 +78,17 @@ class Settings(BaseSettings):
     graphiql: bool | None = None
     introspection: bool | None = None
 
+    # Operations (docs/operations.md): logs, Prometheus metrics on their own port, graceful shutdown.
+    log_format: LogFormat = LogFormat.TEXT
+    log_level: str = "INFO"
+    metrics_enabled: bool = False
+    # A port of its own, on loopback by default: the public GraphQL port never serves /metrics.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=1, le=65535)
+    # How long a stopping server lets in-flight requests finish before cutting them off; below the
+    # 30 s that Kubernetes and Docker wait between SIGTERM and SIGKILL, so the shutdown still closes cleanly.
+    graceful_shutdown_seconds: int = Field(default=25, ge=1)
+
     @field_validator(
         "rate_limit_login",
         "rate_limit_verify_second_factor",
@@ -83,6 +102,14 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a rate limit like '30/minute': {value!r}") from exc
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"not a log level ({', '.join(LOG_LEVELS)})")
+        return level
 
     @field_validator("public_url")
     @classmethod

@@ -52,3 +52,14 @@ def test_settings_come_from_environment_variables(monkeypatch):
     assert settings.secure_cookies
     assert settings.session_idle.total_seconds() == 900
     assert settings.disabled_plugins == ["sms", "push"]
+
+
+def test_every_setting_is_in_the_readme_configuration_table():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+
+    missing = [name.upper() for name in Settings.model_fields if f"| `{name.upper()}` |" not in table]
+
+    assert missing == []

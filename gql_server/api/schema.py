@@ -32,6 +32,7 @@ from gql_server.api.errors import (
     PublicError,
 )
 from gql_server.api.methods import SecondFactorMethodType
+from gql_server.api.observe import ObserveOperations
 from gql_server.db import is_database_unavailable
 from gql_server.mail import MailNotDelivered
 
@@ -179,6 +180,7 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
     # Factories, not instances: each request gets its own extension objects (no shared state);
     # the parser and validation caches still share one module-level LRU per maxsize.
     extensions: list[Callable[[], SchemaExtension]] = [
+        ObserveOperations,
         partial(ParserCache, maxsize=CACHE_SIZE),
         partial(ValidationCache, maxsize=CACHE_SIZE),
         partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),

@@ -14,6 +14,7 @@ from typing import Literal
 
 from tortoise.expressions import Q
 
+from gql_server import metrics
 from gql_server.auth.results import BadInput
 from gql_server.clock import utcnow
 from gql_server.crypto import Keyring
@@ -76,6 +77,7 @@ class FactorCore:
             return BadInput(exc.message, exc.field)
         except Exception:
             log.exception("method %s failed to begin an enrollment", method.id)
+            metrics.plugin_failed(method.id, "begin_enrollment")
             return None
 
     async def send_code(
@@ -96,6 +98,7 @@ class FactorCore:
                 sent_to = await method.send_code(delivery, self._mail)
         except Exception:
             log.exception("method %s failed to deliver a code", method.id)
+            metrics.plugin_failed(method.id, "send_code")
             return None
         await OneTimeCode.create(
             token=token,
@@ -123,6 +126,7 @@ class FactorCore:
                 counter = await method.verify(state, code)
         except Exception:
             log.exception("method %s failed to verify a code", method.id)
+            metrics.plugin_failed(method.id, "verify")
             return None
         return counter if isinstance(counter, int) and not isinstance(counter, bool) else None
 

@@ -1,0 +1,166 @@
+"""GET /healthz (the process answers) and GET /readyz (it can serve: database, migrations, Redis).
+
+/healthz touches nothing: a load balancer or an orchestrator restarts a process that stops answering
+it. /readyz answers 503 with the failing check while the service cannot do its work, so that traffic
+goes elsewhere until it can; it never restarts anything.
+
+SQLite is checked through a fresh read-only connection to the configured file rather than the
+service's open one: an open SQLite connection keeps reading a file that was deleted, moved or replaced
+(or whose permissions changed) and so would hide exactly the failures this check is for. PostgreSQL is
+checked through the service's own pool, which is what requests use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pkgutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from tortoise.connection import get_connection
+
+from gql_server import migrations
+from gql_server.db import connection_alias, sqlite_file
+from gql_server.ratelimit import ClientRateLimiter
+
+log = logging.getLogger(__name__)
+
+# A probe that waits longer than this counts as a failure: a load balancer's own timeout is short.
+CHECK_TIMEOUT_SECONDS = 2.0
+MIGRATIONS_TABLE = "tortoise_migrations"
+MIGRATIONS_APP = "models"
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class DatabaseUnreachable(Exception):
+    """The database did not answer a trivial query."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One readiness check: its name, whether it passed, and a short reason safe to show anyone."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def shipped_migrations() -> frozenset[str]:
+    """The names of the migrations this version of the service ships (gql_server/migrations)."""
+    return frozenset(
+        name for _, name, is_pkg in pkgutil.iter_modules(migrations.__path__) if not is_pkg and name[0] not in "_~"
+    )
+
+
+class Readiness:
+    """The checks of /readyz, for one database URL and the rate limiter's Redis (if any)."""
+
+    def __init__(self, database_url: str, rate_limiter: ClientRateLimiter | None) -> None:
+        self._alias = connection_alias(database_url)
+        self._sqlite = sqlite_file(database_url)
+        self._rate_limiter = rate_limiter
+        self._expected = shipped_migrations()
+        self._was_ready: bool | None = None
+        # Why the database was last unreachable, for the log (the response says only "unreachable").
+        self._cause = ""
+
+    async def run(self) -> list[Check]:
+        """Every check, in order: database, migrations, redis. Logs when readiness changes."""
+        checks = [*await self._database_checks(), await self._redis_check()]
+        ready = all(check.ok for check in checks)
+        if ready != self._was_ready:
+            summary = "; ".join(f"{c.name}: {c.detail}" for c in checks)
+            if ready:
+                log.info("ready (%s)", summary)
+            else:
+                log.warning("not ready (%s)%s", summary, f": {self._cause}" if self._cause else "")
+            self._was_ready = ready
+        return checks
+
+    async def _database_checks(self) -> list[Check]:
+        self._cause = ""
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+                applied = await self._applied_migrations()
+        except DatabaseUnreachable as exc:
+            self._cause = str(exc)
+            return [Check("database", False, "unreachable"), Check("migrations", False, "unknown")]
+        except TimeoutError:
+            return [Check("database", False, "timed out"), Check("migrations", False, "unknown")]
+        database = Check("database", True, "ok")
+        if applied is None:
+            return [database, Check("migrations", False, "not applied (no migration table)")]
+        pending = sorted(self._expected - applied)
+        if pending:
+            return [database, Check("migrations", False, "pending: " + ", ".join(pending))]
+        return [database, Check("migrations", True, "ok")]
+
+    async def _applied_migrations(self) -> set[str] | None:
+        """Names of the applied migrations; None when the migration table is missing or unreadable."""
+        if self._sqlite is not None:
+            return await asyncio.to_thread(_sqlite_applied_migrations, self._sqlite)
+        connection = get_connection(self._alias)
+        try:
+            await connection.execute_query("SELECT 1")
+        except Exception as exc:
+            raise DatabaseUnreachable(type(exc).__name__) from exc
+        try:
+            _, rows = await connection.execute_query(_APPLIED_QUERY)
+        except Exception:
+            return None
+        return {str(row["name"]) for row in rows}
+
+    async def _redis_check(self) -> Check:
+        reachable = await self._rate_limiter.redis_reachable() if self._rate_limiter else None
+        if reachable is None:
+            return Check("redis", True, "not configured")
+        return Check("redis", True, "ok") if reachable else Check("redis", False, "unreachable")
+
+
+_APPLIED_QUERY = f"SELECT name FROM {MIGRATIONS_TABLE} WHERE app = '{MIGRATIONS_APP}'"  # noqa: S608 (constants)
+
+
+def _sqlite_applied_migrations(path: Path) -> set[str] | None:
+    # mode=ro: a missing file is an error here, not a new empty database created by the check.
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        connection = sqlite3.connect(uri, uri=True, timeout=CHECK_TIMEOUT_SECONDS)
+    except sqlite3.Error as exc:
+        raise DatabaseUnreachable(str(exc)) from exc
+    try:
+        try:
+            # Reads the file header: fails for a file that is not (or no longer) a database.
+            connection.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.Error as exc:
+            raise DatabaseUnreachable(str(exc)) from exc
+        try:
+            rows = connection.execute(_APPLIED_QUERY).fetchall()
+        except sqlite3.Error:
+            return None
+        return {str(row[0]) for row in rows}
+    finally:
+        connection.close()
+
+
+async def healthz(_request: Request) -> JSONResponse:
+    """200 whenever the process can answer at all; it checks nothing else on purpose."""
+    return JSONResponse({"status": "ok"}, headers=NO_STORE)
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """200 when every check passes; 503 with the failing checks otherwise."""
+    readiness: Readiness = request.app.state.readiness
+    checks = await readiness.run()
+    failing = [c for c in checks if not c.ok]
+    body: dict[str, object] = {
+        "status": "unavailable" if failing else "ready",
+        "checks": {c.name: c.detail for c in checks},
+    }
+    if failing:
+        body["reason"] = "; ".join(f"{c.name}: {c.detail}" for c in failing)
+    return JSONResponse(body, status_code=503 if failing else 200, headers=NO_STORE)
