@@ -29,7 +29,9 @@ def looks_like_email(email: str) -> bool:
     local, at, domain = email.rpartition("@")
     if _octets(email) > MAX_ADDRESS_OCTETS or _octets(local) > MAX_LOCAL_PART_OCTETS:
         return False
-    return bool(at and local and "." in domain.strip(".") and "@" not in local)
+    # Dot-atoms on both sides: no empty part between dots (a..b, .a, a.), which the mail header
+    # parser would otherwise turn into an empty recipient.
+    return bool(at and "@" not in local and "." in domain and all(local.split(".")) and all(domain.split(".")))
 
 
 def mask_email(email: str) -> str:

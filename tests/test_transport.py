@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from tortoise import connections
 
 
@@ -216,3 +218,24 @@ def test_addresses_longer_than_smtp_allows_are_not_email_addresses():
     assert looks_like_email("a@" + "b" * 240 + ".example")
     assert not looks_like_email("a@" + "b" * 245 + ".example")
     assert not looks_like_email("\ud800@example.org")  # checked, not crashed on
+
+
+@given(
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=20),
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=20),
+    st.sampled_from(["", ".", "..", "-"]),
+)
+@example("0", "0.", "")  # 0@0..fi: once mailed to an empty recipient
+@example("a", "b", ".")  # a.@b.fi
+def test_every_email_address_the_service_accepts_survives_the_mail_header(local, domain, joint):
+    """Whatever passes the check is the recipient of the message built for it, not an empty one."""
+    from email.message import EmailMessage
+
+    from gql_server.emails import looks_like_email
+
+    address = f"{local}{joint}@{domain}.fi"
+    if looks_like_email(address):
+        message = EmailMessage()
+        message["To"] = address
+        [recipient] = message["To"].addresses
+        assert recipient.addr_spec == address
