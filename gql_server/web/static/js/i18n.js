@@ -54,14 +54,19 @@ export function t(key, vars = {}) {
   return template.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? formatValue(name, vars[name]) : whole));
 }
 
+// The browser's own variant of the page's language (en-GB, fi-FI) for dates, else the language itself.
+function locale() {
+  return (navigator.languages ?? []).find((tag) => tag.toLowerCase().split("-")[0] === current) ?? current;
+}
+
 // Values are kept raw on the elements and formatted at each render, so dates and waits follow the language.
 function formatValue(name, value) {
   if (value === null || value === undefined) return "";
   if (name.endsWith("At")) {
-    return new Intl.DateTimeFormat(current, { dateStyle: "medium", timeStyle: "short" }).format(new Date(value));
+    return new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeStyle: "short" }).format(new Date(value));
   }
   if (name === "retryAfterSeconds") {
-    const relative = new Intl.RelativeTimeFormat(current, { numeric: "auto" });
+    const relative = new Intl.RelativeTimeFormat(locale(), { numeric: "auto" });
     const seconds = Number(value);
     if (seconds < 90) return relative.format(seconds, "second");
     if (seconds < 90 * 60) return relative.format(Math.ceil(seconds / 60), "minute");
