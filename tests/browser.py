@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Page, Request
+from playwright.async_api import ConsoleMessage, Page, Request
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -111,11 +111,17 @@ class Visit:
 
     def __post_init__(self) -> None:
         self.page.on("request", self._request)
-        self.page.on("console", lambda message: self.console.append(message.text))
+        self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
 
     def _request(self, request: Request) -> None:
         self.requested.append(request.url)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        self.console.append(message.text)
+        # A blocked script or style (CSP), a failed load or an uncaught rejection all land here.
+        if message.type == "error":
+            self.errors.append(message.text)
 
     async def shot(self, name: str) -> None:
         """Save a full-page screenshot as the next numbered step."""
@@ -152,7 +158,7 @@ class Visit:
         return await self.page.locator(selector).first.inner_text()
 
     def assert_never_leaked(self, *secrets: str) -> None:
-        """No secret appears in any URL this tab requested, in its console, or went unreported as an error."""
+        """The tab logged no error (CSP, script, load) and no secret appears in a URL it requested or its console."""
         assert self.errors == [], self.errors
         for secret in secrets:
             assert not any(secret in url for url in self.requested), secret

@@ -412,6 +412,12 @@ async def test_enforcement_off_keeps_converted_users_on_two_factors(site, browse
     await sign_in(others, site, untouched)
     await others.wait_for_path("/account")
     await account_shows(others, "Email and password", None)
+    # R1: a company-level member sees why the settings are not theirs to change.
+    await others.page.goto(f"{site.url}/customers/{customer}/settings")
+    await expect(others.page.locator("#page-message")).to_contain_text("Only the customer's administrators")
+    await expect(others.page.locator("#settings")).to_be_hidden()
+    await others.shot("settings-not-admin")
+    await others.page.goto(f"{site.url}/account")
     await sign_out(others)
     await sign_in(others, site, converted)
     await others.step("step-second-factor", "converted-still-two-factor")
