@@ -1,7 +1,8 @@
 """The web client as files and HTTP answers: pages, assets, strings and operation documents (issue 7).
 
-The flows themselves are tested in a real browser (test_web_browser.py); these checks are fast and
-catch what a browser test would only show as a blank screen.
+The flows themselves are tested in a real browser (test_conversion.py, test_settings.py and
+test_failures.py); these checks are fast, and catch what a browser test would only show as a blank
+screen.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.applications import Starlette
 
 from gql_server.web.routes import CONTENT_SECURITY_POLICY, OPERATIONS, PAGE_FILES, PAGES, STATIC
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted((STATIC / "js").glob("*.js"))
 STRINGS = {language: json.loads((STATIC / "i18n" / f"{language}.json").read_text("utf-8")) for language in ("en", "fi")}
 PAGE_URLS = [url.replace("{customer_id}", "42") for url in PAGE_FILES]

@@ -5,7 +5,7 @@ against a fresh `gql-server serve --demo` whose output goes to a file, to check 
 and to retake the screenshots it links:
 
     mkdir /tmp/walk && cd /tmp/walk && /path/to/.venv/bin/gql-server serve --demo > serve.log 2>&1 &
-    .venv/bin/python -m tests.readme_walkthrough http://127.0.0.1:8000 /tmp/walk/serve.log docs/screenshots
+    .venv/bin/python -m tests.web.readme_walkthrough http://127.0.0.1:8000 /tmp/walk/serve.log docs/screenshots
 
 Links and codes are read from the server's output, where the development mail transport prints every
 email, exactly where the README sends the reader.
@@ -22,7 +22,7 @@ from pathlib import Path
 import pyotp
 from playwright.async_api import Page, async_playwright, expect
 
-from .browser import CHROMIUM, PHONE
+from .pages import CHROMIUM, PHONE
 
 ADMIN = ("admin@demo.example", "demo-admin-pass")
 USER = ("user@demo.example", "demo-user-pass")
@@ -77,6 +77,12 @@ async def sign_in(page: Page, base: str, who: tuple[str, str]) -> None:
     await page.click("#password-form button[type=submit]")
 
 
+async def sign_out(page: Page) -> None:
+    """The account page's Sign out, and the sign-in page it leads to."""
+    await page.click("text=Sign out")
+    await page.wait_for_url("**/login")
+
+
 async def walk(base: str, terminal: Terminal, shots: Path) -> None:
     """The README walkthrough, step by step, in one browser (phone-sized but for the settings page)."""
     async with async_playwright() as playwright:
@@ -121,7 +127,7 @@ async def walk(base: str, terminal: Terminal, shots: Path) -> None:
         await expect(page.locator("#account-method")).to_have_text("Two-factor: password and a code")
 
         # 7. The company user is led to convert, and takes codes by email.
-        await page.click("text=Sign out")
+        await sign_out(page)
         await sign_in(page, base, USER)
         await expect(page.locator("#conversion-email")).to_have_value(USER[0])
         await page.screenshot(path=shots / "conversion.png", full_page=True)
@@ -139,7 +145,7 @@ async def walk(base: str, terminal: Terminal, shots: Path) -> None:
         await expect(page.locator("#factors")).to_contain_text("Code by email")
 
         # 8. Every later sign-in asks for a second factor.
-        await page.click("text=Sign out")
+        await sign_out(page)
         sent = terminal.count(USER[0], "login_code")
         await sign_in(page, base, USER)
         await page.click("text=Send code")
@@ -150,7 +156,7 @@ async def walk(base: str, terminal: Terminal, shots: Path) -> None:
 
         # 9. The admin signs in with the app's next code and switches enforcement off; the converted
         # user keeps two factors.
-        await page.click("text=Sign out")
+        await sign_out(page)
         await sign_in(page, base, ADMIN)
         await page.fill("#code", pyotp.TOTP(admin_key).at(time.time() + 30))
         await page.click("#code-form button[type=submit]")
@@ -162,14 +168,14 @@ async def walk(base: str, terminal: Terminal, shots: Path) -> None:
         await page.click("#confirm-ok")
         await expect(page.locator("#settings-message")).to_contain_text("not required")
         await page.goto(f"{base}/account")
-        await page.click("text=Sign out")
+        await sign_out(page)
         await sign_in(page, base, USER)
         await expect(page.locator("#second-factor-heading")).to_be_visible()
         await browser.close()
 
 
 def main() -> None:
-    """`python -m tests.readme_walkthrough BASE_URL SERVER_LOG SCREENSHOT_DIR`."""
+    """`python -m tests.web.readme_walkthrough BASE_URL SERVER_LOG SCREENSHOT_DIR`."""
     base, log, shots = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     shots.mkdir(parents=True, exist_ok=True)
     asyncio.run(walk(base.rstrip("/"), Terminal(log), shots))
