@@ -27,6 +27,7 @@ from gql_server.health import Readiness, healthz, readyz
 from gql_server.request_log import RequestLogMiddleware
 from gql_server.services import Services, build_services
 from gql_server.settings import Settings
+from gql_server.web.routes import web_routes
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -133,6 +134,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # /metrics is not here: it is served on METRICS_PORT only (metrics_server.py).
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            # The reference web client (issue 7), at the same origin so that its session cookie works.
+            *web_routes(),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -128,7 +128,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     logging.config.dictConfig(log_config)
     asyncio.run(db.migrate(settings.database_url))
     if args.demo:
-        _print_demo(_with_orm(settings, lambda admin: _demo(admin)), f"http://{args.host}:{args.port}/graphql")
+        _print_demo(_with_orm(settings, lambda admin: _demo(admin)), f"http://{args.host}:{args.port}")
     with serving_metrics(settings, args.workers):
         uvicorn.run(
             "gql_server.app:create_app",
@@ -246,7 +246,7 @@ async def _demo(admin: Admin) -> Any:
     return await ensure_demo_data(admin)
 
 
-def _print_demo(accounts: Any, explorer: str) -> None:
+def _print_demo(accounts: Any, base: str) -> None:
     print("\nDemo accounts (development only):", file=sys.stderr)
     for account in accounts:
         print(
@@ -254,7 +254,8 @@ def _print_demo(accounts: Any, explorer: str) -> None:
             f"{account.email:<22} password: {account.password:<18} customer id: {account.customer_id}",
             file=sys.stderr,
         )
-    print(f"GraphiQL: {explorer} (see the README walkthrough)\n", file=sys.stderr)
+    print(f'Web client: {base}/login (see the README, "The web client")', file=sys.stderr)
+    print(f"GraphiQL: {base}/graphql (see the README walkthrough)\n", file=sys.stderr)
 
 
 def _with_orm(settings: Settings, action: Callable[[Admin], Awaitable[T]]) -> T:

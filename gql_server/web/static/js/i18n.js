@@ -1,0 +1,111 @@
+// The page's language (English or Finnish) and its strings, from /static/i18n/<language>.json.
+//
+// Every translatable element carries its key in data-i18n (and its values in data-i18n-vars), so a
+// language switch re-renders the page in place: the invitation page must not reload, because the
+// token it needs is no longer in the address bar.
+
+const LANGUAGES = ["en", "fi"];
+const STORAGE_KEY = "gql_server.language";
+
+let strings = {};
+let current = "en";
+
+/** The language shown now: "en" or "fi". */
+export function language() {
+  return current;
+}
+
+function preferred() {
+  try {
+    const saved = localStorage.getItem(STORAGE_KEY);
+    if (LANGUAGES.includes(saved)) return saved;
+  } catch {
+    // Storage may be off (private modes); the browser's languages decide then.
+  }
+  for (const tag of navigator.languages ?? [navigator.language]) {
+    const base = String(tag).toLowerCase().split("-")[0];
+    if (LANGUAGES.includes(base)) return base;
+  }
+  return "en";
+}
+
+/** Load a language's strings and render every marked element in it. */
+export async function useLanguage(chosen = preferred()) {
+  const response = await fetch(`/static/i18n/${chosen}.json`, { credentials: "same-origin" });
+  if (!response.ok) throw new Error(`no strings for ${chosen}`);
+  strings = await response.json();
+  current = chosen;
+  document.documentElement.lang = chosen;
+  render(document);
+}
+
+/** Whether a key has a string (method names fall back to the plugin's own display name). */
+export function has(key) {
+  return Object.hasOwn(strings, key);
+}
+
+/**
+ * The string for `key` with {placeholders} filled from `vars`; the key itself when missing. With
+ * `vars.count === 1`, the singular `<key>.one` is used when there is one.
+ */
+export function t(key, vars = {}) {
+  const singular = vars.count === 1 && has(`${key}.one`);
+  const template = strings[singular ? `${key}.one` : key] ?? key;
+  return template.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? formatValue(name, vars[name]) : whole));
+}
+
+// The browser's own variant of the page's language (en-GB, fi-FI) for dates, else the language itself.
+function locale() {
+  return (navigator.languages ?? []).find((tag) => tag.toLowerCase().split("-")[0] === current) ?? current;
+}
+
+// Values are kept raw on the elements and formatted at each render, so dates and waits follow the language.
+function formatValue(name, value) {
+  if (value === null || value === undefined) return "";
+  if (name.endsWith("At")) {
+    return new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeStyle: "short" }).format(new Date(value));
+  }
+  if (name === "retryAfterSeconds") {
+    const relative = new Intl.RelativeTimeFormat(locale(), { numeric: "auto" });
+    const seconds = Number(value);
+    if (seconds < 90) return relative.format(seconds, "second");
+    if (seconds < 90 * 60) return relative.format(Math.ceil(seconds / 60), "minute");
+    return relative.format(Math.ceil(seconds / 3600), "hour");
+  }
+  return String(value);
+}
+
+/** Mark `element` as showing `key` with `vars`, and render it now. */
+export function translate(element, key, vars = {}) {
+  element.dataset.i18n = key;
+  element.dataset.i18nVars = JSON.stringify(vars);
+  element.textContent = t(key, vars);
+}
+
+/** Render every marked element under `root` in the current language. */
+export function render(root) {
+  for (const element of root.querySelectorAll("[data-i18n]")) {
+    const vars = element.dataset.i18nVars ? JSON.parse(element.dataset.i18nVars) : {};
+    element.textContent = t(element.dataset.i18n, vars);
+  }
+  for (const element of root.querySelectorAll("[data-i18n-alt]")) {
+    element.setAttribute("alt", t(element.dataset.i18nAlt));
+  }
+}
+
+/** Wire the header's language button: it names the other language and switches to it. */
+export function languageSwitch(button) {
+  const other = () => (current === "fi" ? "en" : "fi");
+  const label = () => button.setAttribute("lang", other());
+  label();
+  button.addEventListener("click", async () => {
+    const next = other();
+    try {
+      localStorage.setItem(STORAGE_KEY, next);
+    } catch {
+      // Not remembered then; the switch still applies to this page.
+    }
+    await useLanguage(next);
+    label();
+  });
+}

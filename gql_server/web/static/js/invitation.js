@@ -1,0 +1,208 @@
+// /invitation#token=...: choose a method, prove it with a code, get recovery codes, signed in (R5).
+//
+// The token is read from the fragment (which browsers never send to a server) and removed from the
+// address bar at once, so it is not left in the history, in bookmarks or on a shared screen.
+
+import { run } from "./api.js";
+import { translate } from "./i18n.js";
+import { delivers, methodKey, methodName, prepareCodeInput } from "./methods.js";
+import { showRecoveryCodes } from "./recovery.js";
+import { busy, byId, element, explain, explainError, fill, quiet, say, showStep, startPage } from "./ui.js";
+
+function takeToken() {
+  const token = new URLSearchParams(window.location.hash.slice(1)).get("token");
+  if (window.location.hash) window.history.replaceState(null, "", window.location.pathname);
+  return token;
+}
+
+// Before anything else, even before the strings load.
+const state = { token: takeToken(), invitation: null, method: null, enrollment: null };
+
+function invalid(key) {
+  translate(byId("invalid-heading"), "invitation.invalid.heading");
+  say(byId("invalid-reason"), key, {}, "error");
+  byId("invalid-login").hidden = false;
+  byId("retry-load").hidden = true;
+  showStep("step-invalid");
+}
+
+async function load() {
+  if (!state.token) return invalid("invitation.invalid.missing");
+  let data;
+  try {
+    data = await run("Invitation", { token: state.token });
+  } catch (error) {
+    // No answer: the token may well be good, so offer to try again rather than say "expired".
+    translate(byId("invalid-heading"), "invitation.error.heading");
+    explainError(byId("invalid-reason"), error);
+    byId("invalid-login").hidden = true;
+    byId("retry-load").hidden = false;
+    showStep("step-invalid");
+    return;
+  }
+  if (!data.invitation) return invalid("invitation.invalid.used");
+  // The authenticator app first: it is the recommended method, the others are fallbacks.
+  const methods = [...data.invitation.methods].sort(
+    (a, b) => Number(b.channel === "authenticator_app") - Number(a.channel === "authenticator_app"),
+  );
+  state.invitation = { ...data.invitation, methods };
+  showChoice();
+}
+
+// --- Step 1: choose --------------------------------------------------------------------------------
+
+function showChoice() {
+  const invitation = state.invitation;
+  translate(byId("invitation-for"), "invitation.for", { email: invitation.email, expiresAt: invitation.expiresAt });
+  const options = invitation.methods.map((method, index) =>
+    element(
+      "p",
+      { class: "check" },
+      element("input", {
+        type: "radio",
+        name: "method",
+        id: `method-${method.id}`,
+        value: method.id,
+        checked: index === 0,
+        "aria-describedby": `method-${method.id}-hint`,
+      }),
+      element("label", { for: `method-${method.id}` }, methodName(method)),
+      element("span", { id: `method-${method.id}-hint`, class: "hint", i18n: methodKey(method, "about") }),
+    ),
+  );
+  fill(byId("method-options"), ...options);
+  if (invitation.methods.length === 0) say(byId("choose-message"), "invitation.none", {}, "error");
+  onMethodChange();
+  showStep("step-choose");
+}
+
+function chosenMethod() {
+  const checked = document.querySelector("input[name=method]:checked");
+  return state.invitation.methods.find((m) => m.id === checked?.value) ?? null;
+}
+
+function onMethodChange() {
+  const method = chosenMethod();
+  // Methods that text a code need a number to text it to.
+  byId("phone-area").hidden = method?.channel !== "sms";
+}
+
+async function begin(form, message) {
+  const method = chosenMethod();
+  if (!method) {
+    say(message, "invitation.choose.missing", {}, "error");
+    return;
+  }
+  const phoneNumber = method.channel === "sms" ? byId("phone").value.trim() : null;
+  const data = await busy(form, message, () =>
+    run("BeginEnrollment", { invitation: state.token, method: method.id, phoneNumber }),
+  );
+  if (!data) return;
+  const result = data.beginEnrollment;
+  if (result.__typename === "EnrollmentStarted") {
+    state.method = method;
+    state.enrollment = result.enrollment;
+    showEnrollment(result);
+  } else if (result.__typename === "ChallengeExpired") {
+    invalid("invitation.invalid.used");
+  } else {
+    explain(message, result, "invitation");
+    if (result.field === "phoneNumber") byId("phone").focus();
+  }
+}
+
+// --- Step 2: prove it ------------------------------------------------------------------------------
+
+function showEnrollment(started) {
+  const method = state.method;
+  const totp = Boolean(started.secret);
+  translate(byId("enroll-heading"), totp ? "invitation.totp.heading" : "invitation.sent.heading");
+  byId("totp-area").hidden = !totp;
+  byId("sent-area").hidden = totp;
+  if (totp) {
+    byId("qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(started.qrCodeSvg)}`;
+    // Groups of four are easier to type into an app by hand; apps ignore the spaces.
+    byId("totp-secret").textContent = started.secret.match(/.{1,4}/g).join(" ");
+    byId("open-app").href = started.provisioningUri;
+  } else {
+    translate(byId("sent-to"), "invitation.sent", { sentTo: started.sentTo ?? "", expiresAt: started.expiresAt });
+  }
+  const needsPassword = state.invitation.passwordRequired;
+  byId("password-area").hidden = !needsPassword;
+  byId("username").value = state.invitation.email;
+  translate(byId("code-label"), methodKey(method, "label"));
+  prepareCodeInput(byId("code"), method);
+  // Where the code went is part of the field's description for screen readers.
+  if (totp) byId("code").removeAttribute("aria-describedby");
+  else byId("code").setAttribute("aria-describedby", "sent-to");
+  quiet(byId("confirm-message"));
+  showStep("step-enroll", byId(totp ? "enroll-heading" : needsPassword ? "new-password" : "code"));
+}
+
+async function onConfirm(event) {
+  event.preventDefault();
+  const message = byId("confirm-message");
+  const code = byId("code").value.trim();
+  let password = null;
+  if (state.invitation.passwordRequired) {
+    password = byId("new-password").value;
+    if (password !== byId("new-password-again").value) {
+      say(message, "invitation.password.mismatch", {}, "error");
+      byId("new-password-again").focus();
+      return;
+    }
+  }
+  if (!code) {
+    say(message, "second.missing", {}, "error");
+    byId("code").focus();
+    return;
+  }
+  const data = await busy(event.currentTarget, message, () =>
+    run("ConfirmEnrollment", { enrollment: state.enrollment, code, password }),
+  );
+  if (!data) return;
+  const result = data.confirmEnrollment;
+  if (result.__typename === "EnrollmentCompleted") {
+    // The invitation is used now; nothing on this page needs it any more.
+    state.token = null;
+    showRecoveryCodes(result.recoveryCodes, result.user.email);
+    return;
+  }
+  if (result.__typename === "ChallengeExpired" || (result.__typename === "InvalidCode" && result.attemptsLeft === 0)) {
+    // This enrollment is over; the invitation may still be good for a new one.
+    explain(byId("choose-message"), result, "enroll");
+    showStep("step-choose");
+    return;
+  }
+  explain(message, result, "enroll");
+  byId(result.field === "password" ? "new-password" : "code").focus();
+  if (result.__typename === "InvalidCode") byId("code").value = "";
+}
+
+async function onCopySecret() {
+  const secret = byId("totp-secret").textContent.replaceAll(" ", "");
+  try {
+    await navigator.clipboard.writeText(secret);
+    say(byId("confirm-message"), "invitation.totp.copied", {}, "success");
+  } catch {
+    say(byId("confirm-message"), "copy.failed", {}, "error");
+  }
+}
+
+// --- Wiring ---------------------------------------------------------------------------------------
+
+await startPage();
+byId("method-options").addEventListener("change", onMethodChange);
+byId("choose-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  begin(event.currentTarget, byId("choose-message"));
+});
+byId("send-again").addEventListener("click", () => begin(byId("step-enroll"), byId("confirm-message")));
+byId("choose-again").addEventListener("click", () => {
+  quiet(byId("choose-message"));
+  showStep("step-choose");
+});
+byId("confirm-form").addEventListener("submit", onConfirm);
+byId("copy-secret").addEventListener("click", onCopySecret);
+byId("retry-load").addEventListener("click", load);
+await load();

@@ -1,0 +1,236 @@
+// /login: email and password, then whatever the LoginResult asks for next.
+//
+// SecondFactorRequired -> the code step; ConversionRequired -> the conversion screen (R3, R4);
+// ConversionPending -> the re-send screen (R4); LoginSuccess -> /account. The ticket and the
+// challenge stay in this module's memory only.
+
+import { run } from "./api.js";
+import { translate } from "./i18n.js";
+import { delivers, methodKey, methodName, prepareCodeInput } from "./methods.js";
+import { busy, byId, element, explain, fill, quiet, say, showStep, startPage } from "./ui.js";
+
+const state = { challenge: null, methods: [], method: null, ticket: null };
+
+function startOver(key = null) {
+  state.challenge = null;
+  state.ticket = null;
+  byId("password").value = "";
+  const message = byId("password-message");
+  if (key) say(message, key, {}, "error");
+  else quiet(message);
+  showStep("step-password", byId(byId("email").value ? "password" : "email"));
+}
+
+async function onPassword(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const message = byId("password-message");
+  const email = byId("email").value.trim();
+  const password = byId("password").value;
+  if (!email || !password) {
+    say(message, "login.missing", {}, "error");
+    byId(email ? "password" : "email").focus();
+    return;
+  }
+  quiet(message);
+  const data = await busy(form, message, () => run("Login", { email, password }));
+  if (!data) return;
+  const result = data.login;
+  switch (result.__typename) {
+    case "LoginSuccess":
+      window.location.assign("/account");
+      return;
+    case "SecondFactorRequired":
+      return showSecondFactor(result);
+    case "ConversionRequired":
+      return showConversion(result);
+    case "ConversionPending":
+      return showCheckEmail({ pending: result, email });
+    default:
+      byId("password").value = "";
+      explain(message, result, "login");
+      byId("password").focus();
+  }
+}
+
+// --- Second factor (R6) ---------------------------------------------------------------------------
+
+function primaryMethods() {
+  return state.methods.filter((m) => m.channel !== "lookup_secret");
+}
+
+function recoveryMethod() {
+  return state.methods.find((m) => m.channel === "lookup_secret") ?? null;
+}
+
+function showSecondFactor(result) {
+  state.challenge = result.challenge;
+  state.methods = result.methods;
+  const primary = primaryMethods();
+  const options = primary.map((method, index) =>
+    element(
+      "p",
+      { class: "check" },
+      element("input", { type: "radio", name: "method", id: `method-${method.id}`, value: method.id, checked: index === 0 }),
+      element("label", { for: `method-${method.id}` }, methodName(method)),
+    ),
+  );
+  fill(byId("method-options"), ...options);
+  chooseMethod(primary[0] ?? recoveryMethod());
+  quiet(byId("code-message"));
+  showStep("step-second-factor", byId(delivers(state.method) ? "send-code" : "code"));
+}
+
+function chooseMethod(method) {
+  state.method = method;
+  const recovery = method.channel === "lookup_secret";
+  byId("method-choice").hidden = recovery || primaryMethods().length < 2;
+  byId("use-recovery").hidden = recovery || recoveryMethod() === null;
+  byId("use-other").hidden = !recovery || primaryMethods().length === 0;
+  byId("send-area").hidden = !delivers(method);
+  translate(byId("code-label"), methodKey(method, "label"));
+  translate(byId("code-hint"), methodKey(method, "hint"));
+  prepareCodeInput(byId("code"), method);
+  quiet(byId("code-message"));
+}
+
+async function onSendCode() {
+  const message = byId("code-message");
+  const data = await busy(byId("code-form"), message, () =>
+    run("SendLoginCode", { challenge: state.challenge, method: state.method.id }),
+  );
+  if (!data) return;
+  const result = data.sendLoginCode;
+  if (result.__typename === "CodeSent") {
+    say(message, "second.sent", { sentTo: result.sentTo, expiresAt: result.expiresAt }, "success");
+    byId("code").focus();
+  } else if (result.__typename === "ChallengeExpired") {
+    startOver("login.error.ChallengeExpired");
+  } else {
+    explain(message, result, "second");
+  }
+}
+
+async function onCode(event) {
+  event.preventDefault();
+  const message = byId("code-message");
+  const code = byId("code").value.trim();
+  if (!code) {
+    say(message, "second.missing", {}, "error");
+    byId("code").focus();
+    return;
+  }
+  const data = await busy(event.currentTarget, message, () =>
+    run("VerifySecondFactor", { challenge: state.challenge, method: state.method.id, code }),
+  );
+  if (!data) return;
+  const result = data.verifySecondFactor;
+  if (result.__typename === "LoginSuccess") {
+    window.location.assign("/account");
+  } else if (result.__typename === "ChallengeExpired" || (result.__typename === "InvalidCode" && result.attemptsLeft === 0)) {
+    // The challenge is used up: only a new password step helps.
+    startOver(result.__typename === "ChallengeExpired" ? "login.error.ChallengeExpired" : "error.InvalidCode.none");
+  } else {
+    byId("code").value = "";
+    explain(message, result, "second");
+    byId("code").focus();
+  }
+}
+
+// --- Conversion (R3, R4) --------------------------------------------------------------------------
+
+function showConversion(result) {
+  state.ticket = result.ticket;
+  byId("conversion-email").value = result.email;
+  quiet(byId("conversion-message"));
+  showStep("step-conversion", byId("conversion-email"));
+}
+
+async function onConversion(event) {
+  event.preventDefault();
+  const message = byId("conversion-message");
+  const email = byId("conversion-email").value.trim();
+  if (!email) {
+    say(message, "error.InvalidInput.email", {}, "error");
+    byId("conversion-email").focus();
+    return;
+  }
+  const data = await busy(event.currentTarget, message, () =>
+    run("RequestConversion", { ticket: state.ticket, email }),
+  );
+  if (!data) return;
+  const result = data.requestConversion;
+  if (result.__typename === "ConversionRequested") {
+    state.ticket = null;
+    showCheckEmail({ sent: result });
+  } else if (result.__typename === "ChallengeExpired") {
+    startOver("conversion.error.ChallengeExpired");
+  } else {
+    explain(message, result, "conversion");
+    byId("conversion-email").focus();
+  }
+}
+
+// --- Check your email / re-send (R4) --------------------------------------------------------------
+
+function showCheckEmail({ sent = null, pending = null, email = "" }) {
+  const sentLine = byId("check-sent");
+  byId("check-pending").hidden = pending === null;
+  byId("resend-form").hidden = pending === null;
+  byId("check-later").hidden = pending !== null;
+  if (sent) {
+    say(sentLine, "check.sent", { sentTo: sent.sentTo, expiresAt: sent.expiresAt }, "success");
+  } else {
+    state.ticket = pending.ticket;
+    byId("resend-email").value = email;
+    say(sentLine, "check.last", { sentTo: pending.sentTo }, "info");
+    quiet(byId("resend-message"));
+  }
+  showStep("step-check-email", pending ? byId("resend-email") : null);
+}
+
+async function onResend(event) {
+  event.preventDefault();
+  const message = byId("resend-message");
+  const email = byId("resend-email").value.trim();
+  const data = await busy(event.currentTarget, message, () =>
+    run("RequestConversion", { ticket: state.ticket, email }),
+  );
+  if (!data) return;
+  const result = data.requestConversion;
+  if (result.__typename === "ConversionRequested") {
+    state.ticket = null;
+    byId("resend-form").hidden = true;
+    byId("check-later").hidden = false;
+    say(byId("check-sent"), "check.sent", { sentTo: result.sentTo, expiresAt: result.expiresAt }, "success");
+    byId("check-email-heading").focus();
+  } else if (result.__typename === "ChallengeExpired") {
+    startOver("conversion.error.ChallengeExpired");
+  } else {
+    explain(message, result, "check");
+    byId("resend-email").focus();
+  }
+}
+
+// --- Wiring ---------------------------------------------------------------------------------------
+
+await startPage();
+byId("password-form").addEventListener("submit", onPassword);
+byId("code-form").addEventListener("submit", onCode);
+byId("send-code").addEventListener("click", onSendCode);
+byId("method-options").addEventListener("change", (event) => {
+  chooseMethod(state.methods.find((m) => m.id === event.target.value));
+});
+byId("use-recovery").addEventListener("click", () => {
+  chooseMethod(recoveryMethod());
+  byId("code").focus();
+});
+byId("use-other").addEventListener("click", () => {
+  const checked = document.querySelector("input[name=method]:checked");
+  chooseMethod(primaryMethods().find((m) => m.id === checked?.value) ?? primaryMethods()[0]);
+  byId("code").focus();
+});
+byId("conversion-form").addEventListener("submit", onConversion);
+byId("resend-form").addEventListener("submit", onResend);
+for (const button of document.querySelectorAll(".start-over")) button.addEventListener("click", () => startOver());
+showStep("step-password", byId("email"));

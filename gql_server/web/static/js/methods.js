@@ -1,0 +1,36 @@
+// How a second-factor method is shown: its name and hint in the page's language, and its code field.
+//
+// Built-in methods (and the sms package) have strings of their own; any other plugin's method shows
+// the display name it registered, so a new method works here without a change to this client.
+
+import { has } from "./i18n.js";
+import { element } from "./ui.js";
+
+// Channels whose codes come from the user's own device or paper; every other channel delivers them.
+const SELF_SERVED = new Set(["authenticator_app", "lookup_secret"]);
+
+/** Whether codes of this method are sent on request (email, sms, ...): show a "send code" button. */
+export function delivers(method) {
+  return !SELF_SERVED.has(method.channel);
+}
+
+/** A span naming the method: our string for it, or the plugin's display name. */
+export function methodName(method) {
+  const key = `method.${method.id}`;
+  return has(key) ? element("span", { i18n: key }) : element("span", { text: method.displayName });
+}
+
+/** The strings key for something said about a method ("label", "hint", "about"); generic for unknown methods. */
+export function methodKey(method, what) {
+  const key = `method.${method.id}.${what}`;
+  return has(key) ? key : `method.other.${what}`;
+}
+
+/** Set up a code input for `method`: recovery codes are letters with dashes, the others digits. */
+export function prepareCodeInput(input, method) {
+  const lookup = method.channel === "lookup_secret";
+  input.value = "";
+  input.inputMode = lookup ? "text" : "numeric";
+  input.maxLength = lookup ? 24 : 12;
+  input.autocapitalize = "off";
+}

@@ -1,0 +1,153 @@
+"""A user's conversion in the browser (R3-R6): with an authenticator app, with codes by email, and a
+conversion left pending; then signing in with a code and with a recovery code. Screenshots of every
+step go to var/screenshots/<test>/.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from ..flows import PASSWORD, totp_code
+from ..mailbox import code_in, invitation_token_in
+from .pages import DESKTOP, PHONE
+from .steps import (
+    account_shows,
+    finish_with_recovery_codes,
+    open_invitation,
+    open_tab,
+    request_invitation,
+    sign_in,
+    sign_out,
+)
+
+pytestmark = pytest.mark.slow
+
+
+async def test_user_converts_with_an_authenticator_app_and_signs_in_with_a_code(
+    site, browser, shots, mailbox, enforced
+):
+    email = "tuuli@example.com"
+    site.user(enforced, email, PASSWORD)
+    tab = await open_tab(browser, shots, PHONE)
+    page = tab.page
+
+    link = await request_invitation(tab, site, mailbox, email)
+    token = link.split("#token=")[1]
+    await open_invitation(tab, site, link)
+    # The authenticator app is offered first.
+    assert await page.is_checked("#method-totp")
+    await page.click("#choose-form button[type=submit]")
+    await tab.step("totp-area", "qr-code")
+    assert await page.evaluate("document.getElementById('qr').naturalWidth") > 0
+    assert (await page.get_attribute("#qr", "src") or "").startswith("data:image/svg+xml")
+    assert (await page.get_attribute("#open-app", "href") or "").startswith("otpauth://totp/")
+    secret = (await tab.text("#totp-secret")).replace(" ", "")
+    await page.fill("#code", totp_code(secret))
+    await page.click("#confirm-form button[type=submit]")
+    await finish_with_recovery_codes(tab, "recovery-codes")
+    await account_shows(tab, "Two-factor: password and a code", "Authenticator app")
+
+    await sign_out(tab)
+    await sign_in(tab, site, email)
+    await tab.step("step-second-factor", "second-factor")
+    await expect(tab.page.locator("#code-label")).to_have_text("Code from your authenticator app")
+    assert await page.evaluate("document.activeElement.id") == "code"
+    await page.keyboard.type("000000")
+    await page.keyboard.press("Enter")
+    await page.locator("#code-message.error").wait_for()
+    await expect(tab.page.locator("#code-message")).to_contain_text("Attempts left: 4")
+    # The enrollment's code was used once (S8); the app's next code is taken.
+    await page.fill("#code", totp_code(secret, steps_ahead=1))
+    await page.keyboard.press("Enter")
+    await tab.wait_for_path("/account")
+    await account_shows(tab, "Two-factor: password and a code", "Authenticator app")
+    tab.assert_never_leaked(token, secret)
+    assert token not in site.server_log()
+
+
+async def test_user_converts_with_email_codes_and_signs_in_with_emailed_and_recovery_codes(
+    site, browser, shots, mailbox, enforced
+):
+    email = "eero@example.com"
+    site.user(enforced, email, PASSWORD)
+    tab = await open_tab(browser, shots, DESKTOP)
+    page = tab.page
+
+    link = await request_invitation(tab, site, mailbox, email)
+    await open_invitation(tab, site, link)
+    await page.check("#method-email_code")
+    await page.click("#choose-form button[type=submit]")
+    await tab.step("sent-area", "email-code-sent")
+    await expect(tab.page.locator("#sent-to")).to_contain_text("e***@example.com")
+    code = code_in(await mailbox.next_to(email, "enrollment_code"))
+    await page.fill("#code", "000000" if code != "000000" else "111111")
+    await page.click("#confirm-form button[type=submit]")
+    await page.locator("#confirm-message.error").wait_for()
+    await expect(tab.page.locator("#confirm-message")).to_contain_text("not right")
+    await page.fill("#code", code)
+    await page.click("#confirm-form button[type=submit]")
+    recovery_codes = await finish_with_recovery_codes(tab, "recovery-codes")
+    await account_shows(tab, "Two-factor: password and a code", "Code by email")
+
+    # A code by email at sign-in: asked for with "Send code".
+    await sign_out(tab)
+    await sign_in(tab, site, email)
+    await tab.step("step-second-factor", "second-factor")
+    assert await page.evaluate("document.activeElement.id") == "send-code"
+    await page.keyboard.press("Enter")
+    await page.locator("#code-message.success").wait_for()
+    await page.fill("#code", code_in(await mailbox.next_to(email, "login_code")))
+    await tab.shot("login-code-entered")
+    await page.click("#code-form button[type=submit]")
+    await tab.wait_for_path("/account")
+
+    # A recovery code, in Finnish this time; each works once.
+    await sign_out(tab)
+    await page.click("#language")
+    await expect(page.locator("html")).to_have_attribute("lang", "fi")
+    await sign_in(tab, site, email)
+    await tab.step("step-second-factor", "second-factor-fi")
+    await expect(tab.page.locator("#second-factor-heading")).to_have_text("Vahvista kirjautuminen")
+    await page.click("#use-recovery")
+    await expect(tab.page.locator("#code-label")).to_have_text("Varakoodi")
+    await page.fill("#code", recovery_codes[0])
+    await tab.shot("recovery-code-entered-fi")
+    await page.click("#code-form button[type=submit]")
+    await tab.wait_for_path("/account")
+    await tab.step("account", "account-fi")
+    await expect(tab.page.locator("#account-heading")).to_have_text("Omat tiedot")
+    await sign_out(tab)
+    await sign_in(tab, site, email)
+    await page.locator("#step-second-factor").wait_for()
+    await page.click("#use-recovery")
+    await page.fill("#code", recovery_codes[0])
+    await page.click("#code-form button[type=submit]")
+    await page.locator("#code-message.error").wait_for()
+    await expect(tab.page.locator("#code-message")).to_contain_text("Koodi on väärä")
+    await tab.shot("recovery-code-used-twice-fi")
+    tab.assert_never_leaked(code, *recovery_codes)
+
+
+async def test_a_conversion_left_pending_re_sends_its_invitation(site, browser, shots, mailbox, enforced):
+    email = "pirkko@example.com"
+    site.user(enforced, email, PASSWORD)
+    tab = await open_tab(browser, shots, PHONE)
+    page = tab.page
+    await request_invitation(tab, site, mailbox, email)
+
+    # R4: the next password login cannot sign in, but can send the invitation again.
+    await sign_in(tab, site, email)
+    await tab.step("step-check-email", "pending")
+    await expect(tab.page.locator("#check-sent")).to_contain_text("p***@example.com")
+    await page.fill("#resend-email", "someone.else@example.com")
+    await page.click("#resend-form button[type=submit]")
+    await page.locator("#resend-message.error").wait_for()
+    await expect(tab.page.locator("#resend-message")).to_contain_text("where you started")
+    await page.fill("#resend-email", email)
+    await page.click("#resend-form button[type=submit]")
+    await page.locator("#resend-form").wait_for(state="hidden")
+    await tab.shot("re-sent")
+    await expect(tab.page.locator("#check-sent")).to_contain_text("We sent the invitation to")
+    assert invitation_token_in(await mailbox.next_to(email, "invitation"))
+    tab.assert_never_leaked()
