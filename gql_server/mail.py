@@ -109,7 +109,7 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "A recovery code was used",
             "A recovery code was just used to sign in to your account.\n"
             "Unused recovery codes left: {remaining}.\n"
-            "Create new recovery codes in your account settings before they run out.\n\n"
+            "When they run out, your administrator can start a new enrollment for you, which gives a new set.\n\n"
             "If this was not you, contact your administrator at once.\n",
         ),
         "recovery_codes_replaced": Template(
@@ -156,7 +156,7 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "Varakoodia käytettiin",
             "Tilillesi kirjauduttiin juuri varakoodilla.\n"
             "Käyttämättömiä varakoodeja on jäljellä: {remaining}.\n"
-            "Luo uudet varakoodit tilisi asetuksissa ennen kuin ne loppuvat.\n\n"
+            "Kun ne loppuvat, ylläpitäjä voi aloittaa sinulle uuden käyttöönoton, jossa saat uudet koodit.\n\n"
             "Jos et tehnyt tätä itse, ota heti yhteyttä ylläpitäjään.\n",
         ),
         "recovery_codes_replaced": Template(
