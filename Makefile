@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-hostile lint schema check-contract plugin-roundtrip clean
+.PHONY: serve test test-hostile lint schema check-contract plugin-roundtrip bench clean
 
 SMS := plugins/gql-server-sms
 
@@ -27,6 +27,11 @@ test: $(STAMP)
 ## Property-based hostile-input tests (hypothesis, 200 examples per mutation; about 3 minutes)
 test-hostile: $(STAMP)
 	$(BIN)/pytest -m hostile tests/test_hostile_input.py
+
+## Performance figures P1-P6 and the S3 timing check (bench/README.md); about 15-20 minutes on 2 cores.
+## Shorter while developing: BENCH_DURATION=3 BENCH_RUNS=1 BENCH_ONLY=P1,P2 BENCH_P5_USERS=100000 make bench
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 ## ruff, mypy (strict) and hadolint on the Dockerfile
 lint: $(STAMP)

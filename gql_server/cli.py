@@ -18,6 +18,7 @@ from gql_server import db
 from gql_server.admin import Admin, AdminError
 from gql_server.enums import MembershipLevel
 from gql_server.services import build_services
+from gql_server.serving import UVICORN_OPTIONS
 from gql_server.settings import ConfigurationError, Settings
 
 T = TypeVar("T")
@@ -120,8 +121,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        # X-Forwarded-For is honoured by the app itself, and only from TRUSTED_PROXIES.
-        proxy_headers=False,
+        **UVICORN_OPTIONS,
     )
     return 0
 
