@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     ticket_minutes: int = Field(default=15, ge=1)
     # Argon2 runs in worker threads; this bounds how many hash at once (memory: 19 MiB each).
     password_hash_concurrency: int = Field(default=4, ge=1)
+    # Logins that may wait for a hashing thread; past that, login answers TooManyAttempts at once (P4).
+    password_hash_queue: int = Field(default=64, ge=0)
     # Per-client-address budgets ("N/second|minute|hour"), shared through Redis when REDIS_URL is set.
     rate_limit_login: str = "30/minute"
     rate_limit_verify_second_factor: str = "30/minute"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 
 import pytest
@@ -116,3 +117,27 @@ async def test_s2_long_passwords_are_not_truncated():
 
     assert (await service.verify(stored, "a" * 200 + "x")).ok
     assert not (await service.verify(stored, "a" * 200 + "y")).ok
+
+
+async def test_p4_a_full_hashing_queue_refuses_logins_at_once_with_a_retryable_answer(
+    client, services, make_customer, make_user
+):
+    user = await make_user(await make_customer(), "anna@example.com", PASSWORD)
+    queue = services.passwords.queue
+    with contextlib.ExitStack() as held:
+        for _ in range(queue.workers + queue.max_waiting):
+            held.enter_context(queue.admit())
+        checks_before = services.passwords.stats.checks
+
+        refused = await client.login("anna@example.com", PASSWORD)
+
+        # A typed, retryable answer (not a 5xx), the same whoever asks (S3), with nothing checked or counted.
+        assert refused["__typename"] == "TooManyAttempts", refused
+        assert refused["retryAfterSeconds"] >= 1
+        assert services.passwords.stats.checks == checks_before
+        assert (await User.get(id=user.id)).failed_password_attempts == 0
+        other = await client.login("nobody@example.com", PASSWORD)
+        assert (other["__typename"], other["message"]) == (refused["__typename"], refused["message"])
+
+    assert (await client.login("anna@example.com", PASSWORD))["__typename"] == "LoginSuccess"
+    assert queue.admitted == 0

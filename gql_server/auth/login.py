@@ -9,6 +9,7 @@ from datetime import timedelta
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
 from gql_server.auth.results import (
+    Busy,
     ConversionNeeded,
     ConversionStillPending,
     CredentialsRejected,
@@ -20,6 +21,7 @@ from gql_server.auth.second_factor import SecondFactorService
 from gql_server.clock import utcnow
 from gql_server.emails import MAX_EMAIL_LENGTH, mask_email, normalize_email
 from gql_server.enums import Assurance, TokenPurpose
+from gql_server.hash_queue import HashQueueFull
 from gql_server.models import Session, User
 from gql_server.passwords import MAX_LENGTH, PasswordService
 from gql_server.policy import NextStep, Policy
@@ -60,6 +62,16 @@ class LoginService:
         retry_after = await self._rate.hit(Action.LOGIN, ip)
         if retry_after is not None:
             return Throttled(retry_after_seconds=retry_after)
+        try:
+            # Before any database work: a refused login costs almost nothing and counts no attempt.
+            # The same for every address, so it says nothing about accounts (S3).
+            admission = self._passwords.admit()
+        except HashQueueFull as full:
+            return Busy(retry_after_seconds=full.retry_after_seconds)
+        with admission:
+            return await self._check_password(email, password, ip)
+
+    async def _check_password(self, email: str, password: str, ip: str | None) -> LoginOutcome:
         address = normalize_email(email)
         # Over-long input is refused before hashing (S2's DoS cap); no account can match it.
         if len(address) > MAX_EMAIL_LENGTH or len(password) > MAX_LENGTH:
