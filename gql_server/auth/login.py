@@ -106,7 +106,6 @@ class LoginService:
         if not verification.ok:
             await self._fail(user, ip)
             return CredentialsRejected()
-        await lockout.record_success(user.id)
         if verification.new_hash:
             await User.filter(id=user.id).update(password_hash=verification.new_hash)
         return await self._after_password(user, ip)
@@ -129,7 +128,14 @@ class LoginService:
             )
 
     async def _after_password(self, user: User, ip: str | None) -> LoginOutcome:
-        step = await self._policy.next_step_after_password(user)
+        """After a correct password: reset the lockout round (R12), then what the policy says comes next."""
+        try:
+            step = await self._policy.next_step_after_password(user)
+        except Exception:
+            await lockout.record_success(user.id)  # the password was right, whatever failed after it
+            raise
+        if step is not NextStep.SESSION:
+            await lockout.record_success(user.id)
         if step is NextStep.CONVERSION_REQUIRED:
             ticket = await issue_token(user, TokenPurpose.CONVERSION_TICKET, self._limits.ticket)
             await self._audit.record(AuditKind.CONVERSION_REQUIRED, subject=user, data={"ip": ip})
@@ -140,8 +146,9 @@ class LoginService:
             return ConversionStillPending(ticket=ticket, sent_to=mask_email(user.pending_email or user.email))
         if step is NextStep.SECOND_FACTOR:
             return await self._second_factor.challenge_for(user)
-        new_session = await create_session(user, Assurance.PASSWORD, self._limits.sessions)
         user.last_login_at = utcnow()
-        await User.filter(id=user.id).update(last_login_at=user.last_login_at)
+        # The lockout reset and the login time in one statement.
+        await lockout.record_success(user.id, last_login_at=user.last_login_at)
+        new_session = await create_session(user, Assurance.PASSWORD, self._limits.sessions)
         await self._audit.record(AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": "password", "ip": ip})
         return LoggedIn(user=user, session=new_session)
