@@ -47,7 +47,7 @@ def _main_figures(cfg: Config) -> list[Figure]:
             results.append(figures.p1(cfg, server))
         if "P2" in wanted or "P3" in wanted:
             with Server.bare(cfg.server_cpu) as bare:
-                results += [f for f in figures.p2_p3(cfg, server, bare, main, url) if f.id in wanted]
+                results += figures.p2_p3(cfg, server, bare, main, url, set(wanted))
         if "S3" in wanted:
             results.append(figures.s3(cfg, server))
         if "P4" in wanted:

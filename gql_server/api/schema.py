@@ -8,17 +8,8 @@ from functools import partial
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-    max_aliases,
-    query_depth_limiter,
-)
-from strawberry.extensions.disable_introspection import DisableIntrospection
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaskErrors, SchemaExtension, max_aliases, query_depth_limiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -29,6 +20,7 @@ from gql_server.api import enrollment as enrollment_api
 from gql_server.api import login as login_api
 from gql_server.api import settings as settings_api
 from gql_server.api.context import Info
+from gql_server.api.documents import CheckedDocuments
 from gql_server.api.errors import (
     PublicError,
 )
@@ -43,10 +35,8 @@ DATABASE_UNAVAILABLE = "The service cannot reach its database for a moment. Retr
 MAX_ALIASES = 5
 MAX_DEPTH = 10
 MAX_TOKENS = 2000
-CACHE_SIZE = 256
-# The alias and depth rules are built once. Strawberry's MaxAliasesLimiter and QueryDepthLimiter make a
-# new rule class per instance, i.e. per request, and the ValidationCache is keyed by the rule classes:
-# with them every request was validated again (a third of a `viewer` request's time).
+# The alias and depth rules are built once: Strawberry's MaxAliasesLimiter and QueryDepthLimiter make a
+# new rule class per instance, i.e. per request, which would defeat the validation cache.
 S7_RULES: list[type[ASTValidationRule]] = [
     max_aliases.create_validator(MAX_ALIASES),
     query_depth_limiter.create_validator(MAX_DEPTH, should_ignore=None),
@@ -168,15 +158,11 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
     """The schema with its guards; production turns introspection and field suggestions off."""
     # Factories, not instances: each request gets its own extension objects (no shared state);
     # the parser and validation caches still share one module-level LRU per maxsize.
+    rules = S7_RULES if introspection else [*S7_RULES, NoSchemaIntrospectionCustomRule]
     extensions: list[Callable[[], SchemaExtension]] = [
-        partial(ParserCache, maxsize=CACHE_SIZE),
-        partial(ValidationCache, maxsize=CACHE_SIZE),
-        partial(AddValidationRules, S7_RULES),
-        partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+        partial(CheckedDocuments, max_tokens=MAX_TOKENS, rules=rules),
         partial(MaskUnexpectedErrors, should_mask_error=_should_mask),
     ]
-    if not introspection:
-        extensions.append(DisableIntrospection)
     return Schema(
         query=Query,
         mutation=Mutation,
