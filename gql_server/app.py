@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -49,6 +50,31 @@ class GraphQLApp(GraphQL[Context, None]):
         bad input and gets a clear answer here, once, instead of failing deep inside a service.
         """
         try:
+            # orjson accepts only valid UTF-8 without lone surrogates, nested at most 1024 deep: what it
+            # accepts needs no further Unicode check. Anything else takes the slow path, which says why.
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            value = self._decode_json_strictly(data)
+        if not isinstance(value, dict | list):
+            # Strawberry expects an object (or a batch, which it refuses itself).
+            raise HTTPException(400, "The request body must be a JSON object.")
+        try:
+            holds_nul = _holds_nul(value)
+        except RecursionError:
+            raise HTTPException(400, "The request body is nested too deeply.") from None
+        if holds_nul:
+            # PostgreSQL cannot store U+0000 in text, and no name, address, code or token holds one.
+            raise HTTPException(400, "The request contains a NUL character (U+0000).")
+        return value
+
+    def encode_json(self, data: object) -> bytes:
+        """orjson: a few times faster than the standard library for every response."""
+        return orjson.dumps(data)
+
+    @staticmethod
+    def _decode_json_strictly(data: str | bytes) -> object:
+        """The standard library's reading, with the reason for refusing what orjson did not accept."""
+        try:
             value = json.loads(data)
         except UnicodeDecodeError:
             raise HTTPException(400, "The request body is not UTF-8.") from None
@@ -64,9 +90,6 @@ class GraphQLApp(GraphQL[Context, None]):
             raise HTTPException(400, "The request contains text that is not valid Unicode.") from None
         except RecursionError:
             raise HTTPException(400, "The request body is nested too deeply.") from None
-        if _holds_nul(value):
-            # PostgreSQL cannot store U+0000 in text, and no name, address, code or token holds one.
-            raise HTTPException(400, "The request contains a NUL character (U+0000).")
         return value
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
