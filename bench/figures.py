@@ -12,6 +12,7 @@ from typing import Any
 from bench import datasets
 from bench.config import PASSWORD, REPO, VENV_BIN, Config
 from bench.procs import CpuMeter, Pinned, RssSampler, Server, run_pinned
+from bench.profile import Profiler
 from bench.report import Figure, median
 from bench.seed import TOTP_SECRET
 from bench.wrk import Load, WrkResult, run_wrk
@@ -42,6 +43,18 @@ def viewer_load(query: str, token_prefix: str, count: int) -> Load:
 BARE = Load(body=json.dumps({"query": TYPENAME}), expect='"__typename":"Query"')
 
 
+def _profiled(cfg: Config, figure: str, server: Server, run: int) -> Profiler | None:
+    """With BENCH_PROFILE, py-spy samples the server during the last run of a figure."""
+    if cfg.profile and run == cfg.runs - 1:
+        return Profiler(figure, server.pid, cfg.duration, cfg.load_cpu)
+    return None
+
+
+def _profile_note(profiler: Profiler | None) -> list[str]:
+    summary = profiler.finish() if profiler else None
+    return [f"profile of the last run: {summary.relative_to(REPO)}"] if summary else []
+
+
 def _progress(message: str) -> None:
     print(f"  {message}", file=sys.stderr, flush=True)
 
@@ -69,13 +82,16 @@ def p1(cfg: Config, server: Server) -> Figure:
     raw: list[float] = []
     logins: list[WrkResult] = []
     server_cpu: list[float] = []
+    profile_notes: list[str] = []
     for run in range(cfg.runs):
         raw.append(argon2_rate(cfg, cfg.duration))
+        profiler = _profiled(cfg, "P1", server, run)
         with CpuMeter(server) as meter:
             logins.append(
                 run_wrk(server.port, load, seconds=cfg.duration, connections=cfg.connections, cpu=cfg.load_cpu)
             )
         server_cpu.append(meter.share)
+        profile_notes += _profile_note(profiler)
         _progress(f"P1 run {run + 1}: argon2 {raw[-1]:.1f}/s, login {logins[-1].rate:.1f}/s")
     rate, limit = median([r.rate for r in logins]), median(raw)
     figure = Figure(
@@ -96,6 +112,7 @@ def p1(cfg: Config, server: Server) -> Figure:
     )
     if figure.detail["bad"]:
         figure.notes.append(f"{figure.detail['bad']} logins did not answer LoginSuccess (see the wrk output)")
+    figure.notes += profile_notes
     return figure
 
 
@@ -111,6 +128,7 @@ def p2_p3(
     viewer_runs: list[WrkResult] = []
     verify_runs: list[dict[str, Any]] = []
     cpu: dict[str, list[float]] = {"bare": [], "viewer": [], "verify": []}
+    profile_notes: dict[str, list[str]] = {"P2": [], "P3": []}
     for run in range(cfg.runs):
         with CpuMeter(bare) as meter:
             bare_runs.append(
@@ -119,14 +137,18 @@ def p2_p3(
         cpu["bare"].append(meter.share)
         line = f"P2/P3 run {run + 1}: bare {bare_runs[-1].rate:.0f}/s"
         if "P2" in wanted:
+            profiler = _profiled(cfg, "P2", server, run)
             with CpuMeter(server) as meter:
                 viewer_runs.append(
                     run_wrk(server.port, viewer, seconds=cfg.duration, connections=cfg.connections, cpu=cfg.load_cpu)
                 )
             cpu["viewer"].append(meter.share)
+            profile_notes["P2"] += _profile_note(profiler)
             line += f", viewer {viewer_runs[-1].rate:.0f}/s"
         if "P3" in wanted:
+            profiler = _profiled(cfg, "P3", server, run)
             verify_runs.append(_verify_run(cfg, server, main, main_url, run))
+            profile_notes["P3"] += _profile_note(profiler)
             cpu["verify"].append(verify_runs[-1]["server_cpu"])
             line += f", verify {verify_runs[-1]['rate']:.0f}/s"
         _progress(line)
@@ -172,6 +194,7 @@ def p2_p3(
     for figure in figures:
         if figure.id == "P2" and figure.detail["bad"]:
             figure.notes.append(f"{figure.detail['bad']} answers were not the expected viewer")
+        figure.notes += profile_notes[figure.id]
     return figures
 
 
@@ -199,6 +222,7 @@ def p4(cfg: Config, server: Server) -> Figure:
     quiet = run_wrk(server.port, viewer, seconds=cfg.duration, connections=conns, cpu=cfg.load_cpu)
     ramp = 2.0
     floods: list[dict[str, Any]] = []
+    profile_notes: list[str] = []
     during: list[WrkResult] = []
     peaks: list[float] = []
     for run in range(cfg.runs):
@@ -216,9 +240,11 @@ def p4(cfg: Config, server: Server) -> Figure:
                 [str(VENV_BIN / "python"), "-m", "bench.client", "flood", json.dumps(params)], cfg.load_cpu, "flood"
             )
             time.sleep(ramp)  # every flood client connected and the queue full before viewers are timed
+            profiler = _profiled(cfg, "P4", server, run)
             during.append(run_wrk(server.port, viewer, seconds=cfg.duration, connections=conns, cpu=cfg.load_cpu))
             done = flood.finish(cfg.duration + 120)
         peaks.append(rss.peak)
+        profile_notes += _profile_note(profiler)
         floods.append(dict(json.loads(done.stdout.strip().splitlines()[-1]), loadgen_cpu=done.cpu_share))
         _progress(
             f"P4 run {run + 1}: viewer p99 {during[-1].p99_ms:.1f} ms ({during[-1].rate:.0f}/s), "
@@ -246,6 +272,7 @@ def p4(cfg: Config, server: Server) -> Figure:
         f"viewer without flood: p99 {quiet.p99_ms:.1f} ms at {quiet.rate:.0f}/s; during: "
         f"{median([r.rate for r in during]):.0f}/s; flood clients wait retryAfterSeconds when refused"
     )
+    figure.notes += profile_notes
     return figure
 
 
