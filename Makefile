@@ -11,7 +11,7 @@ SMS := plugins/gql-server-sms
 $(STAMP): pyproject.toml $(SMS)/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev]'
+	$(BIN)/pip install --quiet -e '.[test,dev,bench]'
 	# The SMS method is a third-party package: installed beside the core, as an operator would.
 	$(BIN)/pip install --quiet -e $(SMS)
 	touch $(STAMP)
