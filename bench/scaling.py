@@ -37,9 +37,12 @@ def postgres_reachable(base: str) -> str | None:
 
 
 def _urls(cfg: Config, kind: str) -> tuple[str, str]:
+    # Named by size, so that runs with other sizes (a quick check) keep the big database for the next full run.
     if kind == "SQLite":
-        return (f"sqlite://{WORKDIR / 'p5-small.sqlite3'}", f"sqlite://{WORKDIR / 'p5-large.sqlite3'}")
-    return (f"{cfg.postgres}/gql_bench_p5_small", f"{cfg.postgres}/gql_bench_p5_large")
+        small, large = (f"sqlite://{WORKDIR / f'p5-{n}.sqlite3'}" for n in (cfg.p5_small_users, cfg.p5_users))
+    else:
+        small, large = (f"{cfg.postgres}/gql_bench_p5_{n}" for n in (cfg.p5_small_users, cfg.p5_users))
+    return small, large
 
 
 def p5(cfg: Config, kind: str) -> list[Figure]:
