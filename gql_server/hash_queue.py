@@ -62,12 +62,14 @@ class Admission:
 class HashQueue:
     """Runs blocking hash calls in `workers` dedicated threads; admits at most `max_waiting` more callers."""
 
-    def __init__(self, workers: int, max_waiting: int) -> None:
+    def __init__(self, workers: int, max_waiting: int, slots: asyncio.Semaphore | None = None) -> None:
+        """`slots`: the semaphore of `workers` places that callers wait on (one that reports its waiters,
+        for metrics); a plain one by default."""
         self.workers = workers
         self.max_waiting = max_waiting
         self.admitted = 0
         self.running = 0
-        self._slots = asyncio.Semaphore(workers)
+        self._slots = slots or asyncio.Semaphore(workers)
         self._executor: ThreadPoolExecutor | None = None
         # Wall time of one hash divided by the workers sharing the machine: the queue's drain rate.
         self._seconds_per_hash = INITIAL_SECONDS_PER_HASH
