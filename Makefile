@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-hostile lint schema check-contract plugin-roundtrip clean
+.PHONY: serve test test-hostile lint schema check-contract plugin-roundtrip bench clean
 
 SMS := plugins/gql-server-sms
 
 $(STAMP): pyproject.toml $(SMS)/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev]'
+	$(BIN)/pip install --quiet -e '.[test,dev,bench]'
 	# The SMS method is a third-party package: installed beside the core, as an operator would.
 	$(BIN)/pip install --quiet -e $(SMS)
 	touch $(STAMP)
@@ -27,6 +27,11 @@ test: $(STAMP)
 ## Only the property-based hostile-input tests (hypothesis, 200 examples per mutation; part of `make test` too)
 test-hostile: $(STAMP)
 	$(BIN)/pytest -m hostile tests/test_hostile_input.py
+
+## Performance figures P1-P6 and the S3 timing check (bench/README.md); about 15-20 minutes on 2 cores.
+## Shorter while developing: BENCH_DURATION=3 BENCH_RUNS=1 BENCH_ONLY=P1,P2 BENCH_P5_USERS=100000 make bench
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 ## ruff, mypy (strict) and hadolint on the Dockerfile
 lint: $(STAMP)

@@ -20,6 +20,7 @@ from gql_server.admin import Admin, AdminError
 from gql_server.enums import MembershipLevel
 from gql_server.mail import MailNotDelivered
 from gql_server.services import build_services
+from gql_server.serving import UVICORN_OPTIONS
 from gql_server.settings import ConfigurationError, Settings
 
 T = TypeVar("T")
@@ -136,14 +137,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
-            # X-Forwarded-For is honoured by the app itself, and only from TRUSTED_PROXIES.
-            proxy_headers=False,
             # Every process (each spawned worker too) logs in LOG_FORMAT; the app writes its own access
             # line per request, with the request id and without the query string (S25).
             log_config=log_config,
             access_log=False,
             # On SIGTERM: stop accepting, let in-flight requests finish, then close (docs/operations.md).
             timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+            # proxy_headers off (TRUSTED_PROXIES is the app's), uvloop and httptools.
+            **UVICORN_OPTIONS,
         )
     return 0
 

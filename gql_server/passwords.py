@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from dataclasses import dataclass
 from functools import cache
@@ -11,6 +10,7 @@ from importlib import resources
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from gql_server.hash_queue import Admission, HashQueue
 from gql_server.metrics import InstrumentedSemaphore
 
 # OWASP Password Storage Cheat Sheet's first argon2id row: m=19 MiB, t=2, p=1.
@@ -21,6 +21,8 @@ PARALLELISM = 1
 MIN_LENGTH = 8
 # Long enough for passphrases, short enough that hashing cannot be used as a DoS lever (S2).
 MAX_LENGTH = 1024
+# Logins that may wait for a hashing slot beyond those hashing (PASSWORD_HASH_QUEUE).
+DEFAULT_MAX_WAITING = 64
 
 
 @dataclass
@@ -43,26 +45,32 @@ class Verification:
 class PasswordService:
     """Hashes and verifies passwords in worker threads, at most `concurrency` at a time.
 
-    The bound keeps memory predictable (each hash holds 19 MiB) and leaves threads for the
-    rest of the service; waiting requests queue here rather than on the event loop.
+    The bound keeps memory predictable (each hash holds 19 MiB) and leaves the event loop free;
+    waiting requests queue here, at most `max_waiting` logins deep (gql_server.hash_queue).
     """
 
-    def __init__(self, concurrency: int, hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self, concurrency: int, hasher: PasswordHasher | None = None, max_waiting: int = DEFAULT_MAX_WAITING
+    ) -> None:
         self._hasher = hasher or PasswordHasher(
             time_cost=TIME_COST,
             memory_cost=MEMORY_COST_KIB,
             parallelism=PARALLELISM,
             type=Type.ID,
         )
-        # Reports its waiters and their wait (gql_server_password_hash_queue_depth, ..._wait_seconds).
-        self._slots = InstrumentedSemaphore(concurrency)
+        # The slots report their waiters and their wait (gql_server_password_hash_queue_depth, ..._wait_seconds).
+        self.queue = HashQueue(concurrency, max_waiting, slots=InstrumentedSemaphore(concurrency))
         self._dummy_hash: str | None = None
         self.stats = PasswordStats()
 
+    def admit(self) -> Admission:
+        """A place in the hashing queue for one login, taken before its database work; raises
+        HashQueueFull at once when the queue is full (P4)."""
+        return self.queue.admit()
+
     async def hash(self, password: str) -> str:
         """Hash a password for storage."""
-        async with self._slots:
-            return await asyncio.to_thread(self._hasher.hash, password)
+        return await self.queue.run(self._hasher.hash, password)
 
     async def verify(self, stored_hash: str, password: str) -> Verification:
         """Check a password; the parameters come from the stored hash itself."""
@@ -70,8 +78,7 @@ class PasswordService:
         return await self._verify(stored_hash, password)
 
     async def _verify(self, stored_hash: str, password: str) -> Verification:
-        async with self._slots:
-            return await asyncio.to_thread(self._verify_sync, stored_hash, password)
+        return await self.queue.run(self._verify_sync, stored_hash, password)
 
     async def warm_up(self) -> None:
         """Make the decoy hash at start-up, so that even the first decoy costs one hash, not two."""

@@ -55,6 +55,7 @@ class Services:
 
     async def close(self) -> None:
         """Release what the services hold open (Redis connections, the audit export file)."""
+        self.passwords.queue.close()
         if self.rate_limiter is not None:
             await self.rate_limiter.close()
         if self.audit_exporter is not None:
@@ -77,7 +78,7 @@ def build_services(settings: Settings) -> Services:
     pm.register(default_transport(settings.smtp_url, settings.production), name=DEFAULT_TRANSPORT)
     methods = collect_methods(pm)
     keyring = Keyring(settings.resolved_secret_key)
-    passwords = PasswordService(settings.password_hash_concurrency)
+    passwords = PasswordService(settings.password_hash_concurrency, max_waiting=settings.password_hash_queue)
     auditor = Auditor(pm)
     mailer = MailService(pm, settings.mail_from)
     sessions = SessionPolicy(idle=settings.session_idle, absolute=settings.session_absolute)

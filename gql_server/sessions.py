@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance
+from gql_server.lookups import with_user_by_token_hash
 from gql_server.models import Session, User
 from gql_server.tokens import hash_token, new_token
 
@@ -53,10 +54,10 @@ async def create_session(user: User, assurance: Assurance, policy: SessionPolicy
 async def resolve_session(token: str, policy: SessionPolicy) -> Session | None:
     """The live session for a token, with its user; None when unknown, ended or expired."""
     now = utcnow()
-    session = await Session.get_or_none(token_hash=hash_token(token), ended_at=None, expires_at__gt=now).select_related(
-        "user"
-    )
-    if session is None or session.last_seen_at + policy.idle <= now:
+    session = await with_user_by_token_hash(Session, hash_token(token))
+    if session is None or session.ended_at is not None or session.expires_at <= now:
+        return None
+    if session.last_seen_at + policy.idle <= now:
         return None
     if now - session.last_seen_at >= TOUCH_INTERVAL:
         await Session.filter(id=session.id).update(last_seen_at=now)

@@ -11,6 +11,7 @@ from tortoise.expressions import F
 
 from gql_server.clock import utcnow
 from gql_server.enums import TokenPurpose
+from gql_server.lookups import with_user_by_token_hash
 from gql_server.models import Token, User
 
 # 32 random bytes: 256 bits, twice the 128 the contract asks for.
@@ -59,20 +60,31 @@ async def issue_token(
 
 async def find_token(raw: str, purpose: TokenPurpose) -> Token | None:
     """The live token of this purpose, or None when unknown, used, expired or of another purpose."""
-    return await Token.get_or_none(
-        token_hash=hash_token(raw), purpose=purpose, used_at=None, expires_at__gt=utcnow()
-    ).select_related("user")
+    token = await with_user_by_token_hash(Token, hash_token(raw))
+    if token is None or token.purpose is not purpose or token.used_at is not None or token.expires_at <= utcnow():
+        return None
+    return token
 
 
 async def reserve_attempt(token: Token, limit: int) -> int | None:
     """Count one code attempt against a live token, atomically. The attempts used so far, or None when
     the token is dead (used, expired, or out of attempts): parallel requests cannot exceed `limit` (S5).
     """
+    if not await spend_attempt(token, limit):
+        return None
+    return await attempts_used(token)
+
+
+async def spend_attempt(token: Token, limit: int) -> bool:
+    """`reserve_attempt` without reading the count back (a caller needs it only when the code was wrong)."""
     taken = await Token.filter(id=token.id, used_at=None, expires_at__gt=utcnow(), attempts__lt=limit).update(
         attempts=F("attempts") + 1
     )
-    if not taken:
-        return None
+    return taken > 0
+
+
+async def attempts_used(token: Token) -> int:
+    """The attempts counted against a token so far."""
     return (await Token.get(id=token.id)).attempts
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import threading
 import time
@@ -155,3 +156,27 @@ async def test_s3_unknown_email_and_wrong_password_take_the_same_time(client, ma
         f"median unknown {statistics.median(unknown) * 1000:.1f} ms, "
         f"median wrong {statistics.median(wrong) * 1000:.1f} ms, ratio {ratio:.3f}"
     )
+
+
+async def test_p4_a_full_hashing_queue_refuses_logins_at_once_with_a_retryable_answer(
+    client, services, make_customer, make_user
+):
+    user = await make_user(await make_customer(), "anna@example.com", PASSWORD)
+    queue = services.passwords.queue
+    with contextlib.ExitStack() as held:
+        for _ in range(queue.workers + queue.max_waiting):
+            held.enter_context(queue.admit())
+        checks_before = services.passwords.stats.checks
+
+        refused = await client.login("anna@example.com", PASSWORD)
+
+        # A typed, retryable answer (not a 5xx), the same whoever asks (S3), with nothing checked or counted.
+        assert refused["__typename"] == "TooManyAttempts", refused
+        assert refused["retryAfterSeconds"] >= 1
+        assert services.passwords.stats.checks == checks_before
+        assert (await User.get(id=user.id)).failed_password_attempts == 0
+        other = await client.login("nobody@example.com", PASSWORD)
+        assert (other["__typename"], other["message"]) == (refused["__typename"], refused["message"])
+
+    assert (await client.login("anna@example.com", PASSWORD))["__typename"] == "LoginSuccess"
+    assert queue.admitted == 0

@@ -85,6 +85,7 @@ NOT_PERMITTED = "Only the customer's administrators may do this."
 EXPIRED_OR_USED = "This link or code has expired or was already used. Start again."
 WRONG_CODE = "That code is not right."
 THROTTLED = "Too many attempts. Try again later."
+BUSY = "The service is busy. Try again in a moment."
 METHOD_UNAVAILABLE = "This method is not available here."
 EMAIL_TAKEN = "This email address belongs to another account."
 
@@ -107,6 +108,8 @@ def error_for(outcome: object) -> ExpectedError:
             return ChallengeExpired(message=EXPIRED_OR_USED)
         case results.Throttled(retry_after_seconds=seconds):
             return TooManyAttempts(message=THROTTLED, retry_after_seconds=seconds)
+        case results.Busy(retry_after_seconds=seconds):
+            return TooManyAttempts(message=BUSY, retry_after_seconds=seconds)
         case results.MethodUnavailable():
             return MethodNotAvailable(message=METHOD_UNAVAILABLE)
         case results.EmailTaken():

@@ -7,17 +7,9 @@ from collections.abc import Callable
 from functools import partial
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import (
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
-from strawberry.extensions.disable_introspection import DisableIntrospection
+from graphql import ASTValidationRule, GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaskErrors, SchemaExtension, max_aliases, query_depth_limiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -28,6 +20,7 @@ from gql_server.api import enrollment as enrollment_api
 from gql_server.api import login as login_api
 from gql_server.api import settings as settings_api
 from gql_server.api.context import Info
+from gql_server.api.documents import CheckedDocuments
 from gql_server.api.errors import (
     PublicError,
 )
@@ -46,7 +39,12 @@ MAIL_REFUSED = "The mail server refused this address; nothing was changed. Check
 MAX_ALIASES = 5
 MAX_DEPTH = 10
 MAX_TOKENS = 2000
-CACHE_SIZE = 256
+# The alias and depth rules are built once: Strawberry's MaxAliasesLimiter and QueryDepthLimiter make a
+# new rule class per instance, i.e. per request, which would defeat the validation cache.
+S7_RULES: list[type[ASTValidationRule]] = [
+    max_aliases.create_validator(MAX_ALIASES),
+    query_depth_limiter.create_validator(MAX_DEPTH, should_ignore=None),
+]
 
 
 @strawberry.type
@@ -61,7 +59,7 @@ class Query:
         return users.Viewer(
             user=users.UserType.from_model(session.user),
             session=users.SessionType.from_model(session, info),
-            requirement=await info.context.services.policy.requirement_for(session),
+            model=session,
         )
 
     @strawberry.field(
@@ -179,17 +177,12 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
     """The schema with its guards; production turns introspection and field suggestions off."""
     # Factories, not instances: each request gets its own extension objects (no shared state);
     # the parser and validation caches still share one module-level LRU per maxsize.
+    rules = S7_RULES if introspection else [*S7_RULES, NoSchemaIntrospectionCustomRule]
     extensions: list[Callable[[], SchemaExtension]] = [
         ObserveOperations,
-        partial(ParserCache, maxsize=CACHE_SIZE),
-        partial(ValidationCache, maxsize=CACHE_SIZE),
-        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
-        partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
-        partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+        partial(CheckedDocuments, max_tokens=MAX_TOKENS, rules=rules),
         partial(MaskUnexpectedErrors, should_mask_error=_should_mask),
     ]
-    if not introspection:
-        extensions.append(DisableIntrospection)
     return Schema(
         query=Query,
         mutation=Mutation,

@@ -135,6 +135,9 @@ class Viewer:
 
     user: UserType
     session: SessionType
-    requirement: enums.Requirement = strawberry.field(
-        description="CONVERSION when the user must convert before using anything else (rules R2, R10)."
-    )
+    model: strawberry.Private[Session]
+
+    @strawberry.field(description="CONVERSION when the user must convert before using anything else (rules R2, R10).")
+    async def requirement(self, info: Info) -> enums.Requirement:
+        """Asked of the policy only when selected: it can cost queries that `viewer { user }` does not need."""
+        return await info.context.services.policy.requirement_for(self.model)

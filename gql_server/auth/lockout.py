@@ -109,14 +109,19 @@ async def record_failure(user_id: object, step: Step = PASSWORD_STEP) -> timedel
     return duration if locked else None
 
 
-async def record_success(user_id: object, step: Step = PASSWORD_STEP) -> None:
-    """A correct secret resets the round and the backoff."""
-    await User.filter(id=user_id).update(**{step.failures: 0, step.lockouts: 0, step.locked_until: None})
+async def record_success(user_id: object, step: Step = PASSWORD_STEP, **also: Any) -> None:
+    """A correct secret resets the round and the backoff; `also` are more User columns to set in the same
+    statement (a login's last_login_at), to spare the login a round trip."""
+    await User.filter(id=user_id).update(**{step.failures: 0, step.lockouts: 0, step.locked_until: None}, **also)
 
 
 async def seconds_locked(user_id: object, step: Step) -> int:
     """How long the step stays locked (0 when it is not), for `TooManyAttempts.retryAfterSeconds`."""
-    user = await User.get(id=user_id)
+    return seconds_locked_in(await User.get(id=user_id), step)
+
+
+def seconds_locked_in(user: User, step: Step) -> int:
+    """`seconds_locked` for a user row already at hand."""
     locked_until: datetime | None = getattr(user, step.locked_until)
     if locked_until is None:
         return 0

@@ -9,6 +9,7 @@ from datetime import timedelta
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
 from gql_server.auth.results import (
+    Busy,
     ConversionNeeded,
     ConversionStillPending,
     CredentialsRejected,
@@ -20,6 +21,7 @@ from gql_server.auth.second_factor import SecondFactorService
 from gql_server.clock import utcnow
 from gql_server.emails import MAX_EMAIL_LENGTH, mask_email, normalize_email
 from gql_server.enums import Assurance, TokenPurpose
+from gql_server.hash_queue import HashQueueFull
 from gql_server.models import Session, User
 from gql_server.passwords import MAX_LENGTH, PasswordService
 from gql_server.policy import NextStep, Policy
@@ -60,6 +62,16 @@ class LoginService:
         retry_after = await self._rate.hit(Action.LOGIN, ip)
         if retry_after is not None:
             return Throttled(retry_after_seconds=retry_after)
+        try:
+            # Before any database work: a refused login costs almost nothing and counts no attempt.
+            # The same for every address, so it says nothing about accounts (S3).
+            admission = self._passwords.admit()
+        except HashQueueFull as full:
+            return Busy(retry_after_seconds=full.retry_after_seconds)
+        with admission:
+            return await self._check_password(email, password, ip)
+
+    async def _check_password(self, email: str, password: str, ip: str | None) -> LoginOutcome:
         address = normalize_email(email)
         # Over-long input is refused before hashing (S2's DoS cap); no account can match it.
         if len(address) > MAX_EMAIL_LENGTH or len(password) > MAX_LENGTH:
@@ -96,7 +108,6 @@ class LoginService:
         if not verification.ok:
             await self._fail(user, ip)
             return CredentialsRejected()
-        await lockout.record_success(user.id)
         if verification.new_hash:
             await User.filter(id=user.id).update(password_hash=verification.new_hash)
         return await self._after_password(user, ip)
@@ -119,7 +130,14 @@ class LoginService:
             )
 
     async def _after_password(self, user: User, ip: str | None) -> LoginOutcome:
-        step = await self._policy.next_step_after_password(user)
+        """After a correct password: reset the lockout round (R12), then what the policy says comes next."""
+        try:
+            step = await self._policy.next_step_after_password(user)
+        except Exception:
+            await lockout.record_success(user.id)  # the password was right, whatever failed after it
+            raise
+        if step is not NextStep.SESSION:
+            await lockout.record_success(user.id)
         if step is NextStep.CONVERSION_REQUIRED:
             ticket = await issue_token(user, TokenPurpose.CONVERSION_TICKET, self._limits.ticket)
             await self._audit.record(AuditKind.CONVERSION_REQUIRED, subject=user, data={"ip": ip})
@@ -130,8 +148,9 @@ class LoginService:
             return ConversionStillPending(ticket=ticket, sent_to=mask_email(user.pending_email or user.email))
         if step is NextStep.SECOND_FACTOR:
             return await self._second_factor.challenge_for(user)
-        new_session = await create_session(user, Assurance.PASSWORD, self._limits.sessions)
         user.last_login_at = utcnow()
-        await User.filter(id=user.id).update(last_login_at=user.last_login_at)
+        # The lockout reset and the login time in one statement.
+        await lockout.record_success(user.id, last_login_at=user.last_login_at)
+        new_session = await create_session(user, Assurance.PASSWORD, self._limits.sessions)
         await self._audit.record(AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": "password", "ip": ip})
         return LoggedIn(user=user, session=new_session)

@@ -68,6 +68,13 @@ class Throttled:
 
 
 @dataclass(frozen=True)
+class Busy:
+    """Too many logins wait for password hashing: nothing was checked, retry after this many seconds (P4)."""
+
+    retry_after_seconds: int
+
+
+@dataclass(frozen=True)
 class MethodUnavailable:
     """The method is not installed, not allowed for this user, or not enrolled."""
 
@@ -87,6 +94,7 @@ LoginOutcome = (
     | TokenInvalid
     | Throttled
     | MethodUnavailable
+    | Busy
 )
 
 

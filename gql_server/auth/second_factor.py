@@ -8,6 +8,7 @@ one attempt, so batching or aliasing cannot multiply them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,7 +34,7 @@ from gql_server.factors import CodeCheckingMethod, CodeDeliveringMethod, Mailer,
 from gql_server.models import EnrolledFactor, OneTimeCode, Token, User
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import SessionPolicy, create_session
-from gql_server.tokens import find_token, issue_token, reserve_attempt, use_token
+from gql_server.tokens import attempts_used, find_token, issue_token, spend_attempt, use_token
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class _Verdict:
     factor: EnrolledFactor | None = None
     recovery_left: int | None = None
     replay: bool = False
+    factor_touched: bool = False
 
 
 class _ChallengeTaken(Exception):
@@ -81,7 +83,10 @@ class SecondFactorService:
     async def methods_of(self, user: User) -> list[SecondFactorMethod]:
         """The installed methods the user has enrolled, then recovery_code."""
         enrolled = await EnrolledFactor.filter(user_id=user.id).order_by("created_at").values_list("method", flat=True)
-        ids = list(dict.fromkeys(str(m) for m in enrolled))
+        return self._methods_among(str(m) for m in enrolled)
+
+    def _methods_among(self, enrolled: Iterable[str]) -> list[SecondFactorMethod]:
+        ids = list(dict.fromkeys(enrolled))
         if self._core.recovery is not None:
             ids.append(RECOVERY_METHOD)
         return [self._core.methods[m] for m in ids if m in self._core.methods]
@@ -123,44 +128,47 @@ class SecondFactorService:
         if challenge is None:
             return TokenInvalid()
         user = challenge.user
-        if method_id not in {m.id for m in await self.methods_of(user)}:
+        # The user's factors, read once: which methods they may use here, and the ones to check.
+        factors = await EnrolledFactor.filter(user_id=user.id).order_by("created_at")
+        if method_id not in {m.id for m in self._methods_among(f.method for f in factors)}:
             return MethodUnavailable()
-        # A locked step is refused before the challenge spends an attempt on it.
-        if await lockout.seconds_locked(user.id, lockout.SECOND_FACTOR_STEP):
+        # A locked step is refused before the challenge spends an attempt on it. The user row came with the
+        # challenge a moment ago; the conditional update below is what actually guards the limit.
+        if lockout.seconds_locked_in(user, lockout.SECOND_FACTOR_STEP):
             return await self._locked(user, ip)
-        used = await reserve_attempt(challenge, CHALLENGE_ATTEMPTS)
-        if used is None:
+        if not await spend_attempt(challenge, CHALLENGE_ATTEMPTS):
             return TokenInvalid()
         if not await lockout.reserve_attempt(user.id, lockout.SECOND_FACTOR_STEP):
             return await self._locked(user, ip)
+        mine = [f for f in factors if f.method == method_id]
         try:
             # One transaction: a code (recovery code, TOTP step, email code) is spent only if this
             # request also ends the challenge; a parallel request that lost the challenge spends nothing.
             async with in_transaction():
-                verdict = await self._check(challenge, user, method_id, code)
+                verdict = await self._check(challenge, user, method_id, code, mine)
                 if verdict.ok and not await use_token(challenge):
                     raise _ChallengeTaken
         except _ChallengeTaken:
             return TokenInvalid()
         except Exception:
             # A reserved attempt always ends in a verdict, even when the check itself failed.
-            await self._wrong(challenge, user, method_id, used, False, ip)
+            await self._wrong(challenge, user, method_id, False, ip)
             raise
         if not verdict.ok:
-            return await self._wrong(challenge, user, method_id, used, verdict.replay, ip)
-        await lockout.record_success(user.id, lockout.SECOND_FACTOR_STEP)
+            return await self._wrong(challenge, user, method_id, verdict.replay, ip)
         return await self._succeed(user, method_id, verdict, ip)
 
     async def _locked(self, user: User, ip: str | None) -> LoginOutcome:
         await self._audit.record(AuditKind.SECOND_FACTOR_REFUSED_LOCKED, subject=user, data={"ip": ip})
         return Throttled(retry_after_seconds=await lockout.seconds_locked(user.id, lockout.SECOND_FACTOR_STEP))
 
-    async def _check(self, challenge: Token, user: User, method_id: str, code: str) -> _Verdict:
+    async def _check(
+        self, challenge: Token, user: User, method_id: str, code: str, factors: list[EnrolledFactor]
+    ) -> _Verdict:
         if method_id == RECOVERY_METHOD:
             left = await self._core.use_recovery_code(user, code)
             return _Verdict(ok=left is not None, recovery_left=left)
         method = self._core.methods[method_id]
-        factors = await EnrolledFactor.filter(user_id=user.id, method=method_id)
         if isinstance(method, CodeDeliveringMethod):
             ok = await self._core.check_sent_code(challenge, method_id, code)
             return _Verdict(ok=ok, factor=factors[0] if ok and factors else None)
@@ -173,13 +181,13 @@ class SecondFactorService:
             if counter is None:
                 continue
             if await self._core.accept_counter(factor, counter):
-                return _Verdict(ok=True, factor=factor)
+                # accept_counter has set the factor's last_used_at already.
+                return _Verdict(ok=True, factor=factor, factor_touched=True)
             replay = True
         return _Verdict(ok=False, replay=replay)
 
-    async def _wrong(
-        self, challenge: Token, user: User, method_id: str, used: int, replay: bool, ip: str | None
-    ) -> LoginOutcome:
+    async def _wrong(self, challenge: Token, user: User, method_id: str, replay: bool, ip: str | None) -> LoginOutcome:
+        used = await attempts_used(challenge)
         if replay:
             await self._audit.record(AuditKind.REPLAY_REFUSED, subject=user, data={"method": method_id, "ip": ip})
         await self._audit.record(
@@ -194,11 +202,12 @@ class SecondFactorService:
 
     async def _succeed(self, user: User, method_id: str, verdict: _Verdict, ip: str | None) -> LoginOutcome:
         now = utcnow()
-        if verdict.factor is not None:
+        if verdict.factor is not None and not verdict.factor_touched:
             await EnrolledFactor.filter(id=verdict.factor.id).update(last_used_at=now)
+        # The success resets the step's round and backoff and records the login in one statement.
+        await lockout.record_success(user.id, lockout.SECOND_FACTOR_STEP, last_login_at=now)
         new_session = await create_session(user, Assurance.TWO_FACTOR, self._sessions)
         user.last_login_at = now
-        await User.filter(id=user.id).update(last_login_at=now)
         await self._audit.record(AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": method_id, "ip": ip})
         if verdict.recovery_left is not None:
             await self._recovery_used(user, verdict.recovery_left, ip)

@@ -1,0 +1,92 @@
+"""wrk (the Debian package) with bench/lua/graphql.lua: throughput and latency of single-request loads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from bench.config import BENCH_DIR
+from bench.procs import run_pinned
+
+SCRIPT = BENCH_DIR / "lua" / "graphql.lua"
+
+
+def ensure_wrk() -> str:
+    """The wrk binary; installed with apt-get when missing (the harness runs as root on Debian)."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk is missing: apt-get install -y wrk", flush=True)
+    install = subprocess.run(["apt-get", "install", "-y", "wrk"], capture_output=True, text=True)
+    if install.returncode != 0:
+        subprocess.run(["apt-get", "update"], capture_output=True, check=False)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], capture_output=True, check=True)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk could not be installed; install it (apt-get install wrk) and run again")
+    return found
+
+
+@dataclass(frozen=True)
+class Load:
+    """What to send: a body and an optional header with "{{i}}" numbering, and what a good answer holds."""
+
+    body: str
+    expect: str
+    count: int = 1
+    header: str = ""
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    """One wrk run, summarised by the Lua script."""
+
+    requests: int
+    seconds: float
+    bad: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    loadgen_cpu: float
+
+    @property
+    def rate(self) -> float:
+        """Good answers per second."""
+        return (self.requests - self.bad) / self.seconds
+
+
+def run_wrk(port: int, load: Load, *, seconds: float, connections: int, cpu: int, threads: int = 1) -> WrkResult:
+    """Run wrk pinned to `cpu` against /graphql for `seconds`."""
+    argv = [
+        ensure_wrk(),
+        f"-t{threads}",
+        f"-c{max(connections, threads)}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+        str(SCRIPT),
+        f"http://127.0.0.1:{port}/graphql",
+        "--",
+        load.body,
+        load.header,
+        str(load.count),
+        load.expect,
+        str(threads),
+    ]
+    finished = run_pinned(argv, cpu, timeout=seconds + 60)
+    line = next(line for line in finished.stdout.splitlines() if line.startswith("BENCH "))
+    data = json.loads(line.removeprefix("BENCH "))
+    errors = sum(data[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
+    return WrkResult(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        bad=data["bad"],
+        errors=errors,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        loadgen_cpu=finished.cpu_share,
+    )
