@@ -66,9 +66,8 @@ class Admin:
         # that nobody was told about (MailNotDelivered reaches the caller).
         async with in_transaction():
             try:
-                async with in_transaction():
-                    user = await User.create(**fields)
-                    await Membership.create(user=user, customer=customer, level=level)
+                user = await User.create(**fields)
+                await Membership.create(user=user, customer=customer, level=level)
             except IntegrityError:
                 raise AdminError(f"A user with the email {address} exists already.") from None
             await self.auditor.record(

@@ -31,6 +31,7 @@ from gql_server.sessions import create_session
 from gql_server.settings import Settings
 
 from .graphql import GraphQLClient
+from .local_services import OwnRedis
 from .mailbox import Mailbox, running_smtp_server
 
 PG_URL = os.environ.get("GQL_SERVER_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/gql_server_test")
@@ -223,3 +224,16 @@ def converted_session(services: Services) -> Callable[[User], Awaitable[str]]:
         return new.token
 
     return make
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    """A redis-server of the test's own (started; stopped after the test), for outage tests."""
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    redis = OwnRedis()
+    redis.start()
+    try:
+        yield redis
+    finally:
+        redis.stop()

@@ -9,7 +9,6 @@ import asyncio
 import email
 import email.policy
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,8 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+
+from .local_services import free_port
 
 
 class Mailbox:
@@ -83,17 +84,10 @@ def body(message: EmailMessage) -> str:
     return str(part.get_content())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_smtp_server() -> Iterator[Mailbox]:
     """Start aiosmtpd on a free port for the duration of the block."""
-    port = _free_port()
+    port = free_port()
     mailbox = Mailbox(f"smtp://127.0.0.1:{port}")
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .local_services import free_port
+
 EXE = [sys.executable, "-m", "gql_server.cli"]
 
 
@@ -234,15 +236,9 @@ def test_cli_export_schema_prints_the_committed_sdl(env):
     assert result.stdout == committed
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_cli_serve_demo_answers_on_a_fresh_database_and_prints_credentials(env, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         server = subprocess.Popen(

@@ -9,8 +9,6 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from .test_outages import OwnRedis
-
 
 async def ready(client) -> tuple[int, dict]:
     response = await client.http.get("/readyz")
@@ -164,17 +162,6 @@ async def test_readyz_answers_503_while_postgres_refuses_connections_and_200_aft
 
 
 class TestRedis:
-    @pytest.fixture
-    def own_redis(self):
-        if not shutil.which("redis-server"):
-            pytest.skip("redis-server is not installed")
-        redis = OwnRedis()
-        redis.start()
-        try:
-            yield redis
-        finally:
-            redis.stop()
-
     @pytest.fixture
     def settings_overrides(self, own_redis):
         return {"redis_url": own_redis.url}

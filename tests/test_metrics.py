@@ -22,6 +22,7 @@ from gql_server.metrics_server import exposition_registry, serving_metrics, star
 from gql_server.settings import ConfigurationError, Settings
 
 from .flows import PASSWORD, challenge, convert, request_invitation, totp_code, verify
+from .local_services import free_port
 
 
 def value(name: str, **labels: str) -> float:
@@ -40,12 +41,6 @@ class Moves:
         return [
             value(name, **labels) - before for (name, labels), before in zip(self._series, self._before, strict=True)
         ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -173,7 +168,7 @@ class TestPluginErrors:
 async def test_mail_deliveries_count_failures_too():
     pm = pluggy.PluginManager("gql_server")
     pm.add_hookspecs(hookspecs)
-    pm.register(SmtpTransport(f"smtp://127.0.0.1:{_free_port()}"))  # nothing listens there
+    pm.register(SmtpTransport(f"smtp://127.0.0.1:{free_port()}"))  # nothing listens there
     nobody = pluggy.PluginManager("gql_server")
     nobody.add_hookspecs(hookspecs)
     moves = Moves(("gql_server_mail_deliveries_total", {"template": "login_code", "result": "failed"}))
@@ -220,7 +215,7 @@ async def test_password_service_hashes_through_the_instrumented_semaphore(servic
 
 async def test_metrics_are_served_on_their_own_port_and_not_by_the_app(client):
     await client.login("nobody@example.com", "whatever it is")
-    port = _free_port()
+    port = free_port()
     server, thread = start_metrics_server("127.0.0.1", port)
     try:
         async with httpx.AsyncClient() as http:

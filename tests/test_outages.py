@@ -4,10 +4,6 @@ server that is down or refuses an address."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,58 +17,10 @@ from gql_server.models import Token, User
 
 from .conftest import PG_URL
 from .graphql import operation
+from .local_services import free_port
 from .mailbox import Mailbox
 
 PASSWORD = "correct horse battery"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class OwnRedis:
-    """A redis-server of the test's own, so that stopping it disturbs nothing else on the machine."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed"
-        self._process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
-            self._process = None
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    redis = OwnRedis()
-    redis.start()
-    try:
-        yield redis
-    finally:
-        redis.stop()
 
 
 class TestRedisOutage:
@@ -143,7 +91,7 @@ class RefusingMailbox(Mailbox):
 
 @pytest.fixture
 def refusing_smtp() -> Iterator[Mailbox]:
-    port = _free_port()
+    port = free_port()
     mailbox = RefusingMailbox(f"smtp://127.0.0.1:{port}")
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
@@ -170,7 +118,7 @@ async def _nothing_changed() -> None:
 class TestMailServerDown:
     @pytest.fixture
     def settings_overrides(self):
-        return {"smtp_url": f"smtp://127.0.0.1:{_free_port()}"}  # nobody listens there
+        return {"smtp_url": f"smtp://127.0.0.1:{free_port()}"}  # nobody listens there
 
     async def test_an_invitation_that_cannot_be_sent_is_a_retryable_error_and_changes_nothing(
         self, client, make_customer, make_user, caplog

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,12 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from .conftest import PG_URL, REDIS_TEST_URL
 from .flows import PASSWORD
+from .local_services import free_port, fresh_postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -31,12 +30,6 @@ EXE = [sys.executable, "-m", "gql_server.cli"]
 LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { __typename } }"
 # Named after the suite's database, so that two checkouts testing at once do not collide.
 SERVE_DB = PG_URL + "_serve"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -69,7 +62,7 @@ class Served:
     """A `gql-server serve` process writing its log to a file."""
 
     def __init__(self, env: dict[str, str], cwd: Path, *args: str, prefix: list[str] | None = None) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = cwd / "serve.log"
         self._log = self.log_path.open("w")
@@ -202,17 +195,6 @@ async def test_sigterm_during_a_login_flood_finishes_what_was_in_flight_and_refu
 # --- two workers: JSON logs, probes, metrics summed over the workers --------------------------------
 
 
-async def _fresh_database(url: str) -> None:
-    dsn = url.replace("postgres://", "postgresql://", 1)
-    base, _, name = dsn.rpartition("/")
-    admin = await asyncpg.connect(f"{base}/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
 def _sample(exposition: str, name: str, labels: str = "") -> float:
     prefix = f"{name}{{{labels}}} " if labels else f"{name} "
     values = [float(line.removeprefix(prefix)) for line in exposition.splitlines() if line.startswith(prefix)]
@@ -221,12 +203,12 @@ def _sample(exposition: str, name: str, labels: str = "") -> float:
 
 
 async def test_two_workers_log_json_answer_probes_and_sum_their_metrics_on_the_metrics_port(postgres_ready, tmp_path):
-    await _fresh_database(SERVE_DB)
+    await fresh_postgres_database(SERVE_DB)
     folder = tmp_path / "prometheus"
     folder.mkdir()
     stale = folder / "counter_424242.db"
     stale.write_bytes(b"left over by an earlier run, and not even a metrics file")
-    metrics_port = _free_port()
+    metrics_port = free_port()
     env = _base_env(
         tmp_path,
         DATABASE_URL=SERVE_DB,

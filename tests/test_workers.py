@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 
 from .conftest import PG_URL, REDIS_TEST_URL
 from .flows import PASSWORD, totp_code
+from .local_services import free_port, fresh_postgres_database
 from .mailbox import Mailbox, code_in, invitation_token_in
 
 pytestmark = pytest.mark.slow
@@ -30,27 +30,10 @@ WORKERS_DB = PG_URL + "_workers"
 EXE = [sys.executable, "-m", "gql_server.cli"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _fresh_database() -> None:
-    dsn = WORKERS_DB.replace("postgres://", "postgresql://", 1)
-    base, _, name = dsn.rpartition("/")
-    admin = await asyncpg.connect(f"{base}/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
 @pytest.fixture
 def server_env(postgres_ready, smtp_session: Mailbox, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Environment of a multi-worker service on its own PostgreSQL database, Redis and the test SMTP."""
-    asyncio.run(_fresh_database())
+    asyncio.run(fresh_postgres_database(WORKERS_DB))
     yield {
         **os.environ,
         "DATABASE_URL": WORKERS_DB,
@@ -80,7 +63,7 @@ async def server(server_env: dict[str, str], tmp_path: Path) -> AsyncIterator[st
     for email in ("anna@example.com", "bea@example.com", "cai@example.com"):
         _cli(server_env, "user", "create", "--customer", customer, "--email", email, "--password", PASSWORD,
              "--level", "company")  # fmt: skip
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(  # noqa: ASYNC220 (a server that outlives this call)
         [*EXE, "serve", "--workers", "2", "--port", str(port)],

@@ -16,8 +16,9 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from ..flows import PASSWORD
+from ..local_services import free_port
 from ..mailbox import Mailbox
-from .pages import CHROMIUM, SCREENSHOTS, Shots, Site, free_port, start_server
+from .pages import CHROMIUM, SCREENSHOTS, Shots, Site, start_server
 from .steps import enforce
 
 SECRET = "browser-test-secret-key-long-enough-0123456789"
