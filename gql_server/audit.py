@@ -62,6 +62,7 @@ class Auditor:
             actor=actor,
             actor_email=actor.email if actor else None,
             subject=subject,
+            subject_email=subject.email if subject else None,
             customer=customer,
             data=data or {},
         )

@@ -48,3 +48,7 @@ class TokenPurpose(StrEnum):
     INVITATION = "invitation"
     ENROLLMENT = "enrollment"
     LOGIN_CHALLENGE = "login_challenge"
+    # R13: the "this wasn't me" link in a notice to the account's previous address.
+    REPORT_CHANGE = "report_change"
+    # R13, R16: a single-use link to choose a new password, mailed to the account's address.
+    PASSWORD_RESET = "password_reset"  # noqa: S105 (a purpose, not a secret)

@@ -18,7 +18,7 @@ import aiosmtplib
 from gql_server.clock import utcnow
 from gql_server.hookspecs import hookimpl
 from gql_server.mail import TEMPLATE_HEADER
-from gql_server.models import EmailOutbox
+from gql_server.models import DevelopmentMailbox
 
 log = logging.getLogger("gql_server.mail")
 
@@ -85,7 +85,7 @@ class SmtpTransport:
 
 
 class OutboxTransport:
-    """Keeps each message in the `email_outbox` table and logs it (no SMTP_URL).
+    """Keeps each message in the `development_mailbox` table and logs it (no SMTP_URL).
 
     In development the table and the log hold the whole body, so a newcomer can follow the
     invitation link and type the codes. In production neither does: the body holds codes and links,
@@ -106,7 +106,7 @@ class OutboxTransport:
         subject = str(message["Subject"])
         template = str(message.get(TEMPLATE_HEADER, ""))
         body = WITHHELD if self.production else _text_body(message)
-        await EmailOutbox.create(
+        await DevelopmentMailbox.create(
             recipient=recipient, subject=subject, body=body, template=template, created_at=utcnow()
         )
         if self.production:

@@ -48,6 +48,18 @@ class User(Model):
     failed_code_attempts = fields.IntField(default=0)
     code_lockouts = fields.IntField(default=0)
     code_locked_until = fields.DatetimeField(null=True)
+    # S35: attempts in flight (reserved before a secret is checked, released by its verdict). They hold
+    # places in the round without counting as failures; once the newest is older than the reservation
+    # lifetime (auth/lockout.py), they belong to requests that died and hold nothing.
+    password_reserved = fields.IntField(default=0)
+    password_reserved_at = fields.DatetimeField(null=True)
+    code_reserved = fields.IntField(default=0)
+    code_reserved_at = fields.DatetimeField(null=True)
+    # S41: wrong codes since the last second-factor success, across lockouts; at the cap, only a recovery
+    # code (or an operator reset) signs in.
+    code_failure_streak = fields.IntField(default=0)
+    # R13: the owner reported a change as not theirs; the password works again only after a reset by link.
+    password_reset_required = fields.BooleanField(default=False)
     # Language of the emails the user receives ("en" or "fi").
     locale = fields.CharField(max_length=8, default="en")
     last_login_at = fields.DatetimeField(null=True)
@@ -182,7 +194,35 @@ class RecoveryCode(Model):
         table = "recovery_code"
 
 
-class EmailOutbox(Model):
+class MailOutbox(Model):
+    """A message written in the transaction that decided to send it, delivered after commit (S36).
+
+    The message holds links and codes: it is encrypted with a key outside the database (S24) and erased
+    once delivered or given up. A message tied to a token is dropped when the token is no longer live.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    template = fields.CharField(max_length=64)
+    recipient = fields.CharField(max_length=320)
+    message_encrypted = fields.TextField(null=True)
+    token: fields.ForeignKeyNullableRelation[Token] = fields.ForeignKeyField(
+        "models.Token", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField()
+    attempts = fields.IntField(default=0)
+    # When the next delivery attempt is due; a worker that takes the message holds it until claimed_until.
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    claimed_until = fields.DatetimeField(null=True)
+    sent_at = fields.DatetimeField(null=True)
+    failed_at = fields.DatetimeField(null=True)
+    # Why the last attempt failed, for operators (never the message itself).
+    last_error = fields.CharField(max_length=500, null=True)
+
+    class Meta:
+        table = "mail_outbox"
+
+
+class DevelopmentMailbox(Model):
     """Mail kept by the development transport (no SMTP_URL): what the user would have received."""
 
     id = fields.BigIntField(primary_key=True)
@@ -193,7 +233,7 @@ class EmailOutbox(Model):
     created_at = fields.DatetimeField()
 
     class Meta:
-        table = "email_outbox"
+        table = "development_mailbox"
 
 
 class AuditEvent(Model):
@@ -207,6 +247,8 @@ class AuditEvent(Model):
     )
     # Kept as text too: the trail still says who acted after the account is gone.
     actor_email = fields.CharField(max_length=320, null=True)
+    # The subject's address when the event happened: history keeps the addresses as they were (R13).
+    subject_email = fields.CharField(max_length=320, null=True)
     subject: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
     )

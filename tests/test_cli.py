@@ -142,7 +142,7 @@ def test_cli_refuses_a_duplicate_email_and_membership(env):
 def _outbox(env: dict[str, str]) -> list[tuple[str, str, str]]:
     path = env["DATABASE_URL"].removeprefix("sqlite://")
     with sqlite3.connect(path) as db:
-        return db.execute("SELECT recipient, template, body FROM email_outbox ORDER BY id").fetchall()
+        return db.execute("SELECT recipient, template, body FROM development_mailbox ORDER BY id").fetchall()
 
 
 def test_cli_creates_a_two_factor_user_who_is_invited(env):

@@ -54,7 +54,7 @@ from gql_server.enums import Assurance, ConversionState, MembershipLevel, TokenP
 from gql_server.factors import InvalidEnrollmentInput
 from gql_server.models import (
     Customer,
-    EmailOutbox,
+    DevelopmentMailbox,
     EnrolledFactor,
     Membership,
     OneTimeCode,
@@ -462,7 +462,7 @@ class World:
 # Columns a request may touch without changing anything: a session's last use is written at most once
 # a minute (sessions.TOUCH_INTERVAL), whenever the session is used.
 IGNORED_COLUMNS = {"session": frozenset({"last_seen_at"})}
-TABLES = (Customer, User, Membership, Session, Token, EnrolledFactor, OneTimeCode, RecoveryCode, EmailOutbox)
+TABLES = (Customer, User, Membership, Session, Token, EnrolledFactor, OneTimeCode, RecoveryCode, DevelopmentMailbox)
 
 
 def _snapshot_query(postgres: bool) -> str:

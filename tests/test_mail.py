@@ -21,7 +21,7 @@ from gql_server.mail_transports import (
     default_transport,
     parse_smtp_url,
 )
-from gql_server.models import EmailOutbox
+from gql_server.models import DevelopmentMailbox
 
 from . import mailbox
 from .mailbox import Mailbox, body
@@ -262,10 +262,10 @@ async def test_nothing_delivered_without_a_transport():
 # --- the outbox (no SMTP_URL) ----------------------------------------------------------------------
 
 
-async def send_invitation_to_outbox(production: bool) -> EmailOutbox:
+async def send_invitation_to_outbox(production: bool) -> DevelopmentMailbox:
     mailer = MailService(plugin_manager(OutboxTransport(production=production)), "noreply@example.fi")
     await mailer.send("invitation", to="matti@example.fi", locale="en", **VALUES["invitation"])
-    return await EmailOutbox.get(recipient="matti@example.fi")
+    return await DevelopmentMailbox.get(recipient="matti@example.fi")
 
 
 async def test_outbox_in_development_keeps_and_logs_the_whole_message(app, caplog):
@@ -304,6 +304,6 @@ async def test_s25_outbox_in_production_never_logs_codes(app, caplog):
 
     await mailer.send("login_code", to="matti@example.fi", locale="fi", **VALUES["login_code"])
 
-    row = await EmailOutbox.get(template="login_code")
+    row = await DevelopmentMailbox.get(template="login_code")
     assert CODE not in row.body
     assert CODE not in caplog.text
