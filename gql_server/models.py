@@ -236,6 +236,16 @@ class DevelopmentMailbox(Model):
         table = "development_mailbox"
 
 
+class HealthProbe(Model):
+    """One row that /readyz rewrites: a database that cannot be written is not ready (S39)."""
+
+    id = fields.IntField(primary_key=True)
+    written_at = fields.DatetimeField()
+
+    class Meta:
+        table = "health_probe"
+
+
 class AuditEvent(Model):
     """An audited event (S26). Times are UTC. The data never holds a secret (S25)."""
 

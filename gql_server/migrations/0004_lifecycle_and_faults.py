@@ -29,6 +29,15 @@ class Migration(migrations.Migration):
         # The development transport's table; "outbox" now means the outbox of S36 (mail_outbox).
         RenameModelAndTable('EmailOutbox', 'DevelopmentMailbox', 'development_mailbox'),
         ops.CreateModel(
+            name='HealthProbe',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('written_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'health_probe', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One row that /readyz rewrites: a database that cannot be written is not ready (S39).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='MailOutbox',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
