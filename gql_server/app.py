@@ -144,7 +144,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # sight while serving, a full collection no longer walks it (68-93 ms pauses -> 0 for those).
             gc.freeze()
             try:
-                yield
+                # Mail written to the outbox and not delivered yet goes out from here (S36).
+                async with services.outbox.running():
+                    yield
             finally:
                 await services.close()
                 metrics_server.worker_stopped()

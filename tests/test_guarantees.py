@@ -35,6 +35,9 @@ def test_r9_the_api_has_no_way_back():
     assert mutations == {
         "login", "sendLoginCode", "verifySecondFactor", "logout", "requestConversion", "startConversion",
         "beginEnrollment", "confirmEnrollment", "updateCustomerSettings",
+        # R13: neither returns anyone to PASSWORD; resetPassword still asks for the second factor
+        # (tests/test_change_notices.py).
+        "reportUnrecognizedChange", "resetPassword",
     }  # fmt: skip
     # updateCustomerSettings only takes the customer's settings, never a user's method or factors.
     schema = parse_sdl(SCHEMA_FILE.read_text())

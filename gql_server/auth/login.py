@@ -108,6 +108,12 @@ class LoginService:
         if not verification.ok:
             await self._fail(user, ip)
             return CredentialsRejected()
+        if user.password_reset_required:
+            # R13: the owner reported a change they did not make; this password works again only after a
+            # reset through the account's own address. Not a failure: the round is not spent on it.
+            await lockout.record_success(user.id)
+            await self._audit.record(AuditKind.LOGIN_REFUSED_RESET_REQUIRED, subject=user, data={"ip": ip})
+            return CredentialsRejected()
         if verification.new_hash:
             await User.filter(id=user.id).update(password_hash=verification.new_hash)
         return await self._after_password(user, ip)
@@ -128,6 +134,10 @@ class LoginService:
                 subject=user,
                 data={"seconds": int(locked_for.total_seconds()), "ip": ip},
             )
+
+    async def after_password(self, user: User, ip: str | None) -> LoginOutcome:
+        """What a proven password leads to (a session, a challenge, a conversion): after a reset too (R16)."""
+        return await self._after_password(user, ip)
 
     async def _after_password(self, user: User, ip: str | None) -> LoginOutcome:
         """After a correct password: reset the lockout round (R12), then what the policy says comes next."""
