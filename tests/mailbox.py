@@ -72,7 +72,14 @@ def code_in(message: EmailMessage) -> str:
 
 def invitation_token_in(message: EmailMessage) -> str:
     """The token of the invitation link ({PUBLIC_URL}/invitation#token=...) alone on its line."""
-    tokens = re.findall(r"^https?://\S+/invitation#token=([A-Za-z0-9_-]+)\r?$", body(message), flags=re.M)
+    return link_token_in(message, "invitation")
+
+
+def link_token_in(message: EmailMessage, page: str) -> str:
+    """The token of the link to `page` ({PUBLIC_URL}/<page>#token=...) alone on its line: "invitation",
+    "report" (R13's "this wasn't me"), "reset-password"."""
+    pattern = rf"^https?://\S+/{re.escape(page)}#token=([A-Za-z0-9_-]+)\r?$"
+    tokens = re.findall(pattern, body(message), flags=re.M)
     assert len(tokens) == 1, body(message)
     return str(tokens[0])
 

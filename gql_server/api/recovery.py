@@ -33,6 +33,9 @@ class ChangeReported:
     """The change was stopped or undone, every session ended, the password must be reset (R13)."""
 
     message: str
+    cancelled: bool = strawberry.field(
+        description="True when a change still pending was stopped; false when it was complete already."
+    )
 
 
 ReportUnrecognizedChangeResult = Annotated[
@@ -55,7 +58,7 @@ async def report_unrecognized_change(info: Info, token: str) -> ReportUnrecogniz
     """R13: the link in a notice sent to the previous address ("this wasn't me")."""
     outcome = await info.context.services.reports.report(token, ip=info.context.client_ip)
     if isinstance(outcome, Reported):
-        return ChangeReported(message=STOPPED if outcome.cancelled else NOT_UNDONE)
+        return ChangeReported(message=STOPPED if outcome.cancelled else NOT_UNDONE, cancelled=outcome.cancelled)
     error = error_for(outcome)
     assert isinstance(error, ChallengeExpired)
     return error

@@ -58,6 +58,7 @@ class _Sent:
     expires_at: datetime
     starting: bool
     previous_pending: str | None
+    notices: list[Queued]
 
 
 class ConversionService:
@@ -135,6 +136,7 @@ class ConversionService:
             return sent
         kind = AuditKind.CONVERSION_STARTED if sent.starting else AuditKind.INVITATION_SENT
         await self._audit.record(kind, subject=user, data={"sent_to": mask_email(address), "ip": ip})
+        self._outbox.deliver_later(sent.notices)
         delivery = await self._outbox.deliver(sent.queued)
         if delivery is Delivery.REFUSED:
             await self._forget_refused(user, address, sent.previous_pending)
@@ -182,9 +184,10 @@ class ConversionService:
             starting = current.conversion is ConversionState.NOT_STARTED
             state = ConversionState.PENDING if starting else current.conversion
             await User.filter(id=user.id).update(conversion=state, pending_email=address)
+            notices = []
             if address != current.email:
-                await self._notices.invitation_elsewhere(current, address)
-        return _Sent(queued, invitation.expires_at, starting, current.pending_email)
+                notices.append(await self._notices.invitation_elsewhere(current, address))
+        return _Sent(queued, invitation.expires_at, starting, current.pending_email, notices)
 
     async def _forget_refused(self, user: User, address: str, previous: str | None) -> None:
         """The mail server refused the address for good: no invitation can ever reach it, so the
