@@ -234,7 +234,8 @@ def _rotate_secret_key(settings: Settings, args: argparse.Namespace) -> int:
     print(json.dumps(report.as_json()))
     print(
         f"{report.reencrypted} factor state(s) re-encrypted ({report.already_current} under the new key already), "
-        f"{report.enrollments_reencrypted} enrollment(s) in progress; start the service with the new SECRET_KEY.",
+        f"{report.enrollments_reencrypted} enrollment(s) in progress and {report.mail_reencrypted} queued email(s); "
+        "start the service with the new SECRET_KEY.",
         file=sys.stderr,
     )
     if report.users_needing_new_recovery_codes:

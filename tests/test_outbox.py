@@ -193,9 +193,7 @@ class TestRefusingMailServer:
         await make_user(acme, "anna@example.com", PASSWORD)
         ticket = (await client.login("anna@example.com", PASSWORD))["ticket"]
 
-        answer = (await client.run("RequestConversion", ticket=ticket, email="nobody@example.org"))[
-            "requestConversion"
-        ]
+        answer = (await client.run("RequestConversion", ticket=ticket, email="nobody@example.org"))["requestConversion"]
 
         assert (answer["__typename"], answer["field"]) == ("InvalidInput", "email")
         assert "refused" in answer["message"]
@@ -345,4 +343,3 @@ async def _email_code_user(services: Any, make_customer: Any) -> User:
         created_at=utcnow(),
     )
     return user
-
