@@ -63,6 +63,9 @@ BATCH = 20
 KEEP_FINISHED = timedelta(days=7)
 # How long a request waits for its own mail before it answers that the mail is on its way.
 WAIT_SECONDS = 5.0
+# How long a stopping process lets attempts in flight finish; the rest stay due for another process.
+# Short, because it comes after the requests' own graceful shutdown (GRACEFUL_SHUTDOWN_SECONDS).
+STOP_SECONDS = 3.0
 
 
 class Delivery(StrEnum):
@@ -171,14 +174,14 @@ class Outbox:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Run the worker while the block runs (the app's lifespan); then let attempts in flight finish
-        within one attempt's bound and stop (what is left stays due for the next process)."""
+        for STOP_SECONDS and stop: what is left stays due, and its claim runs out for another process."""
         worker = asyncio.create_task(self._run())
         try:
             yield
         finally:
             worker.cancel()
             pending = {worker, *self._attempts}
-            _, still = await asyncio.wait(pending, timeout=self._mailer.attempt_seconds)
+            _, still = await asyncio.wait(pending, timeout=STOP_SECONDS)
             for task in still:
                 task.cancel()
 
