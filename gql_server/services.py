@@ -112,7 +112,7 @@ def build_services(settings: Settings) -> Services:
             policy, core, passwords, auditor, mailer, EnrollmentSettings(settings.totp_issuer, sessions)
         ),
         customers=CustomerService(auditor, methods, policy),
-        admin=Admin(passwords, auditor, conversion, core),
+        admin=Admin(passwords, auditor, conversion, core, policy),
         rate_limiter=rate_limiter,
         audit_exporter=exporter,
     )
