@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-hostile lint schema check-contract plugin-roundtrip bench clean
+.PHONY: serve test test-hostile test-explore lint schema check-contract plugin-roundtrip bench clean
 
 SMS := plugins/gql-server-sms
 
@@ -20,13 +20,18 @@ $(STAMP): pyproject.toml $(SMS)/pyproject.toml
 serve: $(STAMP)
 	$(BIN)/gql-server serve --demo
 
-## The test suite, on SQLite and on PostgreSQL (GQL_SERVER_TEST_POSTGRES; skipped if unreachable, except under CI=true)
+## The test suite, on SQLite and on PostgreSQL (GQL_SERVER_TEST_POSTGRES; skipped if unreachable, except under CI=true).
+## Property tests draw the same examples on every run (Hypothesis profile `ci`, tests/conftest.py).
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --hypothesis-profile=ci
 
 ## Only the property-based hostile-input tests (hypothesis, 200 examples per mutation; part of `make test` too)
 test-hostile: $(STAMP)
-	$(BIN)/pytest -m hostile tests/test_hostile_input.py
+	$(BIN)/pytest --hypothesis-profile=ci -m hostile tests/test_hostile_input.py
+
+## Every property test (marker `hypothesis`) with fresh randomness (profile `explore`): new examples, not CI's fixed ones
+test-explore: $(STAMP)
+	$(BIN)/pytest --hypothesis-profile=explore -m hypothesis
 
 ## Performance figures P1-P6 and the S3 timing check (bench/README.md); about 15-20 minutes on 2 cores.
 ## Shorter while developing: BENCH_DURATION=3 BENCH_RUNS=1 BENCH_ONLY=P1,P2 BENCH_P5_USERS=100000 make bench

@@ -18,6 +18,7 @@ from gql_server.mail import ALL_SECOND_FACTORS
 from gql_server.models import Customer, EnrolledFactor, Membership, RecoveryCode, Session, User
 from gql_server.outbox import Delivery, Outbox
 from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
+from gql_server.policy import Policy
 
 
 class AdminError(Exception):
@@ -48,6 +49,7 @@ class Admin:
     auditor: Auditor
     conversion: ConversionService
     outbox: Outbox
+    policy: Policy
 
     async def create_customer(self, name: str) -> Customer:
         """A new customer with default settings (enforcement off)."""
@@ -151,16 +153,26 @@ class Admin:
         return ended
 
     async def add_membership(self, *, user_id: str, customer_id: str, level: MembershipLevel) -> Membership:
-        """Make an existing user a member of another customer."""
+        """Make an existing user a member of another customer, unless that would leave them no method to
+        enroll (S32: the customers' allowed methods, and policy plugins, would have nothing in common)."""
         customer = await self._customer(customer_id)
         uid = parse_id(user_id)
         user = await User.get_or_none(id=uid) if uid else None
         if user is None:
             raise AdminError(f"No user with id {user_id}.")
-        try:
-            membership = await Membership.create(user=user, customer=customer, level=level)
-        except IntegrityError:
-            raise AdminError(f"{user.email} is a member of {customer.name} already.") from None
+        async with in_transaction():
+            conflict = await self.policy.method_conflict(customer.id, newcomer=(user, level))
+            if conflict is not None:
+                usable = ", ".join(sorted(conflict.would_help)) or "none"
+                raise AdminError(
+                    f"{user.email} would have no second-factor method left to enroll: {customer.name} allows "
+                    f"none of the methods their other customers (and policy plugins) allow them ({usable}). "
+                    f"Change the allowed methods of {customer.name} or of their other customers first."
+                )
+            try:
+                membership = await Membership.create(user=user, customer=customer, level=level)
+            except IntegrityError:
+                raise AdminError(f"{user.email} is a member of {customer.name} already.") from None
         await self.auditor.record(
             AuditKind.MEMBERSHIP_ADDED, subject=user, customer=customer, data={"level": level.value}
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -78,3 +79,19 @@ class Auditor:
         # An observer's failure must never undo or block what was audited.
         call_each(self._pm.hook.auth_event, event=event)
         return event
+
+    async def record_caused_by(
+        self,
+        kind: AuditKind,
+        customers: Sequence[Customer],
+        *,
+        subject: User,
+        data: dict[str, Any] | None = None,
+    ) -> list[AuditEvent]:
+        """S33: an event a customer's policy caused (`Policy.enforcing_customers`), once per causing customer,
+        so that it shows in those customers' logs only; with no customer (the user's own choice, or an
+        operator's plugin policy), once without, like the user's own actions.
+        """
+        if not customers:
+            return [await self.record(kind, subject=subject, data=data)]
+        return [await self.record(kind, subject=subject, customer=c, data=dict(data or {})) for c in customers]

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email
-import email.policy
+import json
 import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.utils import make_msgid
 from enum import StrEnum
 
 from tortoise.expressions import F, Q
@@ -113,12 +113,16 @@ class Outbox:
     async def put(self, template: str, *, to: str, locale: str, token: Token | None = None, **values: object) -> Queued:
         """Write one message, in the current transaction. `token`: the token its link carries; the message
         is dropped rather than delivered once that token is no longer live."""
-        message = self._mailer.build(template, to=to, locale=locale, **values)
+        # What the message is made of, not the message: it is built when it goes out (MIME text read back
+        # would not make the same message: an international address, say, would not survive the trip).
+        # Rendering now checks the values, so a mistake shows here and not in a worker later.
+        self._mailer.build(template, to=to, locale=locale, **values)
+        content = {"template": template, "to": to, "locale": locale, "values": values, "message_id": make_msgid()}
         now = utcnow()
         row = await MailOutbox.create(
             template=template,
             recipient=to,
-            message_encrypted=self._keyring.encrypt_message(message.as_bytes()),
+            message_encrypted=self._keyring.encrypt_message(json.dumps(content, default=_encode).encode()),
             token=token,
             created_at=now,
             next_attempt_at=now,
@@ -224,9 +228,12 @@ class Outbox:
         return Delivery.SENT
 
     def _message(self, row: MailOutbox) -> EmailMessage:
-        raw = self._keyring.decrypt_message(str(row.message_encrypted))
-        message = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
+        content = json.loads(self._keyring.decrypt_message(str(row.message_encrypted)), object_hook=_decode)
+        message = self._mailer.build(
+            content["template"], to=content["to"], locale=content["locale"], **content["values"]
+        )
+        # The same Message-ID at every attempt: a copy sent twice (at least once) is recognisably the same.
+        message.replace_header("Message-ID", content["message_id"])
         return message
 
     async def _failed(self, row: MailOutbox, exc: MailNotDelivered) -> Delivery:
@@ -268,6 +275,17 @@ class Outbox:
     async def _forget_finished(self) -> None:
         before = utcnow() - KEEP_FINISHED
         await MailOutbox.filter(Q(sent_at__lt=before) | Q(failed_at__lt=before)).delete()
+
+
+def _encode(value: object) -> object:
+    """JSON for the values of a template that are not JSON already (an expiry time)."""
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    raise TypeError(f"an outbox message cannot hold {type(value).__name__}")
+
+
+def _decode(value: dict[str, object]) -> object:
+    return datetime.fromisoformat(str(value["$datetime"])) if set(value) == {"$datetime"} else value
 
 
 async def _token_live(token_id: object) -> bool:

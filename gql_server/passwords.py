@@ -1,8 +1,16 @@
-"""Password hashing with argon2id (S1), off the event loop, and the password rules of S2."""
+"""Password hashing with argon2id (S1), off the event loop, and the password rules of S2 and S31.
+
+Every password is NFKC-normalised before it is hashed, verified or looked up in the common-password
+list (S31, 63B 5.1.1.2): "ﬁ" and "fi", full-width and ASCII digits are one password, whatever keyboard
+or input method typed it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -24,6 +32,14 @@ MAX_LENGTH = 1024
 # Logins that may wait for a hashing slot beyond those hashing (PASSWORD_HASH_QUEUE).
 DEFAULT_MAX_WAITING = 64
 
+# S31: the 100,000 most common passwords (data/README.md says where they come from), plus our own additions.
+COMMON_PASSWORD_LISTS = ("data/common-passwords.txt.gz", "data/common-passwords-local.txt")
+
+
+def normalize_password(password: str) -> str:
+    """The form a password is hashed and checked in: NFKC (S31)."""
+    return unicodedata.normalize("NFKC", password)
+
 
 @dataclass
 class PasswordStats:
@@ -31,6 +47,8 @@ class PasswordStats:
 
     checks: int = 0
     decoys: int = 0
+    # argon2 verifications run, real and decoy: S3 compares paths by this count.
+    verifications: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,38 +87,53 @@ class PasswordService:
         return self.queue.admit()
 
     async def hash(self, password: str) -> str:
-        """Hash a password for storage."""
-        return await self.queue.run(self._hasher.hash, password)
+        """Hash a password for storage, in its NFKC form (S31)."""
+        return await self.queue.run(self._hasher.hash, normalize_password(password))
 
     async def verify(self, stored_hash: str, password: str) -> Verification:
-        """Check a password; the parameters come from the stored hash itself."""
-        self.stats.checks += 1
-        return await self._verify(stored_hash, password)
+        """Check a password; the parameters come from the stored hash itself.
 
-    async def _verify(self, stored_hash: str, password: str) -> Verification:
+        The NFKC form is tried first. Hashes stored before passwords were normalised hold the password
+        as typed: when that differs, it is tried too, and a match is rehashed in the NFKC form.
+        """
+        self.stats.checks += 1
         return await self.queue.run(self._verify_sync, stored_hash, password)
 
     async def warm_up(self) -> None:
-        """Make the decoy hash at start-up, so that even the first decoy costs one hash, not two."""
+        """At start-up: make the decoy hash, so that even the first decoy costs what a real check does,
+        and load the common-password list in a worker thread rather than in the first request that needs it.
+        """
         if self._dummy_hash is None:
             self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
+            await asyncio.to_thread(_common_passwords)
 
     async def spend_equivalent_time(self, password: str) -> None:
-        """Verify against a throwaway hash, so that a request without an account costs the same (S3)."""
+        """Verify against a throwaway hash, so that a request without an account costs the same (S3):
+        as many argon2 runs as a wrong password for an account, including the legacy second try (S31).
+        """
         await self.warm_up()
         assert self._dummy_hash is not None
         self.stats.decoys += 1
-        await self._verify(self._dummy_hash, password)
+        await self.queue.run(self._verify_sync, self._dummy_hash, password)
 
     def _verify_sync(self, stored_hash: str, password: str) -> Verification:
+        normalized = normalize_password(password)
+        if self._matches(stored_hash, normalized):
+            if self._hasher.check_needs_rehash(stored_hash):
+                return Verification(ok=True, new_hash=self._hasher.hash(normalized))
+            return Verification(ok=True)
+        # A hash made before normalisation (S31): the password as typed, then stored again in NFKC form.
+        if normalized != password and self._matches(stored_hash, password):
+            return Verification(ok=True, new_hash=self._hasher.hash(normalized))
+        return Verification(ok=False)
+
+    def _matches(self, stored_hash: str, password: str) -> bool:
+        self.stats.verifications += 1
         try:
-            self._hasher.verify(stored_hash, password)
+            return self._hasher.verify(stored_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeError):
             # UnicodeError: text argon2 cannot encode can never be the stored password.
-            return Verification(ok=False)
-        if self._hasher.check_needs_rehash(stored_hash):
-            return Verification(ok=True, new_hash=self._hasher.hash(password))
-        return Verification(ok=True)
+            return False
 
 
 class PasswordRejected(ValueError):
@@ -108,17 +141,39 @@ class PasswordRejected(ValueError):
 
 
 def check_new_password(password: str) -> None:
-    """Apply S2 to a password being set: length bounds and the common-password list, no composition rules."""
-    if len(password) < MIN_LENGTH:
-        raise PasswordRejected(f"Use at least {MIN_LENGTH} characters.")
+    """Apply S2 to a password being set: length bounds and the common-password list (S31), no composition
+    rules. The DoS cap counts what was typed; the rest looks at the NFKC form that is stored."""
     if len(password) > MAX_LENGTH:
         raise PasswordRejected(f"Use at most {MAX_LENGTH} characters.")
-    if password.casefold() in _common_passwords():
+    normalized = normalize_password(password)
+    if len(normalized) < MIN_LENGTH:
+        raise PasswordRejected(f"Use at least {MIN_LENGTH} characters.")
+    if _list_key(normalized) in _common_passwords():
         raise PasswordRejected("This password is too common; choose another.")
+
+
+def common_password_count() -> int:
+    """How many distinct entries the list holds after normalisation (S31: at least 100,000)."""
+    return len(_common_passwords())
+
+
+def _list_key(normalized: str) -> str:
+    # Case-insensitive: "Password1" is as common as "password1". Case folding can undo NFKC, hence again.
+    return unicodedata.normalize("NFKC", normalized.casefold())
 
 
 @cache
 def _common_passwords() -> frozenset[str]:
-    text = resources.files("gql_server").joinpath("data/common-passwords.txt").read_text("utf-8")
-    lines = (line.strip() for line in text.splitlines())
-    return frozenset(line.casefold() for line in lines if line and not line.startswith("#"))
+    """The lists, read once, on first use (about 0.1 s and 10 MB; `warm_up` does it at start-up)."""
+    return frozenset().union(*(_read_list(name) for name in COMMON_PASSWORD_LISTS))
+
+
+def _read_list(name: str) -> set[str]:
+    """One list of the package's data, as lookup keys."""
+    raw = resources.files("gql_server").joinpath(name).read_bytes()
+    text = (gzip.decompress(raw) if name.endswith(".gz") else raw).decode("utf-8")
+    lines = text.splitlines()
+    if not name.endswith(".gz"):
+        # Our own file has comments; the published list is one password per line as is ("#NAME?" too).
+        lines = [line.strip() for line in lines if not line.startswith("#")]
+    return {_list_key(normalize_password(line)) for line in lines if line}

@@ -1,16 +1,21 @@
-"""The core policy: what a user, or a session, must do next (R2, R3, R4, R6, R7, R10), and which
-methods a user may enroll (R5). Every rule lives here once; plugins may only tighten it.
+"""The core policy: what a user, or a session, must do next (R2, R3, R4, R6, R7, R10), which
+methods a user may enroll (R5) and which changes would leave members none (S32), and whose policy
+caused a user's conversion requirement (S33). Every rule lives here once; plugins may only tighten it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 import pluggy
+from tortoise.expressions import Q, Subquery
 
-from gql_server.enums import Assurance, ConversionState, LoginMethod, Requirement
+from gql_server.enums import Assurance, ConversionState, LoginMethod, MembershipLevel, Requirement
 from gql_server.factors import PolicyRequirement, SecondFactorMethod
 from gql_server.models import Customer, EnrolledFactor, Membership, Session, User
 from gql_server.plugins import call_each
@@ -25,6 +30,16 @@ class NextStep(StrEnum):
     CONVERSION_REQUIRED = "conversion_required"  # R3
     CONVERSION_PENDING = "conversion_pending"  # R4, and two-factor users left without a factor (R9)
     SECOND_FACTOR = "second_factor"  # R6
+
+
+@dataclass(frozen=True)
+class MethodConflict:
+    """S32: a change would leave `members` members with no method they may enroll. `would_help` are the
+    methods that would leave each of them at least one if this customer allowed them too (the other
+    customers involved are not named: an admin learns nothing about other tenants but this)."""
+
+    members: int
+    would_help: frozenset[str]
 
 
 def is_two_factor(user: User) -> bool:
@@ -43,12 +58,27 @@ class Policy:
         """Every customer the user belongs to."""
         return await Customer.filter(memberships__user_id=user.id).order_by("name")
 
+    async def enforcing_customers(self, user: User) -> list[Customer]:
+        """S33: the customers whose enforcement requires this user to convert (R2(b)), by name; empty when
+        nothing but the user's own choice (R8) or a plugin's policy does. Events this requirement causes
+        (`conversion_required`, `conversion_started`) are recorded once per customer named here
+        (`Auditor.record_caused_by`), so that no other customer's admins see them.
+        """
+        return [c for c in await self.customers_of(user) if c.enforce_two_factor]
+
     async def plugin_requirements(self, user: User, customers: Sequence[Customer]) -> list[PolicyRequirement]:
         """What plugins add (`policy_requirements`); anything that is not a PolicyRequirement is ignored."""
-        hook = self._pm.hook.policy_requirements
-        if not hook.get_hookimpls():
+        if not self._has_plugin_policies():
             return []
-        memberships = await Membership.filter(user_id=user.id)
+        return self._plugin_answers(user, customers, await Membership.filter(user_id=user.id))
+
+    def _has_plugin_policies(self) -> bool:
+        return bool(self._pm.hook.policy_requirements.get_hookimpls())
+
+    def _plugin_answers(
+        self, user: User, customers: Sequence[Customer], memberships: Sequence[Membership]
+    ) -> list[PolicyRequirement]:
+        hook = self._pm.hook.policy_requirements
         answers = call_each(hook, user=user, customers=customers, memberships=memberships, methods=self._methods)
         valid = [a for a in answers if isinstance(a, PolicyRequirement)]
         if len(valid) != len(answers):
@@ -86,12 +116,109 @@ class Policy:
 
     async def enrollable_methods(self, user: User) -> list[SecondFactorMethod]:
         """R5: the installed, enrollable methods that every customer of the user (and every plugin) allows."""
-        allowed = {m.id for m in self._methods.values() if m.enrollable}
         customers = await self.customers_of(user)
+        allowed = self._allowed(customers, await self.plugin_requirements(user, customers))
+        return [self._methods[m] for m in sorted(allowed)]
+
+    def _allowed(self, customers: Collection[Customer], requirements: Sequence[PolicyRequirement]) -> set[str]:
+        """R5's intersection, for customers and plugin answers already loaded."""
+        allowed = {m.id for m in self._methods.values() if m.enrollable}
         for customer in customers:
             if customer.allowed_methods is not None:
                 allowed &= set(customer.allowed_methods)
-        for requirement in await self.plugin_requirements(user, customers):
+        for requirement in requirements:
             if requirement.allowed_methods is not None:
                 allowed &= requirement.allowed_methods
-        return [self._methods[m] for m in sorted(allowed)]
+        return allowed
+
+    async def method_conflict(
+        self,
+        customer_id: uuid.UUID,
+        *,
+        allowed_methods: list[str] | None = None,
+        newcomer: tuple[User, MembershipLevel] | None = None,
+    ) -> MethodConflict | None:
+        """S32: whether members would be left with no method to enroll (R5 empty) if the customer allowed
+        `allowed_methods` (a settings change), or if `newcomer` joined it at that level (only the newcomer
+        is checked then). None when everyone keeps a method.
+
+        Two queries however many members (three with policy plugins, which are asked per member). Called
+        in a transaction, it locks the customers involved (FOR UPDATE, in id order, so that two admins
+        changing customers with shared members at once neither both pass nor deadlock).
+        """
+        if newcomer is None:
+            members: Subquery | list[uuid.UUID] = Subquery(Membership.filter(customer_id=customer_id).values("user_id"))
+        else:
+            members = [newcomer[0].id]
+        involved = Subquery(Membership.filter(user_id__in=members).values("customer_id"))
+        locked = Customer.filter(Q(id__in=involved) | Q(id=customer_id)).select_for_update().order_by("id")
+        customers = {str(c.id): c for c in await locked}
+        target = customers[str(customer_id)]
+        if newcomer is None:
+            target.allowed_methods = allowed_methods  # this copy only: the caller saves the change
+        if self._has_plugin_policies():
+            return await self._conflict_with_plugins(target, customers, members, newcomer)
+        combinations = await self._customer_sets(members, target, newcomer)
+        await _load_missing(customers, set().union(*combinations))
+        return self._conflict(target, customers, combinations)
+
+    async def _customer_sets(
+        self, members: Subquery | list[uuid.UUID], target: Customer, newcomer: tuple[User, MembershipLevel] | None
+    ) -> Counter[frozenset[str]]:
+        """How many members belong to each combination of customers (R5 depends on nothing else)."""
+        by_user: dict[str, set[str]] = defaultdict(set)
+        for user_id, cid in await Membership.filter(user_id__in=members).values_list("user_id", "customer_id"):
+            by_user[str(user_id)].add(str(cid))
+        if newcomer is not None:
+            by_user[str(newcomer[0].id)].add(str(target.id))
+        return Counter(frozenset(ids) for ids in by_user.values())
+
+    def _conflict(
+        self, target: Customer, customers: Mapping[str, Customer], combinations: Counter[frozenset[str]]
+    ) -> MethodConflict | None:
+        stranded = 0
+        would_help: set[str] = set()
+        for ids, count in combinations.items():
+            if not self._allowed([customers[i] for i in ids], []):
+                stranded += count
+                would_help |= self._allowed([customers[i] for i in ids if i != str(target.id)], [])
+        return MethodConflict(stranded, frozenset(would_help)) if stranded else None
+
+    async def _conflict_with_plugins(
+        self,
+        target: Customer,
+        customers: dict[str, Customer],
+        members: Subquery | list[uuid.UUID],
+        newcomer: tuple[User, MembershipLevel] | None,
+    ) -> MethodConflict | None:
+        users = [newcomer[0]] if newcomer else await User.filter(id__in=members)
+        memberships: dict[str, list[Membership]] = defaultdict(list)
+        for row in await Membership.filter(user_id__in=members):
+            memberships[_ids(row)[0]].append(row)
+        if newcomer is not None:
+            joining = Membership(user_id=newcomer[0].id, customer_id=target.id, level=newcomer[1])
+            memberships[str(newcomer[0].id)].append(joining)
+        await _load_missing(customers, {_ids(m)[1] for rows in memberships.values() for m in rows})
+        stranded = 0
+        would_help: set[str] = set()
+        for user in users:
+            rows = memberships[str(user.id)]
+            theirs = sorted((customers[_ids(m)[1]] for m in rows), key=lambda c: c.name)
+            requirements = self._plugin_answers(user, theirs, rows)
+            if not self._allowed(theirs, requirements):
+                stranded += 1
+                would_help |= self._allowed([c for c in theirs if c is not target], requirements)
+        return MethodConflict(stranded, frozenset(would_help)) if stranded else None
+
+
+async def _load_missing(customers: dict[str, Customer], ids: set[str]) -> None:
+    """Customers a member joined after the lock was taken (a concurrent operator action): read, not locked."""
+    missing = ids - customers.keys()
+    if missing:
+        customers.update((str(c.id), c) for c in await Customer.filter(id__in=list(missing)))
+
+
+def _ids(membership: Membership) -> tuple[str, str]:
+    """(user id, customer id) of a membership row, without loading either."""
+    # Tortoise sets the foreign-key columns as attributes; its types do not declare them.
+    return str(membership.user_id), str(membership.customer_id)  # type: ignore[attr-defined]

@@ -108,7 +108,7 @@ def build_services(settings: Settings) -> Services:
     links = Links(settings.public_url)
     notices = ChangeNotices(outbox, links)
     resets = PasswordResets(auditor, outbox, links, passwords, rate_limiter)
-    conversion = ConversionService(auditor, outbox, links, notices, rate_limiter)
+    conversion = ConversionService(auditor, outbox, links, notices, policy, rate_limiter)
     limits = LoginLimits(sessions=sessions, ticket=timedelta(minutes=settings.ticket_minutes))
     return Services(
         settings=settings,
@@ -127,7 +127,7 @@ def build_services(settings: Settings) -> Services:
             policy, core, passwords, auditor, outbox, notices, EnrollmentSettings(settings.totp_issuer, sessions)
         ),
         customers=CustomerService(auditor, methods, policy),
-        admin=Admin(passwords, auditor, conversion, outbox),
+        admin=Admin(passwords, auditor, conversion, outbox, policy),
         password_resets=resets,
         reports=ReportService(auditor, outbox, resets, rate_limiter),
         rate_limiter=rate_limiter,

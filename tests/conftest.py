@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 from starlette.applications import Starlette
 
 from gql_server.admin import Admin
@@ -39,6 +40,17 @@ PG_URL = os.environ.get("GQL_SERVER_TEST_POSTGRES", "postgres://postgres@127.0.0
 REDIS_TEST_URL = os.environ.get("GQL_SERVER_TEST_REDIS", "redis://127.0.0.1:6379/15")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 MIGRATIONS_TABLE = "tortoise_migrations"
+
+# Hypothesis profiles. `ci` (the default here, so `make test` and CI use it): the same examples on every
+# run and every machine (derandomize), so a red build is the code's doing and reproduces anywhere; the
+# number of examples is each test's own (200 per mutation in test_hostile_input.py). `explore` (`make
+# test-explore`): fresh randomness on every run, to find what the fixed examples never try.
+hypothesis_settings.register_profile(
+    "ci", hypothesis_settings.get_profile("ci"), derandomize=True, database=None, print_blob=True
+)
+hypothesis_settings.register_profile("explore", hypothesis_settings.get_profile("ci"), derandomize=False)
+# `--hypothesis-profile NAME` (pytest_configure, after this module is imported) overrides it.
+hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -343,3 +343,15 @@ async def _email_code_user(services: Any, make_customer: Any) -> User:
         created_at=utcnow(),
     )
     return user
+
+
+async def test_s36_an_international_address_leaves_the_outbox_as_it_came_in(services, mailbox):
+    # Found by the hostile-input properties: serialised with the default policy, the address became an
+    # RFC 2047 encoded word, and the mail would have gone to that instead.
+    address = "pää@esimerkki.fi"
+    queued = await services.outbox.put("factor_added", to=address, locale="fi", method_name="TOTP")
+
+    assert await services.outbox.deliver(queued) is Delivery.SENT
+
+    message = await mailbox.next_to(address, "factor_added")
+    assert message["To"] == address

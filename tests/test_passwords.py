@@ -1,4 +1,5 @@
-"""S1 (argon2id, rehash, worker threads, bounded), S2 (password rules) and S3 (equal cost)."""
+"""S1 (argon2id, rehash, worker threads, bounded), S2 and S31 (password rules, the common-password list,
+NFKC) and S3 (equal cost)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,20 @@ import contextlib
 import statistics
 import threading
 import time
+import unicodedata
 
 import pytest
 from argon2 import PasswordHasher, Type
 
 from gql_server.models import User
-from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
+from gql_server.passwords import (
+    COMMON_PASSWORD_LISTS,
+    PasswordRejected,
+    PasswordService,
+    _read_list,
+    check_new_password,
+    common_password_count,
+)
 
 PASSWORD = "correct horse battery"
 
@@ -180,3 +189,87 @@ async def test_p4_a_full_hashing_queue_refuses_logins_at_once_with_a_retryable_a
 
     assert (await client.login("anna@example.com", PASSWORD))["__typename"] == "LoginSuccess"
     assert queue.admitted == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# S31: the 100,000 most common passwords; NFKC before hashing and before the list
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "password",
+    # On the published list, in any case and any NFKC spelling (full-width here). "Summer2024!" is not on
+    # it (collected before 2024), so it is not refused.
+    ["aaaaaaaa", "Aa123456", "qwerty123456", "Password123", "QWERTY123456", "\uff51werty\uff11\uff12\uff13456"],
+)
+def test_s31_common_passwords_are_refused(password):
+    with pytest.raises(PasswordRejected, match="too common"):
+        check_new_password(password)
+
+
+def test_s31_the_list_holds_at_least_the_100000_most_common_passwords():
+    published, *_ = COMMON_PASSWORD_LISTS
+
+    # Distinct after NFKC and case folding, the form the check compares.
+    assert len(_read_list(published)) >= 100_000
+    assert common_password_count() >= 100_000
+
+
+def test_s31_length_counts_the_normalised_password():
+    # "ﬁ" is one character typed and two stored: seven typed characters make an eight-character password.
+    check_new_password("\ufb01ve-dog")
+    with pytest.raises(PasswordRejected, match="at least 8"):
+        check_new_password("fi-dog7")
+
+
+@pytest.mark.parametrize(
+    ("chosen", "typed"),
+    [
+        ("\ufb01sh and chips 2\uff10\uff12\uff15", "fish and chips 2025"),  # a ligature, full-width digits
+        ("fish and chips 2025", "\ufb01sh and chips \uff12\uff10\uff12\uff15"),
+        ("caf\u00e9 au lait x9", "cafe\u0301 au lait x9"),  # precomposed and combining accent (NFC is in NFKC)
+    ],
+)
+async def test_s31_nfkc_equivalent_spellings_are_the_same_password(client, make_customer, make_user, chosen, typed):
+    user = await make_user(await make_customer(), "anna@example.com", chosen)
+
+    assert (await client.login("anna@example.com", typed))["__typename"] == "LoginSuccess"
+    assert (await client.login("anna@example.com", chosen))["__typename"] == "LoginSuccess"
+    stored = (await User.get(id=user.id)).password_hash
+    assert PasswordHasher().verify(stored, unicodedata.normalize("NFKC", chosen))
+
+
+async def test_s31_a_hash_of_the_password_as_typed_still_verifies_and_is_rehashed(client, make_customer, make_user):
+    typed = "\uff53\uff45\uff43\uff52\uff45\uff54 horse battery"  # full-width "secret"
+    user = await make_user(await make_customer(), "anna@example.com", PASSWORD)
+    legacy = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, type=Type.ID).hash(typed)
+    await User.filter(id=user.id).update(password_hash=legacy)
+
+    assert (await client.login("anna@example.com", typed))["__typename"] == "LoginSuccess"
+
+    rehashed = (await User.get(id=user.id)).password_hash
+    assert rehashed != legacy
+    assert PasswordHasher().verify(rehashed, "secret horse battery")
+    assert (await client.login("anna@example.com", "secret horse battery"))["__typename"] == "LoginSuccess"
+
+
+@pytest.mark.parametrize(
+    ("password", "runs"),
+    [("wrong-guess-123", 1), ("\uff57rong-guess-123", 2)],
+    ids=["nfkc", "not-nfkc"],
+)
+async def test_s31_s3_unknown_email_costs_as_many_hashes_as_a_wrong_password(
+    client, services, make_customer, make_user, password, runs
+):
+    await make_user(await make_customer(), "anna@example.com", PASSWORD)
+    stats = services.passwords.stats
+
+    before = stats.verifications
+    assert (await client.login("ghost@example.com", password))["__typename"] == "InvalidCredentials"
+    unknown = stats.verifications - before
+    before = stats.verifications
+    assert (await client.login("anna@example.com", password))["__typename"] == "InvalidCredentials"
+    wrong = stats.verifications - before
+
+    # A password that NFKC changes is also tried as typed, for hashes made before normalisation.
+    assert unknown == wrong == runs

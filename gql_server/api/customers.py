@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime
-from typing import cast
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
 from gql_server.api.context import Info
-from gql_server.api.errors import NOT_PERMITTED, PublicError
+from gql_server.api.errors import NOT_PERMITTED, InvalidInput, PermissionDenied, PublicError
 from gql_server.api.users import UserType
 from gql_server.auth.customers import allowed_method_ids
 from gql_server.auth.results import NotPermitted
 from gql_server.models import AuditEvent, Customer
 
 MAX_AUDIT_ENTRIES = 500
+# Audit event ids are BIGINT: a cursor naming a larger one is no cursor of ours (issue 12, item 12).
+MAX_AUDIT_EVENT_ID = 2**63 - 1
+_CURSOR = re.compile(r"audit:([0-9]{1,19})")
+BAD_CURSOR = "Not a cursor of this audit log: pass pageInfo.endCursor of the page before."
 
 
 @strawberry.type(name="CustomerSettings")
@@ -51,19 +56,20 @@ class AuditEventType:
     at: datetime
     kind: str
     actor_email: str | None = strawberry.field(description="Who acted (an admin changing settings), if anyone.")
-    subject_email: str | None = strawberry.field(description="Whose account it concerns (a login, a lockout).")
+    subject_email: str | None = strawberry.field(
+        description="Whose account it concerns (a login, a lockout): the address it had at the time (R13)."
+    )
     details: JSON
 
     @classmethod
     def from_model(cls, event: AuditEvent) -> AuditEventType:
-        """Wrap an AuditEvent row (with its subject loaded)."""
-        subject = event.subject
+        """Wrap an AuditEvent row; the addresses are those stored with the event, not today's."""
         return cls(
             id=strawberry.ID(str(event.id)),
             at=event.at,
             kind=event.kind,
             actor_email=event.actor_email,
-            subject_email=subject.email if subject is not None else None,
+            subject_email=event.subject_email,
             details=cast(JSON, event.data),
         )
 
@@ -92,20 +98,25 @@ class AuditLogConnection:
     page_info: PageInfo
 
 
+AuditLogResult = Annotated[AuditLogConnection | InvalidInput | PermissionDenied, strawberry.union("AuditLogResult")]
+
+
 def _cursor(event_id: int) -> str:
     return base64.urlsafe_b64encode(f"audit:{event_id}".encode()).decode("ascii")
 
 
-def _after(cursor: str | None) -> int | None:
+def _after(cursor: str | None) -> int | InvalidInput | None:
+    """The event id a cursor of ours names; InvalidInput for anything else (never an exception)."""
     if cursor is None:
         return None
     try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii").partition(":")
-        if kind == "audit" and value.isdigit():
-            return int(value)
-    except (ValueError, UnicodeError):
-        pass
-    raise PublicError("Not a cursor of this audit log.", "BAD_USER_INPUT")
+        decoded = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
+    except ValueError:  # not base64, or not ASCII (binascii.Error and UnicodeError are ValueErrors)
+        decoded = ""
+    match = _CURSOR.fullmatch(decoded)
+    if match is None or int(match.group(1)) > MAX_AUDIT_EVENT_ID:
+        return InvalidInput(message=BAD_CURSOR, field="after")
+    return int(match.group(1))
 
 
 @strawberry.type(name="Customer")
@@ -149,17 +160,22 @@ class CustomerType:
 
     @strawberry.field(
         description=(
-            "Customer-level members only: settings changes, logins and failures, lockouts, conversions and "
-            "factor changes of this customer and its members, oldest first; page with `first` and `after`."
+            "Customer-level members only (PermissionDenied otherwise): this customer's doings and what its "
+            "policy caused (settings changes, conversions it required), and its members' own logins and "
+            "failures, lockouts, conversions and factor changes, oldest first; page with `first` and `after` "
+            "(InvalidInput for a cursor that is not pageInfo.endCursor of this log)."
         )
     )
-    async def audit_log(self, info: Info, first: int = 50, after: str | None = None) -> AuditLogConnection:
+    async def audit_log(self, info: Info, first: int = 50, after: str | None = None) -> AuditLogResult:
         """One page of the audit log, at most `first` (capped) events after the cursor `after`."""
         limit = max(1, min(first, MAX_AUDIT_ENTRIES))
+        start = _after(after)
+        if isinstance(start, InvalidInput):
+            return start
         session = await info.context.session()
-        events = await info.context.services.customers.audit_log(session, self.model, limit + 1, _after(after))
+        events = await info.context.services.customers.audit_log(session, self.model, limit + 1, start)
         if isinstance(events, NotPermitted):
-            raise PublicError(NOT_PERMITTED, "PERMISSION_DENIED")
+            return PermissionDenied(message=NOT_PERMITTED)
         page = events[:limit]
         edges = [AuditLogEdge(cursor=_cursor(e.id), node=AuditEventType.from_model(e)) for e in page]
         return AuditLogConnection(

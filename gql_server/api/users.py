@@ -52,7 +52,7 @@ class UserType:
     async def second_factors(self, info: Info) -> list[EnrolledFactorType]:
         """The user's active second factors (never their secrets)."""
         methods = info.context.services.methods
-        if not may_see_factors(await _caller(info), self.model):
+        if not await may_see_factors(await info.context.session(), info.context.services.policy, self.model):
             return []
         rows = await EnrolledFactor.filter(user_id=self.model.id).order_by("created_at")
         return [EnrolledFactorType.from_model(row, methods.get(row.method)) for row in rows]
@@ -60,13 +60,8 @@ class UserType:
     @strawberry.field
     async def memberships(self, info: Info) -> list[MembershipType]:
         """The customers this user belongs to, with the level in each (of other users: shared customers only)."""
-        rows = await visible_memberships(await _caller(info), self.model)
+        rows = await visible_memberships(await info.context.session(), info.context.services.policy, self.model)
         return [MembershipType(level=row.level, model=row) for row in rows]
-
-
-async def _caller(info: Info) -> User | None:
-    session = await info.context.session()
-    return session.user if session else None
 
 
 @strawberry.type(name="EnrolledFactor")

@@ -1,4 +1,4 @@
-"""Who may act: sessions that satisfy the policy, and membership levels (R1, R10, S20)."""
+"""Who may act and see: sessions that satisfy the policy, and membership levels (R1, R10, S20, S30)."""
 
 from __future__ import annotations
 
@@ -27,18 +27,24 @@ async def is_customer_admin(user: User, customer_id: object) -> bool:
     return await level_in(user, customer_id) is MembershipLevel.CUSTOMER
 
 
-async def visible_memberships(caller: User | None, user: User) -> list[Membership]:
-    """A user's memberships as the caller may see them: all of their own; of someone else (an admin
-    reading the impact preview), only those in customers the caller belongs to, so that no tenant
-    learns of another.
+async def visible_memberships(session: Session | None, policy: Policy, user: User) -> list[Membership]:
+    """A user's memberships as the caller may see them: none for a session that does not satisfy the
+    policy (S30: through them a restricted session would read customer data, settings included); all of
+    the caller's own; of someone else (an admin reading the impact preview), only those in customers the
+    caller belongs to, so that no tenant learns of another.
     """
+    caller = await acting_user(session, policy)
+    if caller is None:
+        return []
     rows = Membership.filter(user_id=user.id).prefetch_related("customer").order_by("created_at")
-    if caller is None or caller.id != user.id:
-        shared = await Membership.filter(user_id=caller.id if caller else None).values_list("customer_id", flat=True)
-        rows = rows.filter(customer_id__in=list(shared))
+    if caller.id != user.id:
+        shared = Membership.filter(user_id=caller.id).values_list("customer_id", flat=True)
+        rows = rows.filter(customer_id__in=list(await shared))
     return await rows
 
 
-def may_see_factors(caller: User | None, user: User) -> bool:
-    """Only the user sees which second factors they have."""
+async def may_see_factors(session: Session | None, policy: Policy, user: User) -> bool:
+    """Only the user sees which second factors they have, and only from a session that satisfies the
+    policy (S20: a restricted session reads nothing but `viewer` itself)."""
+    caller = await acting_user(session, policy)
     return caller is not None and caller.id == user.id

@@ -35,7 +35,7 @@ from gql_server.enums import Assurance, ConversionState, TokenPurpose
 from gql_server.links import Links
 from gql_server.models import Session, Token, User
 from gql_server.outbox import Delivery, Outbox, Queued
-from gql_server.policy import is_two_factor
+from gql_server.policy import Policy, is_two_factor
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.tokens import find_token, issue_token, revoke_tokens, use_token
 
@@ -70,9 +70,11 @@ class ConversionService:
         outbox: Outbox,
         links: Links,
         notices: ChangeNotices,
+        policy: Policy,
         rate_limiter: ClientRateLimiter,
     ) -> None:
         self._rate = rate_limiter
+        self._policy = policy
         self._audit = auditor
         self._outbox = outbox
         self._links = links
@@ -135,7 +137,9 @@ class ConversionService:
         if not isinstance(sent, _Sent):
             return sent
         kind = AuditKind.CONVERSION_STARTED if sent.starting else AuditKind.INVITATION_SENT
-        await self._audit.record(kind, subject=user, data={"sent_to": mask_email(address), "ip": ip})
+        # S33: in the logs of the customers whose enforcement caused it; a voluntary one is the user's own.
+        causes = await self._policy.enforcing_customers(user)
+        await self._audit.record_caused_by(kind, causes, subject=user, data={"sent_to": mask_email(address), "ip": ip})
         self._outbox.deliver_later(sent.notices)
         delivery = await self._outbox.deliver(sent.queued)
         if delivery is Delivery.REFUSED:

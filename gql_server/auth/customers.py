@@ -22,7 +22,7 @@ from gql_server.clock import utcnow
 from gql_server.enums import ConversionState
 from gql_server.factors import SecondFactorMethod
 from gql_server.models import AuditEvent, Customer, Session, User
-from gql_server.policy import Policy, is_two_factor
+from gql_server.policy import MethodConflict, Policy, is_two_factor
 
 
 @dataclass(frozen=True)
@@ -87,16 +87,18 @@ class CustomerService:
     async def audit_log(
         self, session: Session | None, customer: Customer, first: int, after: int | None
     ) -> list[AuditEvent] | NotPermitted:
-        """The customer's audit log in the order it happened, for its admins only: events about the
-        customer (settings, members added) and about its members' accounts (logins and failures,
-        lockouts, conversions, factors). Up to `first` events after the event id `after`.
+        """The customer's audit log in the order it happened, for its admins only (S33): events of the
+        customer's doing or caused by its policy (settings, members added, conversions its enforcement
+        required), and its members' own actions (logins and failures, lockouts, factors). Up to `first`
+        events after the event id `after`.
         """
         if not await self._is_admin(session, customer):
             return NotPermitted()
         members = User.filter(memberships__customer_id=customer.id).values_list("id", flat=True)
-        # Another customer's events about a shared member stay with that customer.
+        # S33: an event with a customer is that customer's alone (another customer's policy acting on a
+        # shared member included: `Auditor.record_caused_by`); one without is the member's own doing.
         scope = Q(customer_id=customer.id) | Q(customer_id=None, subject_id__in=Subquery(members))
-        query = AuditEvent.filter(scope).select_related("subject")
+        query = AuditEvent.filter(scope)
         if after is not None:
             query = query.filter(id__gt=after)
         return await query.order_by("id").limit(first)
@@ -120,6 +122,11 @@ class CustomerService:
         if problem:
             return problem
         async with in_transaction():
+            if change.allowed_methods is not None:
+                wanted = sorted(set(change.allowed_methods))
+                conflict = await self._policy.method_conflict(cid, allowed_methods=wanted)
+                if conflict is not None:
+                    return _conflict_input(conflict)
             customer = await Customer.select_for_update().get(id=cid)
             changes = _diff(customer, change)
             for field, (_old, new) in changes.items():
@@ -153,6 +160,18 @@ class CustomerService:
 
 
 _ATTRIBUTES = {"enforceTwoFactor": "enforce_two_factor", "allowedMethods": "allowed_methods"}
+
+
+def _conflict_input(conflict: MethodConflict) -> BadInput:
+    """S32's refusal: what the conflict is and what would solve it, never which other customer is involved."""
+    who = "1 member" if conflict.members == 1 else f"{conflict.members} members"
+    cause = (
+        f"{who} of this customer would have no method left to enroll: another customer they belong to "
+        "(or the server's policy) allows none of these methods."
+    )
+    if conflict.would_help:
+        return BadInput(f"{cause} Also allow one of: {', '.join(sorted(conflict.would_help))}.", "allowedMethods")
+    return BadInput(f"{cause} No choice here leaves them a method; ask the operator.", "allowedMethods")
 
 
 def _diff(customer: Customer, change: SettingsChange) -> dict[str, tuple[object, object]]:

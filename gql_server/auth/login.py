@@ -83,15 +83,9 @@ class LoginService:
             phantom = uuid.uuid4()
             await lockout.reserve_attempt(phantom)
             await self._passwords.spend_equivalent_time(password)
-            await self._audit.record(
-                AuditKind.LOGIN_FAILED,
-                subject=user,
-                data={
-                    "reason": "unknown_email" if user is None else "no_password",
-                    "ip": ip,
-                    "email": address,
-                },
-            )
+            # S29: never the typed address; for an unknown one it may be a password typed in the wrong field.
+            reason = "unknown_email" if user is None else "no_password"
+            await self._audit.record(AuditKind.LOGIN_FAILED, subject=user, data={"reason": reason, "ip": ip})
             await lockout.record_failure(phantom)
             return CredentialsRejected()
         if not await lockout.reserve_attempt(user.id):
@@ -150,7 +144,9 @@ class LoginService:
             await lockout.record_success(user.id)
         if step is NextStep.CONVERSION_REQUIRED:
             ticket = await issue_token(user, TokenPurpose.CONVERSION_TICKET, self._limits.ticket)
-            await self._audit.record(AuditKind.CONVERSION_REQUIRED, subject=user, data={"ip": ip})
+            # S33: in the log of each customer whose enforcement caused it, not of the user's other customers.
+            causes = await self._policy.enforcing_customers(user)
+            await self._audit.record_caused_by(AuditKind.CONVERSION_REQUIRED, causes, subject=user, data={"ip": ip})
             return ConversionNeeded(ticket=ticket, email=user.email)
         if step is NextStep.CONVERSION_PENDING:
             # R4: this ticket can only re-send the invitation, to the address the conversion started with.
