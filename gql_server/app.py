@@ -23,6 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from gql_server import metrics, metrics_server
 from gql_server.api.context import Context
 from gql_server.api.schema import build_schema
+from gql_server.body_limit import BodyLimitMiddleware
 from gql_server.db import tortoise_config
 from gql_server.headers import SecurityHeadersMiddleware
 from gql_server.health import Readiness, healthz, readyz
@@ -152,8 +153,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 gc.unfreeze()
 
     # Outermost: the request id and the access line cover everything below. Then security headers on
-    # every response, the router's 404/405 and the 415 above included.
-    middleware = [Middleware(RequestLogMiddleware), Middleware(SecurityHeadersMiddleware)]
+    # every response, the router's 404/405 and the 415 above included. Then S27's body limit, above
+    # everything that reads a body.
+    middleware = [
+        Middleware(RequestLogMiddleware),
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes),
+    ]
     if settings.trusted_proxy_list:
         # Only these peers may say who the client is (X-Forwarded-For); everyone else is who they are.
         middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list))
