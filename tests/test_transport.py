@@ -112,10 +112,64 @@ async def test_s22_unexpected_failures_are_masked_without_sql_or_trace(client, a
         assert leak not in response.text
 
 
+# One mistake of each kind for which graphql-core suggests names of the schema, and the message without the
+# suggestion. (The schema has no enum-typed inputs, so no request can misspell an enum value.)
+MISTAKES = [
+    ("field", "{ viewr }", None, "Cannot query field 'viewr' on type 'Query'."),
+    (
+        "field of a union",
+        'mutation { login(email: "a@example.com", password: "x") { token } }',
+        None,
+        "Cannot query field 'token' on type 'LoginResult'.",
+    ),
+    ("type", "query($t: Strin!) { invitation(token: $t) { __typename } }", {"t": "x"}, "Unknown type 'Strin'."),
+    ("fragment type", "{ ... on Quer { __typename } }", None, "Unknown type 'Quer'."),
+    (
+        "argument",
+        'mutation { login(email: "a@example.com", pasword: "x") { __typename } }',
+        None,
+        "Unknown argument 'pasword' on field 'Mutation.login'.",
+    ),
+    (
+        "directive argument",
+        "{ __typename @include(iff: true) }",
+        None,
+        "Unknown argument 'iff' on directive '@include'.",
+    ),
+    (
+        "input field",
+        'mutation { updateCustomerSettings(customerId: "1", input: {enforceTwoFactr: true}) { __typename } }',
+        None,
+        "Expected value of type 'CustomerSettingsInput' not to include unknown field 'enforceTwoFactr',"
+        " found: { enforceTwoFactr: true }.",
+    ),
+    (
+        "input field in variables",
+        'mutation($i: CustomerSettingsInput!) { updateCustomerSettings(customerId: "1", input: $i) { __typename } }',
+        {"i": {"enforceTwoFactr": True}},
+        "Variable '$i' has invalid value: Expected value of type 'CustomerSettingsInput' not to include"
+        " unknown field 'enforceTwoFactr', found: {'enforceTwoFactr': True}.",
+    ),
+]
+
+
+async def messages_for(client, query: str, variables) -> list[str]:
+    response = await client.post(query, variables)
+    assert response.status_code == 200, response.text
+    return [error["message"] for error in response.json()["errors"]]
+
+
 class TestProduction:
     @pytest.fixture
     def settings_overrides(self):
         return {"gql_server_env": "production"}
+
+    async def test_s28_no_error_of_any_kind_suggests_names_in_production(self, client):
+        for kind, query, variables, expected in MISTAKES:
+            messages = await messages_for(client, query, variables)
+
+            assert expected in messages, (kind, messages)
+            assert not [m for m in messages if "Did you mean" in m], (kind, messages)
 
     async def test_s22_no_field_suggestions_in_production(self, client):
         response = await client.post("{ viewr }")
@@ -136,6 +190,13 @@ async def test_field_suggestions_help_in_development(client):
     response = await client.post("{ viewr }")
 
     assert "Did you mean 'viewer'" in response.json()["errors"][0]["message"]
+
+
+async def test_s28_development_still_suggests_for_every_kind(client):
+    for kind, query, variables, expected in MISTAKES:
+        messages = await messages_for(client, query, variables)
+
+        assert [m for m in messages if " Did you mean '" in m or " Did you mean to " in m], (kind, messages)
 
 
 async def test_graphiql_is_served_in_development(client):
