@@ -26,9 +26,8 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self._refusal = orjson.dumps(
-            {"errors": [{"message": f"The request body is larger than {max_bytes} bytes, the most this service accepts."}]}
-        )
+        message = f"The request body is larger than {max_bytes} bytes, the most this service accepts."
+        self._refusal = orjson.dumps({"errors": [{"message": message}]})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer 413 for a declared length over the limit; otherwise count the body as the app reads it."""

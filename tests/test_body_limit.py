@@ -88,7 +88,9 @@ class TestConfigured:
     async def test_s27_the_limit_is_max_request_body_bytes(self, client):
         small = await client.post("{ __typename }")
         large = await client.http.post(
-            "/graphql", content=b'{"query": "' + b" " * 4096 + b'{ __typename }"}', headers={"content-type": "application/json"}
+            "/graphql",
+            content=b'{"query": "' + b" " * 4096 + b'{ __typename }"}',
+            headers={"content-type": "application/json"},
         )
 
         assert small.status_code == 200

@@ -193,7 +193,7 @@ async def test_field_suggestions_help_in_development(client):
 
 
 async def test_s28_development_still_suggests_for_every_kind(client):
-    for kind, query, variables, expected in MISTAKES:
+    for kind, query, variables, _ in MISTAKES:
         messages = await messages_for(client, query, variables)
 
         assert [m for m in messages if " Did you mean '" in m or " Did you mean to " in m], (kind, messages)
