@@ -53,6 +53,19 @@ async def test_s21_post_must_be_json(client, content, content_type):
     assert response.json() == {"errors": [{"message": "POST requests must be application/json."}]}
 
 
+@pytest.mark.parametrize(
+    "content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8", "application/Json;charset=utf-8"]
+)
+async def test_s21_json_is_json_in_any_case_and_with_parameters(client, content_type):
+    # Media types are case-insensitive (RFC 9110): what passes the S21 guard must also be read as JSON.
+    response = await client.http.post(
+        "/graphql", content='{"query": "{ __typename }"}', headers={"content-type": content_type}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
 async def test_s21_batched_requests_are_refused(client, make_customer, make_user, services):
     await make_user(await make_customer(), "a@example.com", "correct horse battery")
     checks_before = services.passwords.stats.checks
@@ -204,6 +217,32 @@ async def test_graphiql_is_served_in_development(client):
 
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+
+
+async def test_graphiql_never_puts_the_editor_into_the_url(client):
+    import re
+
+    from strawberry.http.ides import get_graphql_ide_html
+
+    page = (await client.http.get("/graphql", headers={"accept": "text/html"})).text
+    strawberrys = get_graphql_ide_html("graphiql")
+
+    # Nothing on the page writes to the address bar or the history, or reads the editor from the URL (the
+    # README's first step types a password into it).
+    for writer in ("history.", "replaceState", "pushState", "location.search", "location.hash", "location.assign"):
+        assert writer not in page, writer
+    assert not re.search(r"location(\.href)?\s*=[^=]", page)
+    # Otherwise it is Strawberry's page: the same scripts and styles from the same places.
+    assets = re.compile(r'(?:src|href|integrity)="([^"]+)"')
+    assert assets.findall(page) == assets.findall(strawberrys)
+    assert "GraphiQL.createFetcher" in page and "onEditQuery" in page
+
+
+def test_a_graphiql_page_that_can_no_longer_be_made_safe_is_refused_not_served():
+    from gql_server.api.graphiql import GraphiQLPageChanged, without_url_sync
+
+    with pytest.raises(GraphiQLPageChanged):
+        without_url_sync("<html>history.pushState(null, null, location.search)</html>")
 
 
 async def test_s25_passwords_never_reach_the_logs(client, make_customer, make_user, caplog):
