@@ -26,7 +26,7 @@ from gql_server.api.context import Context
 from gql_server.api.graphiql import without_url_sync
 from gql_server.api.schema import build_schema
 from gql_server.body_limit import BodyLimitMiddleware
-from gql_server.db import tortoise_config
+from gql_server.db import secure_sqlite_files, tortoise_config
 from gql_server.headers import SecurityHeadersMiddleware
 from gql_server.health import Readiness, healthz, readyz
 from gql_server.request_log import RequestLogMiddleware
@@ -146,6 +146,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI application for these settings (read from the environment when not given)."""
     settings = settings or Settings()
     settings.check()
+    secure_sqlite_files(settings.database_url)
     services = build_services(settings)
     metrics.register_observer(services.plugins)
     graphql = GraphQLApp(services)
