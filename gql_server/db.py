@@ -128,10 +128,19 @@ def _ensure_sqlite_folder(database_url: str) -> None:
 TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", "sqlite://./var/gql_server.sqlite3"))
 
 
+# SQLite's primary result codes (the low byte of an extended one) for a database that cannot take a write
+# for now, S39: SQLITE_READONLY (a read-only file or mount), SQLITE_IOERR (a write refused by the file system:
+# an immutable file, a failing disk), SQLITE_FULL (the disk is full), SQLITE_CANTOPEN (its -wal or -shm file).
+SQLITE_UNAVAILABLE_CODES = frozenset({8, 10, 13, 14})
+
+
 def is_database_unavailable(error: BaseException | None) -> bool:
-    """True when an exception (or one it was raised from) means the database could not be reached or
-    dropped the connection: a retry may well succeed, so the caller is told so instead of "unexpected".
+    """True when an exception (or one it was raised from) means the database could not be reached, dropped
+    the connection, or cannot be written for now (S39: disk full, read-only): a retry may well succeed, so
+    the caller is told so instead of "unexpected".
     """
+    import sqlite3
+
     import asyncpg
     from tortoise.exceptions import DBConnectionError
 
@@ -144,10 +153,17 @@ def is_database_unavailable(error: BaseException | None) -> bool:
         asyncpg.exceptions.OperatorInterventionError,  # terminated by an administrator, server shutting down
         asyncpg.exceptions.InterfaceError,  # a connection left in a broken state by one of the above
         asyncpg.exceptions.InternalClientError,  # ... or caught mid-operation when it was cut
+        asyncpg.exceptions.ReadOnlySQLTransactionError,  # a read-only database, or a standby after a failover
+        asyncpg.exceptions.InsufficientResourcesError,  # disk full, out of memory, too many connections
+        asyncpg.exceptions.PostgresIOError,
     )
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, transient):
+            return True
+        # Python sets sqlite_errorcode on the errors SQLite reports, not on its own (a closed connection).
+        code: int = getattr(error, "sqlite_errorcode", 0)
+        if isinstance(error, sqlite3.Error) and code & 0xFF in SQLITE_UNAVAILABLE_CODES:
             return True
         seen.add(id(error))
         error = error.__cause__ or error.__context__
