@@ -238,6 +238,31 @@ async def test_graphiql_never_puts_the_editor_into_the_url(client):
     assert "GraphiQL.createFetcher" in page and "onEditQuery" in page
 
 
+async def test_graphiql_typing_a_password_leaves_the_url_alone(client):
+    """The page's own script, run in node with a stand-in browser: what it does when someone types."""
+    import asyncio
+    import re
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    page = (await client.http.get("/graphql", headers={"accept": "text/html"})).text
+    script = re.findall(r"<script>(.*?)</script>", page, re.S)[-1]
+
+    harness = str(Path(__file__).with_name("graphiql_page.js"))
+    run = await asyncio.to_thread(subprocess.run, [node, harness], input=script, capture_output=True, text=True)
+
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert seen["writes"] == []
+    assert seen["href"] == "http://testserver/graphql?q=%7B%20viewer%20%7D"
+    assert seen["initialQuery"] != "{ viewer }"  # a link cannot fill the editor either
+    assert "s3cret" not in run.stdout
+
+
 def test_a_graphiql_page_that_can_no_longer_be_made_safe_is_refused_not_served():
     from gql_server.api.graphiql import GraphiQLPageChanged, without_url_sync
 
