@@ -20,7 +20,6 @@ from gql_server.admin import Admin, AdminError
 from gql_server.enums import MembershipLevel
 from gql_server.mail import MailNotDelivered
 from gql_server.services import build_services
-from gql_server.serving import UVICORN_OPTIONS
 from gql_server.settings import ConfigurationError, Settings
 
 T = TypeVar("T")
@@ -122,6 +121,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from gql_server.logs import logging_config
     from gql_server.metrics_server import serving_metrics
+    from gql_server.serving import UVICORN_OPTIONS, serve
 
     if args.demo and settings.production:
         raise AdminError("--demo is for development; it creates accounts with known passwords.")
@@ -131,7 +131,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.demo:
         _print_demo(_with_orm(settings, lambda admin: _demo(admin)), f"http://{args.host}:{args.port}")
     with serving_metrics(settings, args.workers):
-        uvicorn.run(
+        config = uvicorn.Config(
             "gql_server.app:create_app",
             factory=True,
             host=args.host,
@@ -141,11 +141,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             # line per request, with the request id and without the query string (S25).
             log_config=log_config,
             access_log=False,
-            # On SIGTERM: stop accepting, let in-flight requests finish, then close (docs/operations.md).
+            # On SIGTERM: stop accepting at once (S38), let in-flight requests finish, then close
+            # (docs/operations.md).
             timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
             # proxy_headers off (TRUSTED_PROXIES is the app's), uvloop and httptools.
             **UVICORN_OPTIONS,
         )
+        serve(config)
     return 0
 
 

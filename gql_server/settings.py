@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_FILE = Path("var/secret.key")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_MAX_REQUEST_BODY_BYTES = 1024 * 1024  # S27
 
 
 class Environment(StrEnum):
@@ -93,6 +94,9 @@ class Settings(BaseSettings):
     # How long a stopping server lets in-flight requests finish before cutting them off; below the
     # 30 s that Kubernetes and Docker wait between SIGTERM and SIGKILL, so the shutdown still closes cleanly.
     graceful_shutdown_seconds: int = Field(default=25, ge=1)
+    # S27: request bodies larger than this are refused with 413 before they are read whole (1 MiB: the
+    # largest document S7 lets through is a few kilobytes).
+    max_request_body_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BODY_BYTES, ge=1)
 
     @field_validator(
         "rate_limit_login",

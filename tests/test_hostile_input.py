@@ -631,6 +631,14 @@ async def _password_user(services: Services, customer: Customer, email: str, lev
 
 
 @pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Room for the longest values: 100 000 characters, JSON-escaped to 6 bytes each, can make a body larger
+    than S27's 1 MiB, which the service refuses whole with 413 (tests/test_body_limit.py). These properties
+    are about what the service does with the values themselves."""
+    return {"max_request_body_bytes": 8 * 1024 * 1024}
+
+
+@pytest.fixture
 async def world(
     app: Any,
     services: Services,
