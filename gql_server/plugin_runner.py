@@ -34,8 +34,9 @@ T = TypeVar("T")
 MAX_THREADS = 16
 
 
-class PluginThreadsBlocked(Exception):
-    """Every plugin thread is blocked by a call that timed out: the call is not made (counts as failed)."""
+class NoPluginThread(Exception):
+    """No thread may take the call (every one is blocked by a call that timed out, or the runner is
+    closed): the call is not made, and counts as a failed one."""
 
 
 class _PluginThread:
@@ -106,6 +107,7 @@ class PluginRunner:
         self._max_threads = max_threads
         self._threads: list[_PluginThread] = []
         self._numbers = itertools.count(1)
+        self._closed = False
 
     async def call(self, make: Callable[[], Awaitable[T]]) -> T:
         """`await make()` on a plugin thread; TimeoutError after `timeout` seconds, whatever the plugin does.
@@ -123,13 +125,15 @@ class PluginRunner:
             raise
 
     def _pick(self) -> _PluginThread:
+        if self._closed:
+            raise NoPluginThread("the plugin runner is closed (the service is stopping)")
         free = [t for t in self._threads if t.free]
         idle = min(free, key=lambda t: t.running, default=None)
         if (idle is None or idle.running) and len(self._threads) < self._max_threads:
             idle = _PluginThread(next(self._numbers))
             self._threads.append(idle)
         if idle is None:
-            raise PluginThreadsBlocked(f"all {self._max_threads} plugin threads are blocked by calls that timed out")
+            raise NoPluginThread(f"all {self._max_threads} plugin threads are blocked by calls that timed out")
         return idle
 
     @property
@@ -139,6 +143,7 @@ class PluginRunner:
 
     def close(self) -> None:
         """Stop the threads' loops (a thread blocked in a plugin ends when the plugin returns)."""
+        self._closed = True
         for thread in self._threads:
             thread.stop()
         self._threads.clear()

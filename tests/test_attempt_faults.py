@@ -137,9 +137,12 @@ def _serve_env(tmp_path: Path, url: str, **extra: str) -> dict[str, str]:
     )
 
 
-async def _reserved(url: str) -> dict[str, int]:
-    """The reservations in the database as another process sees them (the served one is writing)."""
-    query = 'SELECT email, password_reserved + code_reserved FROM "user"'
+async def _counted(url: str) -> dict[str, int]:
+    """Attempts counted in (reserved, or failed) per user, as another process sees them while the served
+    one writes: one more than prepared once a request is checking."""
+    query = (
+        'SELECT email, password_reserved + code_reserved + failed_password_attempts + failed_code_attempts FROM "user"'
+    )
     if url.startswith("sqlite://"):
         with sqlite3.connect(url.removeprefix("sqlite://")) as db:
             return dict(db.execute(query).fetchall())
@@ -168,7 +171,7 @@ async def test_s35_a_worker_killed_mid_check_leaves_reservations_that_expire_and
         )
 
         async def both_checking() -> bool:
-            return await _reserved(database) == {"anna@example.com": 1, "bea@example.com": 1}
+            return await _counted(database) == {"anna@example.com": 3, "bea@example.com": 10}
 
         await until(both_checking, "both checks to be in flight", seconds=30)
         served.process.send_signal(signal.SIGKILL)
@@ -214,7 +217,7 @@ async def test_s35_the_shutdown_deadline_cutting_a_verification_off_counts_nothi
         )
 
         async def checking() -> bool:
-            return (await _reserved(database))["bea@example.com"] == 1
+            return (await _counted(database))["bea@example.com"] == 10
 
         await until(checking, "the verification to be in flight", seconds=30)
         served.process.send_signal(signal.SIGTERM)
@@ -257,7 +260,8 @@ async def test_s35_a_database_outage_mid_check_locks_nothing_for_good(own_postgr
         login = asyncio.create_task(client.login("anna@example.com", "whatever-was-typed"))
 
         async def checking() -> bool:
-            return (await _user("anna@example.com")).password_reserved == 1
+            anna = await _user("anna@example.com")
+            return anna.password_reserved + anna.failed_password_attempts == 3
 
         await until(checking, "the password check to be in flight")
         # Every connection is cut (a clean stop: PostgreSQL keeps what it committed, the reservation too).

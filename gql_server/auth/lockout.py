@@ -312,7 +312,8 @@ _IN_FLIGHT: set[asyncio.Future[Any]] = set()
 async def settle(within: float = 5.0) -> None:
     """Let verdicts and releases of cancelled requests finish (for at most `within` seconds) before the
     database connections close."""
-    pending = [task for task in _IN_FLIGHT if not task.done()]
+    loop = asyncio.get_running_loop()
+    pending = [task for task in _IN_FLIGHT if not task.done() and task.get_loop() is loop]
     if pending:
         await asyncio.wait(pending, timeout=within)
 

@@ -120,8 +120,9 @@ class LoginService:
         return ended
 
     async def _fail(self, user: User, ip: str | None, attempt: Attempt) -> None:
-        await self._audit.record(AuditKind.LOGIN_FAILED, subject=user, data={"reason": "wrong_password", "ip": ip})
+        # The verdict first: it is what the limits count, and nothing after it can lose it.
         locked_for = (await attempt.fail()).locked_for
+        await self._audit.record(AuditKind.LOGIN_FAILED, subject=user, data={"reason": "wrong_password", "ip": ip})
         if locked_for is not None:
             await self._audit.record(
                 AuditKind.PASSWORD_LOCKOUT,
