@@ -81,7 +81,11 @@ def _statements(
     # Only literals of this module reach these strings: the columns of migration 0004 and the limits.
     restarted = f"CASE WHEN {failures} >= {limit} THEN 0 ELSE {failures} END"
     live = f"CASE WHEN {reserved_at} > $3 THEN {reserved} ELSE 0 END"
-    released = f"{reserved} = CASE WHEN {reserved} > 0 THEN {reserved} - 1 ELSE 0 END"
+    # The last reservation out takes its time along: nothing reserved, nothing dated.
+    released = (
+        f"{reserved} = CASE WHEN {reserved} > 0 THEN {reserved} - 1 ELSE 0 END, "
+        f"{reserved_at} = CASE WHEN {reserved} > 1 THEN {reserved_at} ELSE NULL END"
+    )
     locks = f"{failures} + 1 >= {limit} AND ({locked_until} IS NULL OR {locked_until} <= $2)"
     lock_times = " ".join(f"WHEN {lockouts} = {n} THEN ${n + 3}" for n in range(_LOCK_STEPS - 1))
     counted = f", {streak} = {streak} + 1" if streak else ""
