@@ -9,6 +9,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
+from gql_server.auth import lockout
 from gql_server.auth.conversion import ConversionService
 from gql_server.auth.customers import parse_id
 from gql_server.auth.factors import FactorCore
@@ -95,6 +96,8 @@ class Admin:
         async with in_transaction():
             removed = await EnrolledFactor.filter(user_id=user.id).delete()
             await RecoveryCode.filter(user_id=user.id).delete()
+            # S41: the new factor starts with a clean slate of wrong codes.
+            await lockout.reset_streak(user.id)
             await Session.filter(user_id=user.id, ended_at=None).update(ended_at=utcnow())
             await self.auditor.record(AuditKind.FACTORS_RESET, subject=user, data={"factors_removed": removed})
             await self.factors.notify(user, "factor_removed", method_name=ALL_SECOND_FACTORS)

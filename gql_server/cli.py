@@ -207,7 +207,7 @@ def _plugins(settings: Settings, _args: argparse.Namespace) -> int:
     from gql_server.plugins import create_plugin_manager, describe
 
     pm = create_plugin_manager(settings.disabled_plugins, settings.extra_plugins)
-    print(json.dumps(describe(pm), indent=2))
+    print(json.dumps(describe(pm, settings.method_overrides), indent=2))
     return 0
 
 

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # Comma-separated modules to load as plugins on top of the installed entry points (opt-in ones,
     # such as gql_server_policy_strong_admins).
     gql_server_plugins: str = ""
+    # S40: "method_id:plugin_name,...": the plugin whose method is used when several register one id
+    # (without it, a taken id is a start-up error).
+    gql_server_method_overrides: str = ""
     # Where the JSON-lines audit exporter writes: a file path, "-" for stdout, unset for off.
     gql_server_audit_jsonl: str | None = None
     # GraphiQL and introspection; None means "on in development, off in production".
@@ -112,6 +115,15 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate limit like '30/minute': {value!r}") from exc
         return value
 
+    @field_validator("gql_server_method_overrides")
+    @classmethod
+    def _method_overrides(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            method_id, _, plugin = item.partition(":")
+            if not method_id.strip() or not plugin.strip():
+                raise ValueError(f"not 'method_id:plugin_name': {item!r}")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -139,6 +151,12 @@ class Settings(BaseSettings):
     def extra_plugins(self) -> list[str]:
         """GQL_SERVER_PLUGINS as a list of module names."""
         return [name.strip() for name in self.gql_server_plugins.split(",") if name.strip()]
+
+    @property
+    def method_overrides(self) -> dict[str, str]:
+        """GQL_SERVER_METHOD_OVERRIDES as {method id: plugin name}."""
+        pairs = (part.strip().partition(":") for part in self.gql_server_method_overrides.split(",") if part.strip())
+        return {method_id.strip(): plugin.strip() for method_id, _, plugin in pairs}
 
     @property
     def trusted_proxy_list(self) -> list[str]:

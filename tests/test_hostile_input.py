@@ -716,9 +716,11 @@ def not_a_right_code(world: World, code: str) -> None:
 
 
 async def _reset_code_attempts(world: World, token_name: str) -> None:
-    """Put back what a wrong code counts by design (S5, S6), so the next example reaches the check too."""
+    """Put back what a wrong code counts by design (S5, S6, S41), so the next example reaches the check too."""
     await Token.filter(token_hash=hash_token(world.live[token_name])).update(attempts=0)
-    await User.filter(id=world.admin_id).update(failed_code_attempts=0, code_lockouts=0, code_locked_until=None)
+    await User.filter(id=world.admin_id).update(
+        failed_code_attempts=0, code_lockouts=0, code_locked_until=None, code_failure_streak=0
+    )
 
 
 # --------------------------------------------------------------------------------------------------

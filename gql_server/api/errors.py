@@ -87,6 +87,9 @@ WRONG_CODE = "That code is not right."
 THROTTLED = "Too many attempts. Try again later."
 BUSY = "The service is busy. Try again in a moment."
 METHOD_UNAVAILABLE = "This method is not available here."
+RECOVERY_CODE_ONLY = (
+    "Too many wrong codes: sign in with one of your recovery codes, or ask your administrator to reset your factors."
+)
 EMAIL_TAKEN = "This email address belongs to another account."
 
 ExpectedError = (
@@ -110,8 +113,8 @@ def error_for(outcome: object) -> ExpectedError:
             return TooManyAttempts(message=THROTTLED, retry_after_seconds=seconds)
         case results.Busy(retry_after_seconds=seconds):
             return TooManyAttempts(message=BUSY, retry_after_seconds=seconds)
-        case results.MethodUnavailable():
-            return MethodNotAvailable(message=METHOD_UNAVAILABLE)
+        case results.MethodUnavailable(recovery_only=recovery_only):
+            return MethodNotAvailable(message=RECOVERY_CODE_ONLY if recovery_only else METHOD_UNAVAILABLE)
         case results.EmailTaken():
             return EmailInUse(message=EMAIL_TAKEN)
         case results.BadInput(message=message, field=field):

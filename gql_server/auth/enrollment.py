@@ -124,6 +124,8 @@ class EnrollmentService:
             sent = await self._core.send_code(enrollment.record, method, draft.state, "enrollment", user.locale)
             if sent is None:
                 return MethodUnavailable()
+            if isinstance(sent, Throttled):
+                return sent
             sent_to = sent.sent_to
         return EnrollmentBegun(
             enrollment=enrollment.token,

@@ -76,7 +76,10 @@ class Busy:
 
 @dataclass(frozen=True)
 class MethodUnavailable:
-    """The method is not installed, not allowed for this user, or not enrolled."""
+    """The method is not installed, not allowed for this user, or not enrolled; `recovery_only` when
+    the user's wrong codes reached the S41 cap and only a recovery code signs in."""
+
+    recovery_only: bool = False
 
 
 @dataclass(frozen=True)
