@@ -9,6 +9,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
+from gql_server.auth import lockout
 from gql_server.auth.conversion import ConversionService
 from gql_server.auth.customers import parse_id
 from gql_server.clock import utcnow
@@ -127,6 +128,8 @@ class Admin:
         async with in_transaction():
             removed = await EnrolledFactor.filter(user_id=user.id).delete()
             await RecoveryCode.filter(user_id=user.id).delete()
+            # S41: the new factor starts with a clean slate of wrong codes.
+            await lockout.reset_streak(user.id)
             await Session.filter(user_id=user.id, ended_at=None).update(ended_at=utcnow())
             notice = await self.outbox.put(
                 "factor_removed", to=user.email, locale=user.locale, method_name=ALL_SECOND_FACTORS

@@ -7,9 +7,10 @@ import gc
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cached_property
 
 import orjson
-from cross_web import HTTPException
+from cross_web import HTTPException, StarletteRequestAdapter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -22,8 +23,10 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gql_server import metrics, metrics_server
 from gql_server.api.context import Context
+from gql_server.api.graphiql import without_url_sync
 from gql_server.api.schema import build_schema
-from gql_server.db import tortoise_config
+from gql_server.body_limit import BodyLimitMiddleware
+from gql_server.db import secure_sqlite_files, tortoise_config
 from gql_server.headers import SecurityHeadersMiddleware
 from gql_server.health import Readiness, healthz, readyz
 from gql_server.request_log import RequestLogMiddleware
@@ -32,8 +35,27 @@ from gql_server.settings import Settings
 from gql_server.web.routes import web_routes
 
 
+class RequestAdapter(StarletteRequestAdapter):
+    """Strawberry's view of a request, with the media type in lower case.
+
+    Media types are case-insensitive (RFC 9110, 8.3.1): `Application/JSON; charset=UTF-8` passes the S21
+    guard, and Strawberry, which compares them as written, must accept it too.
+    """
+
+    @property
+    def content_type(self) -> str | None:
+        """The Content-Type header with its media type (not its parameters) in lower case."""
+        value = super().content_type
+        if value is None:
+            return None
+        media_type, separator, parameters = value.partition(";")
+        return media_type.strip().lower() + separator + parameters
+
+
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI app with our typed context and POST-only JSON for everything but reads."""
+
+    request_adapter_class = RequestAdapter
 
     def __init__(self, services: Services) -> None:
         settings = services.settings
@@ -48,6 +70,8 @@ class GraphQLApp(GraphQL[Context, None]):
             multipart_uploads_enabled=False,
         )
         self.services = services
+        if self.graphql_ide:
+            _ = self.graphql_ide_html  # made once, now: a page that cannot be made fails the start, not a request
 
     def decode_json(self, data: str | bytes) -> object:
         """JSON as sent, refused when it holds text that is not valid Unicode (a lone surrogate).
@@ -72,6 +96,11 @@ class GraphQLApp(GraphQL[Context, None]):
             # PostgreSQL cannot store U+0000 in text, and no name, address, code or token holds one.
             raise HTTPException(400, "The request contains a NUL character (U+0000).")
         return value
+
+    @cached_property
+    def graphql_ide_html(self) -> str:
+        """Strawberry's GraphiQL page, without mirroring the editor into the address bar (it may hold a password)."""
+        return without_url_sync(super().graphql_ide_html)
 
     def encode_json(self, data: object) -> bytes:
         """orjson: a few times faster than the standard library for every response."""
@@ -117,6 +146,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI application for these settings (read from the environment when not given)."""
     settings = settings or Settings()
     settings.check()
+    secure_sqlite_files(settings.database_url)
     services = build_services(settings)
     metrics.register_observer(services.plugins)
     graphql = GraphQLApp(services)
@@ -154,8 +184,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 gc.unfreeze()
 
     # Outermost: the request id and the access line cover everything below. Then security headers on
-    # every response, the router's 404/405 and the 415 above included.
-    middleware = [Middleware(RequestLogMiddleware), Middleware(SecurityHeadersMiddleware)]
+    # every response, the router's 404/405 and the 415 above included. Then S27's body limit, above
+    # everything that reads a body.
+    middleware = [
+        Middleware(RequestLogMiddleware),
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes),
+    ]
     if settings.trusted_proxy_list:
         # Only these peers may say who the client is (X-Forwarded-For); everyone else is who they are.
         middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list))

@@ -37,6 +37,7 @@ class AuditKind(StrEnum):
     SECOND_FACTOR_FAILED = "second_factor_failed"
     SECOND_FACTOR_LOCKOUT = "second_factor_lockout"
     SECOND_FACTOR_REFUSED_LOCKED = "second_factor_refused_locked"
+    SECOND_FACTOR_CAPPED = "second_factor_capped"
     REPLAY_REFUSED = "replay_refused"
     RECOVERY_CODE_USED = "recovery_code_used"
     RECOVERY_CODES_REPLACED = "recovery_codes_replaced"

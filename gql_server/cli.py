@@ -20,7 +20,6 @@ from gql_server.admin import Admin, AdminError
 from gql_server.enums import MembershipLevel
 from gql_server.outbox import Delivery
 from gql_server.services import build_services
-from gql_server.serving import UVICORN_OPTIONS
 from gql_server.settings import ConfigurationError, Settings
 
 T = TypeVar("T")
@@ -119,6 +118,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from gql_server.logs import logging_config
     from gql_server.metrics_server import serving_metrics
+    from gql_server.serving import UVICORN_OPTIONS, serve
 
     if args.demo and settings.production:
         raise AdminError("--demo is for development; it creates accounts with known passwords.")
@@ -128,7 +128,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.demo:
         _print_demo(_with_orm(settings, lambda admin: _demo(admin)), f"http://{args.host}:{args.port}")
     with serving_metrics(settings, args.workers):
-        uvicorn.run(
+        config = uvicorn.Config(
             "gql_server.app:create_app",
             factory=True,
             host=args.host,
@@ -138,11 +138,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             # line per request, with the request id and without the query string (S25).
             log_config=log_config,
             access_log=False,
-            # On SIGTERM: stop accepting, let in-flight requests finish, then close (docs/operations.md).
+            # On SIGTERM: stop accepting at once (S38), let in-flight requests finish, then close
+            # (docs/operations.md).
             timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
             # proxy_headers off (TRUSTED_PROXIES is the app's), uvloop and httptools.
             **UVICORN_OPTIONS,
         )
+        serve(config)
     return 0
 
 
@@ -217,7 +219,7 @@ def _plugins(settings: Settings, _args: argparse.Namespace) -> int:
     from gql_server.plugins import create_plugin_manager, describe
 
     pm = create_plugin_manager(settings.disabled_plugins, settings.extra_plugins)
-    print(json.dumps(describe(pm), indent=2))
+    print(json.dumps(describe(pm, settings.method_overrides), indent=2))
     return 0
 
 

@@ -8,6 +8,10 @@ SQLite is checked through a fresh read-only connection to the configured file ra
 service's open one: an open SQLite connection keeps reading a file that was deleted, moved or replaced
 (or whose permissions changed) and so would hide exactly the failures this check is for. PostgreSQL is
 checked through the service's own pool, which is what requests use.
+
+Then a real write (S39), through the service's own connection as every request writes: the one row of
+`health_probe` is rewritten. A database that answers reads but cannot take a write (disk full, a read-only
+or immutable file, a read-only PostgreSQL) is "not writable": requests that write would fail.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from tortoise.connection import get_connection
+from tortoise.exceptions import IntegrityError
 
 from gql_server import migrations
+from gql_server.clock import utcnow
 from gql_server.db import connection_alias, sqlite_file
+from gql_server.models import HealthProbe
 from gql_server.ratelimit import ClientRateLimiter
 
 log = logging.getLogger(__name__)
@@ -35,6 +42,8 @@ CHECK_TIMEOUT_SECONDS = 2.0
 MIGRATIONS_TABLE = "tortoise_migrations"
 MIGRATIONS_APP = "models"
 NO_STORE = {"Cache-Control": "no-store"}
+# The one row of health_probe that the write check rewrites (S39).
+PROBE_ROW = 1
 
 
 class DatabaseUnreachable(Exception):
@@ -86,19 +95,31 @@ class Readiness:
         self._cause = ""
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
-                applied = await self._applied_migrations()
+                migrations = self._migrations_check(await self._applied_migrations())
+                # Only on a migrated database: before that the probe's table may not exist.
+                database = await self._write_check() if migrations.ok else Check("database", True, "ok")
         except DatabaseUnreachable as exc:
             self._cause = str(exc)
             return [Check("database", False, "unreachable"), Check("migrations", False, "unknown")]
         except TimeoutError:
             return [Check("database", False, "timed out"), Check("migrations", False, "unknown")]
-        database = Check("database", True, "ok")
+        return [database, migrations]
+
+    def _migrations_check(self, applied: set[str] | None) -> Check:
         if applied is None:
-            return [database, Check("migrations", False, "not applied (no migration table)")]
+            return Check("migrations", False, "not applied (no migration table)")
         pending = sorted(self._expected - applied)
         if pending:
-            return [database, Check("migrations", False, "pending: " + ", ".join(pending))]
-        return [database, Check("migrations", True, "ok")]
+            return Check("migrations", False, "pending: " + ", ".join(pending))
+        return Check("migrations", True, "ok")
+
+    async def _write_check(self) -> Check:
+        try:
+            await _write_probe()
+        except Exception as exc:  # every way a write can fail means the same: requests that write would fail
+            self._cause = f"{type(exc).__name__}: {exc}"
+            return Check("database", False, "not writable")
+        return Check("database", True, "ok")
 
     async def _applied_migrations(self) -> set[str] | None:
         """Names of the applied migrations; None when the migration table is missing or unreadable."""
@@ -120,6 +141,17 @@ class Readiness:
         if reachable is None:
             return Check("redis", True, "not configured")
         return Check("redis", True, "ok") if reachable else Check("redis", False, "unreachable")
+
+
+async def _write_probe() -> None:
+    """Rewrite the probe row through the service's own connection (made on first use)."""
+    now = utcnow()
+    if await HealthProbe.filter(id=PROBE_ROW).update(written_at=now):
+        return
+    try:
+        await HealthProbe.create(id=PROBE_ROW, written_at=now)
+    except IntegrityError:
+        pass  # another process made it a moment ago: this database takes writes all the same
 
 
 _APPLIED_QUERY = f"SELECT name FROM {MIGRATIONS_TABLE} WHERE app = '{MIGRATIONS_APP}'"  # noqa: S608 (constants)

@@ -1,4 +1,5 @@
-"""The plugin manager: built-ins, setuptools entry points (group "gql_server"), the disable list."""
+"""The plugin manager: built-ins, setuptools entry points (group "gql_server"), the disable list, and which
+plugin's method answers to each method id (S40)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pluggy import HookImpl
 
 from gql_server import hookspecs, metrics
 from gql_server.factors import SecondFactorMethod
+from gql_server.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +94,62 @@ def registered_methods(pm: pluggy.PluginManager) -> list[tuple[str, SecondFactor
     return found
 
 
-def describe(pm: pluggy.PluginManager) -> dict[str, list[dict[str, Any]]]:
-    """What is installed, for `gql-server plugins`: plugins (with their distribution) and methods."""
+class MethodIdTaken(ConfigurationError):
+    """S40: a method id is registered by more than one plugin and GQL_SERVER_METHOD_OVERRIDES names none
+    of them, or an override names a plugin that does not register that id. Raised at start-up."""
+
+
+def active_methods(
+    pm: pluggy.PluginManager, overrides: Mapping[str, str] | None = None
+) -> list[tuple[str, SecondFactorMethod, bool]]:
+    """(plugin name, method, active) for every registered method; exactly one per id is active.
+
+    S40: an id claimed by two plugins is a start-up error (a package must not take over `totp` by being
+    installed), unless `overrides` (GQL_SERVER_METHOD_OVERRIDES, id -> plugin name) names the one to
+    use; that choice is logged as a WARNING.
+    """
+    overrides = overrides or {}
+    found = registered_methods(pm)
+    claims: dict[str, list[str]] = {}
+    for plugin, method in found:
+        claims.setdefault(method.id, []).append(plugin)
+    for method_id, plugin in overrides.items():
+        if plugin not in claims.get(method_id, []):
+            by = ", ".join(repr(p) for p in claims.get(method_id, [])) or "no plugin"
+            raise MethodIdTaken(
+                f"GQL_SERVER_METHOD_OVERRIDES names plugin {plugin!r} for the method id {method_id!r}, "
+                f"but that id is registered by {by}."
+            )
+    for method_id, plugins in claims.items():
+        if len(plugins) < 2:
+            continue
+        names = " and ".join(repr(p) for p in plugins)
+        chosen = overrides.get(method_id)
+        if chosen is None:
+            raise MethodIdTaken(
+                f"The second-factor method id {method_id!r} is registered by more than one plugin: {names}. "
+                f"Uninstall or disable one (GQL_SERVER_DISABLED_PLUGINS), or name the one to use with "
+                f"GQL_SERVER_METHOD_OVERRIDES={method_id}:<plugin name>."
+            )
+        log.warning(
+            "the method id %r is registered by %s; plugin %r is used (GQL_SERVER_METHOD_OVERRIDES)",
+            method_id,
+            names,
+            chosen,
+        )
+    taken: set[str] = set()
+    listed = []
+    for plugin, method in found:
+        active = method.id not in taken and overrides.get(method.id, plugin) == plugin
+        if active:
+            taken.add(method.id)
+        listed.append((plugin, method, active))
+    return listed
+
+
+def describe(pm: pluggy.PluginManager, overrides: Mapping[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """What is installed, for `gql-server plugins`: plugins (with their distribution) and methods, with
+    the one plugin whose method is used for each id (`active`). Raises MethodIdTaken like start-up does."""
     dists = {ep.name: (dist.metadata["Name"], dist.version) for dist, ep in _entry_points() if pm.has_plugin(ep.name)}
     plugins = [
         {
@@ -105,28 +161,23 @@ def describe(pm: pluggy.PluginManager) -> dict[str, list[dict[str, Any]]]:
         for name, plugin in sorted(pm.list_name_plugin())
         if plugin is not None
     ]
-    seen: set[str] = set()
-    methods = []
-    for plugin_name, method in registered_methods(pm):
-        methods.append(
-            {
-                "id": method.id,
-                "displayName": method.display_name,
-                "channel": method.channel,
-                "phishingResistant": method.phishing_resistant,
-                "enrollable": method.enrollable,
-                "plugin": plugin_name,
-                # A later plugin claiming a taken id is ignored: the first one keeps it.
-                "active": method.id not in seen,
-            }
-        )
-        seen.add(method.id)
+    methods = [
+        {
+            "id": method.id,
+            "displayName": method.display_name,
+            "channel": method.channel,
+            "phishingResistant": method.phishing_resistant,
+            "enrollable": method.enrollable,
+            "plugin": plugin_name,
+            "active": active,
+        }
+        for plugin_name, method, active in active_methods(pm, overrides)
+    ]
     return {"plugins": plugins, "methods": methods}
 
 
-def collect_methods(pm: pluggy.PluginManager) -> Mapping[str, SecondFactorMethod]:
-    """Every registered second-factor method by id; the first plugin to claim an id keeps it."""
-    methods: dict[str, SecondFactorMethod] = {}
-    for _plugin, method in registered_methods(pm):
-        methods.setdefault(method.id, method)
-    return methods
+def collect_methods(
+    pm: pluggy.PluginManager, overrides: Mapping[str, str] | None = None
+) -> Mapping[str, SecondFactorMethod]:
+    """Every registered second-factor method by id: the only one, or the one `overrides` names (S40)."""
+    return {method.id: method for _plugin, method, active in active_methods(pm, overrides) if active}

@@ -11,6 +11,7 @@ import pluggy
 from gql_server.admin import Admin
 from gql_server.audit import Auditor
 from gql_server.audit_export import JsonLinesAuditExporter
+from gql_server.auth import lockout
 from gql_server.auth.conversion import ConversionService
 from gql_server.auth.customers import CustomerService
 from gql_server.auth.enrollment import EnrollmentService, EnrollmentSettings
@@ -27,6 +28,7 @@ from gql_server.mail import MailService
 from gql_server.mail_transports import default_transport
 from gql_server.outbox import Outbox
 from gql_server.passwords import PasswordService
+from gql_server.plugin_runner import PluginRunner
 from gql_server.plugins import collect_methods, create_plugin_manager
 from gql_server.policy import Policy
 from gql_server.ratelimit import ClientRateLimiter, RateLimits
@@ -58,11 +60,15 @@ class Services:
     admin: Admin
     password_resets: PasswordResets
     reports: ReportService
+    plugin_runner: PluginRunner
     rate_limiter: ClientRateLimiter | None = None
     audit_exporter: JsonLinesAuditExporter | None = None
 
     async def close(self) -> None:
-        """Release what the services hold open (Redis connections, the audit export file)."""
+        """Release what the services hold open (Redis connections, the audit export file, the plugin
+        threads), once the verdicts of requests cancelled at shutdown are written (S35)."""
+        await lockout.settle()
+        self.plugin_runner.close()
         self.passwords.queue.close()
         if self.rate_limiter is not None:
             await self.rate_limiter.close()
@@ -84,7 +90,7 @@ def build_services(settings: Settings) -> Services:
         pm.register(exporter, name=AUDIT_EXPORTER)
     # The default transport answers last: a third-party deliver_email plugin takes precedence.
     pm.register(default_transport(settings.smtp_url, settings.production), name=DEFAULT_TRANSPORT)
-    methods = collect_methods(pm)
+    methods = collect_methods(pm, settings.method_overrides)
     keyring = Keyring(settings.resolved_secret_key)
     passwords = PasswordService(settings.password_hash_concurrency, max_waiting=settings.password_hash_queue)
     auditor = Auditor(pm)
@@ -103,13 +109,15 @@ def build_services(settings: Settings) -> Services:
         ),
         settings.redis_url,
     )
-    core = FactorCore(methods, keyring, mailer, settings.gql_server_plugin_timeout_seconds)
-    second_factor = SecondFactorService(core, auditor, mailer, sessions, rate_limiter)
+    plugin_runner = PluginRunner(settings.gql_server_plugin_timeout_seconds)
+    core = FactorCore(methods, keyring, mailer, plugin_runner)
+    second_factor = SecondFactorService(core, auditor, outbox, sessions, rate_limiter)
     links = Links(settings.public_url)
     notices = ChangeNotices(outbox, links)
     resets = PasswordResets(auditor, outbox, links, passwords, rate_limiter)
     conversion = ConversionService(auditor, outbox, links, notices, policy, rate_limiter)
     limits = LoginLimits(sessions=sessions, ticket=timedelta(minutes=settings.ticket_minutes))
+    login = LoginService(passwords, auditor, limits, policy, second_factor, rate_limiter)
     return Services(
         settings=settings,
         plugins=pm,
@@ -120,16 +128,24 @@ def build_services(settings: Settings) -> Services:
         outbox=outbox,
         sessions=sessions,
         policy=policy,
-        login=LoginService(passwords, auditor, limits, policy, second_factor, rate_limiter),
+        login=login,
         second_factor=second_factor,
         conversion=conversion,
         enrollment=EnrollmentService(
-            policy, core, passwords, auditor, outbox, notices, EnrollmentSettings(settings.totp_issuer, sessions)
+            policy,
+            core,
+            passwords,
+            auditor,
+            outbox,
+            notices,
+            login,
+            EnrollmentSettings(settings.totp_issuer, sessions),
         ),
         customers=CustomerService(auditor, methods, policy),
         admin=Admin(passwords, auditor, conversion, outbox, policy),
         password_resets=resets,
         reports=ReportService(auditor, outbox, resets, rate_limiter),
+        plugin_runner=plugin_runner,
         rate_limiter=rate_limiter,
         audit_exporter=exporter,
     )

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_FILE = Path("var/secret.key")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_MAX_REQUEST_BODY_BYTES = 1024 * 1024  # S27
 
 
 class Environment(StrEnum):
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
     # Comma-separated modules to load as plugins on top of the installed entry points (opt-in ones,
     # such as gql_server_policy_strong_admins).
     gql_server_plugins: str = ""
+    # S40: "method_id:plugin_name,...": the plugin whose method is used when several register one id
+    # (without it, a taken id is a start-up error).
+    gql_server_method_overrides: str = ""
     # Where the JSON-lines audit exporter writes: a file path, "-" for stdout, unset for off.
     gql_server_audit_jsonl: str | None = None
     # GraphiQL and introspection; None means "on in development, off in production".
@@ -98,6 +102,9 @@ class Settings(BaseSettings):
     # How long a stopping server lets in-flight requests finish before cutting them off; below the
     # 30 s that Kubernetes and Docker wait between SIGTERM and SIGKILL, so the shutdown still closes cleanly.
     graceful_shutdown_seconds: int = Field(default=25, ge=1)
+    # S27: request bodies larger than this are refused with 413 before they are read whole (1 MiB: the
+    # largest document S7 lets through is a few kilobytes).
+    max_request_body_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BODY_BYTES, ge=1)
 
     @field_validator(
         "rate_limit_login",
@@ -113,6 +120,15 @@ class Settings(BaseSettings):
             parse(value)
         except ValueError as exc:
             raise ValueError(f"not a rate limit like '30/minute': {value!r}") from exc
+        return value
+
+    @field_validator("gql_server_method_overrides")
+    @classmethod
+    def _method_overrides(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            method_id, _, plugin = item.partition(":")
+            if not method_id.strip() or not plugin.strip():
+                raise ValueError(f"not 'method_id:plugin_name': {item!r}")
         return value
 
     @field_validator("log_level")
@@ -142,6 +158,12 @@ class Settings(BaseSettings):
     def extra_plugins(self) -> list[str]:
         """GQL_SERVER_PLUGINS as a list of module names."""
         return [name.strip() for name in self.gql_server_plugins.split(",") if name.strip()]
+
+    @property
+    def method_overrides(self) -> dict[str, str]:
+        """GQL_SERVER_METHOD_OVERRIDES as {method id: plugin name}."""
+        pairs = (part.strip().partition(":") for part in self.gql_server_method_overrides.split(",") if part.strip())
+        return {method_id.strip(): plugin.strip() for method_id, _, plugin in pairs}
 
     @property
     def trusted_proxy_list(self) -> list[str]:

@@ -1,12 +1,17 @@
 """Real services a test starts or prepares for itself: a free port, a fresh PostgreSQL database, a
-redis-server of its own. Shared by the tests that run real servers, so each is written once."""
+redis-server or a PostgreSQL cluster of its own. Shared by the tests that run real servers, so each is
+written once."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import asyncpg
 
@@ -59,3 +64,70 @@ class OwnRedis:
             self._process.terminate()
             self._process.wait(timeout=10)
             self._process = None
+
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class OwnPostgres:
+    """A PostgreSQL cluster of the test's own on a free port (initdb and pg_ctl, run as the `postgres` OS
+    user since the tests run as root), so that stopping it disturbs nothing else on the machine."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="gql-server-pg-"))
+        self.data = self.folder / "data"
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/gql_server"
+        self.running = False
+
+    @staticmethod
+    def unavailable() -> str | None:
+        """Why no cluster can be made here, or None."""
+        if not (POSTGRES_BIN / "initdb").exists():
+            return f"no PostgreSQL binaries in {POSTGRES_BIN}"
+        if os.geteuid() != 0 or shutil.which("runuser") is None:
+            return "making a PostgreSQL cluster needs root (to run initdb as the postgres user)"
+        return None
+
+    def init(self) -> None:
+        """Create the cluster (trust authentication on 127.0.0.1, no fsync: a throwaway)."""
+        entry = pwd.getpwnam("postgres")
+        os.chown(self.folder, entry.pw_uid, entry.pw_gid)
+        self._as_postgres("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._as_postgres("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "log"), "-o", options, "-w", "start")
+        self.running = True
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server; `immediate` cuts every connection at once, as a crash or an outage would."""
+        if self.running:
+            self._as_postgres("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+            self.running = False
+
+    async def create_database(self) -> None:
+        """Create the database `url` names."""
+        admin = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres")
+        try:
+            await admin.execute('CREATE DATABASE "gql_server"')
+        finally:
+            await admin.close()
+
+    def remove(self) -> None:
+        """Stop the server and delete the cluster."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _as_postgres(self, program: str, *args: str) -> None:
+        runuser = shutil.which("runuser")
+        assert runuser, "runuser is not installed"
+        subprocess.run(
+            [runuser, "-u", "postgres", "--", str(POSTGRES_BIN / program), *args],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )

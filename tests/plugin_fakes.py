@@ -1,12 +1,15 @@
 """Second-factor methods that misbehave on purpose, loaded with GQL_SERVER_PLUGINS=tests.plugin_fakes.
 
 `flaky` checks codes itself: "1nnnnn" is right (its counter is the number), "boom" raises, "hang"
-never answers. `flakysms` delivers codes; MODE decides whether sending works, raises or hangs.
+never answers, "block" blocks its thread (as `time.sleep(30)` would: a synchronous call inside an
+`async def`) until a test sets UNBLOCK. `flakysms` delivers codes; MODE decides whether sending works,
+raises or hangs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,6 +18,11 @@ from gql_server.hookspecs import hookimpl
 
 MODE = {"send": "ok"}
 SENT: list[str] = []
+# Set to let "block" return; a blocked call gives up by itself after BLOCK_SECONDS.
+UNBLOCK = threading.Event()
+BLOCK_SECONDS = 30
+# Set when a "hang" or "block" verification has started (the request is inside the plugin).
+STALLING = threading.Event()
 
 
 class Flaky:
@@ -30,8 +38,13 @@ class Flaky:
     async def verify(self, state: Mapping[str, str], code: str) -> int | None:
         if code == "boom":
             raise RuntimeError("verifier exploded")
+        if code in {"hang", "block"}:
+            STALLING.set()
         if code == "hang":
             await asyncio.sleep(3600)
+        if code == "block":
+            UNBLOCK.wait(BLOCK_SECONDS)  # a blocking call, like time.sleep(30), that a test can cut short
+            return None
         return int(code) if code.isdigit() and code.startswith("1") else None
 
 

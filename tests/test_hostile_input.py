@@ -644,6 +644,14 @@ async def _password_user(services: Services, customer: Customer, email: str, lev
 
 
 @pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Room for the longest values: 100 000 characters, JSON-escaped to 6 bytes each, can make a body larger
+    than S27's 1 MiB, which the service refuses whole with 413 (tests/test_body_limit.py). These properties
+    are about what the service does with the values themselves."""
+    return {"max_request_body_bytes": 8 * 1024 * 1024}
+
+
+@pytest.fixture
 async def world(
     app: Any,
     services: Services,
@@ -721,9 +729,11 @@ def not_a_right_code(world: World, code: str) -> None:
 
 
 async def _reset_code_attempts(world: World, token_name: str) -> None:
-    """Put back what a wrong code counts by design (S5, S6), so the next example reaches the check too."""
+    """Put back what a wrong code counts by design (S5, S6, S41), so the next example reaches the check too."""
     await Token.filter(token_hash=hash_token(world.live[token_name])).update(attempts=0)
-    await User.filter(id=world.admin_id).update(failed_code_attempts=0, code_lockouts=0, code_locked_until=None)
+    await User.filter(id=world.admin_id).update(
+        failed_code_attempts=0, code_lockouts=0, code_locked_until=None, code_failure_streak=0
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -53,6 +53,19 @@ async def test_s21_post_must_be_json(client, content, content_type):
     assert response.json() == {"errors": [{"message": "POST requests must be application/json."}]}
 
 
+@pytest.mark.parametrize(
+    "content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8", "application/Json;charset=utf-8"]
+)
+async def test_s21_json_is_json_in_any_case_and_with_parameters(client, content_type):
+    # Media types are case-insensitive (RFC 9110): what passes the S21 guard must also be read as JSON.
+    response = await client.http.post(
+        "/graphql", content='{"query": "{ __typename }"}', headers={"content-type": content_type}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
 async def test_s21_batched_requests_are_refused(client, make_customer, make_user, services):
     await make_user(await make_customer(), "a@example.com", "correct horse battery")
     checks_before = services.passwords.stats.checks
@@ -112,10 +125,64 @@ async def test_s22_unexpected_failures_are_masked_without_sql_or_trace(client, a
         assert leak not in response.text
 
 
+# One mistake of each kind for which graphql-core suggests names of the schema, and the message without the
+# suggestion. (The schema has no enum-typed inputs, so no request can misspell an enum value.)
+MISTAKES = [
+    ("field", "{ viewr }", None, "Cannot query field 'viewr' on type 'Query'."),
+    (
+        "field of a union",
+        'mutation { login(email: "a@example.com", password: "x") { token } }',
+        None,
+        "Cannot query field 'token' on type 'LoginResult'.",
+    ),
+    ("type", "query($t: Strin!) { invitation(token: $t) { __typename } }", {"t": "x"}, "Unknown type 'Strin'."),
+    ("fragment type", "{ ... on Quer { __typename } }", None, "Unknown type 'Quer'."),
+    (
+        "argument",
+        'mutation { login(email: "a@example.com", pasword: "x") { __typename } }',
+        None,
+        "Unknown argument 'pasword' on field 'Mutation.login'.",
+    ),
+    (
+        "directive argument",
+        "{ __typename @include(iff: true) }",
+        None,
+        "Unknown argument 'iff' on directive '@include'.",
+    ),
+    (
+        "input field",
+        'mutation { updateCustomerSettings(customerId: "1", input: {enforceTwoFactr: true}) { __typename } }',
+        None,
+        "Expected value of type 'CustomerSettingsInput' not to include unknown field 'enforceTwoFactr',"
+        " found: { enforceTwoFactr: true }.",
+    ),
+    (
+        "input field in variables",
+        'mutation($i: CustomerSettingsInput!) { updateCustomerSettings(customerId: "1", input: $i) { __typename } }',
+        {"i": {"enforceTwoFactr": True}},
+        "Variable '$i' has invalid value: Expected value of type 'CustomerSettingsInput' not to include"
+        " unknown field 'enforceTwoFactr', found: {'enforceTwoFactr': True}.",
+    ),
+]
+
+
+async def messages_for(client, query: str, variables) -> list[str]:
+    response = await client.post(query, variables)
+    assert response.status_code == 200, response.text
+    return [error["message"] for error in response.json()["errors"]]
+
+
 class TestProduction:
     @pytest.fixture
     def settings_overrides(self):
         return {"gql_server_env": "production"}
+
+    async def test_s28_no_error_of_any_kind_suggests_names_in_production(self, client):
+        for kind, query, variables, expected in MISTAKES:
+            messages = await messages_for(client, query, variables)
+
+            assert expected in messages, (kind, messages)
+            assert not [m for m in messages if "Did you mean" in m], (kind, messages)
 
     async def test_s22_no_field_suggestions_in_production(self, client):
         response = await client.post("{ viewr }")
@@ -138,11 +205,69 @@ async def test_field_suggestions_help_in_development(client):
     assert "Did you mean 'viewer'" in response.json()["errors"][0]["message"]
 
 
+async def test_s28_development_still_suggests_for_every_kind(client):
+    for kind, query, variables, _ in MISTAKES:
+        messages = await messages_for(client, query, variables)
+
+        assert [m for m in messages if " Did you mean '" in m or " Did you mean to " in m], (kind, messages)
+
+
 async def test_graphiql_is_served_in_development(client):
     response = await client.http.get("/graphql", headers={"accept": "text/html"})
 
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+
+
+async def test_graphiql_never_puts_the_editor_into_the_url(client):
+    import re
+
+    from strawberry.http.ides import get_graphql_ide_html
+
+    page = (await client.http.get("/graphql", headers={"accept": "text/html"})).text
+    strawberrys = get_graphql_ide_html("graphiql")
+
+    # Nothing on the page writes to the address bar or the history, or reads the editor from the URL (the
+    # README's first step types a password into it).
+    for writer in ("history.", "replaceState", "pushState", "location.search", "location.hash", "location.assign"):
+        assert writer not in page, writer
+    assert not re.search(r"location(\.href)?\s*=[^=]", page)
+    # Otherwise it is Strawberry's page: the same scripts and styles from the same places.
+    assets = re.compile(r'(?:src|href|integrity)="([^"]+)"')
+    assert assets.findall(page) == assets.findall(strawberrys)
+    assert "GraphiQL.createFetcher" in page and "onEditQuery" in page
+
+
+async def test_graphiql_typing_a_password_leaves_the_url_alone(client):
+    """The page's own script, run in node with a stand-in browser: what it does when someone types."""
+    import asyncio
+    import re
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    page = (await client.http.get("/graphql", headers={"accept": "text/html"})).text
+    script = re.findall(r"<script>(.*?)</script>", page, re.S)[-1]
+
+    harness = str(Path(__file__).with_name("graphiql_page.js"))
+    run = await asyncio.to_thread(subprocess.run, [node, harness], input=script, capture_output=True, text=True)
+
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert seen["writes"] == []
+    assert seen["href"] == "http://testserver/graphql?q=%7B%20viewer%20%7D"
+    assert seen["initialQuery"] != "{ viewer }"  # a link cannot fill the editor either
+    assert "s3cret" not in run.stdout
+
+
+def test_a_graphiql_page_that_can_no_longer_be_made_safe_is_refused_not_served():
+    from gql_server.api.graphiql import GraphiQLPageChanged, without_url_sync
+
+    with pytest.raises(GraphiQLPageChanged):
+        without_url_sync("<html>history.pushState(null, null, location.search)</html>")
 
 
 async def test_s25_passwords_never_reach_the_logs(client, make_customer, make_user, caplog):

@@ -12,20 +12,30 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse, validate
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 # Distinct query texts kept: a frontend sends a few dozen; the bound stops unique texts from growing memory.
 CACHE_SIZE = 256
+# What Strawberry's own validation adds to the rules it is given (strawberry.schema.schema.validate_document).
+STRAWBERRY_RULES: tuple[type[ASTValidationRule], ...] = (MaybeNullValidationRule, OneOfInputValidationRule)
 
 
 class CheckedDocuments(SchemaExtension):
-    """Parse with a token limit and validate with extra rules, both cached per query text."""
+    """Parse with a token limit and validate with extra rules, both cached per query text.
 
-    def __init__(self, max_tokens: int, rules: Sequence[type[ASTValidationRule]]) -> None:
+    With `hide_suggestions` (production, S28) no validation error suggests a name ("Did you mean ..."): not
+    for fields, types, arguments, directive arguments, input fields or enum values.
+    """
+
+    def __init__(
+        self, max_tokens: int, rules: Sequence[type[ASTValidationRule]], *, hide_suggestions: bool = False
+    ) -> None:
         self._max_tokens = max_tokens
-        self._rules = tuple(rules)
+        self._rules = (*rules, *STRAWBERRY_RULES)
+        self._hide_suggestions = hide_suggestions
 
     def on_parse(self) -> Iterator[None]:
         """Set the parsed document (syntax errors and the token limit raise as graphql-core's parser does)."""
@@ -40,7 +50,8 @@ class CheckedDocuments(SchemaExtension):
         if context.graphql_document is not None and context.query:
             rules = (*context.validation_rules, *self._rules)
             text = _Text(context.query, context.graphql_document)
-            context.pre_execution_errors = list(_validate(context.schema._schema, text, rules))
+            errors = _validate(context.schema._schema, text, rules, self._hide_suggestions)
+            context.pre_execution_errors = list(errors)
         yield
 
 
@@ -67,6 +78,6 @@ class _Text:
 
 @lru_cache(maxsize=CACHE_SIZE)
 def _validate(
-    schema: GraphQLSchema, text: _Text, rules: tuple[type[ASTValidationRule], ...]
+    schema: GraphQLSchema, text: _Text, rules: tuple[type[ASTValidationRule], ...], hide_suggestions: bool
 ) -> tuple[GraphQLError, ...]:
-    return tuple(validate_document(schema, text.document, rules))
+    return tuple(validate(schema, text.document, rules, hide_suggestions=hide_suggestions))

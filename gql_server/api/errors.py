@@ -82,15 +82,20 @@ NOT_AUTHENTICATED = "Sign in first (with two factors where your customer require
 NOT_PERMITTED = "Only the customer's administrators may do this."
 
 
+INVALID_CREDENTIALS = "Wrong email or password."
 EXPIRED_OR_USED = "This link or code has expired or was already used. Start again."
 WRONG_CODE = "That code is not right."
 THROTTLED = "Too many attempts. Try again later."
 BUSY = "The service is busy. Try again in a moment."
 METHOD_UNAVAILABLE = "This method is not available here."
+RECOVERY_CODE_ONLY = (
+    "Too many wrong codes: sign in with one of your recovery codes, or ask your administrator to reset your factors."
+)
 EMAIL_TAKEN = "This email address belongs to another account."
 
 ExpectedError = (
-    ChallengeExpired
+    InvalidCredentials
+    | ChallengeExpired
     | TooManyAttempts
     | MethodNotAvailable
     | EmailInUse
@@ -104,14 +109,16 @@ ExpectedError = (
 def error_for(outcome: object) -> ExpectedError:
     """The union member for a service's failure outcome: one translation table for every resolver."""
     match outcome:
+        case results.CredentialsRejected():
+            return InvalidCredentials(message=INVALID_CREDENTIALS)
         case results.TokenInvalid():
             return ChallengeExpired(message=EXPIRED_OR_USED)
         case results.Throttled(retry_after_seconds=seconds):
             return TooManyAttempts(message=THROTTLED, retry_after_seconds=seconds)
         case results.Busy(retry_after_seconds=seconds):
             return TooManyAttempts(message=BUSY, retry_after_seconds=seconds)
-        case results.MethodUnavailable():
-            return MethodNotAvailable(message=METHOD_UNAVAILABLE)
+        case results.MethodUnavailable(recovery_only=recovery_only):
+            return MethodNotAvailable(message=RECOVERY_CODE_ONLY if recovery_only else METHOD_UNAVAILABLE)
         case results.EmailTaken():
             return EmailInUse(message=EMAIL_TAKEN)
         case results.BadInput(message=message, field=field):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
@@ -132,11 +133,27 @@ def _should_mask(error: GraphQLError) -> bool:
 
 
 class Schema(strawberry.Schema):
-    """Strawberry's schema, logging only unexpected errors.
+    """Strawberry's schema, logging only unexpected errors, and without suggestions when asked (S28).
 
     Caller mistakes (syntax, validation, variable coercion) are answered, not logged: their
     messages can echo the input, and the input may be a password or a code (S25).
     """
+
+    def __init__(self, *, hide_suggestions: bool = False, **options: Any) -> None:
+        super().__init__(**options)
+        self.hide_suggestions = hide_suggestions
+
+    def _get_custom_context_kwargs(
+        self, operation_extensions: dict[str, Any] | None = None, *, sync: bool = False
+    ) -> dict[str, Any]:
+        """Strawberry's arguments for graphql-core's execute, plus `hide_suggestions` (S28).
+
+        Variables are coerced there: a misspelt input field in `variables` would otherwise be answered
+        "Did you mean ...?" with the schema's names, even in production.
+        """
+        arguments = super()._get_custom_context_kwargs(operation_extensions, sync=sync)
+        arguments["hide_suggestions"] = self.hide_suggestions
+        return arguments
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """Log each unexpected error with its traceback; expected ones are the caller's business."""
@@ -184,18 +201,25 @@ class MaskUnexpectedErrors(MaskErrors):
 
 
 def build_schema(*, introspection: bool = True, field_suggestions: bool = True) -> strawberry.Schema:
-    """The schema with its guards; production turns introspection and field suggestions off."""
+    """The schema with its guards; production turns introspection and suggestions off (S22, S28).
+
+    Without `field_suggestions` no error suggests a name of the schema ("Did you mean ...?"): not for
+    fields, types, arguments, directive arguments, input fields or enum values, whether the mistake is
+    in the document (validation) or in the variables (coercion).
+    """
     # Factories, not instances: each request gets its own extension objects (no shared state);
     # the parser and validation caches still share one module-level LRU per maxsize.
     rules = S7_RULES if introspection else [*S7_RULES, NoSchemaIntrospectionCustomRule]
+    hide_suggestions = not field_suggestions
     extensions: list[Callable[[], SchemaExtension]] = [
         ObserveOperations,
-        partial(CheckedDocuments, max_tokens=MAX_TOKENS, rules=rules),
+        partial(CheckedDocuments, max_tokens=MAX_TOKENS, rules=rules, hide_suggestions=hide_suggestions),
         partial(MaskUnexpectedErrors, should_mask_error=_should_mask),
     ]
     return Schema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
+        config=StrawberryConfig(disable_field_suggestions=hide_suggestions),
+        hide_suggestions=hide_suggestions,
     )

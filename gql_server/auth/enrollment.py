@@ -17,11 +17,13 @@ from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth.factors import FactorCore
+from gql_server.auth.login import LoginService
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
     BadInput,
     BeginOutcome,
     ConfirmOutcome,
+    CredentialsRejected,
     EmailTaken,
     EnrollmentBegun,
     EnrollmentDone,
@@ -76,6 +78,7 @@ class EnrollmentService:
         auditor: Auditor,
         outbox: Outbox,
         notices: ChangeNotices,
+        login: LoginService,
         settings: EnrollmentSettings,
     ) -> None:
         self._policy = policy
@@ -84,6 +87,7 @@ class EnrollmentService:
         self._audit = auditor
         self._outbox = outbox
         self._notices = notices
+        self._login = login
         self._settings = settings
 
     async def invitation(self, raw: str) -> InvitationView | None:
@@ -137,6 +141,8 @@ class EnrollmentService:
             sent = await self._core.send_code(enrollment.record, method, draft.state, "enrollment", user.locale)
             if sent is None:
                 return MethodUnavailable()
+            if isinstance(sent, Throttled):
+                return sent
             sent_to = sent.sent_to
         return EnrollmentBegun(
             enrollment=enrollment.token,
@@ -162,10 +168,9 @@ class EnrollmentService:
         method = self._core.methods.get(str(enrollment.data.get("method")))
         if invitation is None or method is None:
             return TokenInvalid()
-        if user.password_hash is None:
-            problem = _password_problem(password)
-            if problem is not None:
-                return problem
+        problem = await self._password_proof(invitation, user, password, ip)
+        if problem is not None:
+            return problem
         used = await reserve_attempt(enrollment, ENROLLMENT_ATTEMPTS)
         if used is None:
             return TokenInvalid()
@@ -176,6 +181,20 @@ class EnrollmentService:
             return WrongCode(attempts_left=ENROLLMENT_ATTEMPTS - used)
         new_hash = await self._passwords.hash(password) if user.password_hash is None and password else None
         return await self._complete(user, enrollment, invitation, method.id, state, counter, new_hash, ip)
+
+    async def _password_proof(
+        self, invitation: Token, user: User, password: str | None, ip: str | None
+    ) -> BadInput | CredentialsRejected | Throttled | None:
+        """What the invitation needs besides the code (R5, S34); None when it is there."""
+        needed = password_needed(invitation, user)
+        if needed is InvitationPassword.NEW:
+            return _password_problem(password)
+        if needed is InvitationPassword.CURRENT:
+            if not password:
+                return BadInput("Type your account's password: the invitation alone does not sign you in.", "password")
+            # Under the login's own limits: the mailbox alone must not become a way to guess the password.
+            return await self._login.confirm_password(user, password, ip=ip)
+        return None
 
     async def _check(
         self, enrollment: Token, method: object, state: dict[str, str], code: str

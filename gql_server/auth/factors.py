@@ -1,5 +1,8 @@
-"""What the core does around every method (S5, S8, S10, S11, S23): one-time codes, the replay guard,
-recovery codes, and calling plugins so that a failing plugin never counts as a valid code.
+"""What the core does around every method (S5, S8, S10, S11, S23, S36, S37): one-time codes, the replay
+guard, recovery codes, and calling plugins so that a failing plugin never counts as a valid code.
+
+Every plugin call runs on the plugin runner's threads under GQL_SERVER_PLUGIN_TIMEOUT_SECONDS (S37), and
+never inside a database transaction or under a row lock (S36): a slow plugin delays only its own request.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
 from gql_server import metrics
-from gql_server.auth.results import BadInput
+from gql_server.auth.results import BadInput, Throttled
 from gql_server.clock import utcnow
 from gql_server.crypto import Keyring
 from gql_server.factors import (
@@ -30,6 +34,7 @@ from gql_server.factors import (
     SecondFactorMethod,
 )
 from gql_server.models import EnrolledFactor, OneTimeCode, RecoveryCode, Token, User
+from gql_server.plugin_runner import MainLoopMailer, PluginRunner
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +56,13 @@ class FactorCore:
     """The core's half of every second-factor method."""
 
     def __init__(
-        self, methods: Mapping[str, SecondFactorMethod], keyring: Keyring, mailer: Mailer, plugin_timeout: float = 10.0
+        self, methods: Mapping[str, SecondFactorMethod], keyring: Keyring, mailer: Mailer, runner: PluginRunner
     ) -> None:
         self.methods = methods
         self.keyring = keyring
         self._mail = mailer
-        # A plugin that hangs is cut off: the request answers, and the attempt still counts.
-        self._timeout = plugin_timeout
+        # A plugin that blocks or hangs is cut off: the request answers, and the attempt still counts.
+        self._runner = runner
 
     @property
     def recovery(self) -> LookupSecretMethod | None:
@@ -71,8 +76,7 @@ class FactorCore:
         if not isinstance(method, CodeCheckingMethod | CodeDeliveringMethod):
             return None
         try:
-            async with asyncio.timeout(self._timeout):
-                return await method.begin_enrollment(account)
+            return await self._runner.call(lambda: method.begin_enrollment(account))
         except InvalidEnrollmentInput as exc:
             return BadInput(exc.message, exc.field)
         except Exception:
@@ -87,43 +91,68 @@ class FactorCore:
         state: Mapping[str, str],
         purpose: Literal["login", "enrollment"],
         locale: str,
-    ) -> SentCode | None:
-        """Make a fresh code for this token (replacing earlier ones, S10) and have the method deliver it."""
+        *,
+        limit: int | None = None,
+    ) -> SentCode | Throttled | None:
+        """Make a fresh code for this token and have the method deliver it (S10, S36).
+
+        The code is stored first, in a short transaction that also counts the token's codes against
+        `limit` (exact across processes); the plugin delivers after commit, holding no lock. Once it is
+        delivered, the token's older codes are replaced; when delivery fails, the new code is deleted and
+        the ones delivered before stay valid. None when the method failed (logged).
+        """
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         now = utcnow()
-        delivery = CodeDelivery(state=state, code=code, purpose=purpose, expires_at=now + CODE_LIFETIME, locale=locale)
-        await OneTimeCode.filter(token_id=token.id, used_at=None).update(used_at=now)
+        async with in_transaction():
+            # The token's row is held while its codes are counted and the new one is stored, so that
+            # parallel requests cannot send more than the limit, in one process or several.
+            await Token.select_for_update().filter(id=token.id).first()
+            if limit is not None and await OneTimeCode.filter(token_id=token.id).count() >= limit:
+                retry = int((token.expires_at - now).total_seconds()) + 1
+                return Throttled(retry_after_seconds=max(retry, 1))
+            stored = await OneTimeCode.create(
+                token=token,
+                method=method.id,
+                code_digest=self.keyring.code_digest(str(token.id), code),
+                # Where it went is known once the method has delivered it.
+                sent_to="",
+                created_at=now,
+                expires_at=now + CODE_LIFETIME,
+            )
+        delivery = CodeDelivery(state=state, code=code, purpose=purpose, expires_at=stored.expires_at, locale=locale)
+        mailer = MainLoopMailer(self._mail, asyncio.get_running_loop())
         try:
-            async with asyncio.timeout(self._timeout):
-                sent_to = await method.send_code(delivery, self._mail)
+            sent_to = await self._runner.call(lambda: method.send_code(delivery, mailer))
         except Exception:
             log.exception("method %s failed to deliver a code", method.id)
             metrics.plugin_failed(method.id, "send_code")
+            # Nobody is known to have this code: it goes (and, as before it was stored first, a failed
+            # send does not count against the limit); the codes delivered before it stay valid (S36).
+            await OneTimeCode.filter(id=stored.id).delete()
             return None
-        await OneTimeCode.create(
-            token=token,
-            method=method.id,
-            code_digest=self.keyring.code_digest(str(token.id), code),
-            sent_to=sent_to,
-            created_at=now,
-            expires_at=delivery.expires_at,
-        )
-        return SentCode(sent_to=sent_to, expires_at=delivery.expires_at)
+        # Delivered: it replaces the token's older codes (S10). A request that died before this line
+        # leaves both valid until they expire, which does no harm.
+        await OneTimeCode.filter(token_id=token.id, used_at=None, created_at__lt=now).update(used_at=utcnow())
+        await OneTimeCode.filter(id=stored.id).update(sent_to=str(sent_to))
+        return SentCode(sent_to=str(sent_to), expires_at=stored.expires_at)
 
     async def check_sent_code(self, token: Token, method_id: str, code: str) -> bool:
-        """Use the live code sent for this token, if `code` is it. Single use, also under races (S10)."""
-        candidate = await OneTimeCode.filter(
-            token_id=token.id, method=method_id, used_at=None, expires_at__gt=utcnow()
-        ).first()
-        if candidate is None or not self.keyring.same_digest(str(token.id), code.strip(), candidate.code_digest):
+        """Use a live code sent for this token, if `code` is one. Single use, also under races (S10).
+
+        A token may have more than one live code for a moment (a re-send on its way, or one that died
+        half-way); each is compared, in constant time and without stopping at the first match.
+        """
+        live = await OneTimeCode.filter(token_id=token.id, method=method_id, used_at=None, expires_at__gt=utcnow())
+        typed = code.strip()
+        matches = [c for c in live if self.keyring.same_digest(str(token.id), typed, c.code_digest)]
+        if not matches:
             return False
-        return bool(await OneTimeCode.filter(id=candidate.id, used_at=None).update(used_at=utcnow()))
+        return bool(await OneTimeCode.filter(id=matches[0].id, used_at=None).update(used_at=utcnow()))
 
     async def check_with_plugin(self, method: CodeCheckingMethod, state: Mapping[str, str], code: str) -> int | None:
         """The plugin's verdict; a plugin that raises never counts as a valid code."""
         try:
-            async with asyncio.timeout(self._timeout):
-                counter = await method.verify(state, code)
+            counter = await self._runner.call(lambda: method.verify(state, code))
         except Exception:
             log.exception("method %s failed to verify a code", method.id)
             metrics.plugin_failed(method.id, "verify")
@@ -168,10 +197,3 @@ class FactorCore:
         if not used:
             return None
         return await RecoveryCode.filter(user_id=user.id, used_at=None).count()
-
-    async def notify(self, user: User, template: str, **values: object) -> None:
-        """A security notification to the user (S14); a lost one is logged, never fatal to what happened."""
-        try:
-            await self._mail.send(template, to=user.email, locale=user.locale, **values)
-        except Exception:
-            log.exception("could not send the %s notification", template)

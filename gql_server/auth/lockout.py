@@ -1,57 +1,63 @@
-"""Lockouts counted atomically in the database: the password step (R12/S4) and the second-factor step (S6).
+"""Lockouts counted atomically in the database: the password step (R12/S4), the second-factor step (S6),
+attempts that never get a verdict (S35) and the second-factor streak cap (S41).
 
-Each attempt first *reserves* a place among the ones allowed, with a conditional UPDATE; only a
-request that got a place may check its secret. Parallel guesses therefore cannot pass the limit
-(N requests, at most `limit` checks), and the count is exact because it is never read-modify-written.
-A reserved attempt counts as a failure until it succeeds; a success resets the round and the backoff.
+A round of a step has `limit` places. A request takes a place before it checks a secret: a *reservation*,
+one conditional UPDATE, so parallel guesses cannot pass the limit (N requests, at most `limit` checks) in
+one process or several. Places taken = failures (verdicts only) + live reservations. A verdict releases
+the reservation in the same statement: a failure adds one to the failures and locks when the round is used
+up; a success resets the round and the backoff. A request that ends without a verdict (the check raised,
+the request was cancelled) releases its reservation and counts nothing. One that dies without running
+its `finally` (SIGKILL, the database gone) leaves the reservation behind: reservations whose newest is
+older than RESERVATION_LIFETIME hold nothing, so such leftovers block for two minutes at most and are
+never a failure. A request that finds every place held by live reservations waits a moment for one and
+then answers a retryable TooManyAttempts, never "wrong password".
 
-On PostgreSQL a reservation commits without waiting for its WAL flush (`synchronous_commit` off for
-that one transaction). It is visible to every other transaction at once, so the count stays exact;
-what is given up is the last fraction of a second of reservations if PostgreSQL itself crashes. The
-reason is S3: a reservation that matches no row (an unknown email) writes nothing and so never
-waits for a flush, while one that matches would wait for one, a few milliseconds that would tell
-an attacker which emails have accounts.
+On PostgreSQL a reservation and a failure commit without waiting for their WAL flush (`synchronous_commit`
+off for that one transaction). They are visible to every other transaction at once, so the count stays
+exact; what is given up is the last fraction of a second of them if PostgreSQL itself crashes. The reason
+is S3: a statement that matches no row (an unknown email) writes nothing and so never waits for a flush,
+while one that matches would wait for one, a few milliseconds that would tell an attacker which emails
+have accounts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import enum
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from gql_server.clock import utcnow
 from gql_server.models import User
 
+log = logging.getLogger(__name__)
+
 FIRST_LOCK = timedelta(minutes=1)
 LONGEST_LOCK = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class Step:
-    """One lockable step of a login: its limit of consecutive failures and the User columns that count them."""
-
-    limit: int
-    failures: str
-    lockouts: str
-    locked_until: str
-
-
-PASSWORD_STEP = Step(
-    limit=3,
-    failures="failed_password_attempts",
-    lockouts="password_lockouts",
-    locked_until="password_locked_until",
-)
-SECOND_FACTOR_STEP = Step(
-    limit=10,
-    failures="failed_code_attempts",
-    lockouts="code_lockouts",
-    locked_until="code_locked_until",
-)
+# S35: a reservation older than this belongs to a request that died. No request lives this long: a login
+# waits at most a second or two for a hashing thread (P4's bounded queue), a plugin call is cut off at
+# GQL_SERVER_PLUGIN_TIMEOUT_SECONDS (10 s), and a stopping server cancels what still runs after
+# GRACEFUL_SHUTDOWN_SECONDS (25 s); two minutes is four times the sum of the three.
+RESERVATION_LIFETIME = timedelta(minutes=2)
+# S35: how long a request waits for a place while every place is held by other requests in flight, and
+# its pauses between looks (doubling); then it answers TooManyAttempts with FULL_RETRY_AFTER_SECONDS.
+PLACE_WAIT_SECONDS = 2.0
+FIRST_PAUSE_SECONDS = 0.02
+LONGEST_PAUSE_SECONDS = 0.4
+FULL_RETRY_AFTER_SECONDS = 2
+# S41 (63B 5.2.2): wrong codes in a row, across lockouts, after which only a recovery code signs in.
+STREAK_CAP = 100
+# lock_duration(n) stops growing here (1 min doubled six times is over the hour).
+_LOCK_STEPS = 7
 
 
 def lock_duration(previous_lockouts: int) -> timedelta:
@@ -59,60 +65,210 @@ def lock_duration(previous_lockouts: int) -> timedelta:
     return min(FIRST_LOCK * (1 << min(previous_lockouts, 16)), LONGEST_LOCK)
 
 
-async def reserve_attempt(user_id: object, step: Step = PASSWORD_STEP) -> bool:
-    """Take one of the allowed attempts. False when the step is locked (or all places are taken)."""
-    now = utcnow()
-    never_locked: dict[str, Any] = {step.locked_until: None}
-    lock_over: dict[str, Any] = {f"{step.locked_until}__lte": now}
-    unlocked = Q(**never_locked) | Q(**lock_over)
-    async with in_transaction() as connection:
-        await _without_waiting_for_flush(connection)
-        taken = (
-            await User.filter(unlocked, id=user_id, **{f"{step.failures}__lt": step.limit})
-            .using_db(connection)
-            .update(**{step.failures: F(step.failures) + 1})
-        )
-        if taken:
-            return True
-        # A lock that has run out starts a new round; this attempt is its first.
-        restarted = (
-            await User.filter(id=user_id, **{f"{step.failures}__gte": step.limit, f"{step.locked_until}__lte": now})
-            .using_db(connection)
-            .update(**{step.failures: 1, step.locked_until: None})
-        )
-        return restarted > 0
+@dataclass(frozen=True)
+class _Statements:
+    """One step's SQL, built once. `$n` placeholders (PostgreSQL's; SQLite reads `?n` the same way)."""
+
+    reserve: str
+    release: str
+    fail: str
+    succeed: str
 
 
-async def _without_waiting_for_flush(connection: BaseDBAsyncClient) -> None:
-    """Let this transaction commit without waiting for PostgreSQL's WAL flush (see the module docstring)."""
-    if connection.capabilities.dialect == "postgres":
-        await connection.execute_script("SET LOCAL synchronous_commit TO OFF")
-
-
-async def record_failure(user_id: object, step: Step = PASSWORD_STEP) -> timedelta | None:
-    """After a wrong secret: lock when the round is used up. Returns the lock's length if this call locked.
-
-    An id without a user is allowed and changes nothing: the unknown-email path makes the same read (S3).
-    """
-    user = await User.get_or_none(id=user_id)
-    if user is None:
-        return None
-    locked_until: datetime | None = getattr(user, step.locked_until)
-    if getattr(user, step.failures) < step.limit or (locked_until is not None and locked_until > utcnow()):
-        return None
-    previous: int = getattr(user, step.lockouts)
-    duration = lock_duration(previous)
-    # Conditional on the lockout count read above: of parallel failures, only one locks.
-    locked = await User.filter(id=user_id, **{f"{step.failures}__gte": step.limit, step.lockouts: previous}).update(
-        **{step.locked_until: utcnow() + duration, step.lockouts: F(step.lockouts) + 1}
+def _statements(
+    *, limit: int, failures: str, lockouts: str, locked_until: str, reserved: str, reserved_at: str, streak: str | None
+) -> _Statements:
+    # Only literals of this module reach these strings: the columns of migration 0004 and the limits.
+    restarted = f"CASE WHEN {failures} >= {limit} THEN 0 ELSE {failures} END"
+    live = f"CASE WHEN {reserved_at} > $3 THEN {reserved} ELSE 0 END"
+    # The last reservation out takes its time along: nothing reserved, nothing dated.
+    released = (
+        f"{reserved} = CASE WHEN {reserved} > 0 THEN {reserved} - 1 ELSE 0 END, "
+        f"{reserved_at} = CASE WHEN {reserved} > 1 THEN {reserved_at} ELSE NULL END"
     )
-    return duration if locked else None
+    locks = f"{failures} + 1 >= {limit} AND ({locked_until} IS NULL OR {locked_until} <= $2)"
+    lock_times = " ".join(f"WHEN {lockouts} = {n} THEN ${n + 3}" for n in range(_LOCK_STEPS - 1))
+    counted = f", {streak} = {streak} + 1" if streak else ""
+    reset = f", {streak} = 0" if streak else ""
+    returned = f", {streak}" if streak else ""
+    return _Statements(
+        # $1 user id, $2 now, $3 the oldest time a live reservation may have.
+        reserve=(
+            f'UPDATE "user" SET {failures} = {restarted}, {locked_until} = NULL, '  # noqa: S608 (literals only)
+            f"{reserved} = CASE WHEN {reserved_at} > $3 THEN {reserved} + 1 ELSE 1 END, {reserved_at} = $2 "
+            f"WHERE id = $1 AND ({locked_until} IS NULL OR {locked_until} <= $2) AND ({restarted}) + ({live}) < {limit}"
+        ),
+        release=f'UPDATE "user" SET {released} WHERE id = $1',  # noqa: S608 (literals only)
+        # $1 user id, $2 now, $3.. the end of a lock for 0, 1, ... lockouts before it.
+        fail=(
+            f'UPDATE "user" SET {failures} = {failures} + 1, {released}, '  # noqa: S608 (literals only)
+            f"{lockouts} = CASE WHEN {locks} THEN {lockouts} + 1 ELSE {lockouts} END, "
+            f"{locked_until} = CASE WHEN NOT ({locks}) THEN {locked_until} {lock_times} ELSE ${_LOCK_STEPS + 2} END"
+            f"{counted} WHERE id = $1 RETURNING {locked_until}{returned}"
+        ),
+        # $1 user id, $2 the login time to record (NULL keeps the old one).
+        succeed=(
+            f'UPDATE "user" SET {failures} = 0, {lockouts} = 0, {locked_until} = NULL, {released}{reset}, '  # noqa: S608
+            "last_login_at = COALESCE($2, last_login_at) WHERE id = $1"
+        ),
+    )
 
 
-async def record_success(user_id: object, step: Step = PASSWORD_STEP, **also: Any) -> None:
-    """A correct secret resets the round and the backoff; `also` are more User columns to set in the same
-    statement (a login's last_login_at), to spare the login a round trip."""
-    await User.filter(id=user_id).update(**{step.failures: 0, step.lockouts: 0, step.locked_until: None}, **also)
+@dataclass(frozen=True)
+class Step:
+    """One lockable step of a login: its limit of consecutive failures, how to read its state from a
+    User row, and its statements."""
+
+    name: str
+    limit: int
+    failures: Callable[[User], int]
+    locked_until: Callable[[User], datetime | None]
+    sql: _Statements = field(repr=False)
+    # S41: whether failures of this step also count towards the streak cap.
+    counts_streak: bool = False
+
+
+PASSWORD_STEP = Step(
+    name="password",
+    limit=3,
+    failures=lambda user: user.failed_password_attempts,
+    locked_until=lambda user: user.password_locked_until,
+    sql=_statements(
+        limit=3,
+        failures="failed_password_attempts",
+        lockouts="password_lockouts",
+        locked_until="password_locked_until",
+        reserved="password_reserved",
+        reserved_at="password_reserved_at",
+        streak=None,
+    ),
+)
+SECOND_FACTOR_STEP = Step(
+    name="second_factor",
+    limit=10,
+    failures=lambda user: user.failed_code_attempts,
+    locked_until=lambda user: user.code_locked_until,
+    sql=_statements(
+        limit=10,
+        failures="failed_code_attempts",
+        lockouts="code_lockouts",
+        locked_until="code_locked_until",
+        reserved="code_reserved",
+        reserved_at="code_reserved_at",
+        streak="code_failure_streak",
+    ),
+    counts_streak=True,
+)
+
+
+class Refusal(enum.Enum):
+    """Why no place was given."""
+
+    # The step is locked (or the account is gone): answered like a wrong secret, and audited as such.
+    LOCKED = "locked"
+    # Every place is held by requests still in flight: retryable, says nothing about the secret.
+    FULL = "full"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a failure verdict did: the lock it started (if this failure started one), and whether it
+    brought the second-factor streak to its cap (S41)."""
+
+    locked_for: timedelta | None = None
+    capped: bool = False
+
+
+class Attempt:
+    """A place in a step's round (or the refusal of one), to be ended by exactly one verdict."""
+
+    def __init__(self, user_id: object, step: Step, refusal: Refusal | None) -> None:
+        self.user_id = user_id
+        self.step = step
+        self.refusal = refusal
+        # True once a verdict (or the release) has been started: nothing else may release the place.
+        self._settled = refusal is not None
+
+    async def fail(self) -> Failure:
+        """The secret was wrong: one failure, the reservation released, a lock when the round is used up."""
+        self._settled = True
+        now = utcnow()
+        ends = [now + lock_duration(n) for n in range(_LOCK_STEPS)]
+        rows = await _shielded(_run(self.step.sql.fail, [self.user_id, now, *ends], flush=False))
+        if not rows:
+            return Failure()
+        row = rows[0]
+        locked_until = _datetime(row[0])
+        locked_for = locked_until - now if locked_until in ends else None
+        capped = self.step.counts_streak and row[1] == STREAK_CAP
+        return Failure(locked_for=locked_for, capped=capped)
+
+    async def succeed(self, *, last_login_at: datetime | None = None) -> None:
+        """The secret was right: the round, the backoff (and the S41 streak) start again; the reservation
+        is released; `last_login_at` is recorded in the same statement when given."""
+        self._settled = True
+        await _shielded(_run(self.step.sql.succeed, [self.user_id, last_login_at], flush=True))
+
+    async def _release(self) -> None:
+        """No verdict (the check raised, the request was cancelled): give the place back, count nothing."""
+        if self._settled:
+            return
+        self._settled = True
+        try:
+            await _shielded(_run(self.step.sql.release, [self.user_id], flush=True))
+        except Exception:
+            # The database is gone too: the reservation expires on its own (RESERVATION_LIFETIME).
+            log.warning("could not release a %s attempt; it expires by itself", self.step.name, exc_info=True)
+
+
+@asynccontextmanager
+async def attempt(user_id: object, step: Step = PASSWORD_STEP) -> AsyncIterator[Attempt]:
+    """Take a place in the step's round, waiting a moment when every place is held by requests in flight.
+
+    The caller checks `refusal` first. On every way out of the block without a verdict (an exception,
+    CancelledError included) the place is given back without counting a failure.
+    """
+    held = Attempt(user_id, step, await _take_place(user_id, step))
+    try:
+        yield held
+    finally:
+        await held._release()
+
+
+async def decoy_attempt(step: Step = PASSWORD_STEP) -> Attempt:
+    """S3: the statements of an attempt, on an id that matches no row (an unknown email): the same round
+    trips as a real account's attempt, and no write. End it with `fail()`."""
+    decoy = Attempt(uuid.uuid4(), step, None)
+    await _reserve(decoy.user_id, step)
+    return decoy
+
+
+async def _take_place(user_id: object, step: Step) -> Refusal | None:
+    deadline = time.monotonic() + PLACE_WAIT_SECONDS
+    pause = FIRST_PAUSE_SECONDS
+    while not await _reserve(user_id, step):
+        user = await User.get_or_none(id=user_id)
+        if user is None or seconds_locked_in(user, step):
+            return Refusal.LOCKED
+        if time.monotonic() + pause > deadline:
+            return Refusal.FULL
+        # Places held by requests in flight free up within milliseconds (a hash) or a plugin call.
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+    return None
+
+
+async def _reserve(user_id: object, step: Step) -> bool:
+    now = utcnow()
+    taken: int = await _run(step.sql.reserve, [user_id, now, now - RESERVATION_LIFETIME], flush=False, count=True)
+    return taken > 0
+
+
+async def reset_streak(user_id: object) -> None:
+    """S41, an operator's reset: code methods work again, with a fresh second-factor round and backoff."""
+    await User.filter(id=user_id).update(
+        code_failure_streak=0, failed_code_attempts=0, code_lockouts=0, code_locked_until=None
+    )
 
 
 async def seconds_locked(user_id: object, step: Step) -> int:
@@ -122,7 +278,67 @@ async def seconds_locked(user_id: object, step: Step) -> int:
 
 def seconds_locked_in(user: User, step: Step) -> int:
     """`seconds_locked` for a user row already at hand."""
-    locked_until: datetime | None = getattr(user, step.locked_until)
+    locked_until = step.locked_until(user)
     if locked_until is None:
         return 0
     return max(0, int((locked_until - utcnow()).total_seconds()) + 1)
+
+
+def streak_capped(user: User) -> bool:
+    """S41: the user's wrong codes in a row reached the cap; only a recovery code signs in."""
+    return user.code_failure_streak >= STREAK_CAP
+
+
+# --- running the statements -----------------------------------------------------------------------
+
+_DATETIME = User._meta.fields_map["code_locked_until"]
+
+
+def _datetime(value: object) -> datetime | None:
+    """A timestamp as the driver returned it (SQLite: text) as an aware datetime."""
+    converted: datetime | None = _DATETIME.to_python_value(value)
+    return converted
+
+
+async def _shielded(work: Coroutine[Any, Any, Any]) -> Any:
+    """Run `work` to its end even if the request is cancelled meanwhile (a verdict or a release half-done
+    is worse than one done); the request's CancelledError still comes through afterwards."""
+    task = asyncio.ensure_future(work)
+    _IN_FLIGHT.add(task)
+    task.add_done_callback(_IN_FLIGHT.discard)
+    return await asyncio.shield(task)
+
+
+# Verdicts and releases that outlived their cancelled request; `settle` waits for them at shutdown.
+_IN_FLIGHT: set[asyncio.Future[Any]] = set()
+
+
+async def settle(within: float = 5.0) -> None:
+    """Let verdicts and releases of cancelled requests finish (for at most `within` seconds) before the
+    database connections close."""
+    loop = asyncio.get_running_loop()
+    pending = [task for task in _IN_FLIGHT if not task.done() and task.get_loop() is loop]
+    if pending:
+        await asyncio.wait(pending, timeout=within)
+
+
+async def _run(sql: str, values: list[object], *, flush: bool, count: bool = False) -> Any:
+    """One statement in a transaction of its own: the rows it returns, or with `count` the rows it touched."""
+    async with in_transaction() as connection:
+        postgres = connection.capabilities.dialect == "postgres"
+        if postgres and not flush:
+            await _without_waiting_for_flush(connection)
+        if not postgres:
+            # SQLite numbers its parameters ?1, ?2 and stores UUIDs as text.
+            sql = sql.replace("$", "?")
+            values = [str(v) if isinstance(v, uuid.UUID) else v for v in values]
+        if count:
+            touched, _ = await connection.execute_query(sql, values)
+            return touched
+        # Tortoise's execute_query drops what an UPDATE ... RETURNING returns on PostgreSQL.
+        return [tuple(row.values()) for row in await connection.execute_query_dict(sql, values)]
+
+
+async def _without_waiting_for_flush(connection: BaseDBAsyncClient) -> None:
+    """Let this transaction commit without waiting for PostgreSQL's WAL flush (see the module docstring)."""
+    await connection.execute_script("SET LOCAL synchronous_commit TO OFF")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
+from gql_server.auth.lockout import Attempt, Refusal
 from gql_server.auth.results import (
     Busy,
     ConversionNeeded,
@@ -80,37 +80,62 @@ class LoginService:
         if user is None or user.password_hash is None:
             # Unknown email, or no password chosen yet: cost one hash all the same (S3), and the same
             # database round trips as counting a real account's attempt (these match no row).
-            phantom = uuid.uuid4()
-            await lockout.reserve_attempt(phantom)
+            decoy = await lockout.decoy_attempt()
             await self._passwords.spend_equivalent_time(password)
             # S29: never the typed address; for an unknown one it may be a password typed in the wrong field.
             reason = "unknown_email" if user is None else "no_password"
             await self._audit.record(AuditKind.LOGIN_FAILED, subject=user, data={"reason": reason, "ip": ip})
-            await lockout.record_failure(phantom)
+            await decoy.fail()
             return CredentialsRejected()
-        if not await lockout.reserve_attempt(user.id):
+        # Leaving the block without a verdict (the check raised, the request was cancelled) gives the
+        # place back and counts nothing (S35).
+        async with lockout.attempt(user.id) as attempt:
+            refused = await self._refusal(user, password, ip, attempt)
+            if refused is not None:
+                return refused
+            return await self._after_password(user, ip, attempt)
+
+    async def confirm_password(
+        self, user: User, password: str, *, ip: str | None = None
+    ) -> CredentialsRejected | Throttled | None:
+        """The account's password asked again outside a login (S34: finishing an operator reset's
+        invitation), under the login's own limits (R12, S3, S4, S35): None when it is right."""
+        if user.password_hash is None or len(password) > MAX_LENGTH:
+            await self._passwords.spend_equivalent_time(password[:MAX_LENGTH])
+            return CredentialsRejected()
+        async with lockout.attempt(user.id) as attempt:
+            refused = await self._refusal(user, password, ip, attempt)
+            if refused is None:
+                await attempt.succeed()
+            return refused
+
+    async def _refusal(
+        self, user: User, password: str, ip: str | None, attempt: Attempt
+    ) -> CredentialsRejected | Throttled | None:
+        """The password step's verdict within an attempt: the answer when it refuses, None when the password
+        is right (the attempt then still awaits its success)."""
+        assert user.password_hash is not None
+        if attempt.refusal is Refusal.LOCKED:
             await self._passwords.spend_equivalent_time(password)
             await self._audit.record(AuditKind.LOGIN_REFUSED_LOCKED, subject=user, data={"ip": ip})
             return CredentialsRejected()
-        try:
-            verification = await self._passwords.verify(user.password_hash, password)
-        except Exception:
-            # A reserved attempt always ends in a verdict, so a full round locks for its minute
-            # instead of staying "full" for ever.
-            await self._fail(user, ip)
-            raise
+        if attempt.refusal is Refusal.FULL:
+            # Every place is held by this account's other logins in flight: nothing was checked,
+            # so nothing is "wrong"; the client tries again in a moment (S35).
+            return Throttled(retry_after_seconds=lockout.FULL_RETRY_AFTER_SECONDS)
+        verification = await self._passwords.verify(user.password_hash, password)
         if not verification.ok:
-            await self._fail(user, ip)
+            await self._fail(user, ip, attempt)
             return CredentialsRejected()
         if user.password_reset_required:
             # R13: the owner reported a change they did not make; this password works again only after a
             # reset through the account's own address. Not a failure: the round is not spent on it.
-            await lockout.record_success(user.id)
+            await attempt.succeed()
             await self._audit.record(AuditKind.LOGIN_REFUSED_RESET_REQUIRED, subject=user, data={"ip": ip})
             return CredentialsRejected()
         if verification.new_hash:
             await User.filter(id=user.id).update(password_hash=verification.new_hash)
-        return await self._after_password(user, ip)
+        return None
 
     async def logout(self, session: Session, *, ip: str | None = None) -> bool:
         """End a session server-side (S18). True when it was still live."""
@@ -119,9 +144,10 @@ class LoginService:
             await self._audit.record(AuditKind.LOGOUT, subject=session.user, data={"ip": ip})
         return ended
 
-    async def _fail(self, user: User, ip: str | None) -> None:
+    async def _fail(self, user: User, ip: str | None, attempt: Attempt) -> None:
+        # The verdict first: it is what the limits count, and nothing after it can lose it.
+        locked_for = (await attempt.fail()).locked_for
         await self._audit.record(AuditKind.LOGIN_FAILED, subject=user, data={"reason": "wrong_password", "ip": ip})
-        locked_for = await lockout.record_failure(user.id)
         if locked_for is not None:
             await self._audit.record(
                 AuditKind.PASSWORD_LOCKOUT,
@@ -130,18 +156,22 @@ class LoginService:
             )
 
     async def after_password(self, user: User, ip: str | None) -> LoginOutcome:
-        """What a proven password leads to (a session, a challenge, a conversion): after a reset too (R16)."""
-        return await self._after_password(user, ip)
+        """What a password proven elsewhere leads to (a reset by link, R16): the same answer as a login with
+        it, through the same round of the password step."""
+        async with lockout.attempt(user.id) as attempt:
+            if attempt.refusal is not None:
+                return Throttled(retry_after_seconds=lockout.FULL_RETRY_AFTER_SECONDS)
+            return await self._after_password(user, ip, attempt)
 
-    async def _after_password(self, user: User, ip: str | None) -> LoginOutcome:
+    async def _after_password(self, user: User, ip: str | None, attempt: Attempt) -> LoginOutcome:
         """After a correct password: reset the lockout round (R12), then what the policy says comes next."""
         try:
             step = await self._policy.next_step_after_password(user)
         except Exception:
-            await lockout.record_success(user.id)  # the password was right, whatever failed after it
+            await attempt.succeed()  # the password was right, whatever failed after it
             raise
         if step is not NextStep.SESSION:
-            await lockout.record_success(user.id)
+            await attempt.succeed()
         if step is NextStep.CONVERSION_REQUIRED:
             ticket = await issue_token(user, TokenPurpose.CONVERSION_TICKET, self._limits.ticket)
             # S33: in the log of each customer whose enforcement caused it, not of the user's other customers.
@@ -156,7 +186,7 @@ class LoginService:
             return await self._second_factor.challenge_for(user)
         user.last_login_at = utcnow()
         # The lockout reset and the login time in one statement.
-        await lockout.record_success(user.id, last_login_at=user.last_login_at)
+        await attempt.succeed(last_login_at=user.last_login_at)
         new_session = await create_session(user, Assurance.PASSWORD, self._limits.sessions)
         await self._audit.record(AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": "password", "ip": ip})
         return LoggedIn(user=user, session=new_session)

@@ -78,7 +78,10 @@ class Busy:
 
 @dataclass(frozen=True)
 class MethodUnavailable:
-    """The method is not installed, not allowed for this user, or not enrolled."""
+    """The method is not installed, not allowed for this user, or not enrolled; `recovery_only` when
+    the user's wrong codes reached the S41 cap and only a recovery code signs in."""
+
+    recovery_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,5 +184,5 @@ class CodeDispatched:
 
 ConversionOutcome = InvitationSent | TokenInvalid | EmailTaken | BadInput | NotAuthenticated | Throttled
 BeginOutcome = EnrollmentBegun | TokenInvalid | MethodUnavailable | Throttled | BadInput
-ConfirmOutcome = EnrollmentDone | WrongCode | TokenInvalid | BadInput | Throttled | EmailTaken
+ConfirmOutcome = EnrollmentDone | WrongCode | TokenInvalid | BadInput | Throttled | EmailTaken | CredentialsRejected
 SendCodeOutcome = CodeDispatched | TokenInvalid | MethodUnavailable | Throttled

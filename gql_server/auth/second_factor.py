@@ -1,8 +1,8 @@
-"""The second step of a two-factor login (R6, R12; S5, S6, S7, S8, S10, S11).
+"""The second step of a two-factor login (R6, R12; S5, S6, S7, S8, S10, S11, S35, S36, S37, S41).
 
 Attempts are counted per challenge (5 wrong codes, then it is dead) and per user across challenges
-(10 consecutive wrong codes lock the step with the password step's backoff). Each resolver call is
-one attempt, so batching or aliasing cannot multiply them.
+(10 consecutive wrong codes lock the step with the password step's backoff; 100 in a row leave only
+recovery codes, S41). Each resolver call is one attempt, so batching or aliasing cannot multiply them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from tortoise.transactions import in_transaction
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
 from gql_server.auth.factors import RECOVERY_METHOD, FactorCore
+from gql_server.auth.lockout import Attempt, Refusal
 from gql_server.auth.results import (
     CodeDispatched,
     LoggedIn,
@@ -30,8 +31,9 @@ from gql_server.auth.results import (
 )
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, TokenPurpose
-from gql_server.factors import CodeCheckingMethod, CodeDeliveringMethod, Mailer, SecondFactorMethod
-from gql_server.models import EnrolledFactor, OneTimeCode, Token, User
+from gql_server.factors import CodeCheckingMethod, CodeDeliveringMethod, SecondFactorMethod
+from gql_server.models import EnrolledFactor, Token, User
+from gql_server.outbox import Outbox, Queued
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import SessionPolicy, create_session
 from gql_server.tokens import attempts_used, find_token, issue_token, spend_attempt, use_token
@@ -52,6 +54,8 @@ class _Verdict:
     recovery_left: int | None = None
     replay: bool = False
     factor_touched: bool = False
+    # S14: the notice of a recovery code used, written with the use.
+    notice: Queued | None = None
 
 
 class _ChallengeTaken(Exception):
@@ -65,14 +69,14 @@ class SecondFactorService:
         self,
         core: FactorCore,
         auditor: Auditor,
-        mailer: Mailer,
+        outbox: Outbox,
         sessions: SessionPolicy,
         rate_limiter: ClientRateLimiter,
     ) -> None:
         self._rate = rate_limiter
         self._core = core
         self._audit = auditor
-        self._mail = mailer
+        self._outbox = outbox
         self._sessions = sessions
 
     async def challenge_for(self, user: User) -> SecondFactorNeeded:
@@ -81,7 +85,10 @@ class SecondFactorService:
         return SecondFactorNeeded(challenge=challenge, methods=await self.methods_of(user))
 
     async def methods_of(self, user: User) -> list[SecondFactorMethod]:
-        """The installed methods the user has enrolled, then recovery_code."""
+        """The installed methods the user has enrolled, then recovery_code; only recovery_code once the
+        user's wrong codes reached the S41 cap."""
+        if lockout.streak_capped(user):
+            return self._methods_among(())
         enrolled = await EnrolledFactor.filter(user_id=user.id).order_by("created_at").values_list("method", flat=True)
         return self._methods_among(str(m) for m in enrolled)
 
@@ -92,13 +99,16 @@ class SecondFactorService:
         return [self._core.methods[m] for m in ids if m in self._core.methods]
 
     async def send_login_code(self, raw_challenge: str, method_id: str, *, ip: str | None = None) -> SendCodeOutcome:
-        """Send a code for a delivering method the user has enrolled (S10: a new code replaces the old)."""
+        """Send a code for a delivering method the user has enrolled (S10: a new code replaces the old;
+        S36: a failed re-send keeps the code delivered before)."""
         retry_after = await self._rate.hit(Action.SEND_LOGIN_CODE, ip)
         if retry_after is not None:
             return Throttled(retry_after_seconds=retry_after)
         challenge = await find_token(raw_challenge, TokenPurpose.LOGIN_CHALLENGE)
         if challenge is None or challenge.attempts >= CHALLENGE_ATTEMPTS:
             return TokenInvalid()
+        if method_id != RECOVERY_METHOD and lockout.streak_capped(challenge.user):
+            return MethodUnavailable(recovery_only=True)
         method = self._core.methods.get(method_id)
         if not isinstance(method, CodeDeliveringMethod):
             return MethodUnavailable()
@@ -106,16 +116,13 @@ class SecondFactorService:
         if factor is None:
             return MethodUnavailable()
         state = self._core.keyring.decrypt_state(factor.state_encrypted)
-        async with in_transaction():
-            # The challenge's row is held while its codes are counted and the new one is stored, so
-            # that parallel requests cannot send more than the limit, in one process or several.
-            await Token.select_for_update().filter(id=challenge.id).first()
-            if await OneTimeCode.filter(token_id=challenge.id).count() >= CODES_PER_CHALLENGE:
-                retry = int((challenge.expires_at - utcnow()).total_seconds()) + 1
-                return Throttled(retry_after_seconds=max(retry, 1))
-            sent = await self._core.send_code(challenge, method, state, "login", challenge.user.locale)
+        sent = await self._core.send_code(
+            challenge, method, state, "login", challenge.user.locale, limit=CODES_PER_CHALLENGE
+        )
         if sent is None:
             return MethodUnavailable()
+        if isinstance(sent, Throttled):
+            return sent
         await self._audit.record(AuditKind.LOGIN_CODE_SENT, subject=challenge.user, data={"method": method_id})
         return CodeDispatched(sent_to=sent.sent_to, expires_at=sent.expires_at)
 
@@ -132,31 +139,29 @@ class SecondFactorService:
         factors = await EnrolledFactor.filter(user_id=user.id).order_by("created_at")
         if method_id not in {m.id for m in self._methods_among(f.method for f in factors)}:
             return MethodUnavailable()
-        # A locked step is refused before the challenge spends an attempt on it. The user row came with the
-        # challenge a moment ago; the conditional update below is what actually guards the limit.
+        if method_id != RECOVERY_METHOD and lockout.streak_capped(user):
+            return MethodUnavailable(recovery_only=True)
+        # A locked step is refused before anything is counted. The user row came with the challenge a
+        # moment ago; the conditional update of `lockout.attempt` is what actually guards the limit.
         if lockout.seconds_locked_in(user, lockout.SECOND_FACTOR_STEP):
             return await self._locked(user, ip)
-        if not await spend_attempt(challenge, CHALLENGE_ATTEMPTS):
-            return TokenInvalid()
-        if not await lockout.reserve_attempt(user.id, lockout.SECOND_FACTOR_STEP):
-            return await self._locked(user, ip)
-        mine = [f for f in factors if f.method == method_id]
-        try:
-            # One transaction: a code (recovery code, TOTP step, email code) is spent only if this
-            # request also ends the challenge; a parallel request that lost the challenge spends nothing.
-            async with in_transaction():
+        # Leaving the block without a verdict (the check raised, the challenge was taken, the request was
+        # cancelled) gives the place back and counts nothing (S35).
+        async with lockout.attempt(user.id, lockout.SECOND_FACTOR_STEP) as attempt:
+            if attempt.refusal is Refusal.LOCKED:
+                return await self._locked(user, ip)
+            if attempt.refusal is Refusal.FULL:
+                return Throttled(retry_after_seconds=lockout.FULL_RETRY_AFTER_SECONDS)
+            if not await spend_attempt(challenge, CHALLENGE_ATTEMPTS):
+                return TokenInvalid()
+            mine = [f for f in factors if f.method == method_id]
+            try:
                 verdict = await self._check(challenge, user, method_id, code, mine)
-                if verdict.ok and not await use_token(challenge):
-                    raise _ChallengeTaken
-        except _ChallengeTaken:
-            return TokenInvalid()
-        except Exception:
-            # A reserved attempt always ends in a verdict, even when the check itself failed.
-            await self._wrong(challenge, user, method_id, False, ip)
-            raise
-        if not verdict.ok:
-            return await self._wrong(challenge, user, method_id, verdict.replay, ip)
-        return await self._succeed(user, method_id, verdict, ip)
+            except _ChallengeTaken:
+                return TokenInvalid()
+            if not verdict.ok:
+                return await self._wrong(challenge, user, method_id, verdict.replay, ip, attempt)
+            return await self._succeed(user, method_id, verdict, ip, attempt)
 
     async def _locked(self, user: User, ip: str | None) -> LoginOutcome:
         await self._audit.record(AuditKind.SECOND_FACTOR_REFUSED_LOCKED, subject=user, data={"ip": ip})
@@ -165,57 +170,86 @@ class SecondFactorService:
     async def _check(
         self, challenge: Token, user: User, method_id: str, code: str, factors: list[EnrolledFactor]
     ) -> _Verdict:
+        """The verdict on one code. A code (recovery code, TOTP step, email code) is spent only in the short
+        transaction that also ends the challenge: a parallel request that lost the challenge spends nothing."""
         if method_id == RECOVERY_METHOD:
-            left = await self._core.use_recovery_code(user, code)
-            return _Verdict(ok=left is not None, recovery_left=left)
+            async with in_transaction():
+                left = await self._core.use_recovery_code(user, code)
+                await self._end_challenge_if(left is not None, challenge)
+                notice = None
+                if left is not None:
+                    notice = await self._outbox.put(
+                        "recovery_code_used", to=user.email, locale=user.locale, remaining=left
+                    )
+            return _Verdict(ok=left is not None, recovery_left=left, notice=notice)
         method = self._core.methods[method_id]
         if isinstance(method, CodeDeliveringMethod):
-            ok = await self._core.check_sent_code(challenge, method_id, code)
+            async with in_transaction():
+                ok = await self._core.check_sent_code(challenge, method_id, code)
+                await self._end_challenge_if(ok, challenge)
             return _Verdict(ok=ok, factor=factors[0] if ok and factors else None)
         if not isinstance(method, CodeCheckingMethod):
             return _Verdict(ok=False)
-        replay = False
+        # The plugin first, outside any transaction: a slow or hanging verify holds no lock and delays no
+        # one else's request, on SQLite's single connection either (S37).
+        matched: list[tuple[EnrolledFactor, int]] = []
         for factor in factors:
             state = self._core.keyring.decrypt_state(factor.state_encrypted)
             counter = await self._core.check_with_plugin(method, state, code)
-            if counter is None:
-                continue
-            if await self._core.accept_counter(factor, counter):
-                # accept_counter has set the factor's last_used_at already.
-                return _Verdict(ok=True, factor=factor, factor_touched=True)
-            replay = True
-        return _Verdict(ok=False, replay=replay)
+            if counter is not None:
+                matched.append((factor, counter))
+        async with in_transaction():
+            for factor, counter in matched:
+                if await self._core.accept_counter(factor, counter):
+                    await self._end_challenge_if(True, challenge)
+                    # accept_counter has set the factor's last_used_at already.
+                    return _Verdict(ok=True, factor=factor, factor_touched=True)
+        # A right code whose step was accepted before: a replay (S8).
+        return _Verdict(ok=False, replay=bool(matched))
 
-    async def _wrong(self, challenge: Token, user: User, method_id: str, replay: bool, ip: str | None) -> LoginOutcome:
+    @staticmethod
+    async def _end_challenge_if(ok: bool, challenge: Token) -> None:
+        if ok and not await use_token(challenge):
+            # Rolls back what the transaction spent.
+            raise _ChallengeTaken
+
+    async def _wrong(
+        self, challenge: Token, user: User, method_id: str, replay: bool, ip: str | None, attempt: Attempt
+    ) -> LoginOutcome:
+        # The verdict first: it is what the limits count, and nothing after it can lose it.
+        failure = await attempt.fail()
         used = await attempts_used(challenge)
         if replay:
             await self._audit.record(AuditKind.REPLAY_REFUSED, subject=user, data={"method": method_id, "ip": ip})
         await self._audit.record(
             AuditKind.SECOND_FACTOR_FAILED, subject=user, data={"method": method_id, "ip": ip, "replay": replay}
         )
-        locked_for = await lockout.record_failure(user.id, lockout.SECOND_FACTOR_STEP)
-        if locked_for is not None:
-            seconds = int(locked_for.total_seconds())
+        if failure.locked_for is not None:
+            seconds = int(failure.locked_for.total_seconds())
             await self._audit.record(AuditKind.SECOND_FACTOR_LOCKOUT, subject=user, data={"seconds": seconds, "ip": ip})
-        # S5: after the fifth wrong code `reserve_attempt` refuses the challenge; the user logs in again.
+        if failure.capped:
+            # S41: recorded once, by the failure that reached the cap.
+            await self._audit.record(
+                AuditKind.SECOND_FACTOR_CAPPED, subject=user, data={"failures": lockout.STREAK_CAP, "ip": ip}
+            )
+        # S5: after the fifth wrong code `spend_attempt` refuses the challenge; the user logs in again.
         return WrongCode(attempts_left=CHALLENGE_ATTEMPTS - used)
 
-    async def _succeed(self, user: User, method_id: str, verdict: _Verdict, ip: str | None) -> LoginOutcome:
+    async def _succeed(
+        self, user: User, method_id: str, verdict: _Verdict, ip: str | None, attempt: Attempt
+    ) -> LoginOutcome:
         now = utcnow()
+        # The success resets the step's round, backoff and streak and records the login in one statement.
+        await attempt.succeed(last_login_at=now)
         if verdict.factor is not None and not verdict.factor_touched:
             await EnrolledFactor.filter(id=verdict.factor.id).update(last_used_at=now)
-        # The success resets the step's round and backoff and records the login in one statement.
-        await lockout.record_success(user.id, lockout.SECOND_FACTOR_STEP, last_login_at=now)
         new_session = await create_session(user, Assurance.TWO_FACTOR, self._sessions)
         user.last_login_at = now
         await self._audit.record(AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": method_id, "ip": ip})
+        if verdict.notice is not None:
+            self._outbox.deliver_later([verdict.notice])
         if verdict.recovery_left is not None:
-            await self._recovery_used(user, verdict.recovery_left, ip)
+            await self._audit.record(
+                AuditKind.RECOVERY_CODE_USED, subject=user, data={"remaining": verdict.recovery_left, "ip": ip}
+            )
         return LoggedIn(user=user, session=new_session)
-
-    async def _recovery_used(self, user: User, left: int, ip: str | None) -> None:
-        await self._audit.record(AuditKind.RECOVERY_CODE_USED, subject=user, data={"remaining": left, "ip": ip})
-        try:
-            await self._mail.send("recovery_code_used", to=user.email, locale=user.locale, remaining=left)
-        except Exception:
-            log.exception("could not send the recovery-code notification")
