@@ -61,6 +61,7 @@ GIVE_UP_AFTER = timedelta(hours=24)
 POLL_SECONDS = 2.0
 BATCH = 20
 KEEP_FINISHED = timedelta(days=7)
+FORGET_EVERY = timedelta(hours=1)
 # How long a request waits for its own mail before it answers that the mail is on its way.
 WAIT_SECONDS = 5.0
 # How long a stopping process lets attempts in flight finish; the rest stay due for another process.
@@ -190,11 +191,14 @@ class Outbox:
                 task.cancel()
 
     async def _run(self) -> None:
+        forgotten_at = utcnow() - FORGET_EVERY
         while True:
             try:
                 while await self.deliver_due() == BATCH:
                     pass
-                await self._forget_finished()
+                if utcnow() - forgotten_at >= FORGET_EVERY:
+                    await self._forget_finished()
+                    forgotten_at = utcnow()
             except Exception:
                 # The database may be away for a moment; messages stay due and are tried on the next pass.
                 log.warning("the outbox could not be read; trying again in %.0f s", self._poll_seconds, exc_info=True)

@@ -19,10 +19,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from .local_services import free_port
-from .mailbox import Mailbox
+from .mailbox import Mailbox, running_smtp_server
 
 
 class SlowMailbox(Mailbox):
@@ -40,14 +39,8 @@ class SlowMailbox(Mailbox):
 @contextlib.contextmanager
 def slow_smtp_server(delay: float) -> Iterator[SlowMailbox]:
     """A SlowMailbox listening on a free port for the duration of the block."""
-    port = free_port()
-    mailbox = SlowMailbox(f"smtp://127.0.0.1:{port}", delay)
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_smtp_server(lambda url: SlowMailbox(url, delay)) as mailbox:
         yield mailbox
-    finally:
-        controller.stop()
 
 
 class RefusingMailbox(Mailbox):
@@ -60,14 +53,8 @@ class RefusingMailbox(Mailbox):
 @pytest.fixture
 def refusing_smtp() -> Iterator[Mailbox]:
     """A RefusingMailbox on a free port, for one test."""
-    port = free_port()
-    mailbox = RefusingMailbox(f"smtp://127.0.0.1:{port}")
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_smtp_server(RefusingMailbox) as mailbox:
         yield mailbox
-    finally:
-        controller.stop()
 
 
 class SilentSmtpServer:

@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from gql_server import mail_transports
 from gql_server.clock import utcnow
@@ -26,7 +25,7 @@ from gql_server.tokens import hash_token
 from .flows import PASSWORD
 from .graphql import GraphQLClient
 from .local_services import free_port
-from .mailbox import Mailbox, body, invitation_token_in
+from .mailbox import body, invitation_token_in, running_smtp_server
 from .smtp_faults import SilentSmtpServer, elapsed_since, refusing_smtp, slow_smtp_server
 
 __all__ = ["refusing_smtp"]  # a fixture
@@ -49,13 +48,6 @@ async def _ask_for_invitation(client: GraphQLClient, email: str) -> dict[str, An
 
 async def _make_due_now() -> None:
     await MailOutbox.filter(sent_at=None, failed_at=None).update(next_attempt_at=utcnow(), claimed_until=None)
-
-
-def _listening_mailbox(port: int) -> tuple[Mailbox, Controller]:
-    mailbox = Mailbox(f"smtp://127.0.0.1:{port}")
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    return mailbox, controller
 
 
 class TestSlowMailServer:
@@ -149,13 +141,10 @@ class TestMailServerDown:
         assert row.next_attempt_at > utcnow() + timedelta(seconds=20)  # backing off
         assert "Connect" in (row.last_error or "")
 
-        mailbox, controller = _listening_mailbox(port)
-        try:
+        with running_smtp_server(port=port) as mailbox:
             await _make_due_now()
             assert await services.outbox.deliver_due() == 1
             message = await mailbox.next_to("anna@example.com", "invitation")
-        finally:
-            controller.stop()
         shown = (await client.run("Invitation", token=invitation_token_in(message)))["invitation"]
         assert shown["email"] == "anna@example.com"
 
@@ -165,16 +154,13 @@ class TestMailServerDown:
         again = await _ask_for_invitation(client, "anna@example.com")  # ConversionPending: a re-send
         assert (first["delivery"], again["delivery"]) == ("QUEUED", "QUEUED")
 
-        mailbox, controller = _listening_mailbox(port)
-        try:
+        with running_smtp_server(port=port) as mailbox:
             await _make_due_now()
             await services.outbox.deliver_due()
             message = await mailbox.next_to("anna@example.com", "invitation")
             await asyncio.sleep(0.3)
             # The first invitation died with the re-send: its mail is dropped, never delivered with a dead link.
             assert mailbox.messages == []
-        finally:
-            controller.stop()
         live = await Token.get(token_hash=hash_token(invitation_token_in(message)))
         assert live.used_at is None
         dropped = await MailOutbox.get(failed_at__not_isnull=True)

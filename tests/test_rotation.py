@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
-from aiosmtpd.controller import Controller
 from tortoise import Tortoise
 
 from gql_server.app import create_app
@@ -35,7 +34,7 @@ from .conftest import SECRET
 from .flows import PASSWORD, challenge, convert, request_invitation, totp_code, verify
 from .graphql import GraphQLClient
 from .local_services import free_port
-from .mailbox import Mailbox, invitation_token_in
+from .mailbox import Mailbox, invitation_token_in, running_smtp_server
 
 OLD = SECRET  # the key the `settings` fixture runs the service with
 NEW = "the-new-secret-key-after-rotation-0123456789"
@@ -291,15 +290,10 @@ async def test_s36_mail_waiting_in_the_outbox_goes_out_after_the_rotation(settin
     assert report.mail_reencrypted == 1
 
     # The mail server is back where SMTP_URL points, and the service runs with the new key only.
-    mailbox = Mailbox(down.smtp_url or "")
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_smtp_server(port=port) as mailbox:
         async with running(with_key(down, NEW)) as (services, client):
             await MailOutbox.filter(sent_at=None).update(next_attempt_at=utcnow(), claimed_until=None)
             assert await services.outbox.deliver_due() == 1
             message = await mailbox.next_to("anna@example.com", "invitation")
             shown = (await client.run("Invitation", token=invitation_token_in(message)))["invitation"]
             assert shown["email"] == "anna@example.com"
-    finally:
-        controller.stop()
