@@ -53,6 +53,7 @@ class RequestAdapter(StarletteRequestAdapter):
         media_type, separator, parameters = value.partition(";")
         return media_type.strip().lower() + separator + parameters
 
+
 log = logging.getLogger(__name__)
 
 
