@@ -12,12 +12,12 @@ from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
 from gql_server.auth.conversion import ConversionService
 from gql_server.auth.customers import parse_id
-from gql_server.auth.factors import FactorCore
 from gql_server.clock import utcnow
 from gql_server.emails import looks_like_email, normalize_email
 from gql_server.enums import ConversionState, LoginMethod, MembershipLevel
 from gql_server.mail import ALL_SECOND_FACTORS
 from gql_server.models import Customer, EnrolledFactor, Membership, RecoveryCode, Session, User
+from gql_server.outbox import Delivery, Outbox
 from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
 from gql_server.policy import Policy
 
@@ -27,13 +27,29 @@ class AdminError(Exception):
 
 
 @dataclass(frozen=True)
+class Created:
+    """A new user; `delivery` says what became of the invitation of a two-factor account (None: no invitation)."""
+
+    user: User
+    delivery: Delivery | None
+
+
+@dataclass(frozen=True)
+class Reset:
+    """A user whose factors were reset; `delivery`: what became of the new invitation."""
+
+    user: User
+    delivery: Delivery
+
+
+@dataclass(frozen=True)
 class Admin:
     """Operator actions, with the same validation and audit whatever calls them."""
 
     passwords: PasswordService
     auditor: Auditor
     conversion: ConversionService
-    factors: FactorCore
+    outbox: Outbox
     policy: Policy
 
     async def create_customer(self, name: str) -> Customer:
@@ -47,9 +63,13 @@ class Admin:
 
     async def create_user(
         self, *, customer_id: str, email: str, level: MembershipLevel, password: str | None, locale: str = "en"
-    ) -> User:
+    ) -> Created:
         """A member of one customer: a password user, or, without a password, a two-factor user who is
         sent an invitation to choose a password and enroll a factor (new accounts default to two factors).
+
+        The invitation goes through the outbox (S36). If the mail server refuses the address for good, the
+        account is removed again, since nobody could ever use it (AdminError); if the server cannot be
+        reached, the invitation stays queued and a serving process keeps trying (`Created.delivery`).
         """
         customer = await self._customer(customer_id)
         address = normalize_email(email)
@@ -65,44 +85,65 @@ class Admin:
             except PasswordRejected as exc:
                 raise AdminError(f"Password refused: {exc}") from None
             fields["password_hash"] = await self.passwords.hash(password)
-        # One transaction with the invitation: if it cannot be mailed, no account is left behind
-        # that nobody was told about (MailNotDelivered reaches the caller).
+        queued = None
         async with in_transaction():
             try:
                 user = await User.create(**fields)
                 await Membership.create(user=user, customer=customer, level=level)
             except IntegrityError:
                 raise AdminError(f"A user with the email {address} exists already.") from None
-            await self.auditor.record(
-                AuditKind.USER_CREATED,
-                subject=user,
-                customer=customer,
-                data={"level": level.value, "login_method": user.login_method.value},
-            )
             if password is None:
-                await self.conversion.invite(user)
-        return user
+                queued, _ = await self.conversion.invite_in_transaction(user, proven=True)
+        await self.auditor.record(
+            AuditKind.USER_CREATED,
+            subject=user,
+            customer=customer,
+            data={"level": level.value, "login_method": user.login_method.value},
+        )
+        if queued is None:
+            return Created(user, None)
+        delivery = await self.outbox.deliver(queued, wait=self.outbox.attempt_seconds)
+        if delivery in (Delivery.REFUSED, Delivery.DROPPED):
+            await user.delete()
+            await self.auditor.record(
+                AuditKind.USER_REMOVED, customer=customer, data={"reason": "invitation refused by the mail server"}
+            )
+            raise AdminError(
+                f"The mail server refused {address}, so nobody could ever accept the invitation; nothing was kept."
+            )
+        return Created(user, delivery)
 
-    async def reset_factors(self, email: str) -> User:
+    async def reset_factors(self, email: str) -> Reset:
         """R9, the operator's last resort: remove a user's factors and recovery codes, end every session,
         and send a fresh invitation. The user stays two-factor: nothing here returns anyone to PASSWORD.
+
+        S34: finishing that invitation needs the account's password too, never the mailbox alone. The
+        invitation and the notice are written with the change and delivered after it (S36).
         """
         user = await User.get_or_none(email=normalize_email(email))
         if user is None:
             raise AdminError(f"No user with the email {normalize_email(email)}.")
         if user.login_method is not LoginMethod.TWO_FACTOR:
             raise AdminError(f"{user.email} does not sign in with two factors: there is nothing to reset.")
-        # One transaction with the mail: without the new invitation the user could not get back in.
         async with in_transaction():
             removed = await EnrolledFactor.filter(user_id=user.id).delete()
             await RecoveryCode.filter(user_id=user.id).delete()
             # S41: the new factor starts with a clean slate of wrong codes.
             await lockout.reset_streak(user.id)
             await Session.filter(user_id=user.id, ended_at=None).update(ended_at=utcnow())
-            await self.auditor.record(AuditKind.FACTORS_RESET, subject=user, data={"factors_removed": removed})
-            await self.factors.notify(user, "factor_removed", method_name=ALL_SECOND_FACTORS)
-            await self.conversion.invite(user)
-        return user
+            notice = await self.outbox.put(
+                "factor_removed", to=user.email, locale=user.locale, method_name=ALL_SECOND_FACTORS
+            )
+            invitation, _ = await self.conversion.invite_in_transaction(user, proven=False)
+        await self.auditor.record(AuditKind.FACTORS_RESET, subject=user, data={"factors_removed": removed})
+        self.outbox.deliver_later([notice])
+        delivery = await self.outbox.deliver(invitation, wait=self.outbox.attempt_seconds)
+        if delivery in (Delivery.REFUSED, Delivery.DROPPED):
+            raise AdminError(
+                f"The factors of {user.email} were removed and every session ended, but the mail server refused "
+                "the invitation. Fix the mail problem and run reset-factors again."
+            )
+        return Reset(user, delivery)
 
     async def end_all_sessions(self) -> int:
         """End every live session (audited); everyone signs in again. Returns how many were ended.

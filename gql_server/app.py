@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cached_property
@@ -29,6 +30,7 @@ from gql_server.body_limit import BodyLimitMiddleware
 from gql_server.db import secure_sqlite_files, tortoise_config
 from gql_server.headers import SecurityHeadersMiddleware
 from gql_server.health import Readiness, healthz, readyz
+from gql_server.models import HealthProbe
 from gql_server.request_log import RequestLogMiddleware
 from gql_server.services import Services, build_services
 from gql_server.settings import Settings
@@ -50,6 +52,9 @@ class RequestAdapter(StarletteRequestAdapter):
             return None
         media_type, separator, parameters = value.partition(";")
         return media_type.strip().lower() + separator + parameters
+
+
+log = logging.getLogger(__name__)
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -142,6 +147,16 @@ def _holds_nul(value: object) -> bool:
     return False
 
 
+async def _open_database() -> None:
+    """Open the database connection now rather than at the first query. Opened later, lazily, at a moment
+    when the file is not where it should be (moved, being restored), SQLite would create an empty database
+    in its place and keep writing there. A database that cannot be reached is not fatal: /readyz says so."""
+    try:
+        await HealthProbe.exists()
+    except Exception:
+        log.warning("the database cannot be reached at start-up; /readyz answers 503 until it can", exc_info=True)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI application for these settings (read from the environment when not given)."""
     settings = settings or Settings()
@@ -169,12 +184,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+            await _open_database()
             await services.passwords.warm_up()
             # What start-up made (modules, schema, plugins) lives as long as the app: out of the collector's
             # sight while serving, a full collection no longer walks it (68-93 ms pauses -> 0 for those).
             gc.freeze()
             try:
-                yield
+                # Mail written to the outbox and not delivered yet goes out from here (S36).
+                async with services.outbox.running():
+                    yield
             finally:
                 await services.close()
                 metrics_server.worker_stopped()

@@ -19,6 +19,8 @@ class AuditKind(StrEnum):
     LOGIN_SUCCEEDED = "login_succeeded"
     LOGIN_FAILED = "login_failed"
     LOGIN_REFUSED_LOCKED = "login_refused_locked"
+    # R13: the right password of an account whose owner reported a change; it works again after a reset.
+    LOGIN_REFUSED_RESET_REQUIRED = "login_refused_reset_required"
     PASSWORD_LOCKOUT = "password_lockout"  # noqa: S105 (an event name, not a secret)
     CONVERSION_REQUIRED = "conversion_required"
     LOGOUT = "logout"
@@ -40,6 +42,13 @@ class AuditKind(StrEnum):
     RECOVERY_CODE_USED = "recovery_code_used"
     RECOVERY_CODES_REPLACED = "recovery_codes_replaced"
     SESSIONS_ENDED = "sessions_ended"
+    # R13: the owner used a "this wasn't me" link; the change, the address, whether it was stopped.
+    CHANGE_REPORTED = "change_reported"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 (an event name, not a secret)
+    # The account's address changed: `old` and `new` in the data (R13).
+    EMAIL_CHANGED = "email_changed"
+    # An operator's `user create` whose invitation the mail server refused: the account is removed again.
+    USER_REMOVED = "user_removed"
 
 
 class Auditor:

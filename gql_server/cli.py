@@ -18,7 +18,7 @@ from tortoise import Tortoise
 from gql_server import db
 from gql_server.admin import Admin, AdminError
 from gql_server.enums import MembershipLevel
-from gql_server.mail import MailNotDelivered
+from gql_server.outbox import Delivery
 from gql_server.services import build_services
 from gql_server.settings import ConfigurationError, Settings
 
@@ -43,9 +43,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except (AdminError, ConfigurationError) as exc:
         print(f"gql-server: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    except MailNotDelivered as exc:
-        print(f"gql-server: nothing was changed: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except ValidationError as exc:
         # Without the input values: the offending value may be SECRET_KEY itself (S25).
@@ -164,7 +161,7 @@ def _create_customer(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _create_user(settings: Settings, args: argparse.Namespace) -> int:
-    user = _with_orm(
+    created = _with_orm(
         settings,
         lambda admin: admin.create_user(
             customer_id=args.customer,
@@ -174,17 +171,32 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
             locale=args.locale,
         ),
     )
-    print(json.dumps({"id": str(user.id)}))
-    if args.password is None:
-        print(f"two-factor account: an invitation was sent to {user.email}", file=sys.stderr)
+    user = created.user
+    print(json.dumps({"id": str(user.id), **_invitation_status(created.delivery)}))
+    if created.delivery is not None:
+        print(f"two-factor account: {_invitation_said(created.delivery, user.email)}", file=sys.stderr)
     return 0
 
 
 def _reset_factors(settings: Settings, args: argparse.Namespace) -> int:
-    user = _with_orm(settings, lambda admin: admin.reset_factors(args.email))
-    print(json.dumps({"id": str(user.id)}))
-    print(f"factors removed, sessions ended, a new invitation sent to {user.email}", file=sys.stderr)
+    reset = _with_orm(settings, lambda admin: admin.reset_factors(args.email))
+    print(json.dumps({"id": str(reset.user.id), **_invitation_status(reset.delivery)}))
+    print(f"factors removed, sessions ended; {_invitation_said(reset.delivery, reset.user.email)}", file=sys.stderr)
     return 0
+
+
+def _invitation_status(delivery: Delivery | None) -> dict[str, str]:
+    return {} if delivery is None else {"invitation": delivery.value.lower()}
+
+
+def _invitation_said(delivery: Delivery, address: str) -> str:
+    if delivery is Delivery.SENT:
+        return f"a new invitation was sent to {address}"
+    # S36: the invitation is in the outbox; every serving process delivers what is due.
+    return (
+        f"the invitation to {address} is queued: the mail server did not take it yet, and a running "
+        "`gql-server serve` keeps trying"
+    )
 
 
 def _end_all_sessions(settings: Settings, _args: argparse.Namespace) -> int:
@@ -224,7 +236,8 @@ def _rotate_secret_key(settings: Settings, args: argparse.Namespace) -> int:
     print(json.dumps(report.as_json()))
     print(
         f"{report.reencrypted} factor state(s) re-encrypted ({report.already_current} under the new key already), "
-        f"{report.enrollments_reencrypted} enrollment(s) in progress; start the service with the new SECRET_KEY.",
+        f"{report.enrollments_reencrypted} enrollment(s) in progress and {report.mail_reencrypted} queued email(s); "
+        "start the service with the new SECRET_KEY.",
         file=sys.stderr,
     )
     if report.users_needing_new_recovery_codes:

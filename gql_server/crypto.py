@@ -30,6 +30,7 @@ class Keyring:
     def __init__(self, secret_key: str) -> None:
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret_key, b"gql_server factor state v1")))
         self._digest_key = _derive(secret_key, b"gql_server code digests v1")
+        self._mail = Fernet(base64.urlsafe_b64encode(_derive(secret_key, b"gql_server mail outbox v1")))
 
     def encrypt_state(self, state: Mapping[str, str]) -> str:
         """Encrypt and authenticate a factor's state (AES-128-CBC + HMAC-SHA256, Fernet)."""
@@ -42,6 +43,17 @@ class Keyring:
         except (InvalidToken, ValueError) as exc:
             raise StateUnreadable("factor state cannot be decrypted with this SECRET_KEY") from exc
         return {str(k): str(v) for k, v in data.items()}
+
+    def encrypt_message(self, message: bytes) -> str:
+        """Encrypt a queued email (it holds links and codes) for the outbox (S24, S36)."""
+        return self._mail.encrypt(message).decode("ascii")
+
+    def decrypt_message(self, token: str) -> bytes:
+        """A queued email encrypted by `encrypt_message`; StateUnreadable when this key cannot read it."""
+        try:
+            return self._mail.decrypt(token.encode("ascii"))
+        except (InvalidToken, ValueError) as exc:
+            raise StateUnreadable("a queued email cannot be decrypted with this SECRET_KEY") from exc
 
     def code_digest(self, scope: str, code: str) -> str:
         """A keyed digest of a short code, bound to a scope (a challenge id, a user id).

@@ -131,7 +131,8 @@ TORTOISE_ORM = tortoise_config(os.environ.get("DATABASE_URL", "sqlite://./var/gq
 # SQLite's primary result codes (the low byte of an extended one) for a database that cannot take a write
 # for now, S39: SQLITE_READONLY (a read-only file or mount), SQLITE_IOERR (a write refused by the file system:
 # an immutable file, a failing disk), SQLITE_FULL (the disk is full), SQLITE_CANTOPEN (its -wal or -shm file).
-SQLITE_UNAVAILABLE_CODES = frozenset({8, 10, 13, 14})
+# SQLITE_BUSY and SQLITE_LOCKED (another connection held the database past the busy timeout) pass as well.
+SQLITE_UNAVAILABLE_CODES = frozenset({5, 6, 8, 10, 13, 14})
 
 
 def is_database_unavailable(error: BaseException | None) -> bool:
@@ -156,6 +157,11 @@ def is_database_unavailable(error: BaseException | None) -> bool:
         asyncpg.exceptions.ReadOnlySQLTransactionError,  # a read-only database, or a standby after a failover
         asyncpg.exceptions.InsufficientResourcesError,  # disk full, out of memory, too many connections
         asyncpg.exceptions.PostgresIOError,
+        # Contention that a retry resolves: a lock not granted in time, a deadlock victim, a serialization
+        # conflict.
+        asyncpg.exceptions.LockNotAvailableError,
+        asyncpg.exceptions.DeadlockDetectedError,
+        asyncpg.exceptions.SerializationError,
     )
     seen: set[int] = set()
     while error is not None and id(error) not in seen:

@@ -37,9 +37,10 @@ async def ensure_demo_data(admin: Admin) -> list[DemoAccount]:
         if user is None:
             if customer_name not in customer_ids:
                 customer_ids[customer_name] = str((await admin.create_customer(customer_name)).id)
-            user = await admin.create_user(
+            created = await admin.create_user(
                 customer_id=customer_ids[customer_name], email=email, level=level, password=password
             )
+            user = created.user
         membership = await Membership.filter(user_id=user.id).first()
         assert membership is not None
         customer_ids[customer_name] = str(membership.customer_id)  # type: ignore[attr-defined]

@@ -41,6 +41,14 @@ class Requirement(StrEnum):
     CONVERSION = "CONVERSION"
 
 
+class InvitationPassword(StrEnum):
+    """What finishing an enrollment from an invitation needs besides the code (R5, S34)."""
+
+    NONE = "NONE"  # whoever asked for the invitation showed the account's password already (R4, R8)
+    NEW = "NEW"  # a new account chooses its first password
+    CURRENT = "CURRENT"  # an operator reset: the account's password proves the mailbox's owner (S34)
+
+
 class TokenPurpose(StrEnum):
     """Single-purpose tokens; a token of one purpose is never accepted for another (S16)."""
 

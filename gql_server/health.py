@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import pkgutil
 import sqlite3
 from dataclasses import dataclass
@@ -158,6 +159,12 @@ _APPLIED_QUERY = f"SELECT name FROM {MIGRATIONS_TABLE} WHERE app = '{MIGRATIONS_
 
 
 def _sqlite_applied_migrations(path: Path) -> set[str] | None:
+    # The file itself first, with the process's own permissions: SQLite reuses a descriptor it still holds
+    # for a file this process has open (the service's connection), and would not notice a chmod.
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+    except OSError as exc:
+        raise DatabaseUnreachable(f"unable to open database file: {exc.strerror}") from exc
     # mode=ro: a missing file is an error here, not a new empty database created by the check.
     uri = f"file:{quote(str(path.resolve()))}?mode=ro"
     try:

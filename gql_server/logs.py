@@ -123,5 +123,17 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             "uvicorn": {"handlers": [], "propagate": True, "level": settings.log_level},
             "uvicorn.error": {"handlers": [], "propagate": True, "level": settings.log_level},
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
+            # The database drivers log every statement with its parameters at DEBUG: what callers typed
+            # (S29: an address with no account, perhaps a password typed into the email field) would reach
+            # the log. Never below INFO, whatever LOG_LEVEL says.
+            **{name: {"level": _at_least_info(settings.log_level)} for name in QUIET_AT_DEBUG},
         },
     }
+
+
+# Loggers that write query parameters at DEBUG.
+QUIET_AT_DEBUG = ("tortoise", "aiosqlite", "asyncpg")
+
+
+def _at_least_info(level: str) -> str:
+    return "INFO" if level == "DEBUG" else level

@@ -6,6 +6,7 @@ The core only builds messages. Who carries them is a plugin: the defaults in `ma
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ DEFAULT_LOCALE = "en"
 TEMPLATE_HEADER = "X-Gql-Template"
 # What an operator reset removes; passed as `method_name` and translated like a method name.
 ALL_SECOND_FACTORS = "all second factors"
+# S37: the longest one delivery attempt may take, connection set-up and teardown included.
+ATTEMPT_SECONDS = 15.0
 
 
 class MailNotDelivered(Exception):
@@ -117,6 +120,44 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "New recovery codes were created for your account; the old ones no longer work.\n\n"
             "If this was not you, contact your administrator at once.\n",
         ),
+        "address_in_use": Template(
+            "Your address was typed in for another account",
+            "Hello,\n\n"
+            "Someone signing in to another account asked for a two-step verification invitation to be sent to "
+            "this address, {email}. It already belongs to your account, so no invitation was sent and your "
+            "account is unchanged.\n\n"
+            "If that was you with a second account, sign in to it with its own address. Otherwise you can "
+            "ignore this message.\n",
+        ),
+        "notice_invitation_elsewhere": Template(
+            "An invitation for your account went to another address",
+            "Hello,\n\n"
+            "An invitation to set up two-step verification for your account was sent to {new_address}. "
+            "If it is used, that address becomes your account's email address.\n\n"
+            "If this wasn't you, someone knows your password. Open this link to stop the change, sign out "
+            "everywhere and choose a new password:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}. If it was you, you can ignore this message.\n",
+        ),
+        "notice_address_changed": Template(
+            "Your account's email address was changed",
+            "Hello,\n\n"
+            "Your account's email address was changed to {new_address}. Messages about the account go there "
+            "from now on.\n\n"
+            "If this wasn't you, open this link to sign out everywhere, lock the password until it is reset "
+            "and tell your administrators:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}.\n",
+        ),
+        "password_reset": Template(
+            "Choose a new password",
+            "Hello,\n\n"
+            "Open this link to choose a new password for your account:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}. Signing in still needs your second factor, if "
+            "you have one.\n"
+            "If you did not ask for this, you can ignore this message.\n",
+        ),
     },
     "fi": {
         "invitation": Template(
@@ -164,6 +205,45 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "Tilillesi luotiin uudet varakoodit; vanhat eivät enää toimi.\n\n"
             "Jos et tehnyt tätä itse, ota heti yhteyttä ylläpitäjään.\n",
         ),
+        "address_in_use": Template(
+            "Osoitettasi yritettiin käyttää toiselle tilille",
+            "Hei,\n\n"
+            "Toiselle tilille kirjautuva pyysi lähettämään kaksivaiheisen tunnistautumisen kutsun tähän "
+            "osoitteeseen, {email}. Osoite kuuluu jo sinun tilillesi, joten kutsua ei lähetetty eikä "
+            "tilisi muuttunut.\n\n"
+            "Jos se olit sinä toisella tililläsi, kirjaudu sille sen omalla osoitteella. Muuten voit jättää "
+            "tämän viestin huomiotta.\n",
+        ),
+        "notice_invitation_elsewhere": Template(
+            "Tilisi kutsu lähetettiin toiseen osoitteeseen",
+            "Hei,\n\n"
+            "Kutsu ottaa kaksivaiheinen tunnistautuminen käyttöön tilillesi lähetettiin osoitteeseen "
+            "{new_address}. Jos kutsua käytetään, siitä tulee tilisi sähköpostiosoite.\n\n"
+            "Jos et tehnyt tätä itse, joku tietää salasanasi. Pysäytä muutos, kirjaudu ulos kaikkialta ja "
+            "valitse uusi salasana avaamalla tämä linkki:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}. Jos se olit sinä, voit jättää tämän viestin "
+            "huomiotta.\n",
+        ),
+        "notice_address_changed": Template(
+            "Tilisi sähköpostiosoite vaihdettiin",
+            "Hei,\n\n"
+            "Tilisi sähköpostiosoitteeksi vaihdettiin {new_address}. Tiliä koskevat viestit menevät "
+            "jatkossa sinne.\n\n"
+            "Jos et tehnyt tätä itse, avaa tämä linkki: se kirjaa sinut ulos kaikkialta, lukitsee "
+            "salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}.\n",
+        ),
+        "password_reset": Template(
+            "Valitse uusi salasana",
+            "Hei,\n\n"
+            "Valitse tilillesi uusi salasana avaamalla tämä linkki:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}. Kirjautuminen vaatii edelleen toisen "
+            "tunnistautumistapasi, jos sinulla on sellainen.\n"
+            "Jos et pyytänyt tätä, voit jättää tämän viestin huomiotta.\n",
+        ),
     },
 }
 
@@ -185,13 +265,24 @@ def render(template: str, locale: str, **values: Any) -> tuple[str, str]:
 
 
 class MailService:
-    """The core's mailer (the `Mailer` protocol): renders a template and hands it to `deliver_email`."""
+    """The core's mailer (the `Mailer` protocol): renders a template and hands it to `deliver_email`.
 
-    def __init__(self, pm: pluggy.PluginManager, mail_from: str) -> None:
+    Every delivery is bounded by `attempt_seconds`, connection teardown included (S37): whatever the
+    transport does, the caller has its answer by then. Mail the core decides on inside a transaction goes
+    through the outbox (gql_server/outbox.py) instead, which calls `deliver` after the commit (S36).
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, mail_from: str, attempt_seconds: float = ATTEMPT_SECONDS) -> None:
         self._pm = pm
         self._mail_from = mail_from
+        self._attempt_seconds = attempt_seconds
         # Message-IDs name the sender's domain rather than this host's name, which is nobody's business.
         self._msgid_domain = parseaddr(mail_from)[1].rpartition("@")[2] or None
+
+    @property
+    def attempt_seconds(self) -> float:
+        """The bound on one delivery attempt (S37)."""
+        return self._attempt_seconds
 
     def build(self, template: str, *, to: str, locale: str, **values: object) -> EmailMessage:
         """The message `send` would deliver (plain text, UTF-8)."""
@@ -207,25 +298,42 @@ class MailService:
         return message
 
     async def send(self, template: str, *, to: str, locale: str, **values: object) -> None:
-        """Render and deliver; raise MailNotDelivered when no transport takes the message."""
-        message = self.build(template, to=to, locale=locale, **values)
+        """Render and deliver now; raise MailNotDelivered when no transport takes the message in time.
+
+        For mail that needs no transaction (a login code a method sends); never call it inside one (S36).
+        """
+        await self.deliver(self.build(template, to=to, locale=locale, **values))
+
+    async def deliver(self, message: EmailMessage) -> None:
+        """Hand a built message to `deliver_email`, within `attempt_seconds`; MailNotDelivered otherwise."""
+        template = str(message.get(TEMPLATE_HEADER, ""))
         try:
-            result = self._pm.hook.deliver_email(message=message)
-            if result is None:
-                raise MailNotDelivered(f"no deliver_email plugin took the {template!r} message")
-            if inspect.isawaitable(result):
-                await result
+            async with asyncio.timeout(self._attempt_seconds):
+                result = self._pm.hook.deliver_email(message=message)
+                if result is None:
+                    raise MailNotDelivered(f"no deliver_email plugin took the {template!r} message")
+                if inspect.isawaitable(result):
+                    await result
         except BaseException as exc:
             # Cancellation too: a message whose delivery was cut off did not go out.
             metrics.MAIL_DELIVERIES.labels(template=template, result="failed").inc()
             if isinstance(exc, MailNotDelivered) or not isinstance(exc, Exception):
                 raise
-            if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-                permanent = all(500 <= refusal.code < 600 for refusal in exc.recipients)
-                raise MailNotDelivered(
-                    f"the {template!r} message was refused by the mail server", retryable=not permanent
-                ) from exc
-            # Whatever the transport (SMTP, a plugin): the caller learns that the mail did not go out,
-            # and the operator finds the cause in the log.
-            raise MailNotDelivered(f"the {template!r} message could not be delivered: {exc!r}") from exc
+            raise _not_delivered(template, exc) from exc
         metrics.MAIL_DELIVERIES.labels(template=template, result="sent").inc()
+
+
+def _not_delivered(template: str, exc: Exception) -> MailNotDelivered:
+    """What a transport's failure means for the caller: retry later, or not (a permanent refusal)."""
+    if isinstance(exc, TimeoutError):
+        return MailNotDelivered(f"the {template!r} message was not accepted within the time allowed")
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        permanent = all(500 <= refusal.code < 600 for refusal in exc.recipients)
+        return MailNotDelivered(f"the {template!r} message was refused by the mail server", retryable=not permanent)
+    if isinstance(exc, aiosmtplib.SMTPResponseException) and 500 <= exc.code < 600:
+        return MailNotDelivered(
+            f"the {template!r} message was refused by the mail server ({exc.code})", retryable=False
+        )
+    # Whatever the transport (SMTP, a plugin): the caller learns that the mail did not go out, and the
+    # operator finds the cause in the log.
+    return MailNotDelivered(f"the {template!r} message could not be delivered: {exc!r}")

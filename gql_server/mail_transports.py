@@ -1,4 +1,4 @@
-"""The default `deliver_email` transports: SMTP when SMTP_URL is set, otherwise the outbox table.
+"""The default `deliver_email` transports: SMTP when SMTP_URL is set, otherwise the development mailbox.
 
 Both answer `trylast`, so a third-party transport registered the ordinary way answers first and
 these are never asked (the hook is firstresult).
@@ -6,6 +6,7 @@ these are never asked (the hook is firstresult).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -22,7 +23,10 @@ from gql_server.models import DevelopmentMailbox
 
 log = logging.getLogger("gql_server.mail")
 
+# S37: one SMTP session, connection to the accepted message, at most this long; a polite QUIT after it
+# at most QUIT_SECONDS more.
 SMTP_TIMEOUT_SECONDS = 10.0
+QUIT_SECONDS = 1.0
 WITHHELD = "(body withheld in production: it holds a code or a link; set SMTP_URL to send mail)"
 _DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 
@@ -72,9 +76,14 @@ class SmtpTransport:
         return self._send(message)
 
     async def _send(self, message: EmailMessage) -> None:
+        """One SMTP session, bounded as a whole by SMTP_TIMEOUT_SECONDS, teardown included (S37).
+
+        aiosmtplib's own `send` says QUIT on the way out even after a timeout, and waits for the answer
+        with its own timeout again: a hung server then took twice the limit. Here a failed session is
+        dropped without a word; only a delivered one says QUIT, and its answer no longer matters.
+        """
         config = self.config
-        await aiosmtplib.send(
-            message,
+        client = aiosmtplib.SMTP(
             hostname=config.hostname,
             port=config.port,
             username=config.username,
@@ -82,9 +91,23 @@ class SmtpTransport:
             use_tls=config.use_tls,
             timeout=SMTP_TIMEOUT_SECONDS,
         )
+        try:
+            async with asyncio.timeout(SMTP_TIMEOUT_SECONDS):
+                await client.connect()
+                await client.send_message(message)
+        except BaseException:
+            client.close()
+            raise
+        try:
+            async with asyncio.timeout(QUIT_SECONDS):
+                await client.quit()
+        except (aiosmtplib.SMTPException, TimeoutError, OSError):
+            pass  # the server took the message; a lost goodbye changes nothing
+        finally:
+            client.close()
 
 
-class OutboxTransport:
+class DevelopmentTransport:
     """Keeps each message in the `development_mailbox` table and logs it (no SMTP_URL).
 
     In development the table and the log hold the whole body, so a newcomer can follow the
@@ -125,8 +148,8 @@ def _text_body(message: EmailMessage) -> str:
     return str(part.get_content()) if isinstance(part, EmailMessage) else ""
 
 
-def default_transport(smtp_url: str | None, production: bool) -> SmtpTransport | OutboxTransport:
+def default_transport(smtp_url: str | None, production: bool) -> SmtpTransport | DevelopmentTransport:
     """The built-in transport for these settings: SMTP when `smtp_url` is set, else the outbox."""
     if smtp_url:
         return SmtpTransport(smtp_url)
-    return OutboxTransport(production)
+    return DevelopmentTransport(production)

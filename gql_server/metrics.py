@@ -53,6 +53,14 @@ GRAPHQL_DURATION = Histogram(
 MAIL_DELIVERIES = Counter(
     f"{PREFIX}_mail_deliveries", "emails handed to the transport by template and result", ["template", "result"]
 )
+MAIL_RETRIES = Counter(
+    f"{PREFIX}_mail_retries", "outbox messages not delivered at an attempt and scheduled again (S36)", ["template"]
+)
+MAIL_GIVEN_UP = Counter(
+    f"{PREFIX}_mail_given_up",
+    "outbox messages that will never go out: refused for good, too old, or their link died (S36)",
+    ["template"],
+)
 PLUGIN_ERRORS = Counter(
     f"{PREFIX}_plugin_errors",
     "plugin failures (exceptions and timeouts) by plugin and the hook or method call that failed",

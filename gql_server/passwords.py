@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -148,8 +149,20 @@ def check_new_password(password: str) -> None:
     normalized = normalize_password(password)
     if len(normalized) < MIN_LENGTH:
         raise PasswordRejected(f"Use at least {MIN_LENGTH} characters.")
-    if _list_key(normalized) in _common_passwords():
+    key = _list_key(normalized)
+    if key in _common_passwords() or _common_with_a_suffix(key):
         raise PasswordRejected("This password is too common; choose another.")
+
+
+def _common_with_a_suffix(key: str) -> bool:
+    """A common password with a few digits or symbols added at the end ("Summer2024!", "dragon#1"): the
+    first thing guessing tools try after the list itself (63B: predictable variations of listed values)."""
+    match = _SUFFIXED.fullmatch(key)
+    return match is not None and match["core"] in _common_passwords()
+
+
+# A core of at least four characters, then up to six digits or symbols: "summer" + "2024!".
+_SUFFIXED = re.compile(r"(?P<core>.{4,}?)[\d\W_]{1,6}")
 
 
 def common_password_count() -> int:

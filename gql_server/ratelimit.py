@@ -34,6 +34,8 @@ class Action(StrEnum):
     VERIFY_SECOND_FACTOR = "verify_second_factor"
     SEND_LOGIN_CODE = "send_login_code"
     REQUEST_CONVERSION = "request_conversion"
+    REPORT_UNRECOGNIZED_CHANGE = "report_unrecognized_change"
+    RESET_PASSWORD = "reset_password"  # noqa: S105 (an action name, not a secret)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class RateLimits:
     verify_second_factor: str = "30/minute"
     send_login_code: str = "10/minute"
     request_conversion: str = "10/minute"
+    report_unrecognized_change: str = "10/minute"
+    reset_password: str = "10/minute"  # noqa: S105 (a rate, not a secret)
 
     def item(self, action: Action) -> RateLimitItem:
         """The parsed budget of one action."""

@@ -23,7 +23,7 @@ from tortoise.transactions import in_transaction
 from gql_server.clock import utcnow
 from gql_server.crypto import Keyring, StateUnreadable
 from gql_server.enums import TokenPurpose
-from gql_server.models import EnrolledFactor, RecoveryCode, Token
+from gql_server.models import EnrolledFactor, MailOutbox, RecoveryCode, Token
 
 # The minimum length the settings accept for SECRET_KEY: anything shorter was never a key the service ran with.
 MIN_KEY_LENGTH = 32
@@ -48,6 +48,8 @@ class RotationReport:
     enrollments_reencrypted: int
     # Users with unused recovery codes digested under the old key: those codes no longer work.
     users_needing_new_recovery_codes: int
+    # Messages waiting in the outbox (S36) re-encrypted, so they still go out.
+    mail_reencrypted: int = 0
 
     def as_json(self) -> dict[str, int]:
         """The report as a JSON-ready mapping."""
@@ -135,6 +137,8 @@ async def rotate_factor_states(old: Keyring, new: Keyring) -> RotationReport:
             data = {**enrollment_data[rewrite.row_id], "state": rewrite.after}
             await Token.filter(id=rewrite.row_id).update(data=data)
 
+        mail = await _rotate_queued_mail(old, new)
+
         # Recovery codes are made together with a factor (S11: a whole set per enrollment), so the users
         # whose factors were under the old key are the ones whose codes were digested with it.
         holders = set(await RecoveryCode.filter(used_at=None).distinct().values_list("user_id", flat=True))
@@ -143,7 +147,29 @@ async def rotate_factor_states(old: Keyring, new: Keyring) -> RotationReport:
         already_current=current,
         enrollments_reencrypted=len(enrollments),
         users_needing_new_recovery_codes=len(rotated_users & holders),
+        mail_reencrypted=mail,
     )
+
+
+async def _rotate_queued_mail(old: Keyring, new: Keyring) -> int:
+    """Re-encrypt the messages still waiting in the outbox (S36), so that they can still go out.
+
+    A message neither key reads is left to the outbox, which gives it up; it is mail, not a secret the
+    service needs, and refusing the whole rotation for it would help nobody.
+    """
+    rows = await MailOutbox.filter(sent_at=None, failed_at=None, message_encrypted__not_isnull=True).values_list(
+        "id", "message_encrypted"
+    )
+    rewritten = 0
+    for row_id, ciphertext in rows:
+        try:
+            message = old.decrypt_message(str(ciphertext))
+        except StateUnreadable:
+            continue
+        rewritten += await MailOutbox.filter(id=row_id, message_encrypted=ciphertext).update(
+            message_encrypted=new.encrypt_message(message)
+        )
+    return rewritten
 
 
 def _same_key(old: Keyring, new: Keyring) -> bool:

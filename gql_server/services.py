@@ -12,16 +12,21 @@ from gql_server.admin import Admin
 from gql_server.audit import Auditor
 from gql_server.audit_export import JsonLinesAuditExporter
 from gql_server.auth import lockout
-from gql_server.auth.conversion import ConversionService, InvitationLinks
+from gql_server.auth.conversion import ConversionService
 from gql_server.auth.customers import CustomerService
 from gql_server.auth.enrollment import EnrollmentService, EnrollmentSettings
 from gql_server.auth.factors import FactorCore
 from gql_server.auth.login import LoginLimits, LoginService
+from gql_server.auth.notices import ChangeNotices
+from gql_server.auth.password_reset import PasswordResets
+from gql_server.auth.report import ReportService
 from gql_server.auth.second_factor import SecondFactorService
 from gql_server.crypto import Keyring
 from gql_server.factors import SecondFactorMethod
+from gql_server.links import Links
 from gql_server.mail import MailService
 from gql_server.mail_transports import default_transport
+from gql_server.outbox import Outbox
 from gql_server.passwords import PasswordService
 from gql_server.plugin_runner import PluginRunner
 from gql_server.plugins import collect_methods, create_plugin_manager
@@ -44,6 +49,7 @@ class Services:
     passwords: PasswordService
     auditor: Auditor
     mailer: MailService
+    outbox: Outbox
     sessions: SessionPolicy
     policy: Policy
     login: LoginService
@@ -52,6 +58,8 @@ class Services:
     enrollment: EnrollmentService
     customers: CustomerService
     admin: Admin
+    password_resets: PasswordResets
+    reports: ReportService
     plugin_runner: PluginRunner
     rate_limiter: ClientRateLimiter | None = None
     audit_exporter: JsonLinesAuditExporter | None = None
@@ -87,6 +95,7 @@ def build_services(settings: Settings) -> Services:
     passwords = PasswordService(settings.password_hash_concurrency, max_waiting=settings.password_hash_queue)
     auditor = Auditor(pm)
     mailer = MailService(pm, settings.mail_from)
+    outbox = Outbox(mailer, keyring, wait_seconds=settings.mail_wait_seconds)
     sessions = SessionPolicy(idle=settings.session_idle, absolute=settings.session_absolute)
     policy = Policy(pm, methods)
     rate_limiter = ClientRateLimiter(
@@ -95,14 +104,20 @@ def build_services(settings: Settings) -> Services:
             verify_second_factor=settings.rate_limit_verify_second_factor,
             send_login_code=settings.rate_limit_send_login_code,
             request_conversion=settings.rate_limit_request_conversion,
+            report_unrecognized_change=settings.rate_limit_report_unrecognized_change,
+            reset_password=settings.rate_limit_reset_password,
         ),
         settings.redis_url,
     )
     plugin_runner = PluginRunner(settings.gql_server_plugin_timeout_seconds)
     core = FactorCore(methods, keyring, mailer, plugin_runner)
-    second_factor = SecondFactorService(core, auditor, mailer, sessions, rate_limiter)
-    conversion = ConversionService(auditor, mailer, InvitationLinks(settings.public_url), rate_limiter)
+    second_factor = SecondFactorService(core, auditor, outbox, sessions, rate_limiter)
+    links = Links(settings.public_url)
+    notices = ChangeNotices(outbox, links)
+    resets = PasswordResets(auditor, outbox, links, passwords, rate_limiter)
+    conversion = ConversionService(auditor, outbox, links, notices, policy, rate_limiter)
     limits = LoginLimits(sessions=sessions, ticket=timedelta(minutes=settings.ticket_minutes))
+    login = LoginService(passwords, auditor, limits, policy, second_factor, rate_limiter)
     return Services(
         settings=settings,
         plugins=pm,
@@ -110,16 +125,26 @@ def build_services(settings: Settings) -> Services:
         passwords=passwords,
         auditor=auditor,
         mailer=mailer,
+        outbox=outbox,
         sessions=sessions,
         policy=policy,
-        login=LoginService(passwords, auditor, limits, policy, second_factor, rate_limiter),
+        login=login,
         second_factor=second_factor,
         conversion=conversion,
         enrollment=EnrollmentService(
-            policy, core, passwords, auditor, mailer, EnrollmentSettings(settings.totp_issuer, sessions)
+            policy,
+            core,
+            passwords,
+            auditor,
+            outbox,
+            notices,
+            login,
+            EnrollmentSettings(settings.totp_issuer, sessions),
         ),
         customers=CustomerService(auditor, methods, policy),
-        admin=Admin(passwords, auditor, conversion, core, policy),
+        admin=Admin(passwords, auditor, conversion, outbox, policy),
+        password_resets=resets,
+        reports=ReportService(auditor, outbox, resets, rate_limiter),
         plugin_runner=plugin_runner,
         rate_limiter=rate_limiter,
         audit_exporter=exporter,

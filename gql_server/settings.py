@@ -68,9 +68,14 @@ class Settings(BaseSettings):
     rate_limit_verify_second_factor: str = "30/minute"
     rate_limit_send_login_code: str = "10/minute"
     rate_limit_request_conversion: str = "10/minute"
+    rate_limit_report_unrecognized_change: str = "10/minute"
+    rate_limit_reset_password: str = "10/minute"  # noqa: S105 (a rate, not a secret)
     # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; none by default,
     # so a client cannot choose its own address for the rate limits.
     trusted_proxies: str = ""
+    # S36: how long a request waits for the mail it wrote (an invitation) before answering that it is queued;
+    # the outbox keeps trying after that. Mail never delays anything but its own request.
+    mail_wait_seconds: float = Field(default=5.0, ge=0)
     # Longest wait for a plugin's begin_enrollment, send_code or verify before it counts as failed.
     gql_server_plugin_timeout_seconds: float = Field(default=10.0, gt=0)
     # Comma-separated plugin names that must not load (architecture.md, "Plugins").
@@ -106,6 +111,8 @@ class Settings(BaseSettings):
         "rate_limit_verify_second_factor",
         "rate_limit_send_login_code",
         "rate_limit_request_conversion",
+        "rate_limit_report_unrecognized_change",
+        "rate_limit_reset_password",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

@@ -217,7 +217,8 @@ def make_user(admin: Admin) -> Callable[..., Awaitable[User]]:
         password: str = "correct horse battery",
         level: MembershipLevel = MembershipLevel.COMPANY,
     ) -> User:
-        return await admin.create_user(customer_id=str(customer.id), email=email, level=level, password=password)
+        created = await admin.create_user(customer_id=str(customer.id), email=email, level=level, password=password)
+        return created.user
 
     return make
 

@@ -16,8 +16,9 @@ const React = {
   // Render function components; keep the properties given to GraphiQL itself.
   createElement: (type, given) => (type === GraphiQL ? (props = given) : type(given)),
 };
+const sessionStorage = { kind: "sessionStorage" };
 const browser = {
-  window: { location },
+  window: { location, sessionStorage, localStorage: { kind: "localStorage" } },
   location,
   history,
   React,
@@ -33,4 +34,5 @@ const initialQuery = props.query;
 props.onEditQuery('mutation { login(email: "a@example.com", password: "s3cret-pass") { __typename } }');
 props.onEditVariables('{"p": "s3cret-pass"}');
 props.onEditHeaders('{"Authorization": "Bearer s3cret-token"}');
-console.log(JSON.stringify({ writes, href: location.href, initialQuery }));
+const storage = props.storage === sessionStorage ? "sessionStorage" : String(props.storage);
+console.log(JSON.stringify({ writes, href: location.href, initialQuery, storage, persistHeaders: props.shouldPersistHeaders }));

@@ -10,10 +10,10 @@ import email
 import email.policy
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -63,6 +63,9 @@ class Mailbox:
                 await asyncio.sleep(0.01)
 
 
+M = TypeVar("M", bound=Mailbox)
+
+
 def code_in(message: EmailMessage) -> str:
     """The six-digit code that stands alone on a line of the message."""
     codes = re.findall(r"^(\d{6})\r?$", body(message), flags=re.M)
@@ -72,7 +75,14 @@ def code_in(message: EmailMessage) -> str:
 
 def invitation_token_in(message: EmailMessage) -> str:
     """The token of the invitation link ({PUBLIC_URL}/invitation#token=...) alone on its line."""
-    tokens = re.findall(r"^https?://\S+/invitation#token=([A-Za-z0-9_-]+)\r?$", body(message), flags=re.M)
+    return link_token_in(message, "invitation")
+
+
+def link_token_in(message: EmailMessage, page: str) -> str:
+    """The token of the link to `page` ({PUBLIC_URL}/<page>#token=...) alone on its line: "invitation",
+    "report" (R13's "this wasn't me"), "reset-password"."""
+    pattern = rf"^https?://\S+/{re.escape(page)}#token=([A-Za-z0-9_-]+)\r?$"
+    tokens = re.findall(pattern, body(message), flags=re.M)
     assert len(tokens) == 1, body(message)
     return str(tokens[0])
 
@@ -85,10 +95,11 @@ def body(message: EmailMessage) -> str:
 
 
 @contextmanager
-def running_smtp_server() -> Iterator[Mailbox]:
-    """Start aiosmtpd on a free port for the duration of the block."""
-    port = free_port()
-    mailbox = Mailbox(f"smtp://127.0.0.1:{port}")
+def running_smtp_server(make: Callable[[str], M] = Mailbox, port: int | None = None) -> Iterator[M]:  # type: ignore[assignment]
+    """Start aiosmtpd on a free port (or `port`) for the duration of the block; `make(url)` builds the
+    handler (a Mailbox, or one that misbehaves on purpose: tests/smtp_faults.py)."""
+    port = port or free_port()
+    mailbox = make(f"smtp://127.0.0.1:{port}")
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:

@@ -95,6 +95,51 @@ async def test_s33_conversion_required_shows_only_in_the_enforcing_customers_log
     assert required(await _log(client, admins["Relaxed Oy"], relaxed)) == []
 
 
+async def test_s33_conversion_started_shows_only_where_enforcement_caused_it(
+    client, mailbox, admin, make_customer, make_user, converted_session
+):
+    enforcing = await make_customer("Enforcing Oy", enforce=True)
+    relaxed = await make_customer("Relaxed Oy")
+    boss = {
+        customer.name: await converted_session(
+            await make_user(customer, f"boss@{customer.name[:3].lower()}.example", PASSWORD, MembershipLevel.CUSTOMER)
+        )
+        for customer in (enforcing, relaxed)
+    }
+    shared = await make_user(enforcing, "sam@shared.example", PASSWORD)
+    await admin.add_membership(user_id=str(shared.id), customer_id=str(relaxed.id), level=MembershipLevel.COMPANY)
+    ticket = (await client.login("sam@shared.example", PASSWORD))["ticket"]
+    sent = (await client.run("RequestConversion", ticket=ticket, email="sam@shared.example"))["requestConversion"]
+    assert sent["__typename"] == "ConversionRequested"
+    again = (await client.login("sam@shared.example", PASSWORD))["ticket"]
+    await client.run("RequestConversion", ticket=again, email="sam@shared.example")
+
+    def conversion_events(events):
+        kinds = ("conversion_started", "invitation_sent")
+        return [(e["kind"], e["details"]["ip"]) for e in events if e["kind"] in kinds]
+
+    assert conversion_events(await _log(client, boss["Enforcing Oy"], enforcing)) == [
+        ("conversion_started", "203.0.113.7"),
+        ("invitation_sent", "203.0.113.7"),
+    ]
+    assert conversion_events(await _log(client, boss["Relaxed Oy"], relaxed)) == []
+
+
+async def test_s33_a_voluntary_conversion_is_the_members_own_doing(
+    client, mailbox, make_customer, make_user, converted_session
+):
+    relaxed = await make_customer("Relaxed Oy")
+    boss = await converted_session(await make_user(relaxed, "boss@rel.example", PASSWORD, MembershipLevel.CUSTOMER))
+    await make_user(relaxed, "sam@rel.example", PASSWORD)
+    session = await client.login_token("sam@rel.example", PASSWORD)
+
+    await client.run("StartConversion", bearer=session, email="sam@rel.example")
+
+    assert [e["kind"] for e in await _log(client, boss, relaxed) if e["kind"] == "conversion_started"] == [
+        "conversion_started"
+    ]
+
+
 async def test_r13_the_audit_log_keeps_the_address_the_subject_had_at_the_time(client, acme, acme_admin, make_user):
     bea = await make_user(acme, "bea@acme.example", PASSWORD)
     assert (await client.login("bea@acme.example", "wrong-guess-1"))["__typename"] == "InvalidCredentials"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +14,9 @@ import httpx
 import pytest
 
 from .local_services import free_port
+from .smtp_faults import refusing_smtp
+
+__all__ = ["refusing_smtp"]  # a fixture
 
 EXE = [sys.executable, "-m", "gql_server.cli"]
 
@@ -152,7 +154,8 @@ def test_cli_creates_a_two_factor_user_who_is_invited(env):
     result = run(env, "user", "create", *args)
 
     assert result.returncode == 0, result.stderr
-    assert set(json.loads(result.stdout)) == {"id"}
+    assert set(json.loads(result.stdout)) == {"id", "invitation"}
+    assert json.loads(result.stdout)["invitation"] == "sent"
     assert "invitation was sent to dana@example.com" in result.stderr
     [(recipient, template, body)] = _outbox(env)
     assert (recipient, template) == ("dana@example.com", "invitation")
@@ -194,22 +197,43 @@ def test_cli_sessions_end_all_reports_how_many_it_ended(env):
         ]
 
 
-def test_cli_user_whose_invitation_cannot_be_mailed_is_not_created(env):
+def test_s36_cli_user_whose_invitation_cannot_be_mailed_yet_is_created_and_the_invitation_queued(env):
     customer_id = json.loads(run(env, "customer", "create", "Acme Oy").stdout)["id"]
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        nobody_listens = closed.getsockname()[1]
-    down = {**env, "SMTP_URL": f"smtp://127.0.0.1:{nobody_listens}"}
+    down = {**env, "SMTP_URL": f"smtp://127.0.0.1:{free_port()}"}
 
     result = run(down, "user", "create", "--customer", customer_id, "--email", "dana@example.com", "--level", "company")
 
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["invitation"] == "queued"
+    assert "queued" in result.stderr and "keeps trying" in result.stderr
+    assert "Traceback" not in result.stderr
+    path = env["DATABASE_URL"].removeprefix("sqlite://")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM user").fetchone() == (1,)
+        # The invitation waits in the outbox, encrypted, for a serving process to deliver it.
+        [(template, attempts, sent, encrypted)] = db.execute(
+            "SELECT template, attempts, sent_at, message_encrypted FROM mail_outbox"
+        ).fetchall()
+    assert (template, attempts, sent) == ("invitation", 1, None)
+    assert "dana@example.com" not in encrypted
+
+
+def test_s36_cli_user_whose_address_the_mail_server_refuses_is_not_kept(env, refusing_smtp):
+    customer_id = json.loads(run(env, "customer", "create", "Acme Oy").stdout)["id"]
+    refusing = {**env, "SMTP_URL": refusing_smtp.url}
+
+    result = run(
+        refusing, "user", "create", "--customer", customer_id, "--email", "dana@example.com", "--level", "company"
+    )
+
     assert result.returncode == 1
-    assert "nothing was changed" in result.stderr and "invitation" in result.stderr
+    assert "refused dana@example.com" in result.stderr and "nothing was kept" in result.stderr
     assert "Traceback" not in result.stderr
     path = env["DATABASE_URL"].removeprefix("sqlite://")
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM user").fetchone() == (0,)
-        assert db.execute("SELECT count(*) FROM audit_event WHERE kind = 'user_created'").fetchone() == (0,)
+        kinds = [kind for (kind,) in db.execute("SELECT kind FROM audit_event ORDER BY id")]
+    assert kinds[-2:] == ["user_created", "user_removed"]
 
 
 def test_cli_usage_errors_exit_2(env):

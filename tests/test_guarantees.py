@@ -35,6 +35,9 @@ def test_r9_the_api_has_no_way_back():
     assert mutations == {
         "login", "sendLoginCode", "verifySecondFactor", "logout", "requestConversion", "startConversion",
         "beginEnrollment", "confirmEnrollment", "updateCustomerSettings",
+        # R13: neither returns anyone to PASSWORD; resetPassword still asks for the second factor
+        # (tests/test_change_notices.py).
+        "reportUnrecognizedChange", "resetPassword",
     }  # fmt: skip
     # updateCustomerSettings only takes the customer's settings, never a user's method or factors.
     schema = parse_sdl(SCHEMA_FILE.read_text())
@@ -67,9 +70,10 @@ async def test_r9_s18_operator_reset_keeps_the_user_two_factor_and_ends_sessions
     assert (await client.run("Viewer", bearer=converted.token))["viewer"] is None
     await mailbox.next_to("anna@example.com", "factor_removed")  # S14
     invitation = invitation_token_in(await mailbox.next_to("anna@example.com", "invitation"))
-    # Without a factor, the password only re-sends the invitation; the invitation restores a factor.
+    # Without a factor, the password only re-sends the invitation; the invitation restores a factor, with
+    # the account's password too (S34: tests/test_operator_reset.py).
     assert (await client.login("anna@example.com", PASSWORD))["__typename"] == "ConversionPending"
-    again = await enroll(client, mailbox, invitation, "totp")
+    again = await enroll(client, mailbox, invitation, "totp", password=PASSWORD)
     assert again.result["user"]["loginMethod"] == "TWO_FACTOR"
     assert (await client.login("anna@example.com", PASSWORD))["__typename"] == "SecondFactorRequired"
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gql_server.enums import MembershipLevel
-from gql_server.logs import JsonFormatter, RequestIdFilter, TextFormatter, logging_config
+from gql_server.logs import QUIET_AT_DEBUG, JsonFormatter, RequestIdFilter, TextFormatter, logging_config
 from gql_server.settings import LogFormat, Settings
 
 from .conftest import SECRET
@@ -261,3 +261,23 @@ def test_an_unknown_log_format_or_level_is_refused_by_name():
         Settings(_env_file=None, log_format="xml")
     with pytest.raises(ValidationError, match="not a log level"):
         Settings(_env_file=None, log_level="loud")
+
+
+async def test_s29_at_log_level_debug_the_database_drivers_do_not_log_what_callers_typed(settings, client):
+    # What LOG_LEVEL=DEBUG configures (gql-server serve applies the same dict): every statement with its
+    # parameters would otherwise be logged by the drivers, the typed "email" (a password) among them.
+    typed = "Sup3r-Secret-typed-into-the-email-field"
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, {n: logging.getLogger(n).level for n in QUIET_AT_DEBUG})
+    capture = Captured("text")
+    logging.config.dictConfig(logging_config(settings.model_copy(update={"log_level": "DEBUG"})))
+    root.addHandler(capture.handler)
+    try:
+        assert (await client.login(typed, "whatever it is"))["__typename"] == "InvalidCredentials"
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
+    assert "gql_server.access" in capture.text or "POST /graphql" in capture.text
+    assert typed.casefold() not in capture.text.casefold()

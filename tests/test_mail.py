@@ -16,7 +16,7 @@ from gql_server import hookspecs
 from gql_server.hookspecs import hookimpl
 from gql_server.mail import ALL_SECOND_FACTORS, TEMPLATES, MailNotDelivered, MailService, render
 from gql_server.mail_transports import (
-    OutboxTransport,
+    DevelopmentTransport,
     SmtpTransport,
     default_transport,
     parse_smtp_url,
@@ -41,7 +41,13 @@ VALUES: dict[str, dict[str, object]] = {
     "factor_removed": {"method_name": "Authenticator app"},
     "recovery_code_used": {"remaining": 7},
     "recovery_codes_replaced": {},
+    "address_in_use": {"email": "matti@example.fi"},
+    "notice_invitation_elsewhere": {"new_address": "matti.k@example.org", "link": LINK, "expires_at": EXPIRES},
+    "notice_address_changed": {"new_address": "matti.k@example.org", "link": LINK, "expires_at": EXPIRES},
+    "password_reset": {"link": LINK, "expires_at": EXPIRES},
 }
+# Templates that carry a link, which must stand alone on its line (the architecture's link format).
+WITH_LINKS = ("invitation", "notice_invitation_elsewhere", "notice_address_changed", "password_reset")
 
 
 def plugin_manager(*plugins: object) -> pluggy.PluginManager:
@@ -82,11 +88,26 @@ def test_s10_code_stands_alone_on_its_own_line(name, locale):
 
 
 @pytest.mark.parametrize("locale", ["en", "fi"])
-def test_invitation_link_stands_alone_on_its_own_line(locale):
-    _, text = render("invitation", locale, **VALUES["invitation"])
+@pytest.mark.parametrize("name", WITH_LINKS)
+def test_links_stand_alone_on_their_own_line(name, locale):
+    _, text = render(name, locale, **VALUES[name])
 
     assert LINK in text.splitlines()
-    assert "matti@example.fi" in text
+    assert text.count(LINK) == 1
+
+
+@pytest.mark.parametrize("locale", ["en", "fi"])
+def test_invitation_names_the_address(locale):
+    assert "matti@example.fi" in render("invitation", locale, **VALUES["invitation"])[1]
+
+
+@pytest.mark.parametrize("locale", ["en", "fi"])
+@pytest.mark.parametrize("name", ["notice_invitation_elsewhere", "notice_address_changed"])
+def test_r13_notices_name_the_new_address_and_when_the_link_expires(name, locale):
+    _, text = render(name, locale, **VALUES[name])
+
+    assert "matti.k@example.org" in text
+    assert ("2030-05-01 09:05 UTC" if locale == "en" else "1.5.2030 klo 09.05 UTC") in text
 
 
 def test_finnish_is_finnish():
@@ -221,9 +242,9 @@ def test_parse_smtp_url_refuses_nonsense(url):
 def test_default_transport_is_smtp_when_configured_else_outbox():
     assert isinstance(default_transport("smtps://mail.example.fi", production=True), SmtpTransport)
     outbox = default_transport(None, production=True)
-    assert isinstance(outbox, OutboxTransport)
+    assert isinstance(outbox, DevelopmentTransport)
     assert outbox.production is True
-    assert isinstance(default_transport("", production=False), OutboxTransport)
+    assert isinstance(default_transport("", production=False), DevelopmentTransport)
 
 
 class ThirdPartyTransport:
@@ -263,7 +284,7 @@ async def test_nothing_delivered_without_a_transport():
 
 
 async def send_invitation_to_outbox(production: bool) -> DevelopmentMailbox:
-    mailer = MailService(plugin_manager(OutboxTransport(production=production)), "noreply@example.fi")
+    mailer = MailService(plugin_manager(DevelopmentTransport(production=production)), "noreply@example.fi")
     await mailer.send("invitation", to="matti@example.fi", locale="en", **VALUES["invitation"])
     return await DevelopmentMailbox.get(recipient="matti@example.fi")
 
@@ -300,7 +321,7 @@ async def test_s24_s25_outbox_in_production_never_stores_or_logs_the_body(app, c
 
 async def test_s25_outbox_in_production_never_logs_codes(app, caplog):
     caplog.set_level(logging.DEBUG, logger="gql_server.mail")
-    mailer = MailService(plugin_manager(OutboxTransport(production=True)), "noreply@example.fi")
+    mailer = MailService(plugin_manager(DevelopmentTransport(production=True)), "noreply@example.fi")
 
     await mailer.send("login_code", to="matti@example.fi", locale="fi", **VALUES["login_code"])
 

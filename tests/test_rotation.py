@@ -25,7 +25,7 @@ from gql_server.clock import utcnow
 from gql_server.crypto import Keyring, StateUnreadable
 from gql_server.db import tortoise_config
 from gql_server.enums import MembershipLevel, TokenPurpose
-from gql_server.models import Customer, EnrolledFactor, Token, User
+from gql_server.models import Customer, EnrolledFactor, MailOutbox, Token, User
 from gql_server.rotation import RotationRefused, RotationReport, read_old_secret_key, rotate_factor_states
 from gql_server.services import Services
 from gql_server.settings import Settings
@@ -33,7 +33,8 @@ from gql_server.settings import Settings
 from .conftest import SECRET
 from .flows import PASSWORD, challenge, convert, request_invitation, totp_code, verify
 from .graphql import GraphQLClient
-from .mailbox import Mailbox
+from .local_services import free_port
+from .mailbox import Mailbox, invitation_token_in, running_smtp_server
 
 OLD = SECRET  # the key the `settings` fixture runs the service with
 NEW = "the-new-secret-key-after-rotation-0123456789"
@@ -95,7 +96,11 @@ async def test_after_rotation_a_service_with_the_new_key_logs_in_with_totp(
     finally:
         await Tortoise.close_connections()
     assert report == RotationReport(
-        reencrypted=1, already_current=0, enrollments_reencrypted=1, users_needing_new_recovery_codes=1
+        reencrypted=1,
+        already_current=0,
+        enrollments_reencrypted=1,
+        users_needing_new_recovery_codes=1,
+        mail_reencrypted=0,
     )
     assert Keyring(NEW).decrypt_state(state) == {"secret": anna.secret}
     with pytest.raises(StateUnreadable):
@@ -255,6 +260,7 @@ def test_cli_rotate_secret_key(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
         "reencrypted": 1, "already_current": 0, "enrollments_reencrypted": 0, "users_needing_new_recovery_codes": 0,
+        "mail_reencrypted": 0,
     }  # fmt: skip
     assert Keyring(NEW).decrypt_state(stored()) == {"secret": "S3CRET"}
 
@@ -264,3 +270,30 @@ def test_cli_rotate_secret_key(tmp_path: Path) -> None:
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads(rerun.stdout)["reencrypted"] == 0
     assert json.loads(rerun.stdout)["already_current"] == 1
+
+
+async def test_s36_mail_waiting_in_the_outbox_goes_out_after_the_rotation(settings: Settings) -> None:
+    # The mail server is down when anna asks for her invitation; the operator rotates the key meanwhile.
+    port = free_port()
+    down = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
+    async with running(down) as (services, client):
+        await enforcing_customer_with(services, "anna@example.com")
+        ticket = (await client.login("anna@example.com", PASSWORD))["ticket"]
+        sent = (await client.run("RequestConversion", ticket=ticket, email="anna@example.com"))["requestConversion"]
+        assert sent["delivery"] == "QUEUED", sent
+
+    await Tortoise.init(config=tortoise_config(settings.database_url))
+    try:
+        report = await rotate_factor_states(Keyring(OLD), Keyring(NEW))
+    finally:
+        await Tortoise.close_connections()
+    assert report.mail_reencrypted == 1
+
+    # The mail server is back where SMTP_URL points, and the service runs with the new key only.
+    with running_smtp_server(port=port) as mailbox:
+        async with running(with_key(down, NEW)) as (services, client):
+            await MailOutbox.filter(sent_at=None).update(next_attempt_at=utcnow(), claimed_until=None)
+            assert await services.outbox.deliver_due() == 1
+            message = await mailbox.next_to("anna@example.com", "invitation")
+            shown = (await client.run("Invitation", token=invitation_token_in(message)))["invitation"]
+            assert shown["email"] == "anna@example.com"

@@ -261,6 +261,8 @@ async def test_graphiql_typing_a_password_leaves_the_url_alone(client):
     assert seen["href"] == "http://testserver/graphql?q=%7B%20viewer%20%7D"
     assert seen["initialQuery"] != "{ viewer }"  # a link cannot fill the editor either
     assert "s3cret" not in run.stdout
+    # The editor lasts as long as the tab (not in localStorage for good); the headers are not kept at all.
+    assert (seen["storage"], seen["persistHeaders"]) == ("sessionStorage", False)
 
 
 def test_a_graphiql_page_that_can_no_longer_be_made_safe_is_refused_not_served():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -205,3 +206,30 @@ async def test_s39_a_read_only_postgres_fails_readiness_and_writes_are_retryable
 
     assert (await readiness_after_reconnecting(client))[0] == 200
     await assert_ready_and_serving(client)
+
+
+# --- SQLite: another process holds the database ------------------------------------------------------------
+
+
+class TestSqliteHeldByAnotherProcess:
+    @pytest.fixture
+    def settings_overrides(self, database_url):
+        if not database_url.startswith("sqlite"):
+            pytest.skip("SQLite only: a lock on the file")
+        # A short busy timeout, so the test need not wait SQLite's default five seconds.
+        return {"database_url": f"{database_url}?busy_timeout=300"}
+
+    async def test_s39_a_database_locked_past_the_busy_timeout_is_retryable(
+        self, client, settings, make_customer, make_user
+    ):
+        await make_user(await make_customer(), EMAIL, PASSWORD)
+        path = settings.database_url.removeprefix("sqlite://").split("?", 1)[0]
+        # A backup tool, a migration in another process, an operator's sqlite3 shell holding a write lock.
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            await assert_login_is_retryable_unavailable(client)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        await assert_ready_and_serving(client)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 from typing import Annotated
 
 import strawberry
 
+from gql_server import enums
 from gql_server.api.context import Info
 from gql_server.api.errors import (
     AuthenticationRequired,
@@ -20,12 +22,32 @@ from gql_server.api.methods import SecondFactorMethodType
 from gql_server.auth.results import ConversionOutcome, InvitationSent
 
 
+@strawberry.enum(description="What became of an email the service sent (S36).")
+class MailDelivery(Enum):
+    """SENT or QUEUED; an address refused for good is an InvalidInput answer instead."""
+
+    SENT = strawberry.enum_value("SENT", description="The mail server took the message.")
+    QUEUED = strawberry.enum_value(
+        "QUEUED", description="Not yet: the mail server did not answer in time; the service keeps trying."
+    )
+
+
 @strawberry.type
 class ConversionRequested:
     """The invitation is on its way; the conversion is PENDING from now on (R4)."""
 
     sent_to: str
     expires_at: datetime
+    delivery: MailDelivery = strawberry.field(
+        description="SENT when the mail server took the invitation; QUEUED while the service keeps trying."
+    )
+
+
+strawberry.enum(
+    enums.InvitationPassword,
+    name="InvitationPassword",
+    description="What confirmEnrollment needs besides the code (rules R5, S34).",
+)
 
 
 RequestConversionResult = Annotated[
@@ -44,13 +66,21 @@ class Invitation:
         description="The enrollable methods this user may choose from (rule R5)."
     )
     password_required: bool = strawberry.field(
-        description="True for a new account that has no password yet: confirmEnrollment then needs one."
+        description=(
+            "True when confirmEnrollment needs a password: a new account's first one, or the account's "
+            "current one after an operator reset (see `password`)."
+        )
+    )
+    password: enums.InvitationPassword = strawberry.field(
+        description="NEW: choose the account's first password; CURRENT: type the account's password; NONE."
     )
 
 
 def _result(outcome: ConversionOutcome) -> RequestConversionResult:
     if isinstance(outcome, InvitationSent):
-        return ConversionRequested(sent_to=outcome.sent_to, expires_at=outcome.expires_at)
+        return ConversionRequested(
+            sent_to=outcome.sent_to, expires_at=outcome.expires_at, delivery=MailDelivery(outcome.delivery.value)
+        )
     error = error_for(outcome)
     assert isinstance(error, ChallengeExpired | EmailInUse | InvalidInput | AuthenticationRequired | TooManyAttempts)
     return error
@@ -78,5 +108,6 @@ async def invitation(info: Info, token: str) -> Invitation | None:
         email=view.email,
         expires_at=view.expires_at,
         methods=[SecondFactorMethodType.from_method(m) for m in view.methods],
-        password_required=view.password_required,
+        password_required=view.password is not enums.InvitationPassword.NONE,
+        password=view.password,
     )

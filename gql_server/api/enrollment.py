@@ -12,6 +12,7 @@ from gql_server.api.errors import (
     ChallengeExpired,
     EmailInUse,
     InvalidCode,
+    InvalidCredentials,
     InvalidInput,
     MethodNotAvailable,
     TooManyAttempts,
@@ -52,7 +53,13 @@ class EnrollmentCompleted:
 
 
 ConfirmEnrollmentResult = Annotated[
-    EnrollmentCompleted | InvalidCode | ChallengeExpired | InvalidInput | TooManyAttempts | EmailInUse,
+    EnrollmentCompleted
+    | InvalidCode
+    | ChallengeExpired
+    | InvalidInput
+    | TooManyAttempts
+    | EmailInUse
+    | InvalidCredentials,
     strawberry.union("ConfirmEnrollmentResult"),
 ]
 
@@ -97,5 +104,7 @@ async def confirm_enrollment(
             recovery_codes=outcome.recovery_codes,
         )
     error = error_for(outcome)
-    assert isinstance(error, InvalidCode | ChallengeExpired | InvalidInput | TooManyAttempts | EmailInUse)
+    assert isinstance(
+        error, InvalidCode | ChallengeExpired | InvalidInput | TooManyAttempts | EmailInUse | InvalidCredentials
+    )
     return error

@@ -82,6 +82,7 @@ NOT_AUTHENTICATED = "Sign in first (with two factors where your customer require
 NOT_PERMITTED = "Only the customer's administrators may do this."
 
 
+INVALID_CREDENTIALS = "Wrong email or password."
 EXPIRED_OR_USED = "This link or code has expired or was already used. Start again."
 WRONG_CODE = "That code is not right."
 THROTTLED = "Too many attempts. Try again later."
@@ -93,7 +94,8 @@ RECOVERY_CODE_ONLY = (
 EMAIL_TAKEN = "This email address belongs to another account."
 
 ExpectedError = (
-    ChallengeExpired
+    InvalidCredentials
+    | ChallengeExpired
     | TooManyAttempts
     | MethodNotAvailable
     | EmailInUse
@@ -107,6 +109,8 @@ ExpectedError = (
 def error_for(outcome: object) -> ExpectedError:
     """The union member for a service's failure outcome: one translation table for every resolver."""
     match outcome:
+        case results.CredentialsRejected():
+            return InvalidCredentials(message=INVALID_CREDENTIALS)
         case results.TokenInvalid():
             return ChallengeExpired(message=EXPIRED_OR_USED)
         case results.Throttled(retry_after_seconds=seconds):

@@ -5,6 +5,10 @@ Strawberry's page copies the query and the variables into the address bar as the
 step is a login mutation, so the admin's password would land in the address bar, the browser history and
 anything that syncs or logs URLs. The page here is Strawberry's with both directions taken out; everything
 else, where its scripts and styles come from included, is left as Strawberry ships it.
+
+For the same reason the editor is kept in the tab's sessionStorage instead of GraphiQL's default
+localStorage, which outlives the browser (a shared computer keeps the login mutation and its password),
+and the headers editor (where a bearer session token goes) is not kept at all.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ URL_SYNC_EDITS: tuple[tuple[str, str], ...] = (
     ("history.replaceState(null, null, newSearch);", ""),
     # ... nor fill it from a link.
     ('window.location.search.slice(1).split("&")', "[]"),
+    # Queries and variables last as long as the tab, not in localStorage for good; headers not at all.
+    ("shouldPersistHeaders: true,", "shouldPersistHeaders: false,\n          storage: window.sessionStorage,"),
 )
 
 

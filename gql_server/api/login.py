@@ -21,13 +21,10 @@ from gql_server.api.users import SessionType, UserType
 from gql_server.auth.results import (
     ConversionNeeded,
     ConversionStillPending,
-    CredentialsRejected,
     LoggedIn,
     LoginOutcome,
     SecondFactorNeeded,
 )
-
-INVALID_CREDENTIALS = "Wrong email or password."
 
 
 @strawberry.type(description="The session token is also set as an HttpOnly cookie for browsers and GraphiQL.")
@@ -102,10 +99,8 @@ def login_result(outcome: LoginOutcome, info: Info) -> LoginResult:
                 expires_at=challenge.expires_at,
                 methods=[SecondFactorMethodType.from_method(m) for m in methods],
             )
-        case CredentialsRejected():
-            return InvalidCredentials(message=INVALID_CREDENTIALS)
     error = error_for(outcome)
-    assert isinstance(error, InvalidCode | ChallengeExpired | TooManyAttempts | MethodNotAvailable)
+    assert isinstance(error, InvalidCredentials | InvalidCode | ChallengeExpired | TooManyAttempts | MethodNotAvailable)
     return error
 
 

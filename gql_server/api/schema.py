@@ -19,6 +19,7 @@ from gql_server.api import conversion as conversion_api
 from gql_server.api import customers, users
 from gql_server.api import enrollment as enrollment_api
 from gql_server.api import login as login_api
+from gql_server.api import recovery as recovery_api
 from gql_server.api import settings as settings_api
 from gql_server.api.context import Info
 from gql_server.api.documents import CheckedDocuments
@@ -112,6 +113,15 @@ class Mutation:
 
     update_customer_settings: settings_api.UpdateCustomerSettingsResult = strawberry.mutation(
         resolver=settings_api.update_customer_settings
+    )
+
+    report_unrecognized_change: recovery_api.ReportUnrecognizedChangeResult = strawberry.mutation(
+        resolver=recovery_api.report_unrecognized_change,
+        description='R13: the link in a notice sent to the previous address ("this wasn\'t me").',
+    )
+    reset_password: recovery_api.ResetPasswordResult = strawberry.mutation(
+        resolver=recovery_api.reset_password,
+        description="R16: a new password with the emailed link; a two-factor user still answers the second factor.",
     )
 
 

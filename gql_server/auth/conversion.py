@@ -1,22 +1,29 @@
-"""Starting a conversion and sending invitations (R4, R8, R9; S12, S13).
+"""Starting a conversion and sending invitations (R4, R8, R9, R13; S12, S13, S36).
 
 From the moment the invitation is sent the conversion is PENDING for good: password-only login is
 refused whatever happens to enforcement later. The account's email changes only when the invitation
-is used, which proves the user owns the address.
+is used, which proves the user owns the address. An invitation that goes to another address than the
+account's own is announced to the account's own address, with a "this wasn't me" link (R13): a
+password alone must not be able to take the account quietly.
+
+An address that belongs to another account gets the same answer as any other (R4: no enumeration);
+that address receives a notice instead of an invitation (R20 will make it a linking invitation).
+
+Mail goes through the outbox (S36): written in the transaction with the change, delivered after it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
+from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
     BadInput,
     ConversionOutcome,
-    EmailTaken,
     InvitationSent,
     NotAuthenticated,
     Throttled,
@@ -25,9 +32,10 @@ from gql_server.auth.results import (
 from gql_server.clock import utcnow
 from gql_server.emails import looks_like_email, mask_email, normalize_email
 from gql_server.enums import Assurance, ConversionState, TokenPurpose
-from gql_server.factors import Mailer
+from gql_server.links import Links
 from gql_server.models import Session, Token, User
-from gql_server.policy import is_two_factor
+from gql_server.outbox import Delivery, Outbox, Queued
+from gql_server.policy import Policy, is_two_factor
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.tokens import find_token, issue_token, revoke_tokens, use_token
 
@@ -36,28 +44,41 @@ INVITATION_LIFETIME = timedelta(hours=72)
 # A user may have at most this many invitations sent per hour: re-sending is help, not a mail cannon.
 INVITATIONS_PER_HOUR = 5
 
+REFUSED_ADDRESS = (
+    "The mail server refused this address, so the invitation cannot reach it. Sign in again to send it to "
+    "your account's own address."
+)
+
 
 @dataclass(frozen=True)
-class InvitationLinks:
-    """How invitation links are made: `{PUBLIC_URL}/invitation#token=<token>` (the token never reaches logs)."""
+class _Sent:
+    """What the transaction of `_invite` wrote: the message to deliver and what to answer."""
 
-    public_url: str
-
-    def link(self, token: str) -> str:
-        """The link for one invitation token."""
-        return f"{self.public_url}/invitation#token={token}"
+    queued: Queued
+    expires_at: datetime
+    starting: bool
+    previous_pending: str | None
+    notices: list[Queued]
 
 
 class ConversionService:
     """Starts conversions and sends (or re-sends) invitations."""
 
     def __init__(
-        self, auditor: Auditor, mailer: Mailer, links: InvitationLinks, rate_limiter: ClientRateLimiter
+        self,
+        auditor: Auditor,
+        outbox: Outbox,
+        links: Links,
+        notices: ChangeNotices,
+        policy: Policy,
+        rate_limiter: ClientRateLimiter,
     ) -> None:
         self._rate = rate_limiter
+        self._policy = policy
         self._audit = auditor
-        self._mail = mailer
+        self._outbox = outbox
         self._links = links
+        self._notices = notices
 
     async def request_with_ticket(self, ticket: str, email: str, *, ip: str | None = None) -> ConversionOutcome:
         """From ConversionRequired or ConversionPending: send the invitation to `email` (S12: nothing else)."""
@@ -68,7 +89,7 @@ class ConversionService:
         if token is None:
             return TokenInvalid()
         user = token.user
-        problem = await self._check_address(user, email, resend_only=bool(token.data.get("resend_only")))
+        problem = _check_address(user, email, resend_only=bool(token.data.get("resend_only")))
         if problem is not None:
             return problem
         return await self._invite(user, normalize_email(email), ip=ip, ticket=token)
@@ -82,66 +103,115 @@ class ConversionService:
         user = session.user
         if session.assurance is Assurance.TWO_FACTOR or is_two_factor(user):
             return BadInput("This account already signs in with two factors.", None)
-        problem = await self._check_address(user, email, resend_only=False)
+        problem = _check_address(user, email, resend_only=False)
         if problem is not None:
             return problem
         return await self._invite(user, normalize_email(email), ip=ip)
 
-    async def invite(self, user: User, *, ip: str | None = None) -> InvitationSent | Throttled:
-        """Send an invitation to the account's own address (new two-factor accounts, operator resets)."""
-        outcome = await self._invite(user, user.email, ip=ip, limit=False)
-        assert isinstance(outcome, InvitationSent | Throttled)
-        return outcome
-
-    async def _check_address(self, user: User, email: str, *, resend_only: bool) -> BadInput | EmailTaken | None:
-        address = normalize_email(email)
-        if not looks_like_email(address):
-            return BadInput("Enter a valid email address.", "email")
-        if resend_only or user.conversion is not ConversionState.NOT_STARTED:
-            # R4: a started conversion continues at its address. Otherwise a password alone (without
-            # the mailbox) could redirect a pending or operator-reset account's invitation to itself.
-            started_with = user.pending_email or user.email
-            if address != started_with:
-                return BadInput(
-                    f"The invitation can only be sent again to {mask_email(started_with)}, "
-                    "where this conversion started.",
-                    "email",
-                )
-        if await User.filter(email=address).exclude(id=user.id).exists():
-            return EmailTaken()
-        return None
+    async def invite_in_transaction(self, user: User, *, proven: bool) -> tuple[Queued, Token]:
+        """Within the caller's transaction: an invitation to the account's own address (a new two-factor
+        account, an operator reset). `proven`: whoever asked has shown the account's password; when not,
+        finishing the enrollment needs it (S34). The caller delivers the message after its commit."""
+        await revoke_tokens(user, TokenPurpose.INVITATION)
+        invitation = await issue_token(
+            user,
+            TokenPurpose.INVITATION,
+            INVITATION_LIFETIME,
+            {"email": user.email, "password_proven": proven},
+        )
+        queued = await self._outbox.put(
+            "invitation",
+            to=user.email,
+            locale=user.locale,
+            token=invitation.record,
+            link=self._links.invitation(invitation.token),
+            expires_at=invitation.expires_at,
+            email=user.email,
+        )
+        return queued, invitation.record
 
     async def _invite(
-        self, user: User, address: str, *, ip: str | None, limit: bool = True, ticket: Token | None = None
+        self, user: User, address: str, *, ip: str | None, ticket: Token | None = None
     ) -> ConversionOutcome:
+        sent = await self._write_invitation(user, address, ticket)
+        if not isinstance(sent, _Sent):
+            return sent
+        kind = AuditKind.CONVERSION_STARTED if sent.starting else AuditKind.INVITATION_SENT
+        # S33: in the logs of the customers whose enforcement caused it; a voluntary one is the user's own.
+        causes = await self._policy.enforcing_customers(user)
+        await self._audit.record_caused_by(kind, causes, subject=user, data={"sent_to": mask_email(address), "ip": ip})
+        self._outbox.deliver_later(sent.notices)
+        delivery = await self._outbox.deliver(sent.queued)
+        if delivery is Delivery.REFUSED:
+            await self._forget_refused(user, address, sent.previous_pending)
+            return BadInput(REFUSED_ADDRESS, "email")
+        if delivery is Delivery.DROPPED:
+            # A parallel request replaced this invitation before it went out; that one's answer is the truth.
+            return TokenInvalid()
+        return InvitationSent(sent_to=mask_email(address), expires_at=sent.expires_at, delivery=delivery)
+
+    async def _write_invitation(self, user: User, address: str, ticket: Token | None) -> _Sent | ConversionOutcome:
+        """One transaction: the limit, the ticket, the state, the invitation (or the notice that stands in
+        for it) and the R13 notice, all written together or not at all."""
         hour_ago = utcnow() - timedelta(hours=1)
         async with in_transaction():
             # The user's row is held until the end, so that parallel requests count one after another
             # and the hourly limit is exact across processes (SQLite's transaction holds the database).
             current = await User.select_for_update().get(id=user.id)
-            starting = current.conversion is ConversionState.NOT_STARTED
             recent = await Token.filter(
                 user_id=user.id, purpose=TokenPurpose.INVITATION, created_at__gt=hour_ago
             ).count()
-            if limit and recent >= INVITATIONS_PER_HOUR:
+            if recent >= INVITATIONS_PER_HOUR:
                 return Throttled(retry_after_seconds=3600)
-            # The ticket is used in the same transaction: if the mail cannot be sent, it still works.
             if ticket is not None and not await use_token(ticket):
                 return TokenInvalid()
             await revoke_tokens(user, TokenPurpose.INVITATION)
-            invitation = await issue_token(user, TokenPurpose.INVITATION, INVITATION_LIFETIME, {"email": address})
-            user.conversion = ConversionState.PENDING if starting else current.conversion
-            user.pending_email = address
-            await User.filter(id=user.id).update(conversion=user.conversion, pending_email=address)
-            # Sent inside the transaction: if the mail cannot be handed over, nothing changed.
-            await self._mail.send(
-                "invitation",
-                to=address,
-                locale=user.locale,
-                link=self._links.link(invitation.token),
-                expires_at=invitation.expires_at,
-                email=address,
+            # Issued whoever owns the address, so that the hourly limit and the answer are the same either way.
+            invitation = await issue_token(
+                user, TokenPurpose.INVITATION, INVITATION_LIFETIME, {"email": address, "password_proven": True}
             )
-        kind = AuditKind.CONVERSION_STARTED if starting else AuditKind.INVITATION_SENT
-        await self._audit.record(kind, subject=user, data={"sent_to": mask_email(address), "ip": ip})
-        return InvitationSent(sent_to=mask_email(address), expires_at=invitation.expires_at)
+            owner = await User.filter(email=address).exclude(id=user.id).first()
+            if owner is None:
+                queued = await self._outbox.put(
+                    "invitation",
+                    to=address,
+                    locale=user.locale,
+                    token=invitation.record,
+                    link=self._links.invitation(invitation.token),
+                    expires_at=invitation.expires_at,
+                    email=address,
+                )
+            else:
+                # That address's owner is told, and the invitation can never be used for it (R4, R20).
+                await use_token(invitation.record)
+                queued = await self._outbox.put("address_in_use", to=address, locale=owner.locale, email=address)
+            starting = current.conversion is ConversionState.NOT_STARTED
+            state = ConversionState.PENDING if starting else current.conversion
+            await User.filter(id=user.id).update(conversion=state, pending_email=address)
+            notices = []
+            if address != current.email:
+                notices.append(await self._notices.invitation_elsewhere(current, address))
+        return _Sent(queued, invitation.expires_at, starting, current.pending_email, notices)
+
+    async def _forget_refused(self, user: User, address: str, previous: str | None) -> None:
+        """The mail server refused the address for good: no invitation can ever reach it, so the
+        conversion goes on at the address it had before (the account's own one at first)."""
+        async with in_transaction():
+            if await User.filter(id=user.id, pending_email=address).update(pending_email=previous):
+                await revoke_tokens(user, TokenPurpose.INVITATION)
+
+
+def _check_address(user: User, email: str, *, resend_only: bool) -> BadInput | None:
+    address = normalize_email(email)
+    if not looks_like_email(address):
+        return BadInput("Enter a valid email address.", "email")
+    if resend_only or user.conversion is not ConversionState.NOT_STARTED:
+        # R4: a started conversion continues at its address. Otherwise a password alone (without
+        # the mailbox) could redirect a pending or operator-reset account's invitation to itself.
+        started_with = user.pending_email or user.email
+        if address != started_with:
+            return BadInput(
+                f"The invitation can only be sent again to {mask_email(started_with)}, where this conversion started.",
+                "email",
+            )
+    return None

@@ -1,12 +1,14 @@
 """Continuing from the invitation (R5): choose a method, prove it with a code, become TWO_FACTOR.
 
 S13 (invitation tokens), S14 (a factor is active only after a valid code; the user is told),
-S15 (an enrollment's code is checked only against that enrollment's own state, bound to its user).
+S15 (an enrollment's code is checked only against that enrollment's own state, bound to its user),
+S34 (an invitation nobody asked for with the account's password, an operator reset's, needs the
+password to finish: the mailbox alone never gets a two-factor session), R13 (a completed change of
+address is announced to the previous one, and audited with both addresses).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,10 +17,13 @@ from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth.factors import FactorCore
+from gql_server.auth.login import LoginService
+from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
     BadInput,
     BeginOutcome,
     ConfirmOutcome,
+    CredentialsRejected,
     EmailTaken,
     EnrollmentBegun,
     EnrollmentDone,
@@ -29,21 +34,29 @@ from gql_server.auth.results import (
     WrongCode,
 )
 from gql_server.clock import utcnow
-from gql_server.enums import Assurance, ConversionState, LoginMethod, TokenPurpose
-from gql_server.factors import Account, CodeCheckingMethod, CodeDeliveringMethod, Mailer
+from gql_server.enums import Assurance, ConversionState, InvitationPassword, LoginMethod, TokenPurpose
+from gql_server.factors import Account, CodeCheckingMethod, CodeDeliveringMethod
 from gql_server.models import EnrolledFactor, Session, Token, User
+from gql_server.outbox import Outbox, Queued
 from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
 from gql_server.policy import Policy
 from gql_server.sessions import SessionPolicy, create_session
 from gql_server.tokens import find_token, issue_token, reserve_attempt, use_token
-
-log = logging.getLogger(__name__)
 
 ENROLLMENT_LIFETIME = timedelta(minutes=15)
 # Wrong codes an enrollment allows before it is dead (the same budget as a login challenge, S5).
 ENROLLMENT_ATTEMPTS = 5
 # Enrollments a user may begin per hour: each may send an email code.
 ENROLLMENTS_PER_HOUR = 10
+
+
+def password_needed(invitation: Token, user: User) -> InvitationPassword:
+    """What finishing this invitation needs besides the code."""
+    if user.password_hash is None:
+        return InvitationPassword.NEW
+    # Invitations written before S34 carry no mark: only an operator reset made one for a two-factor user.
+    proven = invitation.data.get("password_proven", user.login_method is not LoginMethod.TWO_FACTOR)
+    return InvitationPassword.NONE if proven else InvitationPassword.CURRENT
 
 
 @dataclass(frozen=True)
@@ -63,14 +76,18 @@ class EnrollmentService:
         core: FactorCore,
         passwords: PasswordService,
         auditor: Auditor,
-        mailer: Mailer,
+        outbox: Outbox,
+        notices: ChangeNotices,
+        login: LoginService,
         settings: EnrollmentSettings,
     ) -> None:
         self._policy = policy
         self._core = core
         self._passwords = passwords
         self._audit = auditor
-        self._mail = mailer
+        self._outbox = outbox
+        self._notices = notices
+        self._login = login
         self._settings = settings
 
     async def invitation(self, raw: str) -> InvitationView | None:
@@ -83,7 +100,7 @@ class EnrollmentService:
             email=_invited_address(invitation),
             expires_at=invitation.expires_at,
             methods=await self._policy.enrollable_methods(user),
-            password_required=user.password_hash is None,
+            password=password_needed(invitation, user),
         )
 
     async def begin(self, raw_invitation: str, method_id: str, phone_number: str | None = None) -> BeginOutcome:
@@ -151,10 +168,9 @@ class EnrollmentService:
         method = self._core.methods.get(str(enrollment.data.get("method")))
         if invitation is None or method is None:
             return TokenInvalid()
-        if user.password_hash is None:
-            problem = _password_problem(password)
-            if problem is not None:
-                return problem
+        problem = await self._password_proof(invitation, user, password, ip)
+        if problem is not None:
+            return problem
         used = await reserve_attempt(enrollment, ENROLLMENT_ATTEMPTS)
         if used is None:
             return TokenInvalid()
@@ -165,6 +181,20 @@ class EnrollmentService:
             return WrongCode(attempts_left=ENROLLMENT_ATTEMPTS - used)
         new_hash = await self._passwords.hash(password) if user.password_hash is None and password else None
         return await self._complete(user, enrollment, invitation, method.id, state, counter, new_hash, ip)
+
+    async def _password_proof(
+        self, invitation: Token, user: User, password: str | None, ip: str | None
+    ) -> BadInput | CredentialsRejected | Throttled | None:
+        """What the invitation needs besides the code (R5, S34); None when it is there."""
+        needed = password_needed(invitation, user)
+        if needed is InvitationPassword.NEW:
+            return _password_problem(password)
+        if needed is InvitationPassword.CURRENT:
+            if not password:
+                return BadInput("Type your account's password: the invitation alone does not sign you in.", "password")
+            # Under the login's own limits: the mailbox alone must not become a way to guess the password.
+            return await self._login.confirm_password(user, password, ip=ip)
+        return None
 
     async def _check(
         self, enrollment: Token, method: object, state: dict[str, str], code: str
@@ -190,6 +220,7 @@ class EnrollmentService:
     ) -> ConfirmOutcome:
         address = _invited_address(invitation)
         converting = user.conversion is not ConversionState.COMPLETED
+        previous_address = user.email
         try:
             async with in_transaction():
                 # Both tokens are used exactly once, even when two confirmations race.
@@ -217,25 +248,35 @@ class EnrollmentService:
                 user = await User.get(id=user.id)
                 codes = await self._core.replace_recovery_codes(user)
                 new_session = await create_session(user, Assurance.TWO_FACTOR, self._settings.sessions)
+                # The notices are written with the change (S14, R13): no change without its notice.
+                notices = [await self._factor_added_notice(user, method_id)]
+                if address != previous_address:
+                    notices.append(await self._notices.address_changed(user, previous_address, address))
         except _Raced:
             return TokenInvalid()
         except IntegrityError:
             # The address was taken by another account after the invitation was sent.
             return EmailTaken()
-        await self._after(user, factor, converting, ip)
+        self._outbox.deliver_later(notices)
+        await self._audit_completion(user, factor, converting, previous_address, ip)
         return EnrollmentDone(user=user, session=new_session, recovery_codes=codes, factor=factor)
 
-    async def _after(self, user: User, factor: EnrolledFactor, converting: bool, ip: str | None) -> None:
-        method = self._core.methods.get(factor.method)
+    async def _factor_added_notice(self, user: User, method_id: str) -> Queued:
+        method = self._core.methods.get(method_id)
+        name = method.display_name if method else method_id
+        return await self._outbox.put("factor_added", to=user.email, locale=user.locale, method_name=name)
+
+    async def _audit_completion(
+        self, user: User, factor: EnrolledFactor, converting: bool, previous_address: str, ip: str | None
+    ) -> None:
+        if user.email != previous_address:
+            # History keeps both addresses (R13): the events before this one name the old one.
+            await self._audit.record(
+                AuditKind.EMAIL_CHANGED, subject=user, data={"old": previous_address, "new": user.email, "ip": ip}
+            )
         if converting:
             await self._audit.record(AuditKind.CONVERSION_COMPLETED, subject=user, data={"ip": ip})
         await self._audit.record(AuditKind.FACTOR_ADDED, subject=user, data={"method": factor.method, "ip": ip})
-        try:
-            name = method.display_name if method else factor.method
-            await self._mail.send("factor_added", to=user.email, locale=user.locale, method_name=name)
-        except Exception:
-            # The factor is active; a lost notification must not undo it, but operators must know.
-            log.exception("could not send the factor-added notification")
 
 
 class _Raced(Exception):

@@ -197,10 +197,3 @@ class FactorCore:
         if not used:
             return None
         return await RecoveryCode.filter(user_id=user.id, used_at=None).count()
-
-    async def notify(self, user: User, template: str, **values: object) -> None:
-        """A security notification to the user (S14); a lost one is logged, never fatal to what happened."""
-        try:
-            await self._mail.send(template, to=user.email, locale=user.locale, **values)
-        except Exception:
-            log.exception("could not send the %s notification", template)

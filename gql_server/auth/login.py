@@ -90,21 +90,52 @@ class LoginService:
         # Leaving the block without a verdict (the check raised, the request was cancelled) gives the
         # place back and counts nothing (S35).
         async with lockout.attempt(user.id) as attempt:
-            if attempt.refusal is Refusal.LOCKED:
-                await self._passwords.spend_equivalent_time(password)
-                await self._audit.record(AuditKind.LOGIN_REFUSED_LOCKED, subject=user, data={"ip": ip})
-                return CredentialsRejected()
-            if attempt.refusal is Refusal.FULL:
-                # Every place is held by this account's other logins in flight: nothing was checked,
-                # so nothing is "wrong"; the client tries again in a moment (S35).
-                return Throttled(retry_after_seconds=lockout.FULL_RETRY_AFTER_SECONDS)
-            verification = await self._passwords.verify(user.password_hash, password)
-            if not verification.ok:
-                await self._fail(user, ip, attempt)
-                return CredentialsRejected()
-            if verification.new_hash:
-                await User.filter(id=user.id).update(password_hash=verification.new_hash)
+            refused = await self._refusal(user, password, ip, attempt)
+            if refused is not None:
+                return refused
             return await self._after_password(user, ip, attempt)
+
+    async def confirm_password(
+        self, user: User, password: str, *, ip: str | None = None
+    ) -> CredentialsRejected | Throttled | None:
+        """The account's password asked again outside a login (S34: finishing an operator reset's
+        invitation), under the login's own limits (R12, S3, S4, S35): None when it is right."""
+        if user.password_hash is None or len(password) > MAX_LENGTH:
+            await self._passwords.spend_equivalent_time(password[:MAX_LENGTH])
+            return CredentialsRejected()
+        async with lockout.attempt(user.id) as attempt:
+            refused = await self._refusal(user, password, ip, attempt)
+            if refused is None:
+                await attempt.succeed()
+            return refused
+
+    async def _refusal(
+        self, user: User, password: str, ip: str | None, attempt: Attempt
+    ) -> CredentialsRejected | Throttled | None:
+        """The password step's verdict within an attempt: the answer when it refuses, None when the password
+        is right (the attempt then still awaits its success)."""
+        assert user.password_hash is not None
+        if attempt.refusal is Refusal.LOCKED:
+            await self._passwords.spend_equivalent_time(password)
+            await self._audit.record(AuditKind.LOGIN_REFUSED_LOCKED, subject=user, data={"ip": ip})
+            return CredentialsRejected()
+        if attempt.refusal is Refusal.FULL:
+            # Every place is held by this account's other logins in flight: nothing was checked,
+            # so nothing is "wrong"; the client tries again in a moment (S35).
+            return Throttled(retry_after_seconds=lockout.FULL_RETRY_AFTER_SECONDS)
+        verification = await self._passwords.verify(user.password_hash, password)
+        if not verification.ok:
+            await self._fail(user, ip, attempt)
+            return CredentialsRejected()
+        if user.password_reset_required:
+            # R13: the owner reported a change they did not make; this password works again only after a
+            # reset through the account's own address. Not a failure: the round is not spent on it.
+            await attempt.succeed()
+            await self._audit.record(AuditKind.LOGIN_REFUSED_RESET_REQUIRED, subject=user, data={"ip": ip})
+            return CredentialsRejected()
+        if verification.new_hash:
+            await User.filter(id=user.id).update(password_hash=verification.new_hash)
+        return None
 
     async def logout(self, session: Session, *, ip: str | None = None) -> bool:
         """End a session server-side (S18). True when it was still live."""
@@ -123,6 +154,14 @@ class LoginService:
                 subject=user,
                 data={"seconds": int(locked_for.total_seconds()), "ip": ip},
             )
+
+    async def after_password(self, user: User, ip: str | None) -> LoginOutcome:
+        """What a password proven elsewhere leads to (a reset by link, R16): the same answer as a login with
+        it, through the same round of the password step."""
+        async with lockout.attempt(user.id) as attempt:
+            if attempt.refusal is not None:
+                return Throttled(retry_after_seconds=lockout.FULL_RETRY_AFTER_SECONDS)
+            return await self._after_password(user, ip, attempt)
 
     async def _after_password(self, user: User, ip: str | None, attempt: Attempt) -> LoginOutcome:
         """After a correct password: reset the lockout round (R12), then what the policy says comes next."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from gql_server.enums import InvitationPassword
 from gql_server.factors import SecondFactorMethod
 from gql_server.models import Customer, EnrolledFactor, User
+from gql_server.outbox import Delivery
 from gql_server.sessions import NewSession
 from gql_server.tokens import IssuedToken
 
@@ -131,10 +133,12 @@ SettingsOutcome = SettingsUpdated | NotAuthenticated | NotPermitted | BadInput
 
 @dataclass(frozen=True)
 class InvitationSent:
-    """R4: the conversion is PENDING and the invitation went to `sent_to` (masked)."""
+    """R4: the conversion is PENDING and the invitation is on its way to `sent_to` (masked); `delivery` says
+    whether the mail server took it already (SENT) or the outbox is still trying (QUEUED, S36)."""
 
     sent_to: str
     expires_at: datetime
+    delivery: Delivery
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,7 @@ class InvitationView:
     email: str
     expires_at: datetime
     methods: list[SecondFactorMethod]
-    password_required: bool
+    password: InvitationPassword
 
 
 @dataclass(frozen=True)
@@ -180,5 +184,5 @@ class CodeDispatched:
 
 ConversionOutcome = InvitationSent | TokenInvalid | EmailTaken | BadInput | NotAuthenticated | Throttled
 BeginOutcome = EnrollmentBegun | TokenInvalid | MethodUnavailable | Throttled | BadInput
-ConfirmOutcome = EnrollmentDone | WrongCode | TokenInvalid | BadInput | Throttled | EmailTaken
+ConfirmOutcome = EnrollmentDone | WrongCode | TokenInvalid | BadInput | Throttled | EmailTaken | CredentialsRejected
 SendCodeOutcome = CodeDispatched | TokenInvalid | MethodUnavailable | Throttled

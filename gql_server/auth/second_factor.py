@@ -31,8 +31,9 @@ from gql_server.auth.results import (
 )
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, TokenPurpose
-from gql_server.factors import CodeCheckingMethod, CodeDeliveringMethod, Mailer, SecondFactorMethod
+from gql_server.factors import CodeCheckingMethod, CodeDeliveringMethod, SecondFactorMethod
 from gql_server.models import EnrolledFactor, Token, User
+from gql_server.outbox import Outbox, Queued
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import SessionPolicy, create_session
 from gql_server.tokens import attempts_used, find_token, issue_token, spend_attempt, use_token
@@ -53,6 +54,8 @@ class _Verdict:
     recovery_left: int | None = None
     replay: bool = False
     factor_touched: bool = False
+    # S14: the notice of a recovery code used, written with the use.
+    notice: Queued | None = None
 
 
 class _ChallengeTaken(Exception):
@@ -66,14 +69,14 @@ class SecondFactorService:
         self,
         core: FactorCore,
         auditor: Auditor,
-        mailer: Mailer,
+        outbox: Outbox,
         sessions: SessionPolicy,
         rate_limiter: ClientRateLimiter,
     ) -> None:
         self._rate = rate_limiter
         self._core = core
         self._audit = auditor
-        self._mail = mailer
+        self._outbox = outbox
         self._sessions = sessions
 
     async def challenge_for(self, user: User) -> SecondFactorNeeded:
@@ -173,7 +176,12 @@ class SecondFactorService:
             async with in_transaction():
                 left = await self._core.use_recovery_code(user, code)
                 await self._end_challenge_if(left is not None, challenge)
-            return _Verdict(ok=left is not None, recovery_left=left)
+                notice = None
+                if left is not None:
+                    notice = await self._outbox.put(
+                        "recovery_code_used", to=user.email, locale=user.locale, remaining=left
+                    )
+            return _Verdict(ok=left is not None, recovery_left=left, notice=notice)
         method = self._core.methods[method_id]
         if isinstance(method, CodeDeliveringMethod):
             async with in_transaction():
@@ -238,13 +246,10 @@ class SecondFactorService:
         new_session = await create_session(user, Assurance.TWO_FACTOR, self._sessions)
         user.last_login_at = now
         await self._audit.record(AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": method_id, "ip": ip})
+        if verdict.notice is not None:
+            self._outbox.deliver_later([verdict.notice])
         if verdict.recovery_left is not None:
-            await self._recovery_used(user, verdict.recovery_left, ip)
+            await self._audit.record(
+                AuditKind.RECOVERY_CODE_USED, subject=user, data={"remaining": verdict.recovery_left, "ip": ip}
+            )
         return LoggedIn(user=user, session=new_session)
-
-    async def _recovery_used(self, user: User, left: int, ip: str | None) -> None:
-        await self._audit.record(AuditKind.RECOVERY_CODE_USED, subject=user, data={"remaining": left, "ip": ip})
-        try:
-            await self._mail.send("recovery_code_used", to=user.email, locale=user.locale, remaining=left)
-        except Exception:
-            log.exception("could not send the recovery-code notification")

@@ -1,4 +1,4 @@
-"""Routes of the reference web client: its four pages, their static assets and the operation documents.
+"""Routes of the reference web client: its pages, their static assets and the operation documents.
 
 The pages are plain files; everything dynamic happens in the browser against /graphql with the
 session cookie. Each page gets a strict Content-Security-Policy of its own (scripts, styles and
@@ -26,6 +26,9 @@ OPERATIONS = WEB / "operations"
 # URL path -> page file. The settings page reads the customer id from its own path.
 PAGE_FILES = {
     "/login": "login.html",
+    # R13/R16: choosing a new password leads on to what a login with it answers, so it is the login page.
+    "/reset-password": "login.html",
+    "/report": "report.html",
     "/invitation": "invitation.html",
     "/account": "account.html",
     "/customers/{customer_id}/settings": "settings.html",

@@ -3,7 +3,7 @@
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
 import { methodName } from "./methods.js";
-import { busy, byId, element, explain, explainError, fill, say, showStep, startPage } from "./ui.js";
+import { busy, byId, element, explain, explainError, fill, invitationSentKey, say, showStep, startPage } from "./ui.js";
 
 let viewer = null;
 
@@ -100,7 +100,7 @@ async function onConversion(event) {
   if (!data) return;
   const result = data.startConversion;
   if (result.__typename === "ConversionRequested") {
-    say(message, "check.sent", { sentTo: result.sentTo, expiresAt: result.expiresAt }, "success");
+    say(message, invitationSentKey(result), { sentTo: result.sentTo, expiresAt: result.expiresAt }, "success");
     translate(byId("conversion-submit"), "check.resend");
     translate(byId("conversion-why"), "account.conversion.pending");
   } else if (result.__typename === "AuthenticationRequired") {

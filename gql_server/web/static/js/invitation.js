@@ -127,8 +127,10 @@ function showEnrollment(started) {
   } else {
     translate(byId("sent-to"), "invitation.sent", { sentTo: started.sentTo ?? "", expiresAt: started.expiresAt });
   }
-  const needsPassword = state.invitation.passwordRequired;
-  byId("password-area").hidden = !needsPassword;
+  // NEW: a new account chooses its first password; CURRENT: after an operator reset, the account's own (S34).
+  const password = state.invitation.password;
+  byId("password-area").hidden = password !== "NEW";
+  byId("current-password-area").hidden = password !== "CURRENT";
   byId("username").value = state.invitation.email;
   translate(byId("code-label"), methodKey(method, "label"));
   prepareCodeInput(byId("code"), method);
@@ -136,7 +138,12 @@ function showEnrollment(started) {
   if (totp) byId("code").removeAttribute("aria-describedby");
   else byId("code").setAttribute("aria-describedby", "sent-to");
   quiet(byId("confirm-message"));
-  showStep("step-enroll", byId(totp ? "enroll-heading" : needsPassword ? "new-password" : "code"));
+  showStep("step-enroll", byId(totp ? "enroll-heading" : passwordField() ?? "code"));
+}
+
+/** The id of the password field this invitation needs, if any. */
+function passwordField() {
+  return { NEW: "new-password", CURRENT: "current-password" }[state.invitation.password] ?? null;
 }
 
 async function onConfirm(event) {
@@ -144,7 +151,8 @@ async function onConfirm(event) {
   const message = byId("confirm-message");
   const code = byId("code").value.trim();
   let password = null;
-  if (state.invitation.passwordRequired) {
+  if (state.invitation.password === "CURRENT") password = byId("current-password").value;
+  if (state.invitation.password === "NEW") {
     password = byId("new-password").value;
     if (password !== byId("new-password-again").value) {
       say(message, "invitation.password.mismatch", {}, "error");
@@ -175,7 +183,8 @@ async function onConfirm(event) {
     return;
   }
   explain(message, result, "enroll");
-  byId(result.field === "password" ? "new-password" : "code").focus();
+  const wrongPassword = result.field === "password" || result.__typename === "InvalidCredentials";
+  byId(wrongPassword ? passwordField() ?? "code" : "code").focus();
   if (result.__typename === "InvalidCode") byId("code").value = "";
 }
 

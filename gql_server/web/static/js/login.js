@@ -3,12 +3,23 @@
 // SecondFactorRequired -> the code step; ConversionRequired -> the conversion screen (R3, R4);
 // ConversionPending -> the re-send screen (R4); LoginSuccess -> /account. The ticket and the
 // challenge stay in this module's memory only.
+//
+// /reset-password#token=... is this page too: a new password first (R13, R16), then the same steps,
+// since resetPassword answers what a login with the new password would (never skipping a factor).
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
 import { delivers, methodKey, methodName, prepareCodeInput } from "./methods.js";
-import { busy, byId, element, explain, fill, quiet, say, showStep, startPage } from "./ui.js";
+import { busy, byId, element, explain, fill, invitationSentKey, quiet, say, showStep, startPage } from "./ui.js";
 
+function takeToken() {
+  const token = new URLSearchParams(window.location.hash.slice(1)).get("token");
+  if (window.location.hash) window.history.replaceState(null, "", window.location.pathname);
+  return token;
+}
+
+// Before anything else: the reset link's token leaves the address bar at once.
+const resetToken = window.location.pathname === "/reset-password" ? takeToken() : null;
 const state = { challenge: null, methods: [], method: null, ticket: null };
 
 function startOver(key = null) {
@@ -36,20 +47,60 @@ async function onPassword(event) {
   const data = await busy(form, message, () => run("Login", { email, password }));
   if (!data) return;
   const result = data.login;
+  if (!follow(result, email)) {
+    byId("password").value = "";
+    explain(message, result, "login");
+    byId("password").focus();
+  }
+}
+
+/** Go on from a LoginResult (of login or resetPassword); false when it is a failure to explain. */
+function follow(result, email) {
   switch (result.__typename) {
     case "LoginSuccess":
       window.location.assign("/account");
-      return;
+      return true;
     case "SecondFactorRequired":
-      return showSecondFactor(result);
+      showSecondFactor(result);
+      return true;
     case "ConversionRequired":
-      return showConversion(result);
+      showConversion(result);
+      return true;
     case "ConversionPending":
-      return showCheckEmail({ pending: result, email });
+      showCheckEmail({ pending: result, email });
+      return true;
     default:
-      byId("password").value = "";
-      explain(message, result, "login");
-      byId("password").focus();
+      return false;
+  }
+}
+
+// --- A new password from the emailed link (R13, R16) ----------------------------------------------
+
+async function onReset(event) {
+  event.preventDefault();
+  const message = byId("reset-message");
+  const newPassword = byId("reset-password").value;
+  if (!newPassword) {
+    say(message, "reset.missing", {}, "error");
+    byId("reset-password").focus();
+    return;
+  }
+  if (newPassword !== byId("reset-password-again").value) {
+    say(message, "invitation.password.mismatch", {}, "error");
+    byId("reset-password-again").focus();
+    return;
+  }
+  const data = await busy(event.currentTarget, message, () =>
+    run("ResetPassword", { token: resetToken, newPassword }),
+  );
+  if (!data) return;
+  const result = data.resetPassword;
+  if (follow(result, "")) return;
+  if (result.__typename === "ChallengeExpired") {
+    startOver("reset.error.ChallengeExpired");
+  } else {
+    explain(message, result, "reset");
+    byId("reset-password").focus();
   }
 }
 
@@ -179,7 +230,7 @@ function showCheckEmail({ sent = null, pending = null, email = "" }) {
   byId("resend-form").hidden = pending === null;
   byId("check-later").hidden = pending !== null;
   if (sent) {
-    say(sentLine, "check.sent", { sentTo: sent.sentTo, expiresAt: sent.expiresAt }, "success");
+    say(sentLine, invitationSentKey(sent), { sentTo: sent.sentTo, expiresAt: sent.expiresAt }, "success");
   } else {
     state.ticket = pending.ticket;
     byId("resend-email").value = email;
@@ -202,7 +253,7 @@ async function onResend(event) {
     state.ticket = null;
     byId("resend-form").hidden = true;
     byId("check-later").hidden = false;
-    say(byId("check-sent"), "check.sent", { sentTo: result.sentTo, expiresAt: result.expiresAt }, "success");
+    say(byId("check-sent"), invitationSentKey(result), { sentTo: result.sentTo, expiresAt: result.expiresAt }, "success");
     byId("check-email-heading").focus();
   } else if (result.__typename === "ChallengeExpired") {
     startOver("conversion.error.ChallengeExpired");
@@ -232,5 +283,12 @@ byId("use-other").addEventListener("click", () => {
 });
 byId("conversion-form").addEventListener("submit", onConversion);
 byId("resend-form").addEventListener("submit", onResend);
+byId("reset-form").addEventListener("submit", onReset);
 for (const button of document.querySelectorAll(".start-over")) button.addEventListener("click", () => startOver());
-showStep("step-password", byId("email"));
+if (window.location.pathname !== "/reset-password") {
+  showStep("step-password", byId("email"));
+} else {
+  translate(document.querySelector("title"), "reset.title");
+  if (resetToken) showStep("step-reset", byId("reset-password"));
+  else startOver("reset.invalid.missing");
+}

@@ -38,6 +38,11 @@ export function sayText(element, text, kind = "error") {
   element.className = `message ${kind}`;
 }
 
+/** "We sent the invitation", or, while the mail server has not taken it yet, "it is on its way" (S36). */
+export function invitationSentKey(requested) {
+  return requested.delivery === "QUEUED" ? "check.queued" : "check.sent";
+}
+
 /** Empty a message element. */
 export function quiet(element) {
   delete element.dataset.i18n;

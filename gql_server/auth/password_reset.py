@@ -1,0 +1,101 @@
+"""Resetting a password by a link to the account's own address (R13; the minimal part of R16).
+
+The link (`{PUBLIC_URL}/reset-password#token=`) carries a single-use PASSWORD_RESET token that lives an
+hour. Choosing a new password there proves the mailbox, never the second factor: `resetPassword` answers
+what a login with the new password would (R16): a two-factor user still answers the second factor, an
+enforced password user still converts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from tortoise.transactions import in_transaction
+
+from gql_server.audit import AuditKind, Auditor
+from gql_server.auth.results import BadInput, Busy, LoginOutcome, Throttled, TokenInvalid
+from gql_server.clock import utcnow
+from gql_server.enums import TokenPurpose
+from gql_server.hash_queue import HashQueueFull
+from gql_server.links import Links
+from gql_server.models import Session, User
+from gql_server.outbox import Outbox, Queued
+from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
+from gql_server.ratelimit import Action, ClientRateLimiter
+from gql_server.tokens import find_token, issue_token, revoke_tokens, use_token
+
+# R16: a reset link works once, for an hour.
+RESET_LIFETIME = timedelta(hours=1)
+
+# What follows a correct password for a user: the login service's answer (a session, a challenge, ...).
+AfterPassword = Callable[[User, str | None], Awaitable[LoginOutcome]]
+ResetOutcome = LoginOutcome | BadInput
+
+
+class PasswordResets:
+    """Reset links and resetting a password with one."""
+
+    def __init__(
+        self,
+        auditor: Auditor,
+        outbox: Outbox,
+        links: Links,
+        passwords: PasswordService,
+        rate_limiter: ClientRateLimiter,
+    ) -> None:
+        self._audit = auditor
+        self._outbox = outbox
+        self._links = links
+        self._passwords = passwords
+        self._rate = rate_limiter
+
+    async def link_in_transaction(self, user: User) -> Queued:
+        """Within the caller's transaction: a new reset link to the account's own address (older ones die)."""
+        await revoke_tokens(user, TokenPurpose.PASSWORD_RESET)
+        reset = await issue_token(user, TokenPurpose.PASSWORD_RESET, RESET_LIFETIME)
+        return await self._outbox.put(
+            "password_reset",
+            to=user.email,
+            locale=user.locale,
+            token=reset.record,
+            link=self._links.password_reset(reset.token),
+            expires_at=reset.expires_at,
+        )
+
+    async def reset(
+        self, raw_token: str, new_password: str, after_password: AfterPassword, *, ip: str | None = None
+    ) -> ResetOutcome:
+        """Set a new password with a reset link, then answer like a login with it (R16)."""
+        retry_after = await self._rate.hit(Action.RESET_PASSWORD, ip)
+        if retry_after is not None:
+            return Throttled(retry_after_seconds=retry_after)
+        token = await find_token(raw_token, TokenPurpose.PASSWORD_RESET)
+        if token is None:
+            return TokenInvalid()
+        try:
+            check_new_password(new_password)
+        except PasswordRejected as exc:
+            return BadInput(str(exc), "newPassword")
+        try:
+            admission = self._passwords.admit()
+        except HashQueueFull as full:
+            return Busy(retry_after_seconds=full.retry_after_seconds)
+        with admission:
+            new_hash = await self._passwords.hash(new_password)
+        user = token.user
+        async with in_transaction():
+            if not await use_token(token):
+                return TokenInvalid()
+            # The mailbox is proven: the password works again (R13), and the lockout starts afresh.
+            await User.filter(id=user.id).update(
+                password_hash=new_hash,
+                password_reset_required=False,
+                failed_password_attempts=0,
+                password_lockouts=0,
+                password_locked_until=None,
+            )
+            # Whoever knew the old password may hold a session; none outlives the reset.
+            await Session.filter(user_id=user.id, ended_at=None).update(ended_at=utcnow())
+        await self._audit.record(AuditKind.PASSWORD_RESET, subject=user, data={"ip": ip})
+        return await after_password(await User.get(id=user.id), ip)

@@ -1,0 +1,88 @@
+"""R13: "this wasn't me" (`reportUnrecognizedChange`), the link in a notice to the previous address.
+
+Used before the change completes, it cancels it: the pending invitation dies, and a PENDING conversion
+stays PENDING (R4) but continues at the account's own address. Used after, it cannot undo an address the
+new owner proved, but either way it ends every session and every token in flight (tickets, challenges,
+enrollments, invitations), refuses the password until it is reset through the account's own address
+(a reset link goes there at once), and is audited as `change_reported` for the customers' admins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.transactions import in_transaction
+
+from gql_server.audit import AuditKind, Auditor
+from gql_server.auth.password_reset import PasswordResets
+from gql_server.auth.results import TokenInvalid
+from gql_server.clock import utcnow
+from gql_server.emails import mask_email
+from gql_server.enums import ConversionState, TokenPurpose
+from gql_server.models import Session, Token, User
+from gql_server.outbox import Outbox
+from gql_server.ratelimit import Action, ClientRateLimiter
+from gql_server.tokens import find_token, use_token
+
+
+@dataclass(frozen=True)
+class ChangeReported:
+    """R13: the change was stopped (or could not be undone), every session ended, a reset link sent."""
+
+    cancelled: bool
+
+
+class ReportService:
+    """Handles the "this wasn't me" link."""
+
+    def __init__(
+        self, auditor: Auditor, outbox: Outbox, resets: PasswordResets, rate_limiter: ClientRateLimiter
+    ) -> None:
+        self._audit = auditor
+        self._outbox = outbox
+        self._resets = resets
+        self._rate = rate_limiter
+
+    async def report(self, raw_token: str, *, ip: str | None = None) -> ChangeReported | TokenInvalid:
+        """Use a report link once (R13)."""
+        if await self._rate.hit(Action.REPORT_UNRECOGNIZED_CHANGE, ip) is not None:
+            # Refused like an unknown link: a 256-bit token is not guessed, and the owner's link stays valid.
+            return TokenInvalid()
+        token = await find_token(raw_token, TokenPurpose.REPORT_CHANGE)
+        if token is None:
+            return TokenInvalid()
+        async with in_transaction():
+            if not await use_token(token):
+                return TokenInvalid()
+            user = await User.select_for_update().get(id=token.user.id)
+            cancelled = await _cancel_pending_change(user)
+            now = utcnow()
+            await Session.filter(user_id=user.id, ended_at=None).update(ended_at=now)
+            # Whoever changed the account may hold a ticket, a challenge or an enrollment: none survives.
+            await (
+                Token.filter(user_id=user.id, used_at=None)
+                .exclude(purpose=TokenPurpose.REPORT_CHANGE)
+                .update(used_at=now)
+            )
+            await User.filter(id=user.id).update(password_reset_required=True)
+            reset_mail = await self._resets.link_in_transaction(user)
+        await self._audit.record(
+            AuditKind.CHANGE_REPORTED,
+            subject=user,
+            data={
+                "change": token.data.get("change"),
+                "address": mask_email(str(token.data.get("address", ""))),
+                "cancelled": cancelled,
+                "ip": ip,
+            },
+        )
+        self._outbox.deliver_later([reset_mail])
+        return ChangeReported(cancelled=cancelled)
+
+
+async def _cancel_pending_change(user: User) -> bool:
+    """A pending conversion to another address goes back to the account's own address (R4, R13)."""
+    if user.conversion is not ConversionState.PENDING or user.pending_email in (None, user.email):
+        return False
+    await User.filter(id=user.id).update(pending_email=None)
+    return True
