@@ -51,11 +51,11 @@ async def _make_due_now() -> None:
 
 
 class TestSlowMailServer:
-    """A mail server that takes 8 s per message (the second review's fault)."""
+    """A mail server that takes seconds per message (the second review saw 8 s), longer than a request waits."""
 
     @pytest.fixture
     def slow(self):
-        with slow_smtp_server(delay=8.0) as mailbox:
+        with slow_smtp_server(delay=3.0) as mailbox:
             yield mailbox
 
     @pytest.fixture
