@@ -159,12 +159,12 @@ _APPLIED_QUERY = f"SELECT name FROM {MIGRATIONS_TABLE} WHERE app = '{MIGRATIONS_
 
 
 def _sqlite_applied_migrations(path: Path) -> set[str] | None:
-    # The file itself first, with the process's own permissions: SQLite reuses a descriptor it still holds
-    # for a file this process has open (the service's connection), and would not notice a chmod.
-    try:
-        os.close(os.open(path, os.O_RDONLY))
-    except OSError as exc:
-        raise DatabaseUnreachable(f"unable to open database file: {exc.strerror}") from exc
+    # The file's permissions first: SQLite reuses a descriptor it still holds for a file this process has
+    # open (the service's connection), and would not notice a chmod. Asked with access(), never by opening
+    # the file: closing any descriptor of it drops every POSIX lock this process holds on it, SQLite's
+    # included, and the next program to close the database would delete the WAL under the service.
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise DatabaseUnreachable("unable to open database file: permission denied")
     # mode=ro: a missing file is an error here, not a new empty database created by the check.
     uri = f"file:{quote(str(path.resolve()))}?mode=ro"
     try:
