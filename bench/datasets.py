@@ -124,8 +124,7 @@ async def _seed_p5_slice(sink: seed.Sink, rows: range, customer_ids: list[uuid.U
 
     def user(i: int) -> seed.Row:
         email = f"probe-{probes[i]}@bench.test" if i in probes else seed.email("p5-", i)
-        method, conversion = ("TWO_FACTOR", "COMPLETED") if _enforces(i % customers) else ("PASSWORD", "NOT_STARTED")
-        return (ids[i], email, hashed, method, conversion, 0, 0, 0, 0, "en", now)
+        return seed.user_row(ids[i], email, hashed, now, two_factor=_enforces(i % customers))
 
     await sink.insert("user", seed.USER, (user(i) for i in rows))
     memberships = ((uuid.uuid4(), "COMPANY", now, customer_ids[i % customers], ids[i]) for i in rows)

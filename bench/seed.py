@@ -43,6 +43,10 @@ USER = (
     "password_lockouts",
     "failed_code_attempts",
     "code_lockouts",
+    "password_reserved",
+    "code_reserved",
+    "code_failure_streak",
+    "password_reset_required",
     "locale",
     "created_at",
 )
@@ -229,6 +233,13 @@ def session_token(prefix: str, i: int) -> str:
     return f"bench-{prefix}{i}"
 
 
+def user_row(uid: uuid.UUID, address: str, hashed: str, created_at: datetime, *, two_factor: bool) -> Row:
+    """One row of USER: a converted two-factor user or a password user, with no attempts, lockouts or
+    reservations (every NOT NULL column: the database has no defaults, Tortoise's are in Python)."""
+    method, conversion = ("TWO_FACTOR", "COMPLETED") if two_factor else ("PASSWORD", "NOT_STARTED")
+    return (uid, address, hashed, method, conversion, 0, 0, 0, 0, 0, 0, 0, False, "en", created_at)
+
+
 def customer_rows(specs: Iterable[tuple[uuid.UUID, str, bool]]) -> Iterator[Row]:
     """Customer rows from (id, name, enforces two factors)."""
     now = utcnow()
@@ -241,10 +252,9 @@ async def add_users(sink: Sink, group: Users, emails: Sequence[str] | None = Non
     now = utcnow()
     ids = [uuid.uuid4() for _ in range(group.count)]
     names = emails or [email(group.prefix, i) for i in range(group.count)]
-    method, conversion = ("TWO_FACTOR", "COMPLETED") if group.two_factor else ("PASSWORD", "NOT_STARTED")
     hashed = password_hash()
     await sink.insert(
-        "user", USER, ((uid, names[i], hashed, method, conversion, 0, 0, 0, 0, "en", now) for i, uid in enumerate(ids))
+        "user", USER, (user_row(uid, names[i], hashed, now, two_factor=group.two_factor) for i, uid in enumerate(ids))
     )
     await sink.insert("membership", MEMBERSHIP, ((uuid.uuid4(), "COMPANY", now, group.customer, uid) for uid in ids))
     if group.two_factor:
