@@ -110,11 +110,11 @@ async def test_readyz_answers_503_when_the_sqlite_file_is_not_a_database(client,
     assert (status, body["checks"]["database"]) == (503, "unreachable")
 
 
-def _count_in_another_process(path: Path, table: str) -> int:
-    """Rows of `table` as another program reading the file sees them (an operator's CLI, a backup): it
+def _customers_in_another_process(path: Path) -> int:
+    """Customers as another program reading the file sees them (an operator's CLI, a backup): it
     opens the database, reads, and closes, the last step checkpointing the WAL when it is the last user."""
     script = "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); "
-    script += f"print(db.execute('SELECT count(*) FROM \"{table}\"').fetchone()[0]); db.close()"
+    script += "print(db.execute('SELECT count(*) FROM customer').fetchone()[0]); db.close()"
     done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
     return int(done.stdout)
 
@@ -126,13 +126,13 @@ async def test_readyz_keeps_the_service_s_own_sqlite_locks_so_other_readers_see_
     # to the deleted file: lost to every other reader, and at the next restart.
     path = sqlite_path(settings)
     assert (await ready(client))[0] == 200
-    before = _count_in_another_process(path, "customer")
+    before = _customers_in_another_process(path)
 
     from gql_server.models import Customer
 
     # Through the service's own connection, as a request would write.
     await Customer.create(name="Written after the check")
-    after = _count_in_another_process(path, "customer")
+    after = _customers_in_another_process(path)
 
     assert after == before + 1
 
