@@ -31,6 +31,7 @@ from gql_server.services import Services
 from gql_server.sessions import create_session
 from gql_server.settings import Settings
 
+from .flows import PASSWORD
 from .graphql import GraphQLClient
 from .local_services import OwnRedis
 from .mailbox import Mailbox, running_smtp_server
@@ -250,3 +251,15 @@ def own_redis() -> Iterator[OwnRedis]:
         yield redis
     finally:
         redis.stop()
+
+
+@pytest.fixture
+async def acme(make_customer: Callable[..., Awaitable[Customer]]) -> Customer:
+    """The usual customer of a test: Acme Oy, enforcing two factors (a test module may define its own)."""
+    return await make_customer("Acme Oy", enforce=True)
+
+
+@pytest.fixture
+async def anna(acme: Customer, make_user: Callable[..., Awaitable[User]]) -> User:
+    """The usual user: anna@example.com, a company-level member of `acme` with the flows' PASSWORD."""
+    return await make_user(acme, "anna@example.com", PASSWORD)

@@ -154,11 +154,6 @@ class TestSecondFactor:
 # --- S41 ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def acme(make_customer):
-    return await make_customer("Acme Oy", enforce=True)
-
-
 async def test_s41_a_hundred_wrong_codes_in_a_row_leave_only_recovery_codes(client, mailbox, acme, make_user):
     anna = await make_user(acme, "anna@example.com", PASSWORD)
     converted = await convert(client, mailbox, "anna@example.com", "totp")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
-
 from gql_server.audit import AuditKind
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, ConversionState, LoginMethod, TokenPurpose
@@ -24,16 +22,6 @@ from .graphql import GraphQLClient
 from .mailbox import body, invitation_token_in, link_token_in
 
 NEW_PASSWORD = "a brand new passphrase for anna"
-
-
-@pytest.fixture
-async def acme(make_customer):
-    return await make_customer("Acme Oy", enforce=True)
-
-
-@pytest.fixture
-async def anna(acme, make_user):
-    return await make_user(acme, "anna@example.com", PASSWORD)
 
 
 async def _request(client: GraphQLClient, address: str, login_as: str = "anna@example.com") -> dict[str, object]:

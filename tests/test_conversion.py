@@ -15,16 +15,6 @@ from .flows import PASSWORD, enroll, request_invitation, totp_code
 from .mailbox import body, code_in, invitation_token_in
 
 
-@pytest.fixture
-async def acme(make_customer):
-    return await make_customer("Acme Oy", enforce=True)
-
-
-@pytest.fixture
-async def anna(acme, make_user):
-    return await make_user(acme, "anna@example.com", PASSWORD)
-
-
 async def test_r4_requesting_conversion_sends_the_invitation_and_makes_it_pending_for_good(client, mailbox, acme, anna):
     ticket = (await client.login("anna@example.com", PASSWORD))["ticket"]
 

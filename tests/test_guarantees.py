@@ -20,11 +20,6 @@ from .test_schema import SCHEMA_FILE
 
 
 @pytest.fixture
-async def acme(make_customer):
-    return await make_customer("Acme Oy", enforce=True)
-
-
-@pytest.fixture
 async def anna(acme, make_user):
     return await make_user(acme, "anna@example.com", PASSWORD, MembershipLevel.CUSTOMER)
 

@@ -63,11 +63,6 @@ def captured(request: pytest.FixtureRequest) -> Iterator[Captured]:
         root.setLevel(level)
 
 
-@pytest.fixture
-async def acme(make_customer):
-    return await make_customer("Acme Oy", enforce=True)
-
-
 class Secrets:
     """Everything secret the test sends or receives, to look for in the logs afterwards."""
 

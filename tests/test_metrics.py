@@ -43,11 +43,6 @@ class Moves:
         ]
 
 
-@pytest.fixture
-async def acme(make_customer):
-    return await make_customer("Acme Oy", enforce=True)
-
-
 async def test_login_conversion_second_factor_and_lockout_metrics_move_with_the_flows(
     client, mailbox, acme, make_customer, make_user
 ):

@@ -34,11 +34,6 @@ __all__ = ["refusing_smtp"]  # a fixture
 PROMPT = 1.0
 
 
-@pytest.fixture
-async def acme(make_customer):
-    return await make_customer("Acme Oy", enforce=True)
-
-
 async def _ask_for_invitation(client: GraphQLClient, email: str) -> dict[str, Any]:
     ticket = (await client.login(email, PASSWORD))["ticket"]
     answer = (await client.run("RequestConversion", ticket=ticket, email=email))["requestConversion"]

@@ -41,11 +41,6 @@ def fakes() -> Iterator[None]:
 
 
 @pytest.fixture
-async def acme(make_customer):
-    return await make_customer("Acme Oy", enforce=True)
-
-
-@pytest.fixture
 async def bea(make_customer, make_user):
     """A password user of a customer that does not enforce two factors: the "other user"."""
     return await make_user(await make_customer("Relaxed Oy"), "bea@example.com", PASSWORD)

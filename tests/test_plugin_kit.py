@@ -21,11 +21,6 @@ from .flows import PASSWORD, challenge, enroll, request_invitation, verify
 FAKES = {"gql_server_plugins": "tests.plugin_fakes", "gql_server_plugin_timeout_seconds": 0.3}
 
 
-@pytest.fixture
-async def acme(make_customer):
-    return await make_customer("Acme Oy", enforce=True)
-
-
 @pytest.fixture(autouse=True)
 def reset_fakes():
     plugin_fakes.MODE["send"] = "ok"

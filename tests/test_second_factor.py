@@ -20,16 +20,6 @@ WRONG = "000000"
 
 
 @pytest.fixture
-async def acme(make_customer):
-    return await make_customer("Acme Oy", enforce=True)
-
-
-@pytest.fixture
-async def anna(acme, make_user):
-    return await make_user(acme, "anna@example.com", PASSWORD)
-
-
-@pytest.fixture
 async def totp_user(client, mailbox, anna):
     """Anna, converted with an authenticator app."""
     return await convert(client, mailbox, "anna@example.com", "totp")

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-import pytest
-
 from gql_server.auth.conversion import INVITATIONS_PER_HOUR
 from gql_server.auth.enrollment import ENROLLMENTS_PER_HOUR
 from gql_server.auth.second_factor import CODES_PER_CHALLENGE
@@ -24,11 +22,6 @@ from .flows import PASSWORD, challenge, convert, request_invitation
 from .mailbox import invitation_token_in
 
 PARALLEL = 12
-
-
-@pytest.fixture
-async def acme(make_customer):
-    return await make_customer("Acme Oy", enforce=True)
 
 
 async def test_parallel_invitation_requests_send_at_most_the_hourly_limit(client, mailbox, acme, make_user):

@@ -127,11 +127,6 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
 
 
 @pytest.fixture
-async def acme(make_customer):
-    return await make_customer("Acme Oy", enforce=True)
-
-
-@pytest.fixture
 async def anna(acme, make_user):
     return await make_user(acme, EMAIL, PASSWORD)
 
