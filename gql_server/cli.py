@@ -38,7 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         settings = Settings()
-        settings.check()
+        if getattr(args, "needs_secret_key", True):
+            # Fails fast without SECRET_KEY in production; in development makes ./var/secret.key once.
+            settings.check()
         result: int = args.run(settings, args)
         return result
     except (AdminError, ConfigurationError) as exc:
@@ -97,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     end_all.set_defaults(run=_end_all_sessions)
 
     plugins = commands.add_parser("plugins", help="list installed plugins and second-factor methods (JSON)")
-    plugins.set_defaults(run=_plugins)
+    # Reads only: it must work, and write nothing (no ./var/secret.key), on a machine without a key.
+    plugins.set_defaults(run=_plugins, needs_secret_key=False)
 
     rotate = commands.add_parser(
         "rotate-secret-key",

@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
-    """The Tortoise config for one database URL (one app, label "models")."""
-    _ensure_sqlite_folder(database_url)
+    """The Tortoise config for one database URL (one app, label "models"). Pure: nothing is created on disk
+    (importing this module builds one for `tortoise makemigrations`); `secure_sqlite_files`, called by
+    `migrate` and at start-up, makes the SQLite folder and file."""
     database_url = _sqlite_defaults(database_url)
     connection = connection_alias(database_url)
     return {
