@@ -163,7 +163,9 @@ def _sqlite_applied_migrations(path: Path) -> set[str] | None:
     # open (the service's connection), and would not notice a chmod. Asked with access(), never by opening
     # the file: closing any descriptor of it drops every POSIX lock this process holds on it, SQLite's
     # included, and the next program to close the database would delete the WAL under the service.
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+    # Readable is the question here; whether writes go through is the write probe's (an immutable or
+    # read-only file reads fine and answers "not writable" there).
+    if path.exists() and not os.access(path, os.R_OK):
         raise DatabaseUnreachable("unable to open database file: permission denied")
     # mode=ro: a missing file is an error here, not a new empty database created by the check.
     uri = f"file:{quote(str(path.resolve()))}?mode=ro"
