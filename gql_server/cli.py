@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from tortoise import Tortoise
 
 from gql_server import db
-from gql_server.admin import Admin, AdminError
+from gql_server.auth.operator import Operator, OperatorError
 from gql_server.enums import MembershipLevel
 from gql_server.outbox import Delivery
 from gql_server.services import build_services
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.check()
         result: int = args.run(settings, args)
         return result
-    except (AdminError, ConfigurationError) as exc:
+    except (OperatorError, ConfigurationError) as exc:
         print(f"gql-server: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except ValidationError as exc:
@@ -124,12 +124,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from gql_server.serving import UVICORN_OPTIONS, serve
 
     if args.demo and settings.production:
-        raise AdminError("--demo is for development; it creates accounts with known passwords.")
+        raise OperatorError("--demo is for development; it creates accounts with known passwords.")
     log_config = logging_config(settings)
     logging.config.dictConfig(log_config)
     asyncio.run(db.migrate(settings.database_url))
     if args.demo:
-        _print_demo(_with_orm(settings, lambda admin: _demo(admin)), f"http://{args.host}:{args.port}")
+        _print_demo(_with_orm(settings, lambda operator: _demo(operator)), f"http://{args.host}:{args.port}")
     with serving_metrics(settings, args.workers):
         config = uvicorn.Config(
             "gql_server.app:create_app",
@@ -158,7 +158,7 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _create_customer(settings: Settings, args: argparse.Namespace) -> int:
-    customer = _with_orm(settings, lambda admin: admin.create_customer(args.name))
+    customer = _with_orm(settings, lambda operator: operator.create_customer(args.name))
     print(json.dumps({"id": str(customer.id)}))
     return 0
 
@@ -166,7 +166,7 @@ def _create_customer(settings: Settings, args: argparse.Namespace) -> int:
 def _create_user(settings: Settings, args: argparse.Namespace) -> int:
     created = _with_orm(
         settings,
-        lambda admin: admin.create_user(
+        lambda operator: operator.create_user(
             customer_id=args.customer,
             email=args.email,
             level=LEVELS[args.level],
@@ -182,7 +182,7 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _reset_factors(settings: Settings, args: argparse.Namespace) -> int:
-    reset = _with_orm(settings, lambda admin: admin.reset_factors(args.email))
+    reset = _with_orm(settings, lambda operator: operator.reset_factors(args.email))
     print(json.dumps({"id": str(reset.user.id), **_invitation_status(reset.delivery)}))
     print(f"factors removed, sessions ended; {_invitation_said(reset.delivery, reset.user.email)}", file=sys.stderr)
     return 0
@@ -203,7 +203,7 @@ def _invitation_said(delivery: Delivery, address: str) -> str:
 
 
 def _end_all_sessions(settings: Settings, _args: argparse.Namespace) -> int:
-    ended = _with_orm(settings, lambda admin: admin.end_all_sessions())
+    ended = _with_orm(settings, lambda operator: operator.end_all_sessions())
     print(json.dumps({"ended": ended}))
     print(f"{ended} sessions ended: everyone signs in again", file=sys.stderr)
     return 0
@@ -212,7 +212,9 @@ def _end_all_sessions(settings: Settings, _args: argparse.Namespace) -> int:
 def _add_membership(settings: Settings, args: argparse.Namespace) -> int:
     membership = _with_orm(
         settings,
-        lambda admin: admin.add_membership(user_id=args.user, customer_id=args.customer, level=LEVELS[args.level]),
+        lambda operator: operator.add_membership(
+            user_id=args.user, customer_id=args.customer, level=LEVELS[args.level]
+        ),
     )
     print(json.dumps({"id": str(membership.id)}))
     return 0
@@ -233,9 +235,9 @@ def _rotate_secret_key(settings: Settings, args: argparse.Namespace) -> int:
     try:
         old = Keyring(read_old_secret_key(args.old_key_file))
         new = Keyring(settings.resolved_secret_key)
-        report = _with_orm(settings, lambda _admin: rotate_factor_states(old, new))
+        report = _with_orm(settings, lambda _operator: rotate_factor_states(old, new))
     except RotationRefused as exc:
-        raise AdminError(str(exc)) from None
+        raise OperatorError(str(exc)) from None
     print(json.dumps(report.as_json()))
     print(
         f"{report.reencrypted} factor state(s) re-encrypted ({report.already_current} under the new key already), "
@@ -259,10 +261,10 @@ def _export_schema(_settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-async def _demo(admin: Admin) -> Any:
+async def _demo(operator: Operator) -> Any:
     from gql_server.demo import ensure_demo_data
 
-    return await ensure_demo_data(admin)
+    return await ensure_demo_data(operator)
 
 
 def _print_demo(accounts: Any, base: str) -> None:
@@ -277,7 +279,7 @@ def _print_demo(accounts: Any, base: str) -> None:
     print(f"GraphiQL: {base}/graphql (see the README walkthrough)\n", file=sys.stderr)
 
 
-def _with_orm(settings: Settings, action: Callable[[Admin], Awaitable[T]]) -> T:
+def _with_orm(settings: Settings, action: Callable[[Operator], Awaitable[T]]) -> T:
     """Run one operator action against a migrated database, then close the connections."""
 
     async def run() -> T:
@@ -285,7 +287,7 @@ def _with_orm(settings: Settings, action: Callable[[Admin], Awaitable[T]]) -> T:
         await Tortoise.init(config=db.tortoise_config(settings.database_url))
         services = build_services(settings)
         try:
-            return await action(services.admin)
+            return await action(services.operator)
         finally:
             await services.close()
             await Tortoise.close_connections()

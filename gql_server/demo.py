@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gql_server.admin import Admin
+from gql_server.auth.operator import Operator
 from gql_server.enums import MembershipLevel
 from gql_server.models import Membership, User
 
@@ -28,7 +28,7 @@ class DemoAccount:
     level: MembershipLevel
 
 
-async def ensure_demo_data(admin: Admin) -> list[DemoAccount]:
+async def ensure_demo_data(operator: Operator) -> list[DemoAccount]:
     """Create the demo customers and users unless they exist; return their credentials."""
     customer_ids: dict[str, str] = {}
     accounts = []
@@ -36,8 +36,8 @@ async def ensure_demo_data(admin: Admin) -> list[DemoAccount]:
         user = await User.get_or_none(email=email)
         if user is None:
             if customer_name not in customer_ids:
-                customer_ids[customer_name] = str((await admin.create_customer(customer_name)).id)
-            created = await admin.create_user(
+                customer_ids[customer_name] = str((await operator.create_customer(customer_name)).id)
+            created = await operator.create_user(
                 customer_id=customer_ids[customer_name], email=email, level=level, password=password
             )
             user = created.user

@@ -15,7 +15,8 @@ from enum import StrEnum
 import pluggy
 from tortoise.expressions import Q, Subquery
 
-from gql_server.enums import Assurance, ConversionState, LoginMethod, MembershipLevel, Requirement
+from gql_server.auth.account_state import AccountState, is_two_factor
+from gql_server.enums import Assurance, ConversionState, MembershipLevel, Requirement
 from gql_server.factors import PolicyRequirement, SecondFactorMethod
 from gql_server.models import Customer, EnrolledFactor, Membership, Session, User
 from gql_server.plugins import call_each
@@ -40,11 +41,6 @@ class MethodConflict:
 
     members: int
     would_help: frozenset[str]
-
-
-def is_two_factor(user: User) -> bool:
-    """True once the account has converted (or was created two-factor); there is no way back (R9)."""
-    return user.login_method is LoginMethod.TWO_FACTOR or user.conversion is ConversionState.COMPLETED
 
 
 class Policy:
@@ -87,7 +83,7 @@ class Policy:
 
     async def must_use_two_factors(self, user: User) -> bool:
         """R2: conversion started or completed, any customer enforcing, or a plugin requiring it."""
-        if is_two_factor(user) or user.conversion is not ConversionState.NOT_STARTED:
+        if AccountState.of(user).conversion_started:
             return True
         customers = await self.customers_of(user)
         if any(c.enforce_two_factor for c in customers):

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from starlette.applications import Starlette
 
-from gql_server.admin import Admin
 from gql_server.app import create_app
+from gql_server.auth.operator import Operator
 from gql_server.db import migrate
 from gql_server.enums import Assurance, ConversionState, LoginMethod, MembershipLevel
 from gql_server.models import Customer, User
@@ -189,13 +189,13 @@ async def client(app: Starlette) -> AsyncIterator[GraphQLClient]:
 
 
 @pytest.fixture
-def admin(services: Services) -> Admin:
+def admin(services: Services) -> Operator:
     """Operator actions, as the CLI runs them."""
     return services.admin
 
 
 @pytest.fixture
-def make_customer(admin: Admin) -> Callable[..., Awaitable[Customer]]:
+def make_customer(admin: Operator) -> Callable[..., Awaitable[Customer]]:
     """Factory: a customer, optionally already enforcing two-factor authentication."""
 
     async def make(name: str = "Acme Oy", *, enforce: bool = False) -> Customer:
@@ -209,7 +209,7 @@ def make_customer(admin: Admin) -> Callable[..., Awaitable[Customer]]:
 
 
 @pytest.fixture
-def make_user(admin: Admin) -> Callable[..., Awaitable[User]]:
+def make_user(admin: Operator) -> Callable[..., Awaitable[User]]:
     """Factory: a password user who is a member of `customer` at `level`."""
 
     async def make(

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from gql_server.admin import AdminError
+from gql_server.auth.operator import OperatorError
 from gql_server.enums import MembershipLevel
 from gql_server.models import AuditEvent, Customer, Membership, User
 
@@ -63,7 +63,7 @@ async def test_s32_an_operator_cannot_add_a_membership_that_leaves_no_method(adm
     await Customer.filter(id=mail_only.id).update(allowed_methods=["email_code"])
     bea = await make_user(totp_only, "bea@shared.example", PASSWORD)
 
-    with pytest.raises(AdminError, match="no second-factor method left"):
+    with pytest.raises(OperatorError, match="no second-factor method left"):
         await admin.add_membership(user_id=str(bea.id), customer_id=str(mail_only.id), level=MembershipLevel.COMPANY)
 
     assert not await Membership.filter(user_id=bea.id, customer_id=mail_only.id).exists()

@@ -58,11 +58,11 @@ async def running(settings: Settings) -> AsyncIterator[tuple[Services, GraphQLCl
 
 async def enforcing_customer_with(services: Services, *emails: str) -> Customer:
     """A customer enforcing two factors, with a password user per email."""
-    customer = await services.admin.create_customer("Acme Oy")
+    customer = await services.operator.create_customer("Acme Oy")
     customer.enforce_two_factor = True
     await customer.save()
     for email in emails:
-        await services.admin.create_user(
+        await services.operator.create_user(
             customer_id=str(customer.id), email=email, level=MembershipLevel.COMPANY, password=PASSWORD
         )
     return customer

@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
+from gql_server.auth import account_state
+from gql_server.auth.account_state import PASSWORD_ONLY, AccountState, is_two_factor
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
     BadInput,
@@ -35,7 +37,7 @@ from gql_server.enums import Assurance, ConversionState, TokenPurpose
 from gql_server.links import Links
 from gql_server.models import Session, Token, User
 from gql_server.outbox import Delivery, Outbox, Queued
-from gql_server.policy import Policy, is_two_factor
+from gql_server.policy import Policy
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.tokens import find_token, issue_token, revoke_tokens, use_token
 
@@ -185,13 +187,17 @@ class ConversionService:
                 # That address's owner is told, and the invitation can never be used for it (R4, R20).
                 await use_token(invitation.record)
                 queued = await self._outbox.put("address_in_use", to=address, locale=owner.locale, email=address)
-            starting = current.conversion is ConversionState.NOT_STARTED
-            state = ConversionState.PENDING if starting else current.conversion
-            await User.filter(id=user.id).update(conversion=state, pending_email=address)
+            previous_pending = current.pending_email
+            # R4: sending the first invitation starts the conversion; a re-sent one changes only its address.
+            starting = AccountState.of(current) == PASSWORD_ONLY
+            if starting:
+                await account_state.move(current, account_state.CONVERSION_PENDING, pending_email=address)
+            else:
+                await User.filter(id=user.id).update(pending_email=address)
             notices = []
             if address != current.email:
                 notices.append(await self._notices.invitation_elsewhere(current, address))
-        return _Sent(queued, invitation.expires_at, starting, current.pending_email, notices)
+        return _Sent(queued, invitation.expires_at, starting, previous_pending, notices)
 
     async def _forget_refused(self, user: User, address: str, previous: str | None) -> None:
         """The mail server refused the address for good: no invitation can ever reach it, so the

@@ -11,6 +11,7 @@ from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth.access import acting_user, is_customer_admin, level_in
+from gql_server.auth.account_state import is_two_factor
 from gql_server.auth.results import (
     BadInput,
     NotAuthenticated,
@@ -22,7 +23,7 @@ from gql_server.clock import utcnow
 from gql_server.enums import ConversionState
 from gql_server.factors import SecondFactorMethod
 from gql_server.models import AuditEvent, Customer, Session, User
-from gql_server.policy import MethodConflict, Policy, is_two_factor
+from gql_server.policy import MethodConflict, Policy
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ address is announced to the previous one, and audited with both addresses).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,6 +17,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
+from gql_server.auth import account_state
+from gql_server.auth.account_state import IllegalTransition, StateChanged, is_two_factor
 from gql_server.auth.factors import FactorCore
 from gql_server.auth.login import LoginService
 from gql_server.auth.notices import ChangeNotices
@@ -34,7 +37,7 @@ from gql_server.auth.results import (
     WrongCode,
 )
 from gql_server.clock import utcnow
-from gql_server.enums import Assurance, ConversionState, InvitationPassword, LoginMethod, TokenPurpose
+from gql_server.enums import Assurance, InvitationPassword, TokenPurpose
 from gql_server.factors import Account, CodeCheckingMethod, CodeDeliveringMethod
 from gql_server.models import EnrolledFactor, Session, Token, User
 from gql_server.outbox import Outbox, Queued
@@ -42,6 +45,8 @@ from gql_server.passwords import PasswordRejected, PasswordService, check_new_pa
 from gql_server.policy import Policy
 from gql_server.sessions import SessionPolicy, create_session
 from gql_server.tokens import find_token, issue_token, reserve_attempt, use_token
+
+log = logging.getLogger(__name__)
 
 ENROLLMENT_LIFETIME = timedelta(minutes=15)
 # Wrong codes an enrollment allows before it is dead (the same budget as a login challenge, S5).
@@ -55,7 +60,7 @@ def password_needed(invitation: Token, user: User) -> InvitationPassword:
     if user.password_hash is None:
         return InvitationPassword.NEW
     # Invitations written before S34 carry no mark: only an operator reset made one for a two-factor user.
-    proven = invitation.data.get("password_proven", user.login_method is not LoginMethod.TWO_FACTOR)
+    proven = invitation.data.get("password_proven", not is_two_factor(user))
     return InvitationPassword.NONE if proven else InvitationPassword.CURRENT
 
 
@@ -219,7 +224,6 @@ class EnrollmentService:
         ip: str | None,
     ) -> ConfirmOutcome:
         address = _invited_address(invitation)
-        converting = user.conversion is not ConversionState.COMPLETED
         previous_address = user.email
         try:
             async with in_transaction():
@@ -234,15 +238,11 @@ class EnrollmentService:
                     last_counter=counter,
                     created_at=utcnow(),
                 )
-                changes: dict[str, object] = {
-                    "email": address,
-                    "pending_email": None,
-                    "login_method": LoginMethod.TWO_FACTOR,
-                    "conversion": ConversionState.COMPLETED,
-                }
+                changes: dict[str, object] = {"email": address, "pending_email": None}
                 if new_hash:
                     changes["password_hash"] = new_hash
-                await User.filter(id=user.id).update(**changes)
+                # R5: the user is TWO_FACTOR from now on (R9: for good); `left` says whether this converted them.
+                left = await _become_two_factor(user, changes)
                 # Sessions from before the conversion were one-factor; none of them outlives it.
                 await Session.filter(user_id=user.id, ended_at=None).update(ended_at=utcnow())
                 user = await User.get(id=user.id)
@@ -258,7 +258,7 @@ class EnrollmentService:
             # The address was taken by another account after the invitation was sent.
             return EmailTaken()
         self._outbox.deliver_later(notices)
-        await self._audit_completion(user, factor, converting, previous_address, ip)
+        await self._audit_completion(user, factor, left != account_state.TWO_FACTOR, previous_address, ip)
         return EnrollmentDone(user=user, session=new_session, recovery_codes=codes, factor=factor)
 
     async def _factor_added_notice(self, user: User, method_id: str) -> Queued:
@@ -280,7 +280,20 @@ class EnrollmentService:
 
 
 class _Raced(Exception):
-    """Another request used the enrollment or the invitation first."""
+    """Another request used the enrollment or the invitation first (or moved the account's state)."""
+
+
+async def _become_two_factor(user: User, changes: dict[str, object]) -> account_state.AccountState:
+    """Move the account to TWO_FACTOR with `changes`; the state it left. A completed conversion or a
+    two-factor account enrolling again after a reset qualify; any other state is refused (R9)."""
+    try:
+        return await account_state.move(user, account_state.TWO_FACTOR, **changes)
+    except StateChanged:
+        raise _Raced from None
+    except IllegalTransition:
+        # No invitation is ever issued to an account in another state: a bug, not a user's doing.
+        log.exception("an enrollment was confirmed for user %s in an unexpected state", user.id)
+        raise _Raced from None
 
 
 def _invited_address(invitation: Token) -> str:

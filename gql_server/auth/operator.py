@@ -1,20 +1,24 @@
-"""Operator actions shared by the CLI and the demo: customers, users, memberships. Audited."""
+"""Operator actions shared by the CLI and the demo: customers, users, memberships, the last-resort reset
+of factors (R9). Audited.
+
+"Operator" is whoever runs the service (the `gql-server` command); a customer's administrator is
+someone else: a CUSTOMER-level member, who acts through the API (R1, R19)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
-from gql_server.auth import lockout
+from gql_server.auth import account_state, lockout
+from gql_server.auth.account_state import IllegalTransition, StateChanged, is_two_factor
 from gql_server.auth.conversion import ConversionService
 from gql_server.auth.customers import parse_id
 from gql_server.clock import utcnow
 from gql_server.emails import looks_like_email, normalize_email
-from gql_server.enums import ConversionState, LoginMethod, MembershipLevel
+from gql_server.enums import MembershipLevel
 from gql_server.mail import ALL_SECOND_FACTORS
 from gql_server.models import Customer, EnrolledFactor, Membership, RecoveryCode, Session, User
 from gql_server.outbox import Delivery, Outbox
@@ -22,7 +26,7 @@ from gql_server.passwords import PasswordRejected, PasswordService, check_new_pa
 from gql_server.policy import Policy
 
 
-class AdminError(Exception):
+class OperatorError(Exception):
     """An operator's request was refused; the message says why and what to do."""
 
 
@@ -43,7 +47,7 @@ class Reset:
 
 
 @dataclass(frozen=True)
-class Admin:
+class Operator:
     """Operator actions, with the same validation and audit whatever calls them."""
 
     passwords: PasswordService
@@ -56,7 +60,7 @@ class Admin:
         """A new customer with default settings (enforcement off)."""
         name = name.strip()
         if not name or len(name) > 200:
-            raise AdminError("A customer name needs 1 to 200 characters.")
+            raise OperatorError("A customer name needs 1 to 200 characters.")
         customer = await Customer.create(name=name)
         await self.auditor.record(AuditKind.CUSTOMER_CREATED, customer=customer, data={"name": name})
         return customer
@@ -68,30 +72,31 @@ class Admin:
         sent an invitation to choose a password and enroll a factor (new accounts default to two factors).
 
         The invitation goes through the outbox (S36). If the mail server refuses the address for good, the
-        account is removed again, since nobody could ever use it (AdminError); if the server cannot be
+        account is removed again, since nobody could ever use it (OperatorError); if the server cannot be
         reached, the invitation stays queued and a serving process keeps trying (`Created.delivery`).
         """
         customer = await self._customer(customer_id)
         address = normalize_email(email)
         if not looks_like_email(address):
-            raise AdminError(f"Not an email address: {email!r}.")
-        fields: dict[str, Any] = {"email": address, "password_hash": None, "locale": locale}
-        if password is None:
-            # Two-factor from the start; the conversion completes when the invitation is used.
-            fields |= {"login_method": LoginMethod.TWO_FACTOR, "conversion": ConversionState.PENDING}
-        else:
+            raise OperatorError(f"Not an email address: {email!r}.")
+        password_hash = None
+        if password is not None:
             try:
                 check_new_password(password)
             except PasswordRejected as exc:
-                raise AdminError(f"Password refused: {exc}") from None
-            fields["password_hash"] = await self.passwords.hash(password)
+                raise OperatorError(f"Password refused: {exc}") from None
+            password_hash = await self.passwords.hash(password)
+        # Without a password: two-factor from the start; the invitation enrolls the first factor.
+        state = account_state.initial_state(has_password=password_hash is not None)
         queued = None
         async with in_transaction():
             try:
-                user = await User.create(**fields)
+                user = await account_state.create_account(
+                    state, email=address, password_hash=password_hash, locale=locale
+                )
                 await Membership.create(user=user, customer=customer, level=level)
             except IntegrityError:
-                raise AdminError(f"A user with the email {address} exists already.") from None
+                raise OperatorError(f"A user with the email {address} exists already.") from None
             if password is None:
                 queued, _ = await self.conversion.invite_in_transaction(user, proven=True)
         await self.auditor.record(
@@ -108,7 +113,7 @@ class Admin:
             await self.auditor.record(
                 AuditKind.USER_REMOVED, customer=customer, data={"reason": "invitation refused by the mail server"}
             )
-            raise AdminError(
+            raise OperatorError(
                 f"The mail server refused {address}, so nobody could ever accept the invitation; nothing was kept."
             )
         return Created(user, delivery)
@@ -122,28 +127,42 @@ class Admin:
         """
         user = await User.get_or_none(email=normalize_email(email))
         if user is None:
-            raise AdminError(f"No user with the email {normalize_email(email)}.")
-        if user.login_method is not LoginMethod.TWO_FACTOR:
-            raise AdminError(f"{user.email} does not sign in with two factors: there is nothing to reset.")
-        async with in_transaction():
-            removed = await EnrolledFactor.filter(user_id=user.id).delete()
-            await RecoveryCode.filter(user_id=user.id).delete()
-            # S41: the new factor starts with a clean slate of wrong codes.
-            await lockout.reset_streak(user.id)
-            await Session.filter(user_id=user.id, ended_at=None).update(ended_at=utcnow())
-            notice = await self.outbox.put(
-                "factor_removed", to=user.email, locale=user.locale, method_name=ALL_SECOND_FACTORS
-            )
-            invitation, _ = await self.conversion.invite_in_transaction(user, proven=False)
+            raise OperatorError(f"No user with the email {normalize_email(email)}.")
+        if not is_two_factor(user):
+            raise OperatorError(f"{user.email} does not sign in with two factors: there is nothing to reset.")
+        try:
+            async with in_transaction():
+                removed = await self._reset_in_transaction(user)
+                notice = await self.outbox.put(
+                    "factor_removed", to=user.email, locale=user.locale, method_name=ALL_SECOND_FACTORS
+                )
+                invitation, _ = await self.conversion.invite_in_transaction(user, proven=False)
+        except StateChanged:
+            raise OperatorError(
+                f"The account {user.email} changed meanwhile; nothing was reset. Run it again."
+            ) from None
+        except IllegalTransition as exc:
+            raise OperatorError(f"{user.email}: {exc}; nothing was reset.") from None
         await self.auditor.record(AuditKind.FACTORS_RESET, subject=user, data={"factors_removed": removed})
         self.outbox.deliver_later([notice])
         delivery = await self.outbox.deliver(invitation, wait=self.outbox.attempt_seconds)
         if delivery in (Delivery.REFUSED, Delivery.DROPPED):
-            raise AdminError(
+            raise OperatorError(
                 f"The factors of {user.email} were removed and every session ended, but the mail server refused "
                 "the invitation. Fix the mail problem and run reset-factors again."
             )
         return Reset(user, delivery)
+
+    async def _reset_in_transaction(self, user: User) -> int:
+        """Remove the factors, recovery codes and sessions; returns how many factors were removed."""
+        # R9: the account stays in its two-factor state; held, so that a move meanwhile undoes the reset.
+        await account_state.hold(user)
+        removed = await EnrolledFactor.filter(user_id=user.id).delete()
+        await RecoveryCode.filter(user_id=user.id).delete()
+        # S41: the new factor starts with a clean slate of wrong codes.
+        await lockout.reset_streak(user.id)
+        await Session.filter(user_id=user.id, ended_at=None).update(ended_at=utcnow())
+        return removed
 
     async def end_all_sessions(self) -> int:
         """End every live session (audited); everyone signs in again. Returns how many were ended.
@@ -162,12 +181,12 @@ class Admin:
         uid = parse_id(user_id)
         user = await User.get_or_none(id=uid) if uid else None
         if user is None:
-            raise AdminError(f"No user with id {user_id}.")
+            raise OperatorError(f"No user with id {user_id}.")
         async with in_transaction():
             conflict = await self.policy.method_conflict(customer.id, newcomer=(user, level))
             if conflict is not None:
                 usable = ", ".join(sorted(conflict.would_help)) or "none"
-                raise AdminError(
+                raise OperatorError(
                     f"{user.email} would have no second-factor method left to enroll: {customer.name} allows "
                     f"none of the methods their other customers (and policy plugins) allow them ({usable}). "
                     f"Change the allowed methods of {customer.name} or of their other customers first."
@@ -175,7 +194,7 @@ class Admin:
             try:
                 membership = await Membership.create(user=user, customer=customer, level=level)
             except IntegrityError:
-                raise AdminError(f"{user.email} is a member of {customer.name} already.") from None
+                raise OperatorError(f"{user.email} is a member of {customer.name} already.") from None
         await self.auditor.record(
             AuditKind.MEMBERSHIP_ADDED, subject=user, customer=customer, data={"level": level.value}
         )
@@ -185,5 +204,5 @@ class Admin:
         cid = parse_id(customer_id)
         customer = await Customer.get_or_none(id=cid) if cid else None
         if customer is None:
-            raise AdminError(f"No customer with id {customer_id}.")
+            raise OperatorError(f"No customer with id {customer_id}.")
         return customer
