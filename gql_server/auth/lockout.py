@@ -56,8 +56,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# lock_duration(n) stops growing at this n: the first n whose doubled lock reaches LONGEST_LOCK, plus one
-# (1 min doubled six times is over the hour: 7).
+# How many lock durations there are: FIRST_LOCK doubled until it reaches LONGEST_LOCK (1 min to 1 h: 1, 2,
+# 4, 8, 16, 32 and 60 minutes, seven); lock_duration(n) stops growing at the last.
 _LOCK_STEPS = 1 + math.ceil(math.log2(LONGEST_LOCK / FIRST_LOCK))
 
 
