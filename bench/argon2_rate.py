@@ -11,12 +11,14 @@ import time
 
 from argon2 import PasswordHasher, Type
 
-from gql_server.passwords import MEMORY_COST_KIB, PARALLELISM, TIME_COST
+from gql_server.limits import ARGON2_MEMORY_KIB, ARGON2_PARALLELISM, ARGON2_TIME_COST
 
 
 def verify_rate(seconds: float) -> float:
     """Verifications per second of a correct password, measured for about `seconds`."""
-    hasher = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB, parallelism=PARALLELISM, type=Type.ID)
+    hasher = PasswordHasher(
+        time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_PARALLELISM, type=Type.ID
+    )
     stored = hasher.hash("correct horse battery staple")
     hasher.verify(stored, "correct horse battery staple")  # warm the allocator once
     count = 0

@@ -24,7 +24,7 @@ from bench.config import PASSWORD, SECRET_KEY
 from gql_server import db
 from gql_server.clock import utcnow
 from gql_server.crypto import Keyring
-from gql_server.passwords import MEMORY_COST_KIB, PARALLELISM, TIME_COST
+from gql_server.limits import ARGON2_MEMORY_KIB, ARGON2_PARALLELISM, ARGON2_TIME_COST
 from gql_server.tokens import hash_token
 
 # The authenticator secret every seeded TOTP factor holds; the load generator computes its codes.
@@ -59,7 +59,9 @@ TOKEN = ("id", "purpose", "token_hash", "user_id", "created_at", "expires_at", "
 @cache
 def password_hash() -> str:
     """One argon2id hash of PASSWORD with the service's parameters (S1), shared by every seeded user."""
-    hasher = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB, parallelism=PARALLELISM, type=Type.ID)
+    hasher = PasswordHasher(
+        time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_PARALLELISM, type=Type.ID
+    )
     return hasher.hash(PASSWORD)
 
 

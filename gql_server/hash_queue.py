@@ -24,16 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TypeVar
 
+from gql_server.limits import HASH_THREAD_NICENESS, HASH_TIME_SMOOTHING, INITIAL_SECONDS_PER_HASH
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# How much lower the hashing threads' priority is than the event loop's (Linux nice levels, per thread).
-HASH_THREAD_NICENESS = 19
-# The first estimate of a hash's cost in seconds, until real hashes have been timed.
-INITIAL_SECONDS_PER_HASH = 0.025
-# Weight of the newest hash in the moving average of hash durations.
-SMOOTHING = 0.1
 
 
 class HashQueueFull(Exception):
@@ -98,7 +93,7 @@ class HashQueue:
             finally:
                 self.running -= 1
                 took = (time.perf_counter() - started) / self.workers
-                self._seconds_per_hash += SMOOTHING * (took - self._seconds_per_hash)
+                self._seconds_per_hash += HASH_TIME_SMOOTHING * (took - self._seconds_per_hash)
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:

@@ -33,13 +33,12 @@ from tortoise.exceptions import IntegrityError
 from gql_server import migrations
 from gql_server.clock import utcnow
 from gql_server.db import connection_alias, sqlite_file
+from gql_server.limits import HEALTH_CHECK_TIMEOUT_SECONDS
 from gql_server.models import HealthProbe
 from gql_server.ratelimit import ClientRateLimiter
 
 log = logging.getLogger(__name__)
 
-# A probe that waits longer than this counts as a failure: a load balancer's own timeout is short.
-CHECK_TIMEOUT_SECONDS = 2.0
 MIGRATIONS_TABLE = "tortoise_migrations"
 MIGRATIONS_APP = "models"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -95,7 +94,7 @@ class Readiness:
     async def _database_checks(self) -> list[Check]:
         self._cause = ""
         try:
-            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            async with asyncio.timeout(HEALTH_CHECK_TIMEOUT_SECONDS):
                 migrations = self._migrations_check(await self._applied_migrations())
                 # Only on a migrated database: before that the probe's table may not exist.
                 database = await self._write_check() if migrations.ok else Check("database", True, "ok")
@@ -170,7 +169,7 @@ def _sqlite_applied_migrations(path: Path) -> set[str] | None:
     # mode=ro: a missing file is an error here, not a new empty database created by the check.
     uri = f"file:{quote(str(path.resolve()))}?mode=ro"
     try:
-        connection = sqlite3.connect(uri, uri=True, timeout=CHECK_TIMEOUT_SECONDS)
+        connection = sqlite3.connect(uri, uri=True, timeout=HEALTH_CHECK_TIMEOUT_SECONDS)
     except sqlite3.Error as exc:
         raise DatabaseUnreachable(str(exc)) from exc
     try:

@@ -19,13 +19,12 @@ import aiosmtplib
 import pluggy
 
 from gql_server import metrics
+from gql_server.limits import MAIL_ATTEMPT_SECONDS
 
 DEFAULT_LOCALE = "en"
 TEMPLATE_HEADER = "X-Gql-Template"
 # What an operator reset removes; passed as `method_name` and translated like a method name.
 ALL_SECOND_FACTORS = "all second factors"
-# S37: the longest one delivery attempt may take, connection set-up and teardown included.
-ATTEMPT_SECONDS = 15.0
 
 
 class MailNotDelivered(Exception):
@@ -272,7 +271,7 @@ class MailService:
     through the outbox (gql_server/outbox.py) instead, which calls `deliver` after the commit (S36).
     """
 
-    def __init__(self, pm: pluggy.PluginManager, mail_from: str, attempt_seconds: float = ATTEMPT_SECONDS) -> None:
+    def __init__(self, pm: pluggy.PluginManager, mail_from: str, attempt_seconds: float = MAIL_ATTEMPT_SECONDS) -> None:
         self._pm = pm
         self._mail_from = mail_from
         self._attempt_seconds = attempt_seconds

@@ -18,15 +18,12 @@ import aiosmtplib
 
 from gql_server.clock import utcnow
 from gql_server.hookspecs import hookimpl
+from gql_server.limits import SMTP_QUIT_SECONDS, SMTP_TIMEOUT_SECONDS
 from gql_server.mail import TEMPLATE_HEADER
 from gql_server.models import DevelopmentMailbox
 
 log = logging.getLogger("gql_server.mail")
 
-# S37: one SMTP session, connection to the accepted message, at most this long; a polite QUIT after it
-# at most QUIT_SECONDS more.
-SMTP_TIMEOUT_SECONDS = 10.0
-QUIT_SECONDS = 1.0
 WITHHELD = "(body withheld in production: it holds a code or a link; set SMTP_URL to send mail)"
 _DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 
@@ -99,7 +96,7 @@ class SmtpTransport:
             client.close()
             raise
         try:
-            async with asyncio.timeout(QUIT_SECONDS):
+            async with asyncio.timeout(SMTP_QUIT_SECONDS):
                 await client.quit()
         except (aiosmtplib.SMTPException, TimeoutError, OSError):
             pass  # the server took the message; a lost goodbye changes nothing

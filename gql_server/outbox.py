@@ -13,7 +13,7 @@ committed:
   growing delay until it is delivered, refused for good, too old, or pointless because the token it
   links to is no longer live (used, replaced or expired: a delivered mail always points at a live token).
 
-Processes share the work through claims: a conditional UPDATE takes a message for `CLAIM` seconds, so
+Processes share the work through claims: a conditional UPDATE takes a message for `OUTBOX_CLAIM` seconds, so
 two processes never send it at the same time, and a process that dies mid-send leaves a claim that runs
 out. Delivery is at least once: a process that dies after the mail server took the message but before
 recording it sends it again later.
@@ -30,7 +30,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from enum import StrEnum
@@ -40,33 +40,21 @@ from tortoise.expressions import F, Q
 from gql_server import metrics
 from gql_server.clock import utcnow
 from gql_server.crypto import Keyring, StateUnreadable
+from gql_server.limits import (
+    MAIL_WAIT_SECONDS,
+    OUTBOX_BATCH,
+    OUTBOX_CLAIM,
+    OUTBOX_FORGET_EVERY,
+    OUTBOX_GIVE_UP_AFTER,
+    OUTBOX_KEEP_FINISHED,
+    OUTBOX_POLL_SECONDS,
+    OUTBOX_RETRY_DELAYS,
+    OUTBOX_STOP_SECONDS,
+)
 from gql_server.mail import MailNotDelivered, MailService
 from gql_server.models import MailOutbox, Token
 
 log = logging.getLogger(__name__)
-
-# S36: how long a process holds a message it is sending; longer than one bounded attempt (mail.py).
-CLAIM = timedelta(seconds=60)
-# Delays between attempts (then the last one, again and again), and when to give up on a message.
-RETRY_DELAYS = (
-    timedelta(seconds=30),
-    timedelta(minutes=2),
-    timedelta(minutes=10),
-    timedelta(minutes=30),
-    timedelta(hours=1),
-)
-GIVE_UP_AFTER = timedelta(hours=24)
-# How often the worker looks for due messages, how many it takes at once, and how long it keeps what
-# was sent or given up (the message itself is erased at once; the row says when, for operators).
-POLL_SECONDS = 2.0
-BATCH = 20
-KEEP_FINISHED = timedelta(days=7)
-FORGET_EVERY = timedelta(hours=1)
-# How long a request waits for its own mail before it answers that the mail is on its way.
-WAIT_SECONDS = 5.0
-# How long a stopping process lets attempts in flight finish; the rest stay due for another process.
-# Short, because it comes after the requests' own graceful shutdown (GRACEFUL_SHUTDOWN_SECONDS).
-STOP_SECONDS = 3.0
 
 
 class Delivery(StrEnum):
@@ -94,8 +82,8 @@ class Outbox:
         mailer: MailService,
         keyring: Keyring,
         *,
-        wait_seconds: float = WAIT_SECONDS,
-        poll_seconds: float = POLL_SECONDS,
+        wait_seconds: float = MAIL_WAIT_SECONDS,
+        poll_seconds: float = OUTBOX_POLL_SECONDS,
     ) -> None:
         self._mailer = mailer
         self._keyring = keyring
@@ -169,7 +157,7 @@ class Outbox:
                 next_attempt_at__lte=now,
             )
             .order_by("next_attempt_at")
-            .limit(BATCH)
+            .limit(OUTBOX_BATCH)
             .values_list("id", flat=True)
         )
         for message_id in due:
@@ -179,24 +167,24 @@ class Outbox:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Run the worker while the block runs (the app's lifespan); then let attempts in flight finish
-        for STOP_SECONDS and stop: what is left stays due, and its claim runs out for another process."""
+        for OUTBOX_STOP_SECONDS and stop: what is left stays due, and its claim runs out for another process."""
         worker = asyncio.create_task(self._run())
         try:
             yield
         finally:
             worker.cancel()
             pending = {worker, *self._attempts}
-            _, still = await asyncio.wait(pending, timeout=STOP_SECONDS)
+            _, still = await asyncio.wait(pending, timeout=OUTBOX_STOP_SECONDS)
             for task in still:
                 task.cancel()
 
     async def _run(self) -> None:
-        forgotten_at = utcnow() - FORGET_EVERY
+        forgotten_at = utcnow() - OUTBOX_FORGET_EVERY
         while True:
             try:
-                while await self.deliver_due() == BATCH:
+                while await self.deliver_due() == OUTBOX_BATCH:
                     pass
-                if utcnow() - forgotten_at >= FORGET_EVERY:
+                if utcnow() - forgotten_at >= OUTBOX_FORGET_EVERY:
                     await self._forget_finished()
                     forgotten_at = utcnow()
             except Exception:
@@ -212,7 +200,7 @@ class Outbox:
         now = utcnow()
         claimed = await MailOutbox.filter(
             Q(claimed_until=None) | Q(claimed_until__lt=now), id=message_id, sent_at=None, failed_at=None
-        ).update(claimed_until=now + CLAIM, attempts=F("attempts") + 1)
+        ).update(claimed_until=now + OUTBOX_CLAIM, attempts=F("attempts") + 1)
         if not claimed:
             return await self._state_of(message_id)
         row = await MailOutbox.get(id=message_id)
@@ -242,10 +230,10 @@ class Outbox:
 
     async def _failed(self, row: MailOutbox, exc: MailNotDelivered) -> Delivery:
         now = utcnow()
-        if not exc.retryable or now - row.created_at >= GIVE_UP_AFTER:
+        if not exc.retryable or now - row.created_at >= OUTBOX_GIVE_UP_AFTER:
             await self._give_up(row, str(exc))
             return Delivery.REFUSED
-        delay = RETRY_DELAYS[min(row.attempts, len(RETRY_DELAYS)) - 1]
+        delay = OUTBOX_RETRY_DELAYS[min(row.attempts, len(OUTBOX_RETRY_DELAYS)) - 1]
         await MailOutbox.filter(id=row.id).update(
             next_attempt_at=now + delay, claimed_until=None, last_error=str(exc)[:500]
         )
@@ -277,7 +265,7 @@ class Outbox:
         return Delivery.SENT if row.sent_at is not None else Delivery.QUEUED
 
     async def _forget_finished(self) -> None:
-        before = utcnow() - KEEP_FINISHED
+        before = utcnow() - OUTBOX_KEEP_FINISHED
         await MailOutbox.filter(Q(sent_at__lt=before) | Q(failed_at__lt=before)).delete()
 
 

@@ -20,18 +20,15 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from gql_server.hash_queue import Admission, HashQueue
+from gql_server.limits import (
+    ARGON2_MEMORY_KIB,
+    ARGON2_PARALLELISM,
+    ARGON2_TIME_COST,
+    PASSWORD_HASH_QUEUE,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+)
 from gql_server.metrics import InstrumentedSemaphore
-
-# OWASP Password Storage Cheat Sheet's first argon2id row: m=19 MiB, t=2, p=1.
-MEMORY_COST_KIB = 19456
-TIME_COST = 2
-PARALLELISM = 1
-
-MIN_LENGTH = 8
-# Long enough for passphrases, short enough that hashing cannot be used as a DoS lever (S2).
-MAX_LENGTH = 1024
-# Logins that may wait for a hashing slot beyond those hashing (PASSWORD_HASH_QUEUE).
-DEFAULT_MAX_WAITING = 64
 
 # S31: the 100,000 most common passwords (data/README.md says where they come from), plus our own additions.
 COMMON_PASSWORD_LISTS = ("data/common-passwords.txt.gz", "data/common-passwords-local.txt")
@@ -69,12 +66,12 @@ class PasswordService:
     """
 
     def __init__(
-        self, concurrency: int, hasher: PasswordHasher | None = None, max_waiting: int = DEFAULT_MAX_WAITING
+        self, concurrency: int, hasher: PasswordHasher | None = None, max_waiting: int = PASSWORD_HASH_QUEUE
     ) -> None:
         self._hasher = hasher or PasswordHasher(
-            time_cost=TIME_COST,
-            memory_cost=MEMORY_COST_KIB,
-            parallelism=PARALLELISM,
+            time_cost=ARGON2_TIME_COST,
+            memory_cost=ARGON2_MEMORY_KIB,
+            parallelism=ARGON2_PARALLELISM,
             type=Type.ID,
         )
         # The slots report their waiters and their wait (gql_server_password_hash_queue_depth, ..._wait_seconds).
@@ -144,11 +141,11 @@ class PasswordRejected(ValueError):
 def check_new_password(password: str) -> None:
     """Apply S2 to a password being set: length bounds and the common-password list (S31), no composition
     rules. The DoS cap counts what was typed; the rest looks at the NFKC form that is stored."""
-    if len(password) > MAX_LENGTH:
-        raise PasswordRejected(f"Use at most {MAX_LENGTH} characters.")
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise PasswordRejected(f"Use at most {PASSWORD_MAX_LENGTH} characters.")
     normalized = normalize_password(password)
-    if len(normalized) < MIN_LENGTH:
-        raise PasswordRejected(f"Use at least {MIN_LENGTH} characters.")
+    if len(normalized) < PASSWORD_MIN_LENGTH:
+        raise PasswordRejected(f"Use at least {PASSWORD_MIN_LENGTH} characters.")
     key = _list_key(normalized)
     if key in _common_passwords() or _common_with_a_suffix(key):
         raise PasswordRejected("This password is too common; choose another.")

@@ -7,7 +7,7 @@ So each call runs on one of a few threads of the runner's own, each with an even
 request awaits it under a timeout: when the time is up, the request answers at once and the plugin's
 task is cancelled on its own loop. A thread still blocked by a call that timed out is given no new work
 until that call returns; new work goes to the least busy free thread, and a new thread is started while
-every thread is busy, up to MAX_THREADS.
+every thread is busy, up to PLUGIN_THREADS (gql_server/limits.py).
 
 Objects bound to the service's loop must not be used from a plugin's loop: the mailer handed to
 `send_code` is wrapped in `MainLoopMailer`, which runs each send on the service's loop.
@@ -24,14 +24,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from gql_server.factors import Mailer
+from gql_server.limits import PLUGIN_THREADS
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# Threads for plugin calls per process: enough for many slow-but-async calls at once (they share a
-# thread's loop) and for a few blocked ones; calls past that fail at once instead of queueing.
-MAX_THREADS = 16
 
 
 class NoPluginThread(Exception):
@@ -102,7 +99,7 @@ class _PluginThread:
 class PluginRunner:
     """Runs plugin coroutines on the runner's threads, each call bounded by `timeout` seconds."""
 
-    def __init__(self, timeout: float, max_threads: int = MAX_THREADS) -> None:
+    def __init__(self, timeout: float, max_threads: int = PLUGIN_THREADS) -> None:
         self.timeout = timeout
         self._max_threads = max_threads
         self._threads: list[_PluginThread] = []

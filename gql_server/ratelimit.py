@@ -21,10 +21,9 @@ from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool, Redis
 
-log = logging.getLogger(__name__)
+from gql_server.limits import REDIS_RETRY_SECONDS, REDIS_TIMEOUT_SECONDS
 
-# How long to count in-process before asking a failed Redis again.
-REDIS_RETRY_SECONDS = 5.0
+log = logging.getLogger(__name__)
 
 
 class Action(StrEnum):
@@ -40,14 +39,15 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Budgets per client address, in the `limits` notation ("20/minute")."""
+    """Budgets per client address, in the `limits` notation ("20/minute"): the RATE_LIMIT_* settings,
+    whose defaults are in gql_server/limits.py."""
 
-    login: str = "30/minute"
-    verify_second_factor: str = "30/minute"
-    send_login_code: str = "10/minute"
-    request_conversion: str = "10/minute"
-    report_unrecognized_change: str = "10/minute"
-    reset_password: str = "10/minute"  # noqa: S105 (a rate, not a secret)
+    login: str
+    verify_second_factor: str
+    send_login_code: str
+    request_conversion: str
+    report_unrecognized_change: str
+    reset_password: str
 
     def item(self, action: Action) -> RateLimitItem:
         """The parsed budget of one action."""
@@ -65,7 +65,9 @@ class ClientRateLimiter:
         if redis_url:
             # Our own pool (redis-py), so that it is closed with the app, with short timeouts, so that
             # an unreachable Redis costs a request half a second, not a hang.
-            self._pool = ConnectionPool.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+            self._pool = ConnectionPool.from_url(
+                redis_url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
+            )
             options: dict[str, Any] = {"connection_pool": self._pool}  # typed narrower than accepted
             storage = RedisStorage(_async_url(redis_url), implementation="redispy", **options)
             self._shared = MovingWindowRateLimiter(storage)

@@ -23,10 +23,9 @@ from tortoise.transactions import in_transaction
 from gql_server.clock import utcnow
 from gql_server.crypto import Keyring, StateUnreadable
 from gql_server.enums import TokenPurpose
+from gql_server.limits import SECRET_KEY_MIN_LENGTH
 from gql_server.models import EnrolledFactor, MailOutbox, RecoveryCode, Token
 
-# The minimum length the settings accept for SECRET_KEY: anything shorter was never a key the service ran with.
-MIN_KEY_LENGTH = 32
 OLD_KEY_VARIABLE = "OLD_SECRET_KEY"
 # How many unreadable factor ids a refusal names; enough to investigate, short enough to read.
 SHOWN_IDS = 5
@@ -88,9 +87,11 @@ def read_old_secret_key(path: Path | None, environ: Mapping[str, str] | None = N
             f"Set {OLD_KEY_VARIABLE} (or pass --old-key-file PATH) to the SECRET_KEY the service ran with until now; "
             "SECRET_KEY must already hold the new key."
         )
-    if len(key) < MIN_KEY_LENGTH:
+    # The settings accept no shorter SECRET_KEY: anything shorter was never a key the service ran with.
+    if len(key) < SECRET_KEY_MIN_LENGTH:
         raise RotationRefused(
-            f"The old key has fewer than {MIN_KEY_LENGTH} characters, so it was never a SECRET_KEY of this service."
+            f"The old key has fewer than {SECRET_KEY_MIN_LENGTH} characters, "
+            "so it was never a SECRET_KEY of this service."
         )
     return key
 

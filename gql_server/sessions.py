@@ -7,12 +7,10 @@ from datetime import datetime, timedelta
 
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance
+from gql_server.limits import SESSION_TOUCH_INTERVAL
 from gql_server.lookups import with_user_by_token_hash
 from gql_server.models import Session, User
 from gql_server.tokens import hash_token, new_token
-
-# last_seen_at is written at most this often, so that reads do not turn into writes per request.
-TOUCH_INTERVAL = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ async def resolve_session(token: str, policy: SessionPolicy) -> Session | None:
         return None
     if session.last_seen_at + policy.idle <= now:
         return None
-    if now - session.last_seen_at >= TOUCH_INTERVAL:
+    if now - session.last_seen_at >= SESSION_TOUCH_INTERVAL:
         await Session.filter(id=session.id).update(last_seen_at=now)
         session.last_seen_at = now
     return session

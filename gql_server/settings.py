@@ -14,9 +14,26 @@ from limits import parse
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gql_server.limits import (
+    GRACEFUL_SHUTDOWN_SECONDS,
+    MAIL_WAIT_SECONDS,
+    MAX_REQUEST_BODY_BYTES,
+    PASSWORD_HASH_QUEUE,
+    PLUGIN_TIMEOUT_SECONDS,
+    RATE_LIMIT_LOGIN,
+    RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE,
+    RATE_LIMIT_REQUEST_CONVERSION,
+    RATE_LIMIT_RESET_PASSWORD,
+    RATE_LIMIT_SEND_LOGIN_CODE,
+    RATE_LIMIT_VERIFY_SECOND_FACTOR,
+    SECRET_KEY_MIN_LENGTH,
+    SESSION_ABSOLUTE_HOURS,
+    SESSION_IDLE_MINUTES,
+    TICKET_MINUTES,
+)
+
 DEFAULT_SECRET_FILE = Path("var/secret.key")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-DEFAULT_MAX_REQUEST_BODY_BYTES = 1024 * 1024  # S27
 
 
 class Environment(StrEnum):
@@ -49,35 +66,36 @@ class Settings(BaseSettings):
     # The name authenticator apps show next to the account.
     totp_issuer: str = "gql_server"
     public_url: str = "http://127.0.0.1:8000"
-    secret_key: str | None = Field(default=None, min_length=32)
+    secret_key: str | None = Field(default=None, min_length=SECRET_KEY_MIN_LENGTH)
     gql_server_env: Environment = Environment.DEVELOPMENT
 
+    # Every default below that is a number (or a rate) is a limit of gql_server/limits.py, with its rule.
     # Sessions (S17): NIST 800-63B AAL2 re-authentication limits.
-    session_idle_minutes: int = Field(default=30, ge=1)
-    session_absolute_hours: int = Field(default=12, ge=1)
+    session_idle_minutes: int = Field(default=SESSION_IDLE_MINUTES, ge=1)
+    session_absolute_hours: int = Field(default=SESSION_ABSOLUTE_HOURS, ge=1)
     # The ticket of ConversionRequired only lets the user ask for an invitation (S12).
-    ticket_minutes: int = Field(default=15, ge=1)
+    ticket_minutes: int = Field(default=TICKET_MINUTES, ge=1)
     # Argon2 runs in worker threads; this bounds how many hash at once (memory: 19 MiB each). By default one
     # per CPU this process may use: more threads than cores only thrash the caches (P1: 32-35 -> 37-42
     # logins/s on one core with 1 thread instead of 4).
     password_hash_concurrency: int = Field(default_factory=lambda: usable_cpus(), ge=1)
     # Logins that may wait for a hashing thread; past that, login answers TooManyAttempts at once (P4).
-    password_hash_queue: int = Field(default=64, ge=0)
+    password_hash_queue: int = Field(default=PASSWORD_HASH_QUEUE, ge=0)
     # Per-client-address budgets ("N/second|minute|hour"), shared through Redis when REDIS_URL is set.
-    rate_limit_login: str = "30/minute"
-    rate_limit_verify_second_factor: str = "30/minute"
-    rate_limit_send_login_code: str = "10/minute"
-    rate_limit_request_conversion: str = "10/minute"
-    rate_limit_report_unrecognized_change: str = "10/minute"
-    rate_limit_reset_password: str = "10/minute"  # noqa: S105 (a rate, not a secret)
+    rate_limit_login: str = RATE_LIMIT_LOGIN
+    rate_limit_verify_second_factor: str = RATE_LIMIT_VERIFY_SECOND_FACTOR
+    rate_limit_send_login_code: str = RATE_LIMIT_SEND_LOGIN_CODE
+    rate_limit_request_conversion: str = RATE_LIMIT_REQUEST_CONVERSION
+    rate_limit_report_unrecognized_change: str = RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE
+    rate_limit_reset_password: str = RATE_LIMIT_RESET_PASSWORD
     # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; none by default,
     # so a client cannot choose its own address for the rate limits.
     trusted_proxies: str = ""
     # S36: how long a request waits for the mail it wrote (an invitation) before answering that it is queued;
     # the outbox keeps trying after that. Mail never delays anything but its own request.
-    mail_wait_seconds: float = Field(default=5.0, ge=0)
+    mail_wait_seconds: float = Field(default=MAIL_WAIT_SECONDS, ge=0)
     # Longest wait for a plugin's begin_enrollment, send_code or verify before it counts as failed.
-    gql_server_plugin_timeout_seconds: float = Field(default=10.0, gt=0)
+    gql_server_plugin_timeout_seconds: float = Field(default=PLUGIN_TIMEOUT_SECONDS, gt=0)
     # Comma-separated plugin names that must not load (architecture.md, "Plugins").
     gql_server_disabled_plugins: str = ""
     # Comma-separated modules to load as plugins on top of the installed entry points (opt-in ones,
@@ -101,10 +119,9 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9464, ge=1, le=65535)
     # How long a stopping server lets in-flight requests finish before cutting them off; below the
     # 30 s that Kubernetes and Docker wait between SIGTERM and SIGKILL, so the shutdown still closes cleanly.
-    graceful_shutdown_seconds: int = Field(default=25, ge=1)
-    # S27: request bodies larger than this are refused with 413 before they are read whole (1 MiB: the
-    # largest document S7 lets through is a few kilobytes).
-    max_request_body_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BODY_BYTES, ge=1)
+    graceful_shutdown_seconds: int = Field(default=GRACEFUL_SHUTDOWN_SECONDS, ge=1)
+    # S27: request bodies larger than this are refused with 413 before they are read whole.
+    max_request_body_bytes: int = Field(default=MAX_REQUEST_BODY_BYTES, ge=1)
 
     @field_validator(
         "rate_limit_login",

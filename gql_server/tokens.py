@@ -11,11 +11,9 @@ from tortoise.expressions import F
 
 from gql_server.clock import utcnow
 from gql_server.enums import TokenPurpose
+from gql_server.limits import TOKEN_BYTES
 from gql_server.lookups import with_user_by_token_hash
 from gql_server.models import Token, User
-
-# 32 random bytes: 256 bits, twice the 128 the contract asks for.
-TOKEN_BYTES = 32
 
 
 def new_token() -> str:

@@ -23,11 +23,11 @@ import pytest
 from tortoise import Tortoise
 
 from gql_server.app import create_app
-from gql_server.auth.lockout import RESERVATION_LIFETIME
 from gql_server.clock import utcnow
 from gql_server.crypto import Keyring
 from gql_server.db import migrate, tortoise_config
 from gql_server.enums import ConversionState, LoginMethod, MembershipLevel
+from gql_server.limits import RESERVATION_LIFETIME
 from gql_server.models import AuditEvent, Customer, EnrolledFactor, Membership, User
 from gql_server.passwords import PasswordService
 from gql_server.settings import Settings

@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 
 from gql_server.audit import AuditKind
-from gql_server.auth.lockout import RESERVATION_LIFETIME, STREAK_CAP
 from gql_server.clock import utcnow
+from gql_server.limits import RESERVATION_LIFETIME, STREAK_CAP
 from gql_server.models import AuditEvent, User
 
 from . import plugin_fakes

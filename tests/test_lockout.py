@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+import pytest
 
 from gql_server.audit import AuditKind
-from gql_server.auth.lockout import lock_duration
+from gql_server.auth.lockout import PASSWORD_STEP, SECOND_FACTOR_STEP, Column, lock_duration
 from gql_server.clock import utcnow
 from gql_server.models import AuditEvent, User
 
@@ -20,6 +22,17 @@ async def _kinds(user: User) -> list[str]:
 def test_r12_lock_duration_doubles_from_one_minute_to_one_hour():
     assert [lock_duration(n) for n in range(8)] == [timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 32, 60, 60)]
     assert lock_duration(10_000) == timedelta(hours=1)
+
+
+def test_a_step_column_user_does_not_have_fails_when_the_step_is_built():
+    assert PASSWORD_STEP.columns.failures.name == "failed_password_attempts"
+    assert SECOND_FACTOR_STEP.counts_streak and not PASSWORD_STEP.counts_streak
+    with pytest.raises(TypeError, match="no column 'failed_pasword_attempts'"):
+        Column("failed_pasword_attempts", int)
+    with pytest.raises(TypeError, match="holds datetime, not int"):
+        Column("password_locked_until", int)
+    with pytest.raises(TypeError, match="holds int, not datetime"):
+        Column("code_failure_streak", datetime)
 
 
 async def test_r12_three_wrong_passwords_lock_even_the_right_one(client, make_customer, make_user):

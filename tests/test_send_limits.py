@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from gql_server.auth.conversion import INVITATIONS_PER_HOUR
-from gql_server.auth.enrollment import ENROLLMENTS_PER_HOUR
-from gql_server.auth.second_factor import CODES_PER_CHALLENGE
 from gql_server.enums import TokenPurpose
+from gql_server.limits import CODES_PER_CHALLENGE, ENROLLMENTS_PER_HOUR, INVITATIONS_PER_HOUR
 from gql_server.models import AuditEvent, OneTimeCode, Token
 from gql_server.tokens import hash_token
 

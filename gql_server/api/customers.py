@@ -15,9 +15,9 @@ from gql_server.api.errors import NOT_PERMITTED, InvalidInput, PermissionDenied,
 from gql_server.api.users import UserType
 from gql_server.auth.customers import allowed_method_ids
 from gql_server.auth.results import NotPermitted
+from gql_server.limits import AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX
 from gql_server.models import AuditEvent, Customer
 
-MAX_AUDIT_ENTRIES = 500
 # Audit event ids are BIGINT: a cursor naming a larger one is no cursor of ours (issue 12, item 12).
 MAX_AUDIT_EVENT_ID = 2**63 - 1
 _CURSOR = re.compile(r"audit:([0-9]{1,19})")
@@ -166,9 +166,9 @@ class CustomerType:
             "(InvalidInput for a cursor that is not pageInfo.endCursor of this log)."
         )
     )
-    async def audit_log(self, info: Info, first: int = 50, after: str | None = None) -> AuditLogResult:
+    async def audit_log(self, info: Info, first: int = AUDIT_PAGE_DEFAULT, after: str | None = None) -> AuditLogResult:
         """One page of the audit log, at most `first` (capped) events after the cursor `after`."""
-        limit = max(1, min(first, MAX_AUDIT_ENTRIES))
+        limit = max(1, min(first, AUDIT_PAGE_MAX))
         start = _after(after)
         if isinstance(start, InvalidInput):
             return start

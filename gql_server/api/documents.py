@@ -17,8 +17,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-# Distinct query texts kept: a frontend sends a few dozen; the bound stops unique texts from growing memory.
-CACHE_SIZE = 256
+from gql_server.limits import DOCUMENT_CACHE_SIZE
+
 # What Strawberry's own validation adds to the rules it is given (strawberry.schema.schema.validate_document).
 STRAWBERRY_RULES: tuple[type[ASTValidationRule], ...] = (MaybeNullValidationRule, OneOfInputValidationRule)
 
@@ -55,7 +55,7 @@ class CheckedDocuments(SchemaExtension):
         yield
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+@lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
 def _parse(query: str, max_tokens: int) -> DocumentNode:
     return parse(query, max_tokens=max_tokens)
 
@@ -76,7 +76,7 @@ class _Text:
         return isinstance(other, _Text) and other.query == self.query
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+@lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
 def _validate(
     schema: GraphQLSchema, text: _Text, rules: tuple[type[ASTValidationRule], ...], hide_suggestions: bool
 ) -> tuple[GraphQLError, ...]:

@@ -29,6 +29,7 @@ from gql_server.api.errors import (
 from gql_server.api.methods import SecondFactorMethodType
 from gql_server.api.observe import ObserveOperations
 from gql_server.db import is_database_unavailable
+from gql_server.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from gql_server.mail import MailNotDelivered
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,7 @@ DATABASE_UNAVAILABLE = "The service cannot reach its database for a moment. Retr
 MAIL_RETRY = "The email could not be sent just now; nothing was changed. Retry in a moment."
 MAIL_REFUSED = "The mail server refused this address; nothing was changed. Check the address."
 
-# S7: aliases cannot multiply attempts; depth and size bound the work a request asks for.
-MAX_ALIASES = 5
-MAX_DEPTH = 10
-MAX_TOKENS = 2000
+# S7: aliases cannot multiply attempts; depth and size bound the work a request asks for (gql_server/limits.py).
 # The alias and depth rules are built once: Strawberry's MaxAliasesLimiter and QueryDepthLimiter make a
 # new rule class per instance, i.e. per request, which would defeat the validation cache.
 S7_RULES: list[type[ASTValidationRule]] = [

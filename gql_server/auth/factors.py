@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from tortoise.expressions import Q
@@ -33,14 +33,12 @@ from gql_server.factors import (
     Mailer,
     SecondFactorMethod,
 )
+from gql_server.limits import CODE_DIGITS, CODE_LIFETIME
 from gql_server.models import EnrolledFactor, OneTimeCode, RecoveryCode, Token, User
 from gql_server.plugin_runner import MainLoopMailer, PluginRunner
 
 log = logging.getLogger(__name__)
 
-# S10: six digits, valid ten minutes.
-CODE_DIGITS = 6
-CODE_LIFETIME = timedelta(minutes=10)
 RECOVERY_METHOD = "recovery_code"
 
 

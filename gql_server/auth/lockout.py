@@ -8,9 +8,9 @@ the reservation in the same statement: a failure adds one to the failures and lo
 up; a success resets the round and the backoff. A request that ends without a verdict (the check raised,
 the request was cancelled) releases its reservation and counts nothing. One that dies without running
 its `finally` (SIGKILL, the database gone) leaves the reservation behind: reservations whose newest is
-older than RESERVATION_LIFETIME hold nothing, so such leftovers block for two minutes at most and are
-never a failure. A request that finds every place held by live reservations waits a moment for one and
-then answers a retryable TooManyAttempts, never "wrong password".
+older than RESERVATION_LIFETIME (gql_server/limits.py) hold nothing, so such leftovers block for two
+minutes at most and are never a failure. A request that finds every place held by live reservations
+waits a moment for one and then answers a retryable TooManyAttempts, never "wrong password".
 
 On PostgreSQL a reservation and a failure commit without waiting for their WAL flush (`synchronous_commit`
 off for that one transaction). They are visible to every other transaction at once, so the count stays
@@ -25,44 +25,89 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from gql_server.clock import utcnow
+from gql_server.limits import (
+    FIRST_LOCK,
+    FIRST_PAUSE_SECONDS,
+    LONGEST_LOCK,
+    LONGEST_PAUSE_SECONDS,
+    PASSWORD_ATTEMPTS,
+    PLACE_WAIT_SECONDS,
+    RESERVATION_LIFETIME,
+    SECOND_FACTOR_ATTEMPTS,
+    SETTLE_SECONDS,
+    STREAK_CAP,
+)
 from gql_server.models import User
 
 log = logging.getLogger(__name__)
 
-FIRST_LOCK = timedelta(minutes=1)
-LONGEST_LOCK = timedelta(hours=1)
-# S35: a reservation older than this belongs to a request that died. No request lives this long: a login
-# waits at most a second or two for a hashing thread (P4's bounded queue), a plugin call is cut off at
-# GQL_SERVER_PLUGIN_TIMEOUT_SECONDS (10 s), and a stopping server cancels what still runs after
-# GRACEFUL_SHUTDOWN_SECONDS (25 s); two minutes is four times the sum of the three.
-RESERVATION_LIFETIME = timedelta(minutes=2)
-# S35: how long a request waits for a place while every place is held by other requests in flight, and
-# its pauses between looks (doubling); then it answers TooManyAttempts with FULL_RETRY_AFTER_SECONDS.
-PLACE_WAIT_SECONDS = 2.0
-FIRST_PAUSE_SECONDS = 0.02
-LONGEST_PAUSE_SECONDS = 0.4
-FULL_RETRY_AFTER_SECONDS = 2
-# S41 (63B 5.2.2): wrong codes in a row, across lockouts, after which only a recovery code signs in.
-STREAK_CAP = 100
-# lock_duration(n) stops growing here (1 min doubled six times is over the hour).
-_LOCK_STEPS = 7
+T = TypeVar("T")
+
+# How many lock durations there are: FIRST_LOCK doubled until it reaches LONGEST_LOCK (1 min to 1 h: 1, 2,
+# 4, 8, 16, 32 and 60 minutes, seven); lock_duration(n) stops growing at the last.
+_LOCK_STEPS = 1 + math.ceil(math.log2(LONGEST_LOCK / FIRST_LOCK))
 
 
 def lock_duration(previous_lockouts: int) -> timedelta:
     """1 minute, doubling with each lockout since the last success, at most 1 hour."""
     return min(FIRST_LOCK * (1 << min(previous_lockouts, 16)), LONGEST_LOCK)
+
+
+@dataclass(frozen=True)
+class Column(Generic[T]):
+    """A User column that a step reads from a row and names in its SQL.
+
+    Built once, at import: a name that is not a column of User, or a column of another type, fails there.
+    """
+
+    name: str
+    kind: type[T]
+
+    def __post_init__(self) -> None:
+        column = User._meta.fields_map.get(self.name)
+        if column is None or column.source_field not in (None, self.name):
+            raise TypeError(f"User has no column {self.name!r}")
+        if not issubclass(column.field_type, self.kind):
+            raise TypeError(f"User.{self.name} holds {column.field_type.__name__}, not {self.kind.__name__}")
+
+    def read(self, user: User) -> T | None:
+        """This column's value in a row at hand."""
+        value: T | None = getattr(user, self.name)
+        return value
+
+    def to_python(self, value: object) -> T | None:
+        """A value of this column as the driver returned it (SQLite: timestamps as text), read as Tortoise does."""
+        converted: T | None = User._meta.fields_map[self.name].to_python_value(value)
+        return converted
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The User columns one step keeps its state in (migration 0004)."""
+
+    # Consecutive failures in the current round.
+    failures: Column[int]
+    # Lockouts since the last success: the backoff's exponent.
+    lockouts: Column[int]
+    locked_until: Column[datetime]
+    # S35: places held by requests in flight, and when the newest was taken.
+    reserved: Column[int]
+    reserved_at: Column[datetime]
+    # S41: wrong codes in a row across lockouts; only the second-factor step has one.
+    streak: Column[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,10 +120,11 @@ class _Statements:
     succeed: str
 
 
-def _statements(
-    *, limit: int, failures: str, lockouts: str, locked_until: str, reserved: str, reserved_at: str, streak: str | None
-) -> _Statements:
-    # Only literals of this module reach these strings: the columns of migration 0004 and the limits.
+def _statements(limit: int, columns: Columns) -> _Statements:
+    # Only column names checked against the model (Column) and integer limits reach these strings.
+    failures, lockouts, locked_until = columns.failures.name, columns.lockouts.name, columns.locked_until.name
+    reserved, reserved_at = columns.reserved.name, columns.reserved_at.name
+    streak = columns.streak.name if columns.streak else None
     restarted = f"CASE WHEN {failures} >= {limit} THEN 0 ELSE {failures} END"
     live = f"CASE WHEN {reserved_at} > $3 THEN {reserved} ELSE 0 END"
     # The last reservation out takes its time along: nothing reserved, nothing dated.
@@ -94,14 +140,14 @@ def _statements(
     return _Statements(
         # $1 user id, $2 now, $3 the oldest time a live reservation may have.
         reserve=(
-            f'UPDATE "user" SET {failures} = {restarted}, {locked_until} = NULL, '  # noqa: S608 (literals only)
+            f'UPDATE "user" SET {failures} = {restarted}, {locked_until} = NULL, '  # noqa: S608 (checked names)
             f"{reserved} = CASE WHEN {reserved_at} > $3 THEN {reserved} + 1 ELSE 1 END, {reserved_at} = $2 "
             f"WHERE id = $1 AND ({locked_until} IS NULL OR {locked_until} <= $2) AND ({restarted}) + ({live}) < {limit}"
         ),
-        release=f'UPDATE "user" SET {released} WHERE id = $1',  # noqa: S608 (literals only)
+        release=f'UPDATE "user" SET {released} WHERE id = $1',  # noqa: S608 (checked names)
         # $1 user id, $2 now, $3.. the end of a lock for 0, 1, ... lockouts before it.
         fail=(
-            f'UPDATE "user" SET {failures} = {failures} + 1, {released}, '  # noqa: S608 (literals only)
+            f'UPDATE "user" SET {failures} = {failures} + 1, {released}, '  # noqa: S608 (checked names)
             f"{lockouts} = CASE WHEN {locks} THEN {lockouts} + 1 ELSE {lockouts} END, "
             f"{locked_until} = CASE WHEN NOT ({locks}) THEN {locked_until} {lock_times} ELSE ${_LOCK_STEPS + 2} END"
             f"{counted} WHERE id = $1 RETURNING {locked_until}{returned}"
@@ -116,48 +162,49 @@ def _statements(
 
 @dataclass(frozen=True)
 class Step:
-    """One lockable step of a login: its limit of consecutive failures, how to read its state from a
-    User row, and its statements."""
+    """One lockable step of a login: its limit of consecutive failures, the User columns of its state, and
+    its statements (built from those two, once)."""
 
     name: str
     limit: int
-    failures: Callable[[User], int]
-    locked_until: Callable[[User], datetime | None]
-    sql: _Statements = field(repr=False)
-    # S41: whether failures of this step also count towards the streak cap.
-    counts_streak: bool = False
+    columns: Columns
+    sql: _Statements = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sql", _statements(self.limit, self.columns))
+
+    @property
+    def counts_streak(self) -> bool:
+        """S41: whether failures of this step also count towards the streak cap."""
+        return self.columns.streak is not None
+
+    def locked_until(self, user: User) -> datetime | None:
+        """When the step's lock ends, in a row at hand (None: not locked)."""
+        return self.columns.locked_until.read(user)
 
 
 PASSWORD_STEP = Step(
     name="password",
-    limit=3,
-    failures=lambda user: user.failed_password_attempts,
-    locked_until=lambda user: user.password_locked_until,
-    sql=_statements(
-        limit=3,
-        failures="failed_password_attempts",
-        lockouts="password_lockouts",
-        locked_until="password_locked_until",
-        reserved="password_reserved",
-        reserved_at="password_reserved_at",
-        streak=None,
+    limit=PASSWORD_ATTEMPTS,
+    columns=Columns(
+        failures=Column("failed_password_attempts", int),
+        lockouts=Column("password_lockouts", int),
+        locked_until=Column("password_locked_until", datetime),
+        reserved=Column("password_reserved", int),
+        reserved_at=Column("password_reserved_at", datetime),
     ),
 )
 SECOND_FACTOR_STEP = Step(
     name="second_factor",
-    limit=10,
-    failures=lambda user: user.failed_code_attempts,
-    locked_until=lambda user: user.code_locked_until,
-    sql=_statements(
-        limit=10,
-        failures="failed_code_attempts",
-        lockouts="code_lockouts",
-        locked_until="code_locked_until",
-        reserved="code_reserved",
-        reserved_at="code_reserved_at",
-        streak="code_failure_streak",
+    limit=SECOND_FACTOR_ATTEMPTS,
+    columns=Columns(
+        failures=Column("failed_code_attempts", int),
+        lockouts=Column("code_lockouts", int),
+        locked_until=Column("code_locked_until", datetime),
+        reserved=Column("code_reserved", int),
+        reserved_at=Column("code_reserved_at", datetime),
+        streak=Column("code_failure_streak", int),
     ),
-    counts_streak=True,
 )
 
 
@@ -198,7 +245,7 @@ class Attempt:
         if not rows:
             return Failure()
         row = rows[0]
-        locked_until = _datetime(row[0])
+        locked_until = self.step.columns.locked_until.to_python(row[0])
         locked_for = locked_until - now if locked_until in ends else None
         capped = self.step.counts_streak and row[1] == STREAK_CAP
         return Failure(locked_for=locked_for, capped=capped)
@@ -291,14 +338,6 @@ def streak_capped(user: User) -> bool:
 
 # --- running the statements -----------------------------------------------------------------------
 
-_DATETIME = User._meta.fields_map["code_locked_until"]
-
-
-def _datetime(value: object) -> datetime | None:
-    """A timestamp as the driver returned it (SQLite: text) as an aware datetime."""
-    converted: datetime | None = _DATETIME.to_python_value(value)
-    return converted
-
 
 async def _shielded(work: Coroutine[Any, Any, Any]) -> Any:
     """Run `work` to its end even if the request is cancelled meanwhile (a verdict or a release half-done
@@ -313,7 +352,7 @@ async def _shielded(work: Coroutine[Any, Any, Any]) -> Any:
 _IN_FLIGHT: set[asyncio.Future[Any]] = set()
 
 
-async def settle(within: float = 5.0) -> None:
+async def settle(within: float = SETTLE_SECONDS) -> None:
     """Let verdicts and releases of cancelled requests finish (for at most `within` seconds) before the
     database connections close."""
     loop = asyncio.get_running_loop()

@@ -22,8 +22,9 @@ from gql_server.clock import utcnow
 from gql_server.emails import MAX_EMAIL_LENGTH, mask_email, normalize_email
 from gql_server.enums import Assurance, TokenPurpose
 from gql_server.hash_queue import HashQueueFull
+from gql_server.limits import FULL_RETRY_AFTER_SECONDS, PASSWORD_MAX_LENGTH
 from gql_server.models import Session, User
-from gql_server.passwords import MAX_LENGTH, PasswordService
+from gql_server.passwords import PasswordService
 from gql_server.policy import NextStep, Policy
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import SessionPolicy, create_session, end_session
@@ -74,7 +75,7 @@ class LoginService:
     async def _check_password(self, email: str, password: str, ip: str | None) -> LoginOutcome:
         address = normalize_email(email)
         # Over-long input is refused before hashing (S2's DoS cap); no account can match it.
-        if len(address) > MAX_EMAIL_LENGTH or len(password) > MAX_LENGTH:
+        if len(address) > MAX_EMAIL_LENGTH or len(password) > PASSWORD_MAX_LENGTH:
             return CredentialsRejected()
         user = await User.get_or_none(email=address)
         if user is None or user.password_hash is None:
@@ -100,8 +101,8 @@ class LoginService:
     ) -> CredentialsRejected | Throttled | None:
         """The account's password asked again outside a login (S34: finishing an operator reset's
         invitation), under the login's own limits (R12, S3, S4, S35): None when it is right."""
-        if user.password_hash is None or len(password) > MAX_LENGTH:
-            await self._passwords.spend_equivalent_time(password[:MAX_LENGTH])
+        if user.password_hash is None or len(password) > PASSWORD_MAX_LENGTH:
+            await self._passwords.spend_equivalent_time(password[:PASSWORD_MAX_LENGTH])
             return CredentialsRejected()
         async with lockout.attempt(user.id) as attempt:
             refused = await self._refusal(user, password, ip, attempt)
@@ -122,7 +123,7 @@ class LoginService:
         if attempt.refusal is Refusal.FULL:
             # Every place is held by this account's other logins in flight: nothing was checked,
             # so nothing is "wrong"; the client tries again in a moment (S35).
-            return Throttled(retry_after_seconds=lockout.FULL_RETRY_AFTER_SECONDS)
+            return Throttled(retry_after_seconds=FULL_RETRY_AFTER_SECONDS)
         verification = await self._passwords.verify(user.password_hash, password)
         if not verification.ok:
             await self._fail(user, ip, attempt)
@@ -160,7 +161,7 @@ class LoginService:
         it, through the same round of the password step."""
         async with lockout.attempt(user.id) as attempt:
             if attempt.refusal is not None:
-                return Throttled(retry_after_seconds=lockout.FULL_RETRY_AFTER_SECONDS)
+                return Throttled(retry_after_seconds=FULL_RETRY_AFTER_SECONDS)
             return await self._after_password(user, ip, attempt)
 
     async def _after_password(self, user: User, ip: str | None, attempt: Attempt) -> LoginOutcome:

@@ -7,16 +7,12 @@ is never made without its notice. The link carries a single-use REPORT_CHANGE to
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from gql_server.enums import TokenPurpose
+from gql_server.limits import REPORT_LIFETIME
 from gql_server.links import Links
 from gql_server.models import User
 from gql_server.outbox import Outbox, Queued
 from gql_server.tokens import issue_token
-
-# R13: a "this wasn't me" link works for 7 days.
-REPORT_LIFETIME = timedelta(days=7)
 
 
 class ChangeNotices:

@@ -9,7 +9,6 @@ enforced password user still converts.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 from tortoise.transactions import in_transaction
 
@@ -18,15 +17,13 @@ from gql_server.auth.results import BadInput, Busy, LoginOutcome, Throttled, Tok
 from gql_server.clock import utcnow
 from gql_server.enums import TokenPurpose
 from gql_server.hash_queue import HashQueueFull
+from gql_server.limits import RESET_LIFETIME
 from gql_server.links import Links
 from gql_server.models import Session, User
 from gql_server.outbox import Outbox, Queued
 from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.tokens import find_token, issue_token, revoke_tokens, use_token
-
-# R16: a reset link works once, for an hour.
-RESET_LIFETIME = timedelta(hours=1)
 
 # What follows a correct password for a user: the login service's answer (a session, a challenge, ...).
 AfterPassword = Callable[[User, str | None], Awaitable[LoginOutcome]]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from tortoise.transactions import in_transaction
 
@@ -32,6 +31,13 @@ from gql_server.auth.results import (
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, TokenPurpose
 from gql_server.factors import CodeCheckingMethod, CodeDeliveringMethod, SecondFactorMethod
+from gql_server.limits import (
+    CHALLENGE_ATTEMPTS,
+    CHALLENGE_LIFETIME,
+    CODES_PER_CHALLENGE,
+    FULL_RETRY_AFTER_SECONDS,
+    STREAK_CAP,
+)
 from gql_server.models import EnrolledFactor, Token, User
 from gql_server.outbox import Outbox, Queued
 from gql_server.ratelimit import Action, ClientRateLimiter
@@ -39,12 +45,6 @@ from gql_server.sessions import SessionPolicy, create_session
 from gql_server.tokens import attempts_used, find_token, issue_token, spend_attempt, use_token
 
 log = logging.getLogger(__name__)
-
-CHALLENGE_LIFETIME = timedelta(minutes=10)
-# S5: wrong codes a login challenge allows.
-CHALLENGE_ATTEMPTS = 5
-# Codes a challenge may have sent: enough for "I did not get it", too few to flood an inbox.
-CODES_PER_CHALLENGE = 5
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class SecondFactorService:
             if attempt.refusal is Refusal.LOCKED:
                 return await self._locked(user, ip)
             if attempt.refusal is Refusal.FULL:
-                return Throttled(retry_after_seconds=lockout.FULL_RETRY_AFTER_SECONDS)
+                return Throttled(retry_after_seconds=FULL_RETRY_AFTER_SECONDS)
             if not await spend_attempt(challenge, CHALLENGE_ATTEMPTS):
                 return TokenInvalid()
             mine = [f for f in factors if f.method == method_id]
@@ -230,7 +230,7 @@ class SecondFactorService:
         if failure.capped:
             # S41: recorded once, by the failure that reached the cap.
             await self._audit.record(
-                AuditKind.SECOND_FACTOR_CAPPED, subject=user, data={"failures": lockout.STREAK_CAP, "ip": ip}
+                AuditKind.SECOND_FACTOR_CAPPED, subject=user, data={"failures": STREAK_CAP, "ip": ip}
             )
         # S5: after the fifth wrong code `spend_attempt` refuses the challenge; the user logs in again.
         return WrongCode(attempts_left=CHALLENGE_ATTEMPTS - used)
