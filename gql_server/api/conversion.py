@@ -1,4 +1,4 @@
-"""Starting the conversion (R4, R8) and reading an invitation (R5)."""
+"""Starting the conversion (R4, R8): RequestConversionResult and its members; reading an invitation (R5)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,8 @@ from gql_server.api.errors import (
     EmailInUse,
     InvalidInput,
     TooManyAttempts,
-    error_for,
 )
 from gql_server.api.methods import SecondFactorMethodType
-from gql_server.auth.results import ConversionOutcome, InvitationSent
 
 
 @strawberry.enum(description="What became of an email the service sent (S36).")
@@ -74,29 +72,6 @@ class Invitation:
     password: enums.InvitationPassword = strawberry.field(
         description="NEW: choose the account's first password; CURRENT: type the account's password; NONE."
     )
-
-
-def _result(outcome: ConversionOutcome) -> RequestConversionResult:
-    if isinstance(outcome, InvitationSent):
-        return ConversionRequested(
-            sent_to=outcome.sent_to, expires_at=outcome.expires_at, delivery=MailDelivery(outcome.delivery.value)
-        )
-    error = error_for(outcome)
-    assert isinstance(error, ChallengeExpired | EmailInUse | InvalidInput | AuthenticationRequired | TooManyAttempts)
-    return error
-
-
-async def request_conversion(info: Info, ticket: str, email: str) -> RequestConversionResult:
-    """From ConversionRequired or ConversionPending: send (or re-send) the invitation email."""
-    services = info.context.services
-    return _result(await services.conversion.request_with_ticket(ticket, email, ip=info.context.client_ip))
-
-
-async def start_conversion(info: Info, email: str) -> RequestConversionResult:
-    """Voluntary conversion by a signed-in password user (rule R8)."""
-    services = info.context.services
-    session = await info.context.session()
-    return _result(await services.conversion.start_for_session(session, email, ip=info.context.client_ip))
 
 
 async def invitation(info: Info, token: str) -> Invitation | None:

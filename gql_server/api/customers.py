@@ -13,8 +13,8 @@ from strawberry.scalars import JSON
 from gql_server.api.context import Info
 from gql_server.api.errors import NOT_PERMITTED, InvalidInput, PermissionDenied, PublicError
 from gql_server.api.users import UserType
+from gql_server.auth import results
 from gql_server.auth.customers import allowed_method_ids
-from gql_server.auth.results import NotPermitted
 from gql_server.limits import AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX
 from gql_server.models import AuditEvent, Customer
 
@@ -148,7 +148,7 @@ class CustomerType:
     async def enforcement_impact(self, info: Info) -> EnforcementImpact:
         """R11, answered by the customers service."""
         impact = await info.context.services.customers.impact(await info.context.session(), self.model)
-        if isinstance(impact, NotPermitted):
+        if isinstance(impact, results.PermissionDenied):
             raise PublicError(NOT_PERMITTED, "PERMISSION_DENIED")
         return EnforcementImpact(
             total_users=impact.total_users,
@@ -174,7 +174,7 @@ class CustomerType:
             return start
         session = await info.context.session()
         events = await info.context.services.customers.audit_log(session, self.model, limit + 1, start)
-        if isinstance(events, NotPermitted):
+        if isinstance(events, results.PermissionDenied):
             return PermissionDenied(message=NOT_PERMITTED)
         page = events[:limit]
         edges = [AuditLogEdge(cursor=_cursor(e.id), node=AuditEventType.from_model(e)) for e in page]

@@ -1,10 +1,10 @@
-"""Expected failures as union members implementing `Error`, and the one exception the API shows."""
+"""Expected failures as union members implementing `Error`, their messages, and the one exception the API shows.
+
+Which service outcome each one answers is in `outcomes.py`."""
 
 from __future__ import annotations
 
 import strawberry
-
-from gql_server.auth import results
 
 
 @strawberry.interface(
@@ -78,10 +78,9 @@ class PublicError(Exception):
         self.extensions = {"code": code}
 
 
+# What the caller reads for each failure (outcomes.py picks one per outcome).
 NOT_AUTHENTICATED = "Sign in first (with two factors where your customer requires them)."
 NOT_PERMITTED = "Only the customer's administrators may do this."
-
-
 INVALID_CREDENTIALS = "Wrong email or password."
 EXPIRED_OR_USED = "This link or code has expired or was already used. Start again."
 WRONG_CODE = "That code is not right."
@@ -92,41 +91,3 @@ RECOVERY_CODE_ONLY = (
     "Too many wrong codes: sign in with one of your recovery codes, or ask your administrator to reset your factors."
 )
 EMAIL_TAKEN = "This email address belongs to another account."
-
-ExpectedError = (
-    InvalidCredentials
-    | ChallengeExpired
-    | TooManyAttempts
-    | MethodNotAvailable
-    | EmailInUse
-    | InvalidInput
-    | AuthenticationRequired
-    | PermissionDenied
-    | InvalidCode
-)
-
-
-def error_for(outcome: object) -> ExpectedError:
-    """The union member for a service's failure outcome: one translation table for every resolver."""
-    match outcome:
-        case results.CredentialsRejected():
-            return InvalidCredentials(message=INVALID_CREDENTIALS)
-        case results.TokenInvalid():
-            return ChallengeExpired(message=EXPIRED_OR_USED)
-        case results.Throttled(retry_after_seconds=seconds):
-            return TooManyAttempts(message=THROTTLED, retry_after_seconds=seconds)
-        case results.Busy(retry_after_seconds=seconds):
-            return TooManyAttempts(message=BUSY, retry_after_seconds=seconds)
-        case results.MethodUnavailable(recovery_only=recovery_only):
-            return MethodNotAvailable(message=RECOVERY_CODE_ONLY if recovery_only else METHOD_UNAVAILABLE)
-        case results.EmailTaken():
-            return EmailInUse(message=EMAIL_TAKEN)
-        case results.BadInput(message=message, field=field):
-            return InvalidInput(message=message, field=field)
-        case results.NotAuthenticated():
-            return AuthenticationRequired(message=NOT_AUTHENTICATED)
-        case results.NotPermitted():
-            return PermissionDenied(message=NOT_PERMITTED)
-        case results.WrongCode(attempts_left=left):
-            return InvalidCode(message=WRONG_CODE, attempts_left=left)
-    raise AssertionError(f"no union member for outcome {outcome!r}")

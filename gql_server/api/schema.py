@@ -16,7 +16,7 @@ from strawberry.types import ExecutionContext
 
 from gql_server.api import codes as codes_api
 from gql_server.api import conversion as conversion_api
-from gql_server.api import customers, users
+from gql_server.api import customers, mutations, users
 from gql_server.api import enrollment as enrollment_api
 from gql_server.api import login as login_api
 from gql_server.api import recovery as recovery_api
@@ -84,41 +84,39 @@ class Query:
 class Mutation:
     """Writes. Only by POST (S21)."""
 
-    login: login_api.LoginResult = strawberry.mutation(resolver=login_api.login, description="Step one of every login.")
+    login: login_api.LoginResult = strawberry.mutation(resolver=mutations.login, description="Step one of every login.")
     send_login_code: codes_api.SendLoginCodeResult = strawberry.mutation(
-        resolver=codes_api.send_login_code,
+        resolver=mutations.send_login_code,
         description="For methods that deliver a code (email_code, sms, ...): send one for this challenge.",
     )
-    verify_second_factor: login_api.LoginResult = strawberry.mutation(resolver=login_api.verify_second_factor)
+    verify_second_factor: login_api.LoginResult = strawberry.mutation(resolver=mutations.verify_second_factor)
     logout: bool = strawberry.mutation(
-        resolver=login_api.logout,
+        resolver=mutations.logout,
         description="Ends the current session. True when a session was ended.",
     )
     request_conversion: conversion_api.RequestConversionResult = strawberry.mutation(
-        resolver=conversion_api.request_conversion,
+        resolver=mutations.request_conversion,
         description="From ConversionRequired or ConversionPending: send (or re-send) the invitation email.",
     )
     start_conversion: conversion_api.RequestConversionResult = strawberry.mutation(
-        resolver=conversion_api.start_conversion,
+        resolver=mutations.start_conversion,
         description="Voluntary conversion by a signed-in password user (rule R8).",
     )
-    begin_enrollment: enrollment_api.BeginEnrollmentResult = strawberry.mutation(
-        resolver=enrollment_api.begin_enrollment
-    )
+    begin_enrollment: enrollment_api.BeginEnrollmentResult = strawberry.mutation(resolver=mutations.begin_enrollment)
     confirm_enrollment: enrollment_api.ConfirmEnrollmentResult = strawberry.mutation(
-        resolver=enrollment_api.confirm_enrollment
+        resolver=mutations.confirm_enrollment
     )
 
     update_customer_settings: settings_api.UpdateCustomerSettingsResult = strawberry.mutation(
-        resolver=settings_api.update_customer_settings
+        resolver=mutations.update_customer_settings
     )
 
     report_unrecognized_change: recovery_api.ReportUnrecognizedChangeResult = strawberry.mutation(
-        resolver=recovery_api.report_unrecognized_change,
+        resolver=mutations.report_unrecognized_change,
         description='R13: the link in a notice sent to the previous address ("this wasn\'t me").',
     )
     reset_password: recovery_api.ResetPasswordResult = strawberry.mutation(
-        resolver=recovery_api.reset_password,
+        resolver=mutations.reset_password,
         description="R16: a new password with the emailed link; a two-factor user still answers the second factor.",
     )
 

@@ -24,12 +24,12 @@ from gql_server.auth import account_state
 from gql_server.auth.account_state import PASSWORD_ONLY, AccountState, is_two_factor
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
-    BadInput,
-    ConversionOutcome,
-    InvitationSent,
-    NotAuthenticated,
-    Throttled,
-    TokenInvalid,
+    AuthenticationRequired,
+    ChallengeExpired,
+    ConversionRequested,
+    InvalidInput,
+    RequestConversionResult,
+    TooManyAttempts,
 )
 from gql_server.clock import utcnow
 from gql_server.emails import looks_like_email, mask_email, normalize_email
@@ -82,14 +82,14 @@ class ConversionService:
         self._links = links
         self._notices = notices
 
-    async def request_with_ticket(self, ticket: str, email: str, *, ip: str | None = None) -> ConversionOutcome:
+    async def request_with_ticket(self, ticket: str, email: str, *, ip: str | None = None) -> RequestConversionResult:
         """From ConversionRequired or ConversionPending: send the invitation to `email` (S12: nothing else)."""
         retry_after = await self._rate.hit(Action.REQUEST_CONVERSION, ip)
         if retry_after is not None:
-            return Throttled(retry_after_seconds=retry_after)
+            return TooManyAttempts(retry_after_seconds=retry_after)
         token = await find_token(ticket, TokenPurpose.CONVERSION_TICKET)
         if token is None:
-            return TokenInvalid()
+            return ChallengeExpired()
         user = token.user
         problem = _check_address(user, email, resend_only=bool(token.data.get("resend_only")))
         if problem is not None:
@@ -98,13 +98,13 @@ class ConversionService:
 
     async def start_for_session(
         self, session: Session | None, email: str, *, ip: str | None = None
-    ) -> ConversionOutcome:
+    ) -> RequestConversionResult:
         """R8: a signed-in password user starts the conversion themselves."""
         if session is None:
-            return NotAuthenticated()
+            return AuthenticationRequired()
         user = session.user
         if session.assurance is Assurance.TWO_FACTOR or is_two_factor(user):
-            return BadInput("This account already signs in with two factors.", None)
+            return InvalidInput("This account already signs in with two factors.", None)
         problem = _check_address(user, email, resend_only=False)
         if problem is not None:
             return problem
@@ -134,7 +134,7 @@ class ConversionService:
 
     async def _invite(
         self, user: User, address: str, *, ip: str | None, ticket: Token | None = None
-    ) -> ConversionOutcome:
+    ) -> RequestConversionResult:
         sent = await self._write_invitation(user, address, ticket)
         if not isinstance(sent, _Sent):
             return sent
@@ -146,13 +146,15 @@ class ConversionService:
         delivery = await self._outbox.deliver(sent.queued)
         if delivery is Delivery.REFUSED:
             await self._forget_refused(user, address, sent.previous_pending)
-            return BadInput(REFUSED_ADDRESS, "email")
+            return InvalidInput(REFUSED_ADDRESS, "email")
         if delivery is Delivery.DROPPED:
             # A parallel request replaced this invitation before it went out; that one's answer is the truth.
-            return TokenInvalid()
-        return InvitationSent(sent_to=mask_email(address), expires_at=sent.expires_at, delivery=delivery)
+            return ChallengeExpired()
+        return ConversionRequested(sent_to=mask_email(address), expires_at=sent.expires_at, delivery=delivery)
 
-    async def _write_invitation(self, user: User, address: str, ticket: Token | None) -> _Sent | ConversionOutcome:
+    async def _write_invitation(
+        self, user: User, address: str, ticket: Token | None
+    ) -> _Sent | RequestConversionResult:
         """One transaction: the limit, the ticket, the state, the invitation (or the notice that stands in
         for it) and the R13 notice, all written together or not at all."""
         hour_ago = utcnow() - timedelta(hours=1)
@@ -164,9 +166,9 @@ class ConversionService:
                 user_id=user.id, purpose=TokenPurpose.INVITATION, created_at__gt=hour_ago
             ).count()
             if recent >= INVITATIONS_PER_HOUR:
-                return Throttled(retry_after_seconds=3600)
+                return TooManyAttempts(retry_after_seconds=3600)
             if ticket is not None and not await use_token(ticket):
-                return TokenInvalid()
+                return ChallengeExpired()
             await revoke_tokens(user, TokenPurpose.INVITATION)
             # Issued whoever owns the address, so that the hourly limit and the answer are the same either way.
             invitation = await issue_token(
@@ -207,16 +209,16 @@ class ConversionService:
                 await revoke_tokens(user, TokenPurpose.INVITATION)
 
 
-def _check_address(user: User, email: str, *, resend_only: bool) -> BadInput | None:
+def _check_address(user: User, email: str, *, resend_only: bool) -> InvalidInput | None:
     address = normalize_email(email)
     if not looks_like_email(address):
-        return BadInput("Enter a valid email address.", "email")
+        return InvalidInput("Enter a valid email address.", "email")
     if resend_only or user.conversion is not ConversionState.NOT_STARTED:
         # R4: a started conversion continues at its address. Otherwise a password alone (without
         # the mailbox) could redirect a pending or operator-reset account's invitation to itself.
         started_with = user.pending_email or user.email
         if address != started_with:
-            return BadInput(
+            return InvalidInput(
                 f"The invitation can only be sent again to {mask_email(started_with)}, where this conversion started.",
                 "email",
             )

@@ -13,11 +13,12 @@ from gql_server.audit import AuditKind, Auditor
 from gql_server.auth.access import acting_user, is_customer_admin, level_in
 from gql_server.auth.account_state import is_two_factor
 from gql_server.auth.results import (
-    BadInput,
-    NotAuthenticated,
-    NotPermitted,
-    SettingsOutcome,
-    SettingsUpdated,
+    AuthenticationRequired,
+    CustomerSettingsUpdated,
+    EnforcementImpact,
+    InvalidInput,
+    PermissionDenied,
+    UpdateCustomerSettingsResult,
 )
 from gql_server.clock import utcnow
 from gql_server.enums import ConversionState
@@ -32,17 +33,6 @@ class SettingsChange:
 
     enforce_two_factor: bool | None = None
     allowed_methods: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class Impact:
-    """R11: how the customer's members stand, before enforcement is switched on."""
-
-    total_users: int
-    converted: int
-    pending: int
-    not_started: int
-    users_to_convert: list[User]
 
 
 def parse_id(value: str) -> uuid.UUID | None:
@@ -69,15 +59,15 @@ class CustomerService:
             return None
         return await Customer.get_or_none(id=cid)
 
-    async def impact(self, session: Session | None, customer: Customer) -> Impact | NotPermitted:
+    async def impact(self, session: Session | None, customer: Customer) -> EnforcementImpact | PermissionDenied:
         """The preview of R11, for the customer's admins only."""
         if not await self._is_admin(session, customer):
-            return NotPermitted()
+            return PermissionDenied()
         members = await User.filter(memberships__customer_id=customer.id).order_by("email")
         converted = [m for m in members if is_two_factor(m)]
         pending = [m for m in members if not is_two_factor(m) and m.conversion is ConversionState.PENDING]
         to_convert = [m for m in members if not is_two_factor(m) and m.conversion is ConversionState.NOT_STARTED]
-        return Impact(
+        return EnforcementImpact(
             total_users=len(members),
             converted=len(converted),
             pending=len(pending),
@@ -87,14 +77,14 @@ class CustomerService:
 
     async def audit_log(
         self, session: Session | None, customer: Customer, first: int, after: int | None
-    ) -> list[AuditEvent] | NotPermitted:
+    ) -> list[AuditEvent] | PermissionDenied:
         """The customer's audit log in the order it happened, for its admins only (S33): events of the
         customer's doing or caused by its policy (settings, members added, conversions its enforcement
         required), and its members' own actions (logins and failures, lockouts, factors). Up to `first`
         events after the event id `after`.
         """
         if not await self._is_admin(session, customer):
-            return NotPermitted()
+            return PermissionDenied()
         members = User.filter(memberships__customer_id=customer.id).values_list("id", flat=True)
         # S33: an event with a customer is that customer's alone (another customer's policy acting on a
         # shared member included: `Auditor.record_caused_by`); one without is the member's own doing.
@@ -108,17 +98,19 @@ class CustomerService:
         user = await acting_user(session, self._policy)
         return user is not None and await is_customer_admin(user, customer.id)
 
-    async def update(self, session: Session | None, customer_id: str, change: SettingsChange) -> SettingsOutcome:
+    async def update(
+        self, session: Session | None, customer_id: str, change: SettingsChange
+    ) -> UpdateCustomerSettingsResult:
         """Apply `change` when the caller is a CUSTOMER-level member; otherwise change nothing."""
         if session is None:
-            return NotAuthenticated()
+            return AuthenticationRequired()
         user = await acting_user(session, self._policy)
         if user is None:
-            return NotAuthenticated()
+            return AuthenticationRequired()
         cid = parse_id(customer_id)
         # Unknown customers answer like foreign ones: ids are not a way to learn what exists.
         if cid is None or not await is_customer_admin(user, cid):
-            return NotPermitted()
+            return PermissionDenied()
         problem = self._check_methods(change.allowed_methods)
         if problem:
             return problem
@@ -142,17 +134,17 @@ class CustomerService:
                     customer=customer,
                     data={"field": field, "old": old, "new": new},
                 )
-        return SettingsUpdated(customer=customer)
+        return CustomerSettingsUpdated(customer=customer)
 
-    def _check_methods(self, wanted: list[str] | None) -> BadInput | None:
+    def _check_methods(self, wanted: list[str] | None) -> InvalidInput | None:
         if wanted is None:
             return None
         if not wanted:
-            return BadInput("Allow at least one method, or users could not enroll.", "allowedMethods")
+            return InvalidInput("Allow at least one method, or users could not enroll.", "allowedMethods")
         enrollable = sorted(m.id for m in self._methods.values() if m.enrollable)
         unknown = [m for m in wanted if m not in enrollable]
         if unknown:
-            return BadInput(
+            return InvalidInput(
                 f"Not an installed, enrollable method: {', '.join(unknown)}. "
                 f"Choose from: {', '.join(enrollable) or 'none installed'}.",
                 "allowedMethods",
@@ -163,7 +155,7 @@ class CustomerService:
 _ATTRIBUTES = {"enforceTwoFactor": "enforce_two_factor", "allowedMethods": "allowed_methods"}
 
 
-def _conflict_input(conflict: MethodConflict) -> BadInput:
+def _conflict_input(conflict: MethodConflict) -> InvalidInput:
     """S32's refusal: what the conflict is and what would solve it, never which other customer is involved."""
     who = "1 member" if conflict.members == 1 else f"{conflict.members} members"
     cause = (
@@ -171,8 +163,8 @@ def _conflict_input(conflict: MethodConflict) -> BadInput:
         "(or the server's policy) allows none of these methods."
     )
     if conflict.would_help:
-        return BadInput(f"{cause} Also allow one of: {', '.join(sorted(conflict.would_help))}.", "allowedMethods")
-    return BadInput(f"{cause} No choice here leaves them a method; ask the operator.", "allowedMethods")
+        return InvalidInput(f"{cause} Also allow one of: {', '.join(sorted(conflict.would_help))}.", "allowedMethods")
+    return InvalidInput(f"{cause} No choice here leaves them a method; ask the operator.", "allowedMethods")
 
 
 def _diff(customer: Customer, change: SettingsChange) -> dict[str, tuple[object, object]]:

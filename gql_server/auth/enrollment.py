@@ -23,18 +23,18 @@ from gql_server.auth.factors import FactorCore
 from gql_server.auth.login import LoginService
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
-    BadInput,
-    BeginOutcome,
-    ConfirmOutcome,
-    CredentialsRejected,
-    EmailTaken,
-    EnrollmentBegun,
-    EnrollmentDone,
-    InvitationView,
-    MethodUnavailable,
-    Throttled,
-    TokenInvalid,
-    WrongCode,
+    BeginEnrollmentResult,
+    ChallengeExpired,
+    ConfirmEnrollmentResult,
+    EmailInUse,
+    EnrollmentCompleted,
+    EnrollmentStarted,
+    InvalidCode,
+    InvalidCredentials,
+    InvalidInput,
+    Invitation,
+    MethodNotAvailable,
+    TooManyAttempts,
 )
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, InvitationPassword, TokenPurpose
@@ -95,35 +95,37 @@ class EnrollmentService:
         self._login = login
         self._settings = settings
 
-    async def invitation(self, raw: str) -> InvitationView | None:
+    async def invitation(self, raw: str) -> Invitation | None:
         """What an invitation link allows; None when unknown, used or expired."""
         invitation = await find_token(raw, TokenPurpose.INVITATION)
         if invitation is None:
             return None
         user = invitation.user
-        return InvitationView(
+        return Invitation(
             email=_invited_address(invitation),
             expires_at=invitation.expires_at,
             methods=await self._policy.enrollable_methods(user),
             password=password_needed(invitation, user),
         )
 
-    async def begin(self, raw_invitation: str, method_id: str, phone_number: str | None = None) -> BeginOutcome:
+    async def begin(
+        self, raw_invitation: str, method_id: str, phone_number: str | None = None
+    ) -> BeginEnrollmentResult:
         """Start enrolling one of the methods allowed for this user (R5)."""
         invitation = await find_token(raw_invitation, TokenPurpose.INVITATION)
         if invitation is None:
-            return TokenInvalid()
+            return ChallengeExpired()
         user = invitation.user
         allowed = {m.id: m for m in await self._policy.enrollable_methods(user)}
         method = allowed.get(method_id)
         if method is None:
-            return MethodUnavailable()
+            return MethodNotAvailable()
         address = _invited_address(invitation)
         account = Account(str(user.id), address, self._settings.issuer, user.locale, phone_number)
         draft = await self._core.begin(method, account)
         if draft is None:
-            return MethodUnavailable()
-        if isinstance(draft, BadInput):
+            return MethodNotAvailable()
+        if isinstance(draft, InvalidInput):
             return draft
         data: dict[str, object] = {
             "method": method.id,
@@ -139,17 +141,17 @@ class EnrollmentService:
                 user_id=user.id, purpose=TokenPurpose.ENROLLMENT, created_at__gt=hour_ago
             ).count()
             if begun >= ENROLLMENTS_PER_HOUR:
-                return Throttled(retry_after_seconds=3600)
+                return TooManyAttempts(retry_after_seconds=3600)
             enrollment = await issue_token(user, TokenPurpose.ENROLLMENT, ENROLLMENT_LIFETIME, data)
         sent_to = draft.sent_to
         if isinstance(method, CodeDeliveringMethod):
             sent = await self._core.send_code(enrollment.record, method, draft.state, "enrollment", user.locale)
             if sent is None:
-                return MethodUnavailable()
-            if isinstance(sent, Throttled):
+                return MethodNotAvailable()
+            if isinstance(sent, TooManyAttempts):
                 return sent
             sent_to = sent.sent_to
-        return EnrollmentBegun(
+        return EnrollmentStarted(
             enrollment=enrollment.token,
             expires_at=enrollment.expires_at,
             method=method,
@@ -161,42 +163,44 @@ class EnrollmentService:
 
     async def confirm(
         self, raw_enrollment: str, code: str, password: str | None, *, ip: str | None = None
-    ) -> ConfirmOutcome:
+    ) -> ConfirmEnrollmentResult:
         """S14: the factor becomes active only with a valid code from it; then the user is TWO_FACTOR."""
         enrollment = await find_token(raw_enrollment, TokenPurpose.ENROLLMENT)
         if enrollment is None:
-            return TokenInvalid()
+            return ChallengeExpired()
         user = enrollment.user
         invitation = await Token.get_or_none(
             id=enrollment.data.get("invitation"), used_at=None, expires_at__gt=utcnow()
         )
         method = self._core.methods.get(str(enrollment.data.get("method")))
         if invitation is None or method is None:
-            return TokenInvalid()
+            return ChallengeExpired()
         problem = await self._password_proof(invitation, user, password, ip)
         if problem is not None:
             return problem
         used = await reserve_attempt(enrollment, ENROLLMENT_ATTEMPTS)
         if used is None:
-            return TokenInvalid()
+            return ChallengeExpired()
         state = self._core.keyring.decrypt_state(str(enrollment.data["state"]))
         ok, counter = await self._check(enrollment, method, state, code)
         if not ok:
             # After the last wrong code `reserve_attempt` refuses this enrollment; a new one must begin.
-            return WrongCode(attempts_left=ENROLLMENT_ATTEMPTS - used)
+            return InvalidCode(attempts_left=ENROLLMENT_ATTEMPTS - used)
         new_hash = await self._passwords.hash(password) if user.password_hash is None and password else None
         return await self._complete(user, enrollment, invitation, method.id, state, counter, new_hash, ip)
 
     async def _password_proof(
         self, invitation: Token, user: User, password: str | None, ip: str | None
-    ) -> BadInput | CredentialsRejected | Throttled | None:
+    ) -> InvalidInput | InvalidCredentials | TooManyAttempts | None:
         """What the invitation needs besides the code (R5, S34); None when it is there."""
         needed = password_needed(invitation, user)
         if needed is InvitationPassword.NEW:
             return _password_problem(password)
         if needed is InvitationPassword.CURRENT:
             if not password:
-                return BadInput("Type your account's password: the invitation alone does not sign you in.", "password")
+                return InvalidInput(
+                    "Type your account's password: the invitation alone does not sign you in.", "password"
+                )
             # Under the login's own limits: the mailbox alone must not become a way to guess the password.
             return await self._login.confirm_password(user, password, ip=ip)
         return None
@@ -222,7 +226,7 @@ class EnrollmentService:
         counter: int | None,
         new_hash: str | None,
         ip: str | None,
-    ) -> ConfirmOutcome:
+    ) -> ConfirmEnrollmentResult:
         address = _invited_address(invitation)
         previous_address = user.email
         try:
@@ -253,13 +257,13 @@ class EnrollmentService:
                 if address != previous_address:
                     notices.append(await self._notices.address_changed(user, previous_address, address))
         except _Raced:
-            return TokenInvalid()
+            return ChallengeExpired()
         except IntegrityError:
             # The address was taken by another account after the invitation was sent.
-            return EmailTaken()
+            return EmailInUse()
         self._outbox.deliver_later(notices)
         await self._audit_completion(user, factor, left != account_state.TWO_FACTOR, previous_address, ip)
-        return EnrollmentDone(user=user, session=new_session, recovery_codes=codes, factor=factor)
+        return EnrollmentCompleted(user=user, session=new_session, recovery_codes=codes, factor=factor)
 
     async def _factor_added_notice(self, user: User, method_id: str) -> Queued:
         method = self._core.methods.get(method_id)
@@ -301,11 +305,11 @@ def _invited_address(invitation: Token) -> str:
     return str(invitation.data["email"])
 
 
-def _password_problem(password: str | None) -> BadInput | None:
+def _password_problem(password: str | None) -> InvalidInput | None:
     if not password:
-        return BadInput("Choose a password: this account does not have one yet.", "password")
+        return InvalidInput("Choose a password: this account does not have one yet.", "password")
     try:
         check_new_password(password)
     except PasswordRejected as exc:
-        return BadInput(str(exc), "password")
+        return InvalidInput(str(exc), "password")
     return None

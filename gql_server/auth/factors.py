@@ -19,7 +19,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from gql_server import metrics
-from gql_server.auth.results import BadInput, Throttled
+from gql_server.auth.results import InvalidInput, TooManyAttempts
 from gql_server.clock import utcnow
 from gql_server.crypto import Keyring
 from gql_server.factors import (
@@ -68,15 +68,15 @@ class FactorCore:
         method = self.methods.get(RECOVERY_METHOD)
         return method if isinstance(method, LookupSecretMethod) else None
 
-    async def begin(self, method: SecondFactorMethod, account: Account) -> EnrollmentDraft | BadInput | None:
-        """Ask the plugin for a new factor's state; BadInput for unusable input, None when the plugin
+    async def begin(self, method: SecondFactorMethod, account: Account) -> EnrollmentDraft | InvalidInput | None:
+        """Ask the plugin for a new factor's state; InvalidInput for unusable input, None when the plugin
         cannot (contained, logged)."""
         if not isinstance(method, CodeCheckingMethod | CodeDeliveringMethod):
             return None
         try:
             return await self._runner.call(lambda: method.begin_enrollment(account))
         except InvalidEnrollmentInput as exc:
-            return BadInput(exc.message, exc.field)
+            return InvalidInput(exc.message, exc.field)
         except Exception:
             log.exception("method %s failed to begin an enrollment", method.id)
             metrics.plugin_failed(method.id, "begin_enrollment")
@@ -91,7 +91,7 @@ class FactorCore:
         locale: str,
         *,
         limit: int | None = None,
-    ) -> SentCode | Throttled | None:
+    ) -> SentCode | TooManyAttempts | None:
         """Make a fresh code for this token and have the method deliver it (S10, S36).
 
         The code is stored first, in a short transaction that also counts the token's codes against
@@ -107,7 +107,7 @@ class FactorCore:
             await Token.select_for_update().filter(id=token.id).first()
             if limit is not None and await OneTimeCode.filter(token_id=token.id).count() >= limit:
                 retry = int((token.expires_at - now).total_seconds()) + 1
-                return Throttled(retry_after_seconds=max(retry, 1))
+                return TooManyAttempts(retry_after_seconds=max(retry, 1))
             stored = await OneTimeCode.create(
                 token=token,
                 method=method.id,

@@ -9,13 +9,14 @@ from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
 from gql_server.auth.lockout import Attempt, Refusal
 from gql_server.auth.results import (
-    Busy,
-    ConversionNeeded,
-    ConversionStillPending,
-    CredentialsRejected,
-    LoggedIn,
-    LoginOutcome,
-    Throttled,
+    ConversionPending,
+    ConversionRequired,
+    InvalidCredentials,
+    LoginResult,
+    LoginSuccess,
+    PasswordAccepted,
+    TooManyAttempts,
+    Wait,
 )
 from gql_server.auth.second_factor import SecondFactorService
 from gql_server.clock import utcnow
@@ -58,25 +59,25 @@ class LoginService:
         self._policy = policy
         self._second_factor = second_factor
 
-    async def login(self, email: str, password: str, *, ip: str | None = None) -> LoginOutcome:
+    async def login(self, email: str, password: str, *, ip: str | None = None) -> LoginResult:
         """Verify email + password; answer a session, a ticket, a challenge, or one refusal (S3)."""
         retry_after = await self._rate.hit(Action.LOGIN, ip)
         if retry_after is not None:
-            return Throttled(retry_after_seconds=retry_after)
+            return TooManyAttempts(retry_after_seconds=retry_after)
         try:
             # Before any database work: a refused login costs almost nothing and counts no attempt.
             # The same for every address, so it says nothing about accounts (S3).
             admission = self._passwords.admit()
         except HashQueueFull as full:
-            return Busy(retry_after_seconds=full.retry_after_seconds)
+            return TooManyAttempts(retry_after_seconds=full.retry_after_seconds, reason=Wait.BUSY)
         with admission:
             return await self._check_password(email, password, ip)
 
-    async def _check_password(self, email: str, password: str, ip: str | None) -> LoginOutcome:
+    async def _check_password(self, email: str, password: str, ip: str | None) -> LoginResult:
         address = normalize_email(email)
         # Over-long input is refused before hashing (S2's DoS cap); no account can match it.
         if len(address) > MAX_EMAIL_LENGTH or len(password) > PASSWORD_MAX_LENGTH:
-            return CredentialsRejected()
+            return InvalidCredentials()
         user = await User.get_or_none(email=address)
         if user is None or user.password_hash is None:
             # Unknown email, or no password chosen yet: cost one hash all the same (S3), and the same
@@ -87,7 +88,7 @@ class LoginService:
             reason = "unknown_email" if user is None else "no_password"
             await self._audit.record(AuditKind.LOGIN_FAILED, subject=user, data={"reason": reason, "ip": ip})
             await decoy.fail()
-            return CredentialsRejected()
+            return InvalidCredentials()
         # Leaving the block without a verdict (the check raised, the request was cancelled) gives the
         # place back and counts nothing (S35).
         async with lockout.attempt(user.id) as attempt:
@@ -98,12 +99,12 @@ class LoginService:
 
     async def confirm_password(
         self, user: User, password: str, *, ip: str | None = None
-    ) -> CredentialsRejected | Throttled | None:
+    ) -> InvalidCredentials | TooManyAttempts | None:
         """The account's password asked again outside a login (S34: finishing an operator reset's
         invitation), under the login's own limits (R12, S3, S4, S35): None when it is right."""
         if user.password_hash is None or len(password) > PASSWORD_MAX_LENGTH:
             await self._passwords.spend_equivalent_time(password[:PASSWORD_MAX_LENGTH])
-            return CredentialsRejected()
+            return InvalidCredentials()
         async with lockout.attempt(user.id) as attempt:
             refused = await self._refusal(user, password, ip, attempt)
             if refused is None:
@@ -112,28 +113,28 @@ class LoginService:
 
     async def _refusal(
         self, user: User, password: str, ip: str | None, attempt: Attempt
-    ) -> CredentialsRejected | Throttled | None:
+    ) -> InvalidCredentials | TooManyAttempts | None:
         """The password step's verdict within an attempt: the answer when it refuses, None when the password
         is right (the attempt then still awaits its success)."""
         assert user.password_hash is not None
         if attempt.refusal is Refusal.LOCKED:
             await self._passwords.spend_equivalent_time(password)
             await self._audit.record(AuditKind.LOGIN_REFUSED_LOCKED, subject=user, data={"ip": ip})
-            return CredentialsRejected()
+            return InvalidCredentials()
         if attempt.refusal is Refusal.FULL:
             # Every place is held by this account's other logins in flight: nothing was checked,
             # so nothing is "wrong"; the client tries again in a moment (S35).
-            return Throttled(retry_after_seconds=FULL_RETRY_AFTER_SECONDS)
+            return TooManyAttempts(retry_after_seconds=FULL_RETRY_AFTER_SECONDS)
         verification = await self._passwords.verify(user.password_hash, password)
         if not verification.ok:
             await self._fail(user, ip, attempt)
-            return CredentialsRejected()
+            return InvalidCredentials()
         if user.password_reset_required:
             # R13: the owner reported a change they did not make; this password works again only after a
             # reset through the account's own address. Not a failure: the round is not spent on it.
             await attempt.succeed()
             await self._audit.record(AuditKind.LOGIN_REFUSED_RESET_REQUIRED, subject=user, data={"ip": ip})
-            return CredentialsRejected()
+            return InvalidCredentials()
         if verification.new_hash:
             await User.filter(id=user.id).update(password_hash=verification.new_hash)
         return None
@@ -156,15 +157,15 @@ class LoginService:
                 data={"seconds": int(locked_for.total_seconds()), "ip": ip},
             )
 
-    async def after_password(self, user: User, ip: str | None) -> LoginOutcome:
+    async def after_password(self, user: User, ip: str | None) -> PasswordAccepted | TooManyAttempts:
         """What a password proven elsewhere leads to (a reset by link, R16): the same answer as a login with
         it, through the same round of the password step."""
         async with lockout.attempt(user.id) as attempt:
             if attempt.refusal is not None:
-                return Throttled(retry_after_seconds=FULL_RETRY_AFTER_SECONDS)
+                return TooManyAttempts(retry_after_seconds=FULL_RETRY_AFTER_SECONDS)
             return await self._after_password(user, ip, attempt)
 
-    async def _after_password(self, user: User, ip: str | None, attempt: Attempt) -> LoginOutcome:
+    async def _after_password(self, user: User, ip: str | None, attempt: Attempt) -> PasswordAccepted:
         """After a correct password: reset the lockout round (R12), then what the policy says comes next."""
         try:
             step = await self._policy.next_step_after_password(user)
@@ -178,11 +179,11 @@ class LoginService:
             # S33: in the log of each customer whose enforcement caused it, not of the user's other customers.
             causes = await self._policy.enforcing_customers(user)
             await self._audit.record_caused_by(AuditKind.CONVERSION_REQUIRED, causes, subject=user, data={"ip": ip})
-            return ConversionNeeded(ticket=ticket, email=user.email)
+            return ConversionRequired(ticket=ticket, email=user.email)
         if step is NextStep.CONVERSION_PENDING:
             # R4: this ticket can only re-send the invitation, to the address the conversion started with.
             ticket = await issue_token(user, TokenPurpose.CONVERSION_TICKET, self._limits.ticket, {"resend_only": True})
-            return ConversionStillPending(ticket=ticket, sent_to=mask_email(user.pending_email or user.email))
+            return ConversionPending(ticket=ticket, sent_to=mask_email(user.pending_email or user.email))
         if step is NextStep.SECOND_FACTOR:
             return await self._second_factor.challenge_for(user)
         user.last_login_at = utcnow()
@@ -190,4 +191,4 @@ class LoginService:
         await attempt.succeed(last_login_at=user.last_login_at)
         new_session = await create_session(user, Assurance.PASSWORD, self._limits.sessions)
         await self._audit.record(AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": "password", "ip": ip})
-        return LoggedIn(user=user, session=new_session)
+        return LoginSuccess(user=user, session=new_session)

@@ -13,7 +13,14 @@ from collections.abc import Awaitable, Callable
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
-from gql_server.auth.results import BadInput, Busy, LoginOutcome, Throttled, TokenInvalid
+from gql_server.auth.results import (
+    ChallengeExpired,
+    InvalidInput,
+    PasswordAccepted,
+    ResetPasswordResult,
+    TooManyAttempts,
+    Wait,
+)
 from gql_server.clock import utcnow
 from gql_server.enums import TokenPurpose
 from gql_server.hash_queue import HashQueueFull
@@ -26,8 +33,7 @@ from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.tokens import find_token, issue_token, revoke_tokens, use_token
 
 # What follows a correct password for a user: the login service's answer (a session, a challenge, ...).
-AfterPassword = Callable[[User, str | None], Awaitable[LoginOutcome]]
-ResetOutcome = LoginOutcome | BadInput
+AfterPassword = Callable[[User, str | None], Awaitable[PasswordAccepted | TooManyAttempts]]
 
 
 class PasswordResets:
@@ -62,28 +68,28 @@ class PasswordResets:
 
     async def reset(
         self, raw_token: str, new_password: str, after_password: AfterPassword, *, ip: str | None = None
-    ) -> ResetOutcome:
+    ) -> ResetPasswordResult:
         """Set a new password with a reset link, then answer like a login with it (R16)."""
         retry_after = await self._rate.hit(Action.RESET_PASSWORD, ip)
         if retry_after is not None:
-            return Throttled(retry_after_seconds=retry_after)
+            return TooManyAttempts(retry_after_seconds=retry_after)
         token = await find_token(raw_token, TokenPurpose.PASSWORD_RESET)
         if token is None:
-            return TokenInvalid()
+            return ChallengeExpired()
         try:
             check_new_password(new_password)
         except PasswordRejected as exc:
-            return BadInput(str(exc), "newPassword")
+            return InvalidInput(str(exc), "newPassword")
         try:
             admission = self._passwords.admit()
         except HashQueueFull as full:
-            return Busy(retry_after_seconds=full.retry_after_seconds)
+            return TooManyAttempts(retry_after_seconds=full.retry_after_seconds, reason=Wait.BUSY)
         with admission:
             new_hash = await self._passwords.hash(new_password)
         user = token.user
         async with in_transaction():
             if not await use_token(token):
-                return TokenInvalid()
+                return ChallengeExpired()
             # The mailbox is proven: the password works again (R13), and the lockout starts afresh.
             await User.filter(id=user.id).update(
                 password_hash=new_hash,

@@ -9,13 +9,11 @@ enrollments, invitations), refuses the password until it is reset through the ac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth.password_reset import PasswordResets
-from gql_server.auth.results import TokenInvalid
+from gql_server.auth.results import ChallengeExpired, ChangeReported, ReportUnrecognizedChangeResult
 from gql_server.clock import utcnow
 from gql_server.emails import mask_email
 from gql_server.enums import ConversionState, TokenPurpose
@@ -23,13 +21,6 @@ from gql_server.models import Session, Token, User
 from gql_server.outbox import Outbox
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.tokens import find_token, use_token
-
-
-@dataclass(frozen=True)
-class ChangeReported:
-    """R13: the change was stopped (or could not be undone), every session ended, a reset link sent."""
-
-    cancelled: bool
 
 
 class ReportService:
@@ -43,17 +34,17 @@ class ReportService:
         self._resets = resets
         self._rate = rate_limiter
 
-    async def report(self, raw_token: str, *, ip: str | None = None) -> ChangeReported | TokenInvalid:
+    async def report(self, raw_token: str, *, ip: str | None = None) -> ReportUnrecognizedChangeResult:
         """Use a report link once (R13)."""
         if await self._rate.hit(Action.REPORT_UNRECOGNIZED_CHANGE, ip) is not None:
             # Refused like an unknown link: a 256-bit token is not guessed, and the owner's link stays valid.
-            return TokenInvalid()
+            return ChallengeExpired()
         token = await find_token(raw_token, TokenPurpose.REPORT_CHANGE)
         if token is None:
-            return TokenInvalid()
+            return ChallengeExpired()
         async with in_transaction():
             if not await use_token(token):
-                return TokenInvalid()
+                return ChallengeExpired()
             user = await User.select_for_update().get(id=token.user.id)
             cancelled = await _cancel_pending_change(user)
             now = utcnow()

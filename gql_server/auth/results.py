@@ -1,9 +1,12 @@
-"""What the auth services answer: plain data, one class per outcome. The API maps each to a union member."""
+"""What the auth services answer: plain data, one class per outcome, each named like the GraphQL type that
+shows it (`ChallengeExpired` here is `ChallengeExpired` in the schema), and one union per operation, named
+like the operation's GraphQL union. `api/outcomes.py` translates each class, once, for every resolver."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 
 from gql_server.enums import InvitationPassword
 from gql_server.factors import SecondFactorMethod
@@ -14,7 +17,7 @@ from gql_server.tokens import IssuedToken
 
 
 @dataclass(frozen=True)
-class LoggedIn:
+class LoginSuccess:
     """A session was created."""
 
     user: User
@@ -22,7 +25,7 @@ class LoggedIn:
 
 
 @dataclass(frozen=True)
-class ConversionNeeded:
+class ConversionRequired:
     """R3: the password was right, but the user must convert first; the ticket only allows that."""
 
     ticket: IssuedToken
@@ -30,7 +33,7 @@ class ConversionNeeded:
 
 
 @dataclass(frozen=True)
-class ConversionStillPending:
+class ConversionPending:
     """R4: a conversion was started earlier; the ticket can only re-send the invitation."""
 
     ticket: IssuedToken
@@ -38,7 +41,7 @@ class ConversionStillPending:
 
 
 @dataclass(frozen=True)
-class SecondFactorNeeded:
+class SecondFactorRequired:
     """R6: the password was right; a second factor must follow within this challenge."""
 
     challenge: IssuedToken
@@ -46,38 +49,39 @@ class SecondFactorNeeded:
 
 
 @dataclass(frozen=True)
-class CredentialsRejected:
+class InvalidCredentials:
     """Wrong password, unknown email, or a locked password step: deliberately one outcome (S3)."""
 
 
 @dataclass(frozen=True)
-class WrongCode:
+class InvalidCode:
     """A second-factor code was wrong; `attempts_left` on this challenge or enrollment (S5)."""
 
     attempts_left: int
 
 
 @dataclass(frozen=True)
-class TokenInvalid:
+class ChallengeExpired:
     """The ticket, challenge, invitation or enrollment is unknown, used, expired or out of attempts."""
 
 
+class Wait(Enum):
+    """Why a caller must wait: the answer is the same union member, the message differs."""
+
+    LIMIT = "limit"  # a limit was reached (S6 lockout, re-send limits)
+    BUSY = "busy"  # too many logins wait for password hashing: nothing was checked (P4)
+
+
 @dataclass(frozen=True)
-class Throttled:
-    """A limit was reached (S6 lockout, re-send limits); try again after this many seconds."""
+class TooManyAttempts:
+    """Try again after this many seconds, for the `reason` given."""
 
     retry_after_seconds: int
+    reason: Wait = Wait.LIMIT
 
 
 @dataclass(frozen=True)
-class Busy:
-    """Too many logins wait for password hashing: nothing was checked, retry after this many seconds (P4)."""
-
-    retry_after_seconds: int
-
-
-@dataclass(frozen=True)
-class MethodUnavailable:
+class MethodNotAvailable:
     """The method is not installed, not allowed for this user, or not enrolled; `recovery_only` when
     the user's wrong codes reached the S41 cap and only a recovery code signs in."""
 
@@ -85,36 +89,30 @@ class MethodUnavailable:
 
 
 @dataclass(frozen=True)
-class EmailTaken:
+class EmailInUse:
     """The address belongs to another account (R4)."""
 
 
-LoginOutcome = (
-    LoggedIn
-    | ConversionNeeded
-    | ConversionStillPending
-    | SecondFactorNeeded
-    | CredentialsRejected
-    | WrongCode
-    | TokenInvalid
-    | Throttled
-    | MethodUnavailable
-    | Busy
+# What a correct password leads to (R3, R4, R6): the same after a login and after a reset by link (R16).
+PasswordAccepted = LoginSuccess | ConversionRequired | ConversionPending | SecondFactorRequired
+
+LoginResult = (
+    PasswordAccepted | InvalidCredentials | InvalidCode | ChallengeExpired | TooManyAttempts | MethodNotAvailable
 )
 
 
 @dataclass(frozen=True)
-class NotAuthenticated:
+class AuthenticationRequired:
     """The operation needs a session that satisfies the policy."""
 
 
 @dataclass(frozen=True)
-class NotPermitted:
+class PermissionDenied:
     """The caller is signed in but may not do this."""
 
 
 @dataclass(frozen=True)
-class BadInput:
+class InvalidInput:
     """The input was refused; nothing changed."""
 
     message: str
@@ -122,17 +120,28 @@ class BadInput:
 
 
 @dataclass(frozen=True)
-class SettingsUpdated:
+class CustomerSettingsUpdated:
     """The customer's settings after a successful update."""
 
     customer: Customer
 
 
-SettingsOutcome = SettingsUpdated | NotAuthenticated | NotPermitted | BadInput
+UpdateCustomerSettingsResult = CustomerSettingsUpdated | AuthenticationRequired | PermissionDenied | InvalidInput
 
 
 @dataclass(frozen=True)
-class InvitationSent:
+class EnforcementImpact:
+    """R11: how the customer's members stand, before enforcement is switched on."""
+
+    total_users: int
+    converted: int
+    pending: int
+    not_started: int
+    users_to_convert: list[User]
+
+
+@dataclass(frozen=True)
+class ConversionRequested:
     """R4: the conversion is PENDING and the invitation is on its way to `sent_to` (masked); `delivery` says
     whether the mail server took it already (SENT) or the outbox is still trying (QUEUED, S36)."""
 
@@ -142,7 +151,7 @@ class InvitationSent:
 
 
 @dataclass(frozen=True)
-class InvitationView:
+class Invitation:
     """What an invitation link allows (R5)."""
 
     email: str
@@ -152,7 +161,7 @@ class InvitationView:
 
 
 @dataclass(frozen=True)
-class EnrollmentBegun:
+class EnrollmentStarted:
     """An enrollment token and what the user needs to set the factor up."""
 
     enrollment: str
@@ -165,7 +174,7 @@ class EnrollmentBegun:
 
 
 @dataclass(frozen=True)
-class EnrollmentDone:
+class EnrollmentCompleted:
     """R5: the factor is active, the user is TWO_FACTOR, with a new session and recovery codes (shown once)."""
 
     user: User
@@ -175,14 +184,33 @@ class EnrollmentDone:
 
 
 @dataclass(frozen=True)
-class CodeDispatched:
+class CodeSent:
     """A login code was sent for a challenge."""
 
     sent_to: str
     expires_at: datetime
 
 
-ConversionOutcome = InvitationSent | TokenInvalid | EmailTaken | BadInput | NotAuthenticated | Throttled
-BeginOutcome = EnrollmentBegun | TokenInvalid | MethodUnavailable | Throttled | BadInput
-ConfirmOutcome = EnrollmentDone | WrongCode | TokenInvalid | BadInput | Throttled | EmailTaken | CredentialsRejected
-SendCodeOutcome = CodeDispatched | TokenInvalid | MethodUnavailable | Throttled
+@dataclass(frozen=True)
+class ChangeReported:
+    """R13: the change was stopped (or could not be undone), every session ended, a reset link sent."""
+
+    cancelled: bool
+
+
+RequestConversionResult = (
+    ConversionRequested | ChallengeExpired | EmailInUse | InvalidInput | AuthenticationRequired | TooManyAttempts
+)
+BeginEnrollmentResult = EnrollmentStarted | ChallengeExpired | MethodNotAvailable | TooManyAttempts | InvalidInput
+ConfirmEnrollmentResult = (
+    EnrollmentCompleted
+    | InvalidCode
+    | ChallengeExpired
+    | InvalidInput
+    | TooManyAttempts
+    | EmailInUse
+    | InvalidCredentials
+)
+SendLoginCodeResult = CodeSent | ChallengeExpired | MethodNotAvailable | TooManyAttempts
+ReportUnrecognizedChangeResult = ChangeReported | ChallengeExpired
+ResetPasswordResult = PasswordAccepted | ChallengeExpired | InvalidInput | TooManyAttempts

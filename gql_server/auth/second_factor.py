@@ -18,15 +18,15 @@ from gql_server.auth import lockout
 from gql_server.auth.factors import RECOVERY_METHOD, FactorCore
 from gql_server.auth.lockout import Attempt, Refusal
 from gql_server.auth.results import (
-    CodeDispatched,
-    LoggedIn,
-    LoginOutcome,
-    MethodUnavailable,
-    SecondFactorNeeded,
-    SendCodeOutcome,
-    Throttled,
-    TokenInvalid,
-    WrongCode,
+    ChallengeExpired,
+    CodeSent,
+    InvalidCode,
+    LoginResult,
+    LoginSuccess,
+    MethodNotAvailable,
+    SecondFactorRequired,
+    SendLoginCodeResult,
+    TooManyAttempts,
 )
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, TokenPurpose
@@ -79,10 +79,10 @@ class SecondFactorService:
         self._outbox = outbox
         self._sessions = sessions
 
-    async def challenge_for(self, user: User) -> SecondFactorNeeded:
+    async def challenge_for(self, user: User) -> SecondFactorRequired:
         """A new challenge after a correct password, listing the user's methods plus recovery_code."""
         challenge = await issue_token(user, TokenPurpose.LOGIN_CHALLENGE, CHALLENGE_LIFETIME)
-        return SecondFactorNeeded(challenge=challenge, methods=await self.methods_of(user))
+        return SecondFactorRequired(challenge=challenge, methods=await self.methods_of(user))
 
     async def methods_of(self, user: User) -> list[SecondFactorMethod]:
         """The installed methods the user has enrolled, then recovery_code; only recovery_code once the
@@ -98,49 +98,51 @@ class SecondFactorService:
             ids.append(RECOVERY_METHOD)
         return [self._core.methods[m] for m in ids if m in self._core.methods]
 
-    async def send_login_code(self, raw_challenge: str, method_id: str, *, ip: str | None = None) -> SendCodeOutcome:
+    async def send_login_code(
+        self, raw_challenge: str, method_id: str, *, ip: str | None = None
+    ) -> SendLoginCodeResult:
         """Send a code for a delivering method the user has enrolled (S10: a new code replaces the old;
         S36: a failed re-send keeps the code delivered before)."""
         retry_after = await self._rate.hit(Action.SEND_LOGIN_CODE, ip)
         if retry_after is not None:
-            return Throttled(retry_after_seconds=retry_after)
+            return TooManyAttempts(retry_after_seconds=retry_after)
         challenge = await find_token(raw_challenge, TokenPurpose.LOGIN_CHALLENGE)
         if challenge is None or challenge.attempts >= CHALLENGE_ATTEMPTS:
-            return TokenInvalid()
+            return ChallengeExpired()
         if method_id != RECOVERY_METHOD and lockout.streak_capped(challenge.user):
-            return MethodUnavailable(recovery_only=True)
+            return MethodNotAvailable(recovery_only=True)
         method = self._core.methods.get(method_id)
         if not isinstance(method, CodeDeliveringMethod):
-            return MethodUnavailable()
+            return MethodNotAvailable()
         factor = await EnrolledFactor.filter(user_id=challenge.user.id, method=method_id).first()
         if factor is None:
-            return MethodUnavailable()
+            return MethodNotAvailable()
         state = self._core.keyring.decrypt_state(factor.state_encrypted)
         sent = await self._core.send_code(
             challenge, method, state, "login", challenge.user.locale, limit=CODES_PER_CHALLENGE
         )
         if sent is None:
-            return MethodUnavailable()
-        if isinstance(sent, Throttled):
+            return MethodNotAvailable()
+        if isinstance(sent, TooManyAttempts):
             return sent
         await self._audit.record(AuditKind.LOGIN_CODE_SENT, subject=challenge.user, data={"method": method_id})
-        return CodeDispatched(sent_to=sent.sent_to, expires_at=sent.expires_at)
+        return CodeSent(sent_to=sent.sent_to, expires_at=sent.expires_at)
 
-    async def verify(self, raw_challenge: str, method_id: str, code: str, *, ip: str | None = None) -> LoginOutcome:
+    async def verify(self, raw_challenge: str, method_id: str, code: str, *, ip: str | None = None) -> LoginResult:
         """Check one code against a challenge; a session when it is right (R6)."""
         retry_after = await self._rate.hit(Action.VERIFY_SECOND_FACTOR, ip)
         if retry_after is not None:
-            return Throttled(retry_after_seconds=retry_after)
+            return TooManyAttempts(retry_after_seconds=retry_after)
         challenge = await find_token(raw_challenge, TokenPurpose.LOGIN_CHALLENGE)
         if challenge is None:
-            return TokenInvalid()
+            return ChallengeExpired()
         user = challenge.user
         # The user's factors, read once: which methods they may use here, and the ones to check.
         factors = await EnrolledFactor.filter(user_id=user.id).order_by("created_at")
         if method_id not in {m.id for m in self._methods_among(f.method for f in factors)}:
-            return MethodUnavailable()
+            return MethodNotAvailable()
         if method_id != RECOVERY_METHOD and lockout.streak_capped(user):
-            return MethodUnavailable(recovery_only=True)
+            return MethodNotAvailable(recovery_only=True)
         # A locked step is refused before anything is counted. The user row came with the challenge a
         # moment ago; the conditional update of `lockout.attempt` is what actually guards the limit.
         if lockout.seconds_locked_in(user, lockout.SECOND_FACTOR_STEP):
@@ -151,21 +153,21 @@ class SecondFactorService:
             if attempt.refusal is Refusal.LOCKED:
                 return await self._locked(user, ip)
             if attempt.refusal is Refusal.FULL:
-                return Throttled(retry_after_seconds=FULL_RETRY_AFTER_SECONDS)
+                return TooManyAttempts(retry_after_seconds=FULL_RETRY_AFTER_SECONDS)
             if not await spend_attempt(challenge, CHALLENGE_ATTEMPTS):
-                return TokenInvalid()
+                return ChallengeExpired()
             mine = [f for f in factors if f.method == method_id]
             try:
                 verdict = await self._check(challenge, user, method_id, code, mine)
             except _ChallengeTaken:
-                return TokenInvalid()
+                return ChallengeExpired()
             if not verdict.ok:
                 return await self._wrong(challenge, user, method_id, verdict.replay, ip, attempt)
             return await self._succeed(user, method_id, verdict, ip, attempt)
 
-    async def _locked(self, user: User, ip: str | None) -> LoginOutcome:
+    async def _locked(self, user: User, ip: str | None) -> LoginResult:
         await self._audit.record(AuditKind.SECOND_FACTOR_REFUSED_LOCKED, subject=user, data={"ip": ip})
-        return Throttled(retry_after_seconds=await lockout.seconds_locked(user.id, lockout.SECOND_FACTOR_STEP))
+        return TooManyAttempts(retry_after_seconds=await lockout.seconds_locked(user.id, lockout.SECOND_FACTOR_STEP))
 
     async def _check(
         self, challenge: Token, user: User, method_id: str, code: str, factors: list[EnrolledFactor]
@@ -215,7 +217,7 @@ class SecondFactorService:
 
     async def _wrong(
         self, challenge: Token, user: User, method_id: str, replay: bool, ip: str | None, attempt: Attempt
-    ) -> LoginOutcome:
+    ) -> LoginResult:
         # The verdict first: it is what the limits count, and nothing after it can lose it.
         failure = await attempt.fail()
         used = await attempts_used(challenge)
@@ -233,11 +235,11 @@ class SecondFactorService:
                 AuditKind.SECOND_FACTOR_CAPPED, subject=user, data={"failures": STREAK_CAP, "ip": ip}
             )
         # S5: after the fifth wrong code `spend_attempt` refuses the challenge; the user logs in again.
-        return WrongCode(attempts_left=CHALLENGE_ATTEMPTS - used)
+        return InvalidCode(attempts_left=CHALLENGE_ATTEMPTS - used)
 
     async def _succeed(
         self, user: User, method_id: str, verdict: _Verdict, ip: str | None, attempt: Attempt
-    ) -> LoginOutcome:
+    ) -> LoginResult:
         now = utcnow()
         # The success resets the step's round, backoff and streak and records the login in one statement.
         await attempt.succeed(last_login_at=now)
@@ -252,4 +254,4 @@ class SecondFactorService:
             await self._audit.record(
                 AuditKind.RECOVERY_CODE_USED, subject=user, data={"remaining": verdict.recovery_left, "ip": ip}
             )
-        return LoggedIn(user=user, session=new_session)
+        return LoginSuccess(user=user, session=new_session)

@@ -1,0 +1,112 @@
+"""The mutations' resolvers: each asks one auth service and answers its outcome through `outcomes.py`.
+
+No rule lives here (they are the services'); the types and unions are declared in the area modules.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from gql_server.api import outcomes
+from gql_server.api.codes import SendLoginCodeResult
+from gql_server.api.context import Info
+from gql_server.api.conversion import RequestConversionResult
+from gql_server.api.enrollment import BeginEnrollmentResult, ConfirmEnrollmentResult
+from gql_server.api.login import LoginResult
+from gql_server.api.recovery import ReportUnrecognizedChangeResult, ResetPasswordResult
+from gql_server.api.settings import CustomerSettingsInput, UpdateCustomerSettingsResult
+from gql_server.auth.customers import SettingsChange
+
+
+async def login(info: Info, email: str, password: str) -> LoginResult:
+    """Step one of every login."""
+    services = info.context.services
+    outcome = await services.login.login(email, password, ip=info.context.client_ip)
+    return outcomes.LOGIN(outcome, info)
+
+
+async def verify_second_factor(info: Info, challenge: str, method: str, code: str) -> LoginResult:
+    """Step two of a two-factor login: one code for the challenge (each call is one attempt, S7)."""
+    services = info.context.services
+    outcome = await services.second_factor.verify(challenge, method, code, ip=info.context.client_ip)
+    return outcomes.LOGIN(outcome, info)
+
+
+async def logout(info: Info) -> bool:
+    """Ends the current session. True when a session was ended."""
+    session = await info.context.session()
+    info.context.clear_session_cookie()
+    info.context.forget_session()
+    if session is None:
+        return False
+    return await info.context.services.login.logout(session, ip=info.context.client_ip)
+
+
+async def send_login_code(info: Info, challenge: str, method: str) -> SendLoginCodeResult:
+    """For methods that deliver a code (email_code, sms, ...): send one for this challenge."""
+    services = info.context.services
+    outcome = await services.second_factor.send_login_code(challenge, method, ip=info.context.client_ip)
+    return outcomes.SEND_LOGIN_CODE(outcome, info)
+
+
+async def request_conversion(info: Info, ticket: str, email: str) -> RequestConversionResult:
+    """From ConversionRequired or ConversionPending: send (or re-send) the invitation email."""
+    services = info.context.services
+    outcome = await services.conversion.request_with_ticket(ticket, email, ip=info.context.client_ip)
+    return outcomes.REQUEST_CONVERSION(outcome, info)
+
+
+async def start_conversion(info: Info, email: str) -> RequestConversionResult:
+    """Voluntary conversion by a signed-in password user (rule R8)."""
+    services = info.context.services
+    session = await info.context.session()
+    outcome = await services.conversion.start_for_session(session, email, ip=info.context.client_ip)
+    return outcomes.REQUEST_CONVERSION(outcome, info)
+
+
+async def begin_enrollment(
+    info: Info,
+    invitation: str,
+    method: str,
+    phone_number: Annotated[
+        str | None, strawberry.argument(description="For methods that text a code (sms): where to send it.")
+    ] = None,
+) -> BeginEnrollmentResult:
+    """Choose a method from the invitation and start enrolling it."""
+    outcome = await info.context.services.enrollment.begin(invitation, method, phone_number)
+    return outcomes.BEGIN_ENROLLMENT(outcome, info)
+
+
+async def confirm_enrollment(
+    info: Info, enrollment: str, code: str, password: str | None = None
+) -> ConfirmEnrollmentResult:
+    """Prove the factor with a code; the session token is also set as the cookie."""
+    services = info.context.services
+    outcome = await services.enrollment.confirm(enrollment, code, password, ip=info.context.client_ip)
+    return outcomes.CONFIRM_ENROLLMENT(outcome, info)
+
+
+async def update_customer_settings(
+    info: Info, customer_id: strawberry.ID, input: CustomerSettingsInput
+) -> UpdateCustomerSettingsResult:
+    """Change a customer's settings; customer-level members only (R1). Every change is audited."""
+    change = SettingsChange(enforce_two_factor=input.enforce_two_factor, allowed_methods=input.allowed_methods)
+    outcome = await info.context.services.customers.update(await info.context.session(), str(customer_id), change)
+    return outcomes.UPDATE_CUSTOMER_SETTINGS(outcome, info)
+
+
+async def report_unrecognized_change(info: Info, token: str) -> ReportUnrecognizedChangeResult:
+    """R13: the link in a notice sent to the previous address ("this wasn't me")."""
+    outcome = await info.context.services.reports.report(token, ip=info.context.client_ip)
+    return outcomes.REPORT_UNRECOGNIZED_CHANGE(outcome, info)
+
+
+async def reset_password(info: Info, token: str, new_password: str) -> ResetPasswordResult:
+    """R16: a new password with the emailed link; a two-factor user still answers the second factor."""
+    services = info.context.services
+    outcome = await services.password_resets.reset(
+        token, new_password, services.login.after_password, ip=info.context.client_ip
+    )
+    return outcomes.RESET_PASSWORD(outcome, info)

@@ -1,0 +1,194 @@
+"""The one registry from the auth services' outcomes to the GraphQL types that answer them.
+
+A service answers plain data (`auth/results.py`), one class per outcome, named like its GraphQL type. Each
+class has ONE translation here (`REGISTRY`): the GraphQL type of the same name and the function building it.
+Each mutation's answer is declared once, as `Answers` pairing its GraphQL union (`api/<area>.py`) with the
+service's union of the same name (`auth/results.py`). Building it checks that every outcome the service may
+return has a translation whose type is a member of the GraphQL union; mypy checks that the service returns
+only members of its union. So a missing or misplaced translation stops the import, never a request.
+
+Adding an outcome: its class in `auth/results.py` and its service's union there, its GraphQL type in the
+mutation's union, and one `translation` in `REGISTRY` below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gql_server.api import codes, conversion, enrollment, errors, login, recovery, settings
+from gql_server.api.context import Info
+from gql_server.api.customers import CustomerType
+from gql_server.api.methods import SecondFactorMethodType
+from gql_server.api.registry import Answers, Registry, translation
+from gql_server.api.users import SessionType, UserType
+from gql_server.auth import results
+
+
+def _login_success(outcome: results.LoginSuccess, info: Info) -> login.LoginSuccess:
+    # A new session is also the browser's cookie (S19), and the rest of this request acts for it.
+    info.context.sign_in(outcome.session)
+    return login.LoginSuccess(
+        token=outcome.session.token,
+        session=SessionType.from_model(outcome.session.session, info),
+        user=UserType.from_model(outcome.user),
+    )
+
+
+def _second_factor_required(outcome: results.SecondFactorRequired, _: Info) -> login.SecondFactorRequired:
+    return login.SecondFactorRequired(
+        challenge=outcome.challenge.token,
+        expires_at=outcome.challenge.expires_at,
+        methods=[SecondFactorMethodType.from_method(m) for m in outcome.methods],
+    )
+
+
+def _enrollment_started(outcome: results.EnrollmentStarted, _: Info) -> enrollment.EnrollmentStarted:
+    return enrollment.EnrollmentStarted(
+        enrollment=outcome.enrollment,
+        method=SecondFactorMethodType.from_method(outcome.method),
+        expires_at=outcome.expires_at,
+        secret=outcome.secret,
+        provisioning_uri=outcome.provisioning_uri,
+        qr_code_svg=outcome.qr_code_svg,
+        sent_to=outcome.sent_to,
+    )
+
+
+def _enrollment_completed(outcome: results.EnrollmentCompleted, info: Info) -> enrollment.EnrollmentCompleted:
+    info.context.sign_in(outcome.session)
+    return enrollment.EnrollmentCompleted(
+        token=outcome.session.token,
+        session=SessionType.from_model(outcome.session.session, info),
+        user=UserType.from_model(outcome.user),
+        recovery_codes=outcome.recovery_codes,
+    )
+
+
+def _too_many_attempts(outcome: results.TooManyAttempts, _: Info) -> errors.TooManyAttempts:
+    message = errors.BUSY if outcome.reason is results.Wait.BUSY else errors.THROTTLED
+    return errors.TooManyAttempts(message=message, retry_after_seconds=outcome.retry_after_seconds)
+
+
+def _method_not_available(outcome: results.MethodNotAvailable, _: Info) -> errors.MethodNotAvailable:
+    message = errors.RECOVERY_CODE_ONLY if outcome.recovery_only else errors.METHOD_UNAVAILABLE
+    return errors.MethodNotAvailable(message=message)
+
+
+REGISTRY = Registry(
+    [
+        # Successes.
+        translation(results.LoginSuccess, login.LoginSuccess, _login_success),
+        translation(results.SecondFactorRequired, login.SecondFactorRequired, _second_factor_required),
+        translation(
+            results.ConversionRequired,
+            login.ConversionRequired,
+            lambda o, _: login.ConversionRequired(ticket=o.ticket.token, expires_at=o.ticket.expires_at, email=o.email),
+        ),
+        translation(
+            results.ConversionPending,
+            login.ConversionPending,
+            lambda o, _: login.ConversionPending(
+                ticket=o.ticket.token, expires_at=o.ticket.expires_at, sent_to=o.sent_to
+            ),
+        ),
+        translation(
+            results.ConversionRequested,
+            conversion.ConversionRequested,
+            lambda o, _: conversion.ConversionRequested(
+                sent_to=o.sent_to, expires_at=o.expires_at, delivery=conversion.MailDelivery(o.delivery.value)
+            ),
+        ),
+        translation(results.EnrollmentStarted, enrollment.EnrollmentStarted, _enrollment_started),
+        translation(results.EnrollmentCompleted, enrollment.EnrollmentCompleted, _enrollment_completed),
+        translation(
+            results.CodeSent,
+            codes.CodeSent,
+            lambda o, _: codes.CodeSent(sent_to=o.sent_to, expires_at=o.expires_at),
+        ),
+        translation(
+            results.CustomerSettingsUpdated,
+            settings.CustomerSettingsUpdated,
+            lambda o, _: settings.CustomerSettingsUpdated(customer=CustomerType.from_model(o.customer)),
+        ),
+        translation(
+            results.ChangeReported,
+            recovery.ChangeReported,
+            lambda o, _: recovery.ChangeReported(
+                message=recovery.STOPPED if o.cancelled else recovery.NOT_UNDONE, cancelled=o.cancelled
+            ),
+        ),
+        # Expected failures (the `Error` interface).
+        translation(
+            results.InvalidCredentials,
+            errors.InvalidCredentials,
+            lambda o, _: errors.InvalidCredentials(message=errors.INVALID_CREDENTIALS),
+        ),
+        translation(
+            results.InvalidCode,
+            errors.InvalidCode,
+            lambda o, _: errors.InvalidCode(message=errors.WRONG_CODE, attempts_left=o.attempts_left),
+        ),
+        translation(
+            results.ChallengeExpired,
+            errors.ChallengeExpired,
+            lambda o, _: errors.ChallengeExpired(message=errors.EXPIRED_OR_USED),
+        ),
+        translation(results.TooManyAttempts, errors.TooManyAttempts, _too_many_attempts),
+        translation(results.MethodNotAvailable, errors.MethodNotAvailable, _method_not_available),
+        translation(
+            results.EmailInUse,
+            errors.EmailInUse,
+            lambda o, _: errors.EmailInUse(message=errors.EMAIL_TAKEN),
+        ),
+        translation(
+            results.InvalidInput,
+            errors.InvalidInput,
+            lambda o, _: errors.InvalidInput(message=o.message, field=o.field),
+        ),
+        translation(
+            results.AuthenticationRequired,
+            errors.AuthenticationRequired,
+            lambda o, _: errors.AuthenticationRequired(message=errors.NOT_AUTHENTICATED),
+        ),
+        translation(
+            results.PermissionDenied,
+            errors.PermissionDenied,
+            lambda o, _: errors.PermissionDenied(message=errors.NOT_PERMITTED),
+        ),
+    ]
+)
+
+# Each mutation's answer, checked against the registry now (at import).
+LOGIN: Answers[results.LoginResult, login.LoginResult] = Answers(REGISTRY, login.LoginResult, results.LoginResult)
+SEND_LOGIN_CODE: Answers[results.SendLoginCodeResult, codes.SendLoginCodeResult] = Answers(
+    REGISTRY, codes.SendLoginCodeResult, results.SendLoginCodeResult
+)
+REQUEST_CONVERSION: Answers[results.RequestConversionResult, conversion.RequestConversionResult] = Answers(
+    REGISTRY, conversion.RequestConversionResult, results.RequestConversionResult
+)
+BEGIN_ENROLLMENT: Answers[results.BeginEnrollmentResult, enrollment.BeginEnrollmentResult] = Answers(
+    REGISTRY, enrollment.BeginEnrollmentResult, results.BeginEnrollmentResult
+)
+CONFIRM_ENROLLMENT: Answers[results.ConfirmEnrollmentResult, enrollment.ConfirmEnrollmentResult] = Answers(
+    REGISTRY, enrollment.ConfirmEnrollmentResult, results.ConfirmEnrollmentResult
+)
+UPDATE_CUSTOMER_SETTINGS: Answers[results.UpdateCustomerSettingsResult, settings.UpdateCustomerSettingsResult] = (
+    Answers(REGISTRY, settings.UpdateCustomerSettingsResult, results.UpdateCustomerSettingsResult)
+)
+REPORT_UNRECOGNIZED_CHANGE: Answers[results.ReportUnrecognizedChangeResult, recovery.ReportUnrecognizedChangeResult] = (
+    Answers(REGISTRY, recovery.ReportUnrecognizedChangeResult, results.ReportUnrecognizedChangeResult)
+)
+RESET_PASSWORD: Answers[results.ResetPasswordResult, recovery.ResetPasswordResult] = Answers(
+    REGISTRY, recovery.ResetPasswordResult, results.ResetPasswordResult
+)
+
+ANSWERS: tuple[Answers[Any, Any], ...] = (
+    LOGIN,
+    SEND_LOGIN_CODE,
+    REQUEST_CONVERSION,
+    BEGIN_ENROLLMENT,
+    CONFIRM_ENROLLMENT,
+    UPDATE_CUSTOMER_SETTINGS,
+    REPORT_UNRECOGNIZED_CHANGE,
+    RESET_PASSWORD,
+)
