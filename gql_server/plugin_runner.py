@@ -23,8 +23,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from gql_server.factors import Mailer
 from gql_server.limits import PLUGIN_THREADS
+from gql_server.plugin_api import Mailer
 
 log = logging.getLogger(__name__)
 

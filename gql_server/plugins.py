@@ -13,7 +13,7 @@ import pluggy
 from pluggy import HookImpl
 
 from gql_server import hookspecs, metrics
-from gql_server.factors import SecondFactorMethod
+from gql_server.plugin_api import SecondFactorMethod
 from gql_server.settings import ConfigurationError
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from tortoise.expressions import Q, Subquery
 
 from gql_server.auth.account_state import AccountState, is_two_factor
 from gql_server.enums import Assurance, ConversionState, MembershipLevel, Requirement
-from gql_server.factors import PolicyRequirement, SecondFactorMethod
 from gql_server.models import Customer, EnrolledFactor, Membership, Session, User
+from gql_server.plugin_api import PolicyRequirement, SecondFactorMethod
 from gql_server.plugins import call_each
 
 log = logging.getLogger(__name__)

@@ -22,12 +22,12 @@ from gql_server.auth.password_reset import PasswordResets
 from gql_server.auth.report import ReportService
 from gql_server.auth.second_factor import SecondFactorService
 from gql_server.crypto import Keyring
-from gql_server.factors import SecondFactorMethod
 from gql_server.links import Links
 from gql_server.mail import MailService
 from gql_server.mail_transports import default_transport
 from gql_server.outbox import Outbox
 from gql_server.passwords import PasswordService
+from gql_server.plugin_api import SecondFactorMethod
 from gql_server.plugin_runner import PluginRunner
 from gql_server.plugins import collect_methods, create_plugin_manager
 from gql_server.policy import Policy

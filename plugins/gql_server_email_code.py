@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gql_server.emails import mask_email
-from gql_server.factors import (
+from gql_server.hookspecs import hookimpl
+from gql_server.plugin_api import (
     Account,
     CodeDeliveringMethod,
     CodeDelivery,
@@ -17,7 +18,6 @@ from gql_server.factors import (
     Mailer,
     SecondFactorMethod,
 )
-from gql_server.hookspecs import hookimpl
 
 
 class EmailCodeMethod(CodeDeliveringMethod):

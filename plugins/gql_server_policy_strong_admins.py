@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from gql_server.enums import MembershipLevel
-from gql_server.factors import PolicyRequirement, SecondFactorMethod
 from gql_server.hookspecs import hookimpl
 from gql_server.models import Customer, Membership, User
+from gql_server.plugin_api import PolicyRequirement, SecondFactorMethod
 
 WEAK_CHANNELS = frozenset({"email"})
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from gql_server.factors import LookupSecretMethod, SecondFactorMethod
 from gql_server.hookspecs import hookimpl
+from gql_server.plugin_api import LookupSecretMethod, SecondFactorMethod
 
 # Lower-case RFC 4648 base32: 5 bits a character, and no 0/1/8/9 to mistake for o/l/b/g.
 ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 import pyotp
 import segno
 
-from gql_server.factors import Account, CodeCheckingMethod, EnrollmentDraft, SecondFactorMethod
 from gql_server.hookspecs import hookimpl
+from gql_server.plugin_api import Account, CodeCheckingMethod, EnrollmentDraft, SecondFactorMethod
 
 # S9: 32 base32 characters are 160 bits, the HMAC-SHA-1 block size RFC 4226 recommends.
 SECRET_LENGTH = 32

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gql_server.factors import Account, CodeDelivery, EnrollmentDraft, Mailer
 from gql_server.hookspecs import hookimpl
+from gql_server.plugin_api import Account, CodeDelivery, EnrollmentDraft, Mailer
 
 MODE = {"send": "ok"}
 SENT: list[str] = []

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gql_server.factors import Account, EnrollmentDraft
 from gql_server.hookspecs import hookimpl
+from gql_server.plugin_api import Account, EnrollmentDraft
 
 
 class AnyCodeTotp:

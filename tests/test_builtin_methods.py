@@ -11,7 +11,7 @@ import pytest
 from gql_server_recovery_code import RecoveryCodeMethod
 from gql_server_totp import TotpMethod
 
-from gql_server.factors import (
+from gql_server.plugin_api import (
     Account,
     CodeCheckingMethod,
     CodeDeliveringMethod,

@@ -10,9 +10,9 @@ from tortoise import connections
 
 from gql_server.crypto import Keyring, StateUnreadable
 from gql_server.enums import ConversionState, LoginMethod, MembershipLevel
-from gql_server.factors import PolicyRequirement
 from gql_server.hookspecs import hookimpl
 from gql_server.models import EnrolledFactor, Session, User
+from gql_server.plugin_api import PolicyRequirement
 
 from .flows import PASSWORD, challenge, convert, enroll, request_invitation, totp_code, verify
 from .mailbox import code_in, invitation_token_in

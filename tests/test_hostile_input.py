@@ -54,7 +54,6 @@ from hypothesis.control import currently_in_test_context
 from gql_server.api.schema import MAX_ALIASES, MAX_DEPTH
 from gql_server.emails import normalize_email
 from gql_server.enums import Assurance, ConversionState, MembershipLevel, TokenPurpose
-from gql_server.factors import InvalidEnrollmentInput
 from gql_server.models import (
     Customer,
     DevelopmentMailbox,
@@ -67,6 +66,7 @@ from gql_server.models import (
     Token,
     User,
 )
+from gql_server.plugin_api import InvalidEnrollmentInput
 from gql_server.services import Services
 from gql_server.sessions import create_session
 from gql_server.tokens import hash_token, issue_token

@@ -29,8 +29,8 @@ if importlib.util.find_spec("gql_server_sms") is None:
 from gql_server_sms import SmsMethod, mask_phone_number, normalize_phone_number
 
 from gql_server.enums import TokenPurpose
-from gql_server.factors import Account
 from gql_server.models import EnrolledFactor, OneTimeCode, Token, User
+from gql_server.plugin_api import Account
 from gql_server.plugins import collect_methods, create_plugin_manager
 from gql_server.tokens import hash_token
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from gql_server.factors import SecondFactorMethod
+from gql_server.plugin_api import SecondFactorMethod
 
 
 @strawberry.type(name="SecondFactorMethod")

@@ -13,10 +13,10 @@ from gql_server.api import outcomes
 from gql_server.api.codes import SendLoginCodeResult
 from gql_server.api.context import Info
 from gql_server.api.conversion import RequestConversionResult
+from gql_server.api.customer_settings import CustomerSettingsInput, UpdateCustomerSettingsResult
 from gql_server.api.enrollment import BeginEnrollmentResult, ConfirmEnrollmentResult
 from gql_server.api.login import LoginResult
 from gql_server.api.recovery import ReportUnrecognizedChangeResult, ResetPasswordResult
-from gql_server.api.settings import CustomerSettingsInput, UpdateCustomerSettingsResult
 from gql_server.auth.customers import SettingsChange
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gql_server.api import codes, conversion, enrollment, errors, login, recovery, settings
+from gql_server.api import codes, conversion, customer_settings, enrollment, errors, login, recovery
 from gql_server.api.context import Info
 from gql_server.api.customers import CustomerType
 from gql_server.api.methods import SecondFactorMethodType
@@ -107,8 +107,8 @@ REGISTRY = Registry(
         ),
         translation(
             results.CustomerSettingsUpdated,
-            settings.CustomerSettingsUpdated,
-            lambda o, _: settings.CustomerSettingsUpdated(customer=CustomerType.from_model(o.customer)),
+            customer_settings.CustomerSettingsUpdated,
+            lambda o, _: customer_settings.CustomerSettingsUpdated(customer=CustomerType.from_model(o.customer)),
         ),
         translation(
             results.ChangeReported,
@@ -172,9 +172,9 @@ BEGIN_ENROLLMENT: Answers[results.BeginEnrollmentResult, enrollment.BeginEnrollm
 CONFIRM_ENROLLMENT: Answers[results.ConfirmEnrollmentResult, enrollment.ConfirmEnrollmentResult] = Answers(
     REGISTRY, enrollment.ConfirmEnrollmentResult, results.ConfirmEnrollmentResult
 )
-UPDATE_CUSTOMER_SETTINGS: Answers[results.UpdateCustomerSettingsResult, settings.UpdateCustomerSettingsResult] = (
-    Answers(REGISTRY, settings.UpdateCustomerSettingsResult, results.UpdateCustomerSettingsResult)
-)
+UPDATE_CUSTOMER_SETTINGS: Answers[
+    results.UpdateCustomerSettingsResult, customer_settings.UpdateCustomerSettingsResult
+] = Answers(REGISTRY, customer_settings.UpdateCustomerSettingsResult, results.UpdateCustomerSettingsResult)
 REPORT_UNRECOGNIZED_CHANGE: Answers[results.ReportUnrecognizedChangeResult, recovery.ReportUnrecognizedChangeResult] = (
     Answers(REGISTRY, recovery.ReportUnrecognizedChangeResult, results.ReportUnrecognizedChangeResult)
 )

@@ -16,11 +16,10 @@ from strawberry.types import ExecutionContext
 
 from gql_server.api import codes as codes_api
 from gql_server.api import conversion as conversion_api
-from gql_server.api import customers, mutations, users
+from gql_server.api import customer_settings, customers, mutations, users
 from gql_server.api import enrollment as enrollment_api
 from gql_server.api import login as login_api
 from gql_server.api import recovery as recovery_api
-from gql_server.api import settings as settings_api
 from gql_server.api.context import Info
 from gql_server.api.documents import CheckedDocuments
 from gql_server.api.errors import (
@@ -107,7 +106,7 @@ class Mutation:
         resolver=mutations.confirm_enrollment
     )
 
-    update_customer_settings: settings_api.UpdateCustomerSettingsResult = strawberry.mutation(
+    update_customer_settings: customer_settings.UpdateCustomerSettingsResult = strawberry.mutation(
         resolver=mutations.update_customer_settings
     )
 

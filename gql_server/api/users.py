@@ -11,8 +11,8 @@ from gql_server import enums
 from gql_server.api.context import Info
 from gql_server.api.methods import SecondFactorMethodType
 from gql_server.auth.access import may_see_factors, visible_memberships
-from gql_server.factors import SecondFactorMethod
 from gql_server.models import EnrolledFactor, Membership, Session, User
+from gql_server.plugin_api import SecondFactorMethod
 from gql_server.sessions import effective_expiry
 
 if TYPE_CHECKING:

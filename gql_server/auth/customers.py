@@ -22,8 +22,8 @@ from gql_server.auth.results import (
 )
 from gql_server.clock import utcnow
 from gql_server.enums import ConversionState
-from gql_server.factors import SecondFactorMethod
 from gql_server.models import AuditEvent, Customer, Session, User
+from gql_server.plugin_api import SecondFactorMethod
 from gql_server.policy import MethodConflict, Policy
 
 

@@ -38,10 +38,10 @@ from gql_server.auth.results import (
 )
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, InvitationPassword, TokenPurpose
-from gql_server.factors import Account, CodeCheckingMethod, CodeDeliveringMethod
 from gql_server.models import EnrolledFactor, Session, Token, User
 from gql_server.outbox import Outbox, Queued
 from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
+from gql_server.plugin_api import Account, CodeCheckingMethod, CodeDeliveringMethod
 from gql_server.policy import Policy
 from gql_server.sessions import SessionPolicy, create_session
 from gql_server.tokens import find_token, issue_token, reserve_attempt, use_token

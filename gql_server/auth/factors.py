@@ -22,7 +22,9 @@ from gql_server import metrics
 from gql_server.auth.results import InvalidInput, TooManyAttempts
 from gql_server.clock import utcnow
 from gql_server.crypto import Keyring
-from gql_server.factors import (
+from gql_server.limits import CODE_DIGITS, CODE_LIFETIME
+from gql_server.models import EnrolledFactor, OneTimeCode, RecoveryCode, Token, User
+from gql_server.plugin_api import (
     Account,
     CodeCheckingMethod,
     CodeDeliveringMethod,
@@ -33,8 +35,6 @@ from gql_server.factors import (
     Mailer,
     SecondFactorMethod,
 )
-from gql_server.limits import CODE_DIGITS, CODE_LIFETIME
-from gql_server.models import EnrolledFactor, OneTimeCode, RecoveryCode, Token, User
 from gql_server.plugin_runner import MainLoopMailer, PluginRunner
 
 log = logging.getLogger(__name__)

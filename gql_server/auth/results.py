@@ -9,9 +9,9 @@ from datetime import datetime
 from enum import Enum
 
 from gql_server.enums import InvitationPassword
-from gql_server.factors import SecondFactorMethod
 from gql_server.models import Customer, EnrolledFactor, User
 from gql_server.outbox import Delivery
+from gql_server.plugin_api import SecondFactorMethod
 from gql_server.sessions import NewSession
 from gql_server.tokens import IssuedToken
 

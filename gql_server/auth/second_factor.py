@@ -30,7 +30,6 @@ from gql_server.auth.results import (
 )
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, TokenPurpose
-from gql_server.factors import CodeCheckingMethod, CodeDeliveringMethod, SecondFactorMethod
 from gql_server.limits import (
     CHALLENGE_ATTEMPTS,
     CHALLENGE_LIFETIME,
@@ -40,6 +39,7 @@ from gql_server.limits import (
 )
 from gql_server.models import EnrolledFactor, Token, User
 from gql_server.outbox import Outbox, Queued
+from gql_server.plugin_api import CodeCheckingMethod, CodeDeliveringMethod, SecondFactorMethod
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import SessionPolicy, create_session
 from gql_server.tokens import attempts_used, find_token, issue_token, spend_attempt, use_token

@@ -12,7 +12,7 @@ import os
 from datetime import UTC, datetime
 
 import httpx
-from gql_server.factors import Account, CodeDeliveringMethod, CodeDelivery, EnrollmentDraft, Mailer
+from gql_server.plugin_api import Account, CodeDeliveringMethod, CodeDelivery, EnrollmentDraft, Mailer
 
 from gql_server_sms.messages import code_message, minutes_left
 from gql_server_sms.phone import mask_phone_number, normalize_phone_number

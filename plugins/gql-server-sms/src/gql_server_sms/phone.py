@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import phonenumbers
-from gql_server.factors import InvalidEnrollmentInput
+from gql_server.plugin_api import InvalidEnrollmentInput
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 # The GraphQL argument of beginEnrollment that InvalidInput points at.
