@@ -99,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     end_all.set_defaults(run=_end_all_sessions)
 
     plugins = commands.add_parser("plugins", help="list installed plugins and second-factor methods (JSON)")
-    # Reads only: it must work, and write nothing (no ./var/secret.key), on a machine without a key.
+    # Reads only: it must work, and write nothing (no ./var/secret.key), on a machine without a key (so
+    # does export-schema).
     plugins.set_defaults(run=_plugins, needs_secret_key=False)
 
     rotate = commands.add_parser(
@@ -112,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     rotate.set_defaults(run=_rotate_secret_key)
 
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
-    export.set_defaults(run=_export_schema)
+    export.set_defaults(run=_export_schema, needs_secret_key=False)
     return parser
 
 

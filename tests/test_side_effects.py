@@ -31,9 +31,10 @@ def test_importing_a_module_creates_no_file(tmp_path: Path, module: str) -> None
     assert list(tmp_path.iterdir()) == []
 
 
-def test_listing_the_plugins_creates_no_file(tmp_path: Path) -> None:
-    done = _run([sys.executable, "-m", "gql_server.cli", "plugins"], tmp_path)
+@pytest.mark.parametrize(("command", "prints"), [("plugins", '"totp"'), ("export-schema", "type Mutation")])
+def test_a_command_that_only_reads_creates_no_file(tmp_path: Path, command: str, prints: str) -> None:
+    done = _run([sys.executable, "-m", "gql_server.cli", command], tmp_path)
 
     assert done.returncode == 0, done.stderr
-    assert '"totp"' in done.stdout
+    assert prints in done.stdout
     assert list(tmp_path.iterdir()) == []
