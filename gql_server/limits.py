@@ -96,6 +96,9 @@ ENROLLMENT_LIFETIME: Final = timedelta(minutes=15)
 ENROLLMENT_ATTEMPTS: Final = 5
 # S15: enrollments a user may begin per hour: each may send a code.
 ENROLLMENTS_PER_HOUR: Final = 10
+# S13, S15: the window INVITATIONS_PER_HOUR and ENROLLMENTS_PER_HOUR count in; a user over either limit
+# is told to wait the whole window (its retry-after).
+PER_HOUR_WINDOW: Final = timedelta(hours=1)
 
 # --- Tokens and sessions ----------------------------------------------------------------------------
 

@@ -110,6 +110,11 @@ class Policy:
             return Requirement.CONVERSION
         return Requirement.NONE
 
+    def installed_method_ids(self) -> list[str]:
+        """Ids of the installed methods a user can enroll on their own, sorted: what R5 chooses among, and
+        what a customer may allow (a recovery-code method is installed but never enrolled)."""
+        return sorted(m.id for m in self._methods.values() if m.enrollable)
+
     async def enrollable_methods(self, user: User) -> list[SecondFactorMethod]:
         """R5: the installed, enrollable methods that every customer of the user (and every plugin) allows."""
         customers = await self.customers_of(user)
@@ -118,7 +123,7 @@ class Policy:
 
     def _allowed(self, customers: Collection[Customer], requirements: Sequence[PolicyRequirement]) -> set[str]:
         """R5's intersection, for customers and plugin answers already loaded."""
-        allowed = {m.id for m in self._methods.values() if m.enrollable}
+        allowed = set(self.installed_method_ids())
         for customer in customers:
             if customer.allowed_methods is not None:
                 allowed &= set(customer.allowed_methods)

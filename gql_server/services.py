@@ -81,11 +81,6 @@ class Services:
         tests written against it (tests/conftest.py, tests/test_hostile_input.py) are merged; remove then."""
         return self.operator
 
-    @property
-    def enrollable_method_ids(self) -> list[str]:
-        """Ids of the installed methods a user can enroll on their own."""
-        return sorted(m.id for m in self.methods.values() if m.enrollable)
-
 
 def build_services(settings: Settings) -> Services:
     """Wire the services for these settings (plugins are loaded here, once)."""
@@ -147,7 +142,7 @@ def build_services(settings: Settings) -> Services:
             login,
             EnrollmentSettings(settings.totp_issuer, sessions),
         ),
-        customers=CustomerService(auditor, methods, policy),
+        customers=CustomerService(auditor, policy),
         operator=Operator(passwords, auditor, conversion, outbox, policy),
         password_resets=resets,
         reports=ReportService(auditor, outbox, resets, rate_limiter),

@@ -67,3 +67,9 @@ async def end_session(session: Session) -> bool:
     """End a session server-side (S18). True when it was still live."""
     ended = await Session.filter(id=session.id, ended_at=None).update(ended_at=utcnow())
     return ended > 0
+
+
+async def end_user_sessions(user: User, *, at: datetime | None = None) -> int:
+    """End every live session of `user` (S18: a reset, an operator reset, "this wasn't me", a completed
+    conversion); `at` is the end time to record (now when not given). Returns how many were live."""
+    return await Session.filter(user_id=user.id, ended_at=None).update(ended_at=at or utcnow())

@@ -4,7 +4,6 @@ from it, and no other module of the package writes a numeric limit of its own.""
 from __future__ import annotations
 
 import ast
-import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,16 +40,6 @@ NOT_LIMITS = {
 
 # Parameter defaults that are numbers but not limits.
 NOT_LIMIT_DEFAULTS = {("web/routes.py", "file_response", "status_code"): "an HTTP status code"}
-
-# Copies that conversion and enrollment still hold: those modules are being rewritten in parallel (issue 13,
-# sections 1 and 3) and will read gql_server/limits.py then. Until they do, each copy must equal the limit.
-NOT_YET_READING = {
-    ("auth/conversion.py", "INVITATION_LIFETIME"),
-    ("auth/conversion.py", "INVITATIONS_PER_HOUR"),
-    ("auth/enrollment.py", "ENROLLMENT_LIFETIME"),
-    ("auth/enrollment.py", "ENROLLMENT_ATTEMPTS"),
-    ("auth/enrollment.py", "ENROLLMENTS_PER_HOUR"),
-}
 
 
 @dataclass(frozen=True)
@@ -159,15 +148,9 @@ def test_secret_key_length_is_the_limit():
 
 def test_no_other_module_writes_a_numeric_limit():
     found = _numeric_constants()
-    unexplained = sorted(set(found) - set(NOT_LIMITS) - NOT_YET_READING)
+    unexplained = sorted(set(found) - set(NOT_LIMITS))
     assert unexplained == [], "put limits in gql_server/limits.py under their rule (or explain them in NOT_LIMITS)"
     assert set(NOT_LIMITS) <= set(found), "an exception no longer needed: remove it from NOT_LIMITS"
-
-
-def test_copies_not_yet_reading_limits_equal_them():
-    for relative, name in sorted(NOT_YET_READING):
-        module = importlib.import_module("gql_server." + relative.removesuffix(".py").replace("/", "."))
-        assert getattr(module, name) == getattr(limits, name), f"{relative}: {name} differs from gql_server/limits.py"
 
 
 def test_no_function_defaults_to_a_numeric_limit():

@@ -135,7 +135,7 @@ class CustomerType:
     @strawberry.field
     def settings(self, info: Info) -> CustomerSettingsType:
         """The two-factor settings."""
-        installed = info.context.services.enrollable_method_ids
+        installed = info.context.services.policy.installed_method_ids()
         return CustomerSettingsType(
             enforce_two_factor=self.model.enforce_two_factor,
             allowed_methods=allowed_method_ids(self.model, installed),

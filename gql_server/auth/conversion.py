@@ -15,13 +15,14 @@ Mail goes through the outbox (S36): written in the transaction with the change, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import account_state
 from gql_server.auth.account_state import PASSWORD_ONLY, AccountState, is_two_factor
+from gql_server.auth.hourly import hourly_limit_reached
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
     AuthenticationRequired,
@@ -31,20 +32,15 @@ from gql_server.auth.results import (
     RequestConversionResult,
     TooManyAttempts,
 )
-from gql_server.clock import utcnow
 from gql_server.emails import looks_like_email, mask_email, normalize_email
 from gql_server.enums import Assurance, ConversionState, TokenPurpose
+from gql_server.limits import INVITATION_LIFETIME, INVITATIONS_PER_HOUR
 from gql_server.links import Links
 from gql_server.models import Session, Token, User
 from gql_server.outbox import Delivery, Outbox, Queued
 from gql_server.policy import Policy
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.tokens import find_token, issue_token, revoke_tokens, use_token
-
-# S13: invitations live 72 hours.
-INVITATION_LIFETIME = timedelta(hours=72)
-# A user may have at most this many invitations sent per hour: re-sending is help, not a mail cannon.
-INVITATIONS_PER_HOUR = 5
 
 REFUSED_ADDRESS = (
     "The mail server refused this address, so the invitation cannot reach it. Sign in again to send it to "
@@ -157,16 +153,13 @@ class ConversionService:
     ) -> _Sent | RequestConversionResult:
         """One transaction: the limit, the ticket, the state, the invitation (or the notice that stands in
         for it) and the R13 notice, all written together or not at all."""
-        hour_ago = utcnow() - timedelta(hours=1)
         async with in_transaction():
             # The user's row is held until the end, so that parallel requests count one after another
             # and the hourly limit is exact across processes (SQLite's transaction holds the database).
             current = await User.select_for_update().get(id=user.id)
-            recent = await Token.filter(
-                user_id=user.id, purpose=TokenPurpose.INVITATION, created_at__gt=hour_ago
-            ).count()
-            if recent >= INVITATIONS_PER_HOUR:
-                return TooManyAttempts(retry_after_seconds=3600)
+            refused = await hourly_limit_reached(user, TokenPurpose.INVITATION, INVITATIONS_PER_HOUR)
+            if refused is not None:
+                return refused
             if ticket is not None and not await use_token(ticket):
                 return ChallengeExpired()
             await revoke_tokens(user, TokenPurpose.INVITATION)

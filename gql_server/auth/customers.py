@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from tortoise.expressions import Q, Subquery
@@ -23,7 +23,6 @@ from gql_server.auth.results import (
 from gql_server.clock import utcnow
 from gql_server.enums import ConversionState
 from gql_server.models import AuditEvent, Customer, Session, User
-from gql_server.plugin_api import SecondFactorMethod
 from gql_server.policy import MethodConflict, Policy
 
 
@@ -46,9 +45,8 @@ def parse_id(value: str) -> uuid.UUID | None:
 class CustomerService:
     """Customers as their members see them, and settings changes by their admins (R1, R11)."""
 
-    def __init__(self, auditor: Auditor, methods: Mapping[str, SecondFactorMethod], policy: Policy) -> None:
+    def __init__(self, auditor: Auditor, policy: Policy) -> None:
         self._audit = auditor
-        self._methods = methods
         self._policy = policy
 
     async def visible(self, session: Session | None, customer_id: str) -> Customer | None:
@@ -141,7 +139,7 @@ class CustomerService:
             return None
         if not wanted:
             return InvalidInput("Allow at least one method, or users could not enroll.", "allowedMethods")
-        enrollable = sorted(m.id for m in self._methods.values() if m.enrollable)
+        enrollable = self._policy.installed_method_ids()
         unknown = [m for m in wanted if m not in enrollable]
         if unknown:
             return InvalidInput(

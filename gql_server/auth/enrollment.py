@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -20,6 +19,7 @@ from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import account_state
 from gql_server.auth.account_state import IllegalTransition, StateChanged, is_two_factor
 from gql_server.auth.factors import FactorCore
+from gql_server.auth.hourly import hourly_limit_reached
 from gql_server.auth.login import LoginService
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
@@ -38,21 +38,16 @@ from gql_server.auth.results import (
 )
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, InvitationPassword, TokenPurpose
-from gql_server.models import EnrolledFactor, Session, Token, User
+from gql_server.limits import ENROLLMENT_ATTEMPTS, ENROLLMENT_LIFETIME, ENROLLMENTS_PER_HOUR
+from gql_server.models import EnrolledFactor, Token, User
 from gql_server.outbox import Outbox, Queued
 from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
 from gql_server.plugin_api import Account, CodeCheckingMethod, CodeDeliveringMethod
 from gql_server.policy import Policy
-from gql_server.sessions import SessionPolicy, create_session
+from gql_server.sessions import SessionPolicy, create_session, end_user_sessions
 from gql_server.tokens import find_token, issue_token, reserve_attempt, use_token
 
 log = logging.getLogger(__name__)
-
-ENROLLMENT_LIFETIME = timedelta(minutes=15)
-# Wrong codes an enrollment allows before it is dead (the same budget as a login challenge, S5).
-ENROLLMENT_ATTEMPTS = 5
-# Enrollments a user may begin per hour: each may send an email code.
-ENROLLMENTS_PER_HOUR = 10
 
 
 def password_needed(invitation: Token, user: User) -> InvitationPassword:
@@ -132,16 +127,13 @@ class EnrollmentService:
             "invitation": str(invitation.id),
             "state": self._core.keyring.encrypt_state(draft.state),
         }
-        hour_ago = utcnow() - timedelta(hours=1)
         async with in_transaction():
             # The user's row is held until the enrollment exists, so that parallel requests count one
             # after another and the hourly limit is exact across processes.
             await User.select_for_update().filter(id=user.id).first()
-            begun = await Token.filter(
-                user_id=user.id, purpose=TokenPurpose.ENROLLMENT, created_at__gt=hour_ago
-            ).count()
-            if begun >= ENROLLMENTS_PER_HOUR:
-                return TooManyAttempts(retry_after_seconds=3600)
+            refused = await hourly_limit_reached(user, TokenPurpose.ENROLLMENT, ENROLLMENTS_PER_HOUR)
+            if refused is not None:
+                return refused
             enrollment = await issue_token(user, TokenPurpose.ENROLLMENT, ENROLLMENT_LIFETIME, data)
         sent_to = draft.sent_to
         if isinstance(method, CodeDeliveringMethod):
@@ -248,7 +240,7 @@ class EnrollmentService:
                 # R5: the user is TWO_FACTOR from now on (R9: for good); `left` says whether this converted them.
                 left = await _become_two_factor(user, changes)
                 # Sessions from before the conversion were one-factor; none of them outlives it.
-                await Session.filter(user_id=user.id, ended_at=None).update(ended_at=utcnow())
+                await end_user_sessions(user)
                 user = await User.get(id=user.id)
                 codes = await self._core.replace_recovery_codes(user)
                 new_session = await create_session(user, Assurance.TWO_FACTOR, self._settings.sessions)

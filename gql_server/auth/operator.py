@@ -24,6 +24,7 @@ from gql_server.models import Customer, EnrolledFactor, Membership, RecoveryCode
 from gql_server.outbox import Delivery, Outbox
 from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
 from gql_server.policy import Policy
+from gql_server.sessions import end_user_sessions
 
 
 class OperatorError(Exception):
@@ -161,7 +162,7 @@ class Operator:
         await RecoveryCode.filter(user_id=user.id).delete()
         # S41: the new factor starts with a clean slate of wrong codes.
         await lockout.reset_streak(user.id)
-        await Session.filter(user_id=user.id, ended_at=None).update(ended_at=utcnow())
+        await end_user_sessions(user)
         return removed
 
     async def end_all_sessions(self) -> int:

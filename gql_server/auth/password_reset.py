@@ -21,15 +21,15 @@ from gql_server.auth.results import (
     TooManyAttempts,
     Wait,
 )
-from gql_server.clock import utcnow
 from gql_server.enums import TokenPurpose
 from gql_server.hash_queue import HashQueueFull
 from gql_server.limits import RESET_LIFETIME
 from gql_server.links import Links
-from gql_server.models import Session, User
+from gql_server.models import User
 from gql_server.outbox import Outbox, Queued
 from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
 from gql_server.ratelimit import Action, ClientRateLimiter
+from gql_server.sessions import end_user_sessions
 from gql_server.tokens import find_token, issue_token, revoke_tokens, use_token
 
 # What follows a correct password for a user: the login service's answer (a session, a challenge, ...).
@@ -99,6 +99,6 @@ class PasswordResets:
                 password_locked_until=None,
             )
             # Whoever knew the old password may hold a session; none outlives the reset.
-            await Session.filter(user_id=user.id, ended_at=None).update(ended_at=utcnow())
+            await end_user_sessions(user)
         await self._audit.record(AuditKind.PASSWORD_RESET, subject=user, data={"ip": ip})
         return await after_password(await User.get(id=user.id), ip)

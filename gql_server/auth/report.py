@@ -17,9 +17,10 @@ from gql_server.auth.results import ChallengeExpired, ChangeReported, ReportUnre
 from gql_server.clock import utcnow
 from gql_server.emails import mask_email
 from gql_server.enums import ConversionState, TokenPurpose
-from gql_server.models import Session, Token, User
+from gql_server.models import Token, User
 from gql_server.outbox import Outbox
 from gql_server.ratelimit import Action, ClientRateLimiter
+from gql_server.sessions import end_user_sessions
 from gql_server.tokens import find_token, use_token
 
 
@@ -48,7 +49,7 @@ class ReportService:
             user = await User.select_for_update().get(id=token.user.id)
             cancelled = await _cancel_pending_change(user)
             now = utcnow()
-            await Session.filter(user_id=user.id, ended_at=None).update(ended_at=now)
+            await end_user_sessions(user, at=now)
             # Whoever changed the account may hold a ticket, a challenge or an enrollment: none survives.
             await (
                 Token.filter(user_id=user.id, used_at=None)
