@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pluggy
+from argon2 import PasswordHasher
 
 from gql_server.admin import Admin
 from gql_server.audit import Auditor
@@ -81,8 +82,12 @@ class Services:
         return sorted(m.id for m in self.methods.values() if m.enrollable)
 
 
-def build_services(settings: Settings) -> Services:
-    """Wire the services for these settings (plugins are loaded here, once)."""
+def build_services(settings: Settings, *, password_hasher: PasswordHasher | None = None) -> Services:
+    """Wire the services for these settings (plugins are loaded here, once).
+
+    `password_hasher` replaces S1's argon2id parameters. Only the tests pass one: a cheap argon2id where
+    hashing cost is not what they check. It is an argument, not a setting, so no deployment can weaken S1.
+    """
     pm = create_plugin_manager(settings.disabled_plugins, settings.extra_plugins)
     exporter = None
     if settings.gql_server_audit_jsonl:
@@ -92,7 +97,9 @@ def build_services(settings: Settings) -> Services:
     pm.register(default_transport(settings.smtp_url, settings.production), name=DEFAULT_TRANSPORT)
     methods = collect_methods(pm, settings.method_overrides)
     keyring = Keyring(settings.resolved_secret_key)
-    passwords = PasswordService(settings.password_hash_concurrency, max_waiting=settings.password_hash_queue)
+    passwords = PasswordService(
+        settings.password_hash_concurrency, hasher=password_hasher, max_waiting=settings.password_hash_queue
+    )
     auditor = Auditor(pm)
     mailer = MailService(pm, settings.mail_from)
     outbox = Outbox(mailer, keyring, wait_seconds=settings.mail_wait_seconds)
