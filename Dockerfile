@@ -1,11 +1,13 @@
 # Production image: slim Python, the package installed without build tools, run as a non-root user.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# requirements.lock: the exact versions `make` and CI test with (pip constraints).
+COPY pyproject.toml README.md requirements.lock ./
 COPY gql_server ./gql_server
 # The built-in methods (gql_server_totp, ...) are modules under plugins/, named in pyproject.toml.
 COPY plugins ./plugins
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# Every wheel at its locked version; PIP_CONSTRAINT also pins the build back end in pip's isolated build.
+RUN PIP_CONSTRAINT=/src/requirements.lock pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -1,37 +1,71 @@
-# `make serve` and `make test` each bootstrap .venv from nothing (Python 3.11+ on PATH).
+# `make serve` and `make test` each bootstrap .venv from nothing (Python 3.11+ on PATH), at the exact
+# versions of requirements.lock (`make lock` re-resolves it from pyproject.toml).
 PYTHON ?= python3
+PIP_TOOLS_VERSION := 7.6.2
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test test-hostile test-explore lint schema check-contract plugin-roundtrip bench clean
+.PHONY: lock serve test test-fast test-hostile test-explore lint schema check-contract plugin-roundtrip bench clean
 
 SMS := plugins/gql-server-sms
 
-$(STAMP): pyproject.toml $(SMS)/pyproject.toml
+# The lock is a constraints file: it pins every package that gets installed, and through PIP_CONSTRAINT
+# also the build back end (setuptools) in pip's isolated build environments.
+LOCK := $(CURDIR)/requirements.lock
+PIP_LOCKED := PIP_CONSTRAINT=$(LOCK) $(BIN)/pip install --quiet
+
+$(STAMP): pyproject.toml $(SMS)/pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev,bench]'
+	$(PIP_LOCKED) --upgrade pip
+	$(PIP_LOCKED) -e '.[test,dev,bench]'
 	# The SMS method is a third-party package: installed beside the core, as an operator would.
-	$(BIN)/pip install --quiet -e $(SMS)
+	$(PIP_LOCKED) -e $(SMS)
 	touch $(STAMP)
+
+## Re-resolve requirements.lock from pyproject.toml (the core and the SMS package with every extra, plus pip
+## and the build back end); then `make clean test` and commit both.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet 'pip-tools==$(PIP_TOOLS_VERSION)'
+	printf -- '-e .[test,dev,bench]\n-e ./$(SMS)\npip\nsetuptools\n' > .venv-lock/requirements.in
+	.venv-lock/bin/pip-compile --quiet --no-header --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links --output-file .venv-lock/requirements.txt .venv-lock/requirements.in
+	# Constraints hold no editable projects: the two local packages are left out (with their "via" lines).
+	( echo '# The exact versions `make`, the Dockerfile and CI install, as pip constraints. Made by `make lock`.'; \
+	  awk '/^-e /{skip=1; next} skip && /^ /{next} {skip=0; print}' .venv-lock/requirements.txt ) > requirements.lock
+	rm -rf .venv-lock
 
 ## Run the service on SQLite with demo accounts; GraphiQL at http://127.0.0.1:8000/graphql
 serve: $(STAMP)
 	$(BIN)/gql-server serve --demo
 
-## The test suite, on SQLite and on PostgreSQL (GQL_SERVER_TEST_POSTGRES; skipped if unreachable, except under CI=true).
-## Property tests draw the same examples on every run (Hypothesis profile `ci`, tests/conftest.py).
+# Every run draws the same Hypothesis examples (profile `ci`, tests/conftest.py) and hashes passwords with a
+# cheap argon2id, except in the tests marked real_hash (S1, S3, P4), which use S1's parameters.
+PYTEST := $(BIN)/pytest --hypothesis-profile=ci --password-hashing=cheap
+# Two workers for two cores, a test file each at a time. Tests marked `timing` compare durations: they run
+# afterwards, alone, so that the other worker's load is not in their figures.
+PARALLEL := -n 2 --dist loadfile
+FAST := not postgres and not browser and not hypothesis
+
+## The full gate, on SQLite and on PostgreSQL (GQL_SERVER_TEST_POSTGRES; skipped if unreachable, except under
+## CI=true), browser and property tests included (P8: <= 4 min on 2 idle cores).
 test: $(STAMP)
-	$(BIN)/pytest --hypothesis-profile=ci
+	$(PYTEST) $(PARALLEL) -m "not timing"
+	$(PYTEST) -m timing
+
+## The quick loop (P7: <= 60 s on 2 cores): SQLite only, no browser, no property tests.
+test-fast: $(STAMP)
+	$(PYTEST) -q $(PARALLEL) -m "$(FAST) and not timing"
+	$(PYTEST) -q -m "$(FAST) and timing"
 
 ## Only the property-based hostile-input tests (hypothesis, 200 examples per mutation; part of `make test` too)
 test-hostile: $(STAMP)
-	$(BIN)/pytest --hypothesis-profile=ci -m hostile tests/test_hostile_input.py
+	$(PYTEST) $(PARALLEL) -m hostile tests/hostile
 
 ## Every property test (marker `hypothesis`) with fresh randomness (profile `explore`): new examples, not CI's fixed ones
 test-explore: $(STAMP)
-	$(BIN)/pytest --hypothesis-profile=explore -m hypothesis
+	$(PYTEST) $(PARALLEL) --hypothesis-profile=explore -m hypothesis
 
 ## Performance figures P1-P6 and the S3 timing check (bench/README.md); about 15-20 minutes on 2 cores.
 ## Shorter while developing: BENCH_DURATION=3 BENCH_RUNS=1 BENCH_ONLY=P1,P2 BENCH_P5_USERS=100000 make bench
@@ -57,9 +91,12 @@ plugin-roundtrip: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/gql-server export-schema > schema/schema.graphql
 
-## Compare the exported schema with the public contract in ../shared/spec/api.graphql
+## Compare the exported schema with the product contract kept beside the repository (CONTRACT_TOOLS: its
+## checker, which reads the contract's api.graphql next to itself); CI runs it.
+CONTRACT_TOOLS ?= ../shared/tools
 check-contract: $(STAMP)
-	$(BIN)/python ../shared/tools/check_contract.py schema/schema.graphql
+	@test -f $(CONTRACT_TOOLS)/check_contract.py || { echo "no contract checker at $(CONTRACT_TOOLS)/check_contract.py (set CONTRACT_TOOLS)"; exit 1; }
+	$(BIN)/python $(CONTRACT_TOOLS)/check_contract.py schema/schema.graphql
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-lock .pytest_cache .mypy_cache .ruff_cache

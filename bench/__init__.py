@@ -1,1 +1,1 @@
-"""The benchmark harness behind `make bench`: P1-P6 of ../shared/spec/performance.md and an S3 timing check."""
+"""The benchmark harness behind `make bench`: the performance targets P1-P6 and an S3 timing check."""

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from functools import cached_property
 
 import orjson
+from argon2 import PasswordHasher
 from cross_web import HTTPException, StarletteRequestAdapter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -157,12 +158,15 @@ async def _open_database() -> None:
         log.warning("the database cannot be reached at start-up; /readyz answers 503 until it can", exc_info=True)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """The ASGI application for these settings (read from the environment when not given)."""
+def create_app(settings: Settings | None = None, *, password_hasher: PasswordHasher | None = None) -> Starlette:
+    """The ASGI application for these settings (read from the environment when not given).
+
+    `password_hasher` replaces S1's argon2id parameters (build_services); only the tests pass one.
+    """
     settings = settings or Settings()
     settings.check()
     secure_sqlite_files(settings.database_url)
-    services = build_services(settings)
+    services = build_services(settings, password_hasher=password_hasher)
     metrics.register_observer(services.plugins)
     graphql = GraphQLApp(services)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pluggy
+from argon2 import PasswordHasher
 
 from gql_server.audit import Auditor
 from gql_server.audit_export import JsonLinesAuditExporter
@@ -75,15 +76,13 @@ class Services:
         if self.audit_exporter is not None:
             self.audit_exporter.close()
 
-    @property
-    def admin(self) -> Operator:
-        """The old name of `operator` ("admin" in the product is a customer's administrator), kept while
-        tests written against it (tests/conftest.py, tests/test_hostile_input.py) are merged; remove then."""
-        return self.operator
 
+def build_services(settings: Settings, *, password_hasher: PasswordHasher | None = None) -> Services:
+    """Wire the services for these settings (plugins are loaded here, once).
 
-def build_services(settings: Settings) -> Services:
-    """Wire the services for these settings (plugins are loaded here, once)."""
+    `password_hasher` replaces S1's argon2id parameters. Only the tests pass one: a cheap argon2id where
+    hashing cost is not what they check. It is an argument, not a setting, so no deployment can weaken S1.
+    """
     pm = create_plugin_manager(settings.disabled_plugins, settings.extra_plugins)
     exporter = None
     if settings.gql_server_audit_jsonl:
@@ -93,7 +92,9 @@ def build_services(settings: Settings) -> Services:
     pm.register(default_transport(settings.smtp_url, settings.production), name=DEFAULT_TRANSPORT)
     methods = collect_methods(pm, settings.method_overrides)
     keyring = Keyring(settings.resolved_secret_key)
-    passwords = PasswordService(settings.password_hash_concurrency, max_waiting=settings.password_hash_queue)
+    passwords = PasswordService(
+        settings.password_hash_concurrency, hasher=password_hasher, max_waiting=settings.password_hash_queue
+    )
     auditor = Auditor(pm)
     mailer = MailService(pm, settings.mail_from)
     outbox = Outbox(mailer, keyring, wait_seconds=settings.mail_wait_seconds)

@@ -5,6 +5,12 @@ GQL_SERVER_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/gql_server_
 cannot be reached the PostgreSQL half is skipped with the reason, except under CI=true where
 that is a failure, so CI can never pass without having run it. Redis tests flush
 GQL_SERVER_TEST_REDIS (default redis://127.0.0.1:6379/15).
+
+Password hashing: `--password-hashing=cheap` (make test, make test-fast) gives the app an argon2id with
+the lowest cost there is, except in the tests marked `real_hash` (S1's parameters, S3's equal cost and
+time, P4's hashing queue), which always hash with S1's parameters. The default, `real` (a bare `pytest`),
+hashes with them everywhere. Markers added here, for `-m`: `postgres` (the PostgreSQL half of a test),
+`browser` (tests/web).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from argon2 import PasswordHasher, Type
 from hypothesis import settings as hypothesis_settings
 from starlette.applications import Starlette
 
@@ -36,15 +43,23 @@ from .graphql import GraphQLClient
 from .local_services import OwnRedis
 from .mailbox import Mailbox, running_smtp_server
 
+# pytest-xdist's worker (make test and make test-fast run two): each has a PostgreSQL database and a Redis database of its
+# own, as a second checkout testing at the same time would, so that no worker truncates or flushes another's.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 PG_URL = os.environ.get("GQL_SERVER_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/gql_server_test")
 # The Redis database the tests may flush; another checkout testing at the same time sets its own.
 REDIS_TEST_URL = os.environ.get("GQL_SERVER_TEST_REDIS", "redis://127.0.0.1:6379/15")
+if XDIST_WORKER:
+    PG_URL = f"{PG_URL}_{XDIST_WORKER}"
+    _redis_base, _, _redis_db = REDIS_TEST_URL.rpartition("/")
+    # gw0 keeps the database; gw1 takes the one below it (15, 14, ...).
+    REDIS_TEST_URL = f"{_redis_base}/{int(_redis_db) - int(XDIST_WORKER.removeprefix('gw'))}"
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 MIGRATIONS_TABLE = "tortoise_migrations"
 
 # Hypothesis profiles. `ci` (the default here, so `make test` and CI use it): the same examples on every
 # run and every machine (derandomize), so a red build is the code's doing and reproduces anywhere; the
-# number of examples is each test's own (200 per mutation in test_hostile_input.py). `explore` (`make
+# number of examples is each test's own (200 per mutation in tests/hostile). `explore` (`make
 # test-explore`): fresh randomness on every run, to find what the fixed examples never try.
 hypothesis_settings.register_profile(
     "ci", hypothesis_settings.get_profile("ci"), derandomize=True, database=None, print_blob=True
@@ -52,6 +67,40 @@ hypothesis_settings.register_profile(
 hypothesis_settings.register_profile("explore", hypothesis_settings.get_profile("ci"), derandomize=False)
 # `--hypothesis-profile NAME` (pytest_configure, after this module is imported) overrides it.
 hypothesis_settings.load_profile("ci")
+
+
+# The cheapest argon2id (8 KiB, one pass): the same library, hash format and code paths as S1's parameters
+# (verification reads the cost from the stored hash, rehash-on-login compares it), for well under a millisecond.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
+WEB_TESTS = Path(__file__).resolve().parent / "web"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--password-hashing",
+        choices=("real", "cheap"),
+        default="real",
+        help="cheap: a minimal-cost argon2id for every test not marked real_hash (make test-fast)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what `-m` selects on: the PostgreSQL half of every test, and the browser tests."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        if "postgres_ready" in getattr(item, "fixturenames", ()) or any(p == "postgres" for p in params):
+            item.add_marker(pytest.mark.postgres)
+        if item.path.is_relative_to(WEB_TESTS):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture
+def password_hasher(request: pytest.FixtureRequest) -> PasswordHasher | None:
+    """What the app hashes with: None is S1's argon2id parameters (see the module docstring)."""
+    if request.config.getoption("--password-hashing") == "real" or request.node.get_closest_marker("real_hash"):
+        return None
+    return CHEAP_HASHER
 
 
 @pytest.fixture(scope="session")
@@ -166,9 +215,9 @@ def settings(database_url: str, settings_overrides: dict[str, Any], mailbox: Mai
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
+async def app(settings: Settings, password_hasher: PasswordHasher | None) -> AsyncIterator[Starlette]:
     """The real ASGI app with its lifespan running (Tortoise connected)."""
-    application = create_app(settings)
+    application = create_app(settings, password_hasher=password_hasher)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -189,17 +238,17 @@ async def client(app: Starlette) -> AsyncIterator[GraphQLClient]:
 
 
 @pytest.fixture
-def admin(services: Services) -> Operator:
+def operator(services: Services) -> Operator:
     """Operator actions, as the CLI runs them."""
-    return services.admin
+    return services.operator
 
 
 @pytest.fixture
-def make_customer(admin: Operator) -> Callable[..., Awaitable[Customer]]:
+def make_customer(operator: Operator) -> Callable[..., Awaitable[Customer]]:
     """Factory: a customer, optionally already enforcing two-factor authentication."""
 
     async def make(name: str = "Acme Oy", *, enforce: bool = False) -> Customer:
-        customer = await admin.create_customer(name)
+        customer = await operator.create_customer(name)
         if enforce:
             customer.enforce_two_factor = True
             await customer.save()
@@ -209,7 +258,7 @@ def make_customer(admin: Operator) -> Callable[..., Awaitable[Customer]]:
 
 
 @pytest.fixture
-def make_user(admin: Operator) -> Callable[..., Awaitable[User]]:
+def make_user(operator: Operator) -> Callable[..., Awaitable[User]]:
     """Factory: a password user who is a member of `customer` at `level`."""
 
     async def make(
@@ -218,7 +267,7 @@ def make_user(admin: Operator) -> Callable[..., Awaitable[User]]:
         password: str = "correct horse battery",
         level: MembershipLevel = MembershipLevel.COMPANY,
     ) -> User:
-        created = await admin.create_user(customer_id=str(customer.id), email=email, level=level, password=password)
+        created = await operator.create_user(customer_id=str(customer.id), email=email, level=level, password=password)
         return created.user
 
     return make

@@ -279,12 +279,12 @@ async def test_r9_a_refused_move_writes_nothing(app, make_customer, make_user):
         assert (AccountState.of(row), row.pending_email) == (current, None)
 
 
-async def test_r19_a_new_account_is_password_only_or_two_factor_from_the_start(app, admin, make_customer):
+async def test_r19_a_new_account_is_password_only_or_two_factor_from_the_start(app, operator, make_customer):
     acme = await make_customer()
-    with_password = await admin.create_user(
+    with_password = await operator.create_user(
         customer_id=str(acme.id), email="pia@example.com", level=MembershipLevel.COMPANY, password=PASSWORD
     )
-    invited = await admin.create_user(
+    invited = await operator.create_user(
         customer_id=str(acme.id), email="ian@example.com", level=MembershipLevel.COMPANY, password=None
     )
 

@@ -180,7 +180,7 @@ async def test_s41_a_hundred_wrong_codes_in_a_row_leave_only_recovery_codes(clie
 
 
 async def test_s41_no_code_is_sent_while_capped_and_an_operator_reset_lifts_the_cap(
-    client, mailbox, admin, acme, make_user
+    client, mailbox, operator, acme, make_user
 ):
     anna = await make_user(acme, "anna@example.com", PASSWORD)
     await convert(client, mailbox, "anna@example.com", "email_code")
@@ -189,7 +189,7 @@ async def test_s41_no_code_is_sent_while_capped_and_an_operator_reset_lifts_the_
     mailbox.clear()
 
     refused = (await client.run("SendLoginCode", challenge=token, method="email_code"))["sendLoginCode"]
-    await admin.reset_factors("anna@example.com")
+    await operator.reset_factors("anna@example.com")
 
     assert refused["__typename"] == "MethodNotAvailable" and RECOVERY_MESSAGE in refused["message"]
     assert [m["X-Gql-Template"] for m in await mailbox.wait_for(2)] == ["factor_removed", "invitation"]

@@ -63,7 +63,7 @@ async def test_s29_a_password_typed_as_the_email_is_stored_and_logged_nowhere(cl
 
 
 async def test_s33_conversion_required_shows_only_in_the_enforcing_customers_log(
-    client, admin, make_customer, make_user, converted_session
+    client, operator, make_customer, make_user, converted_session
 ):
     enforcing = await make_customer("Enforcing Oy", enforce=True)
     also_enforcing = await make_customer("Also Oy", enforce=True)
@@ -79,7 +79,9 @@ async def test_s33_conversion_required_shows_only_in_the_enforcing_customers_log
         )
     shared = await make_user(enforcing, "sam@shared.example", PASSWORD)
     for customer in (also_enforcing, relaxed):
-        await admin.add_membership(user_id=str(shared.id), customer_id=str(customer.id), level=MembershipLevel.COMPANY)
+        await operator.add_membership(
+            user_id=str(shared.id), customer_id=str(customer.id), level=MembershipLevel.COMPANY
+        )
 
     assert (await client.login("sam@shared.example", PASSWORD))["__typename"] == "ConversionRequired"
 
@@ -96,7 +98,7 @@ async def test_s33_conversion_required_shows_only_in_the_enforcing_customers_log
 
 
 async def test_s33_conversion_started_shows_only_where_enforcement_caused_it(
-    client, mailbox, admin, make_customer, make_user, converted_session
+    client, mailbox, operator, make_customer, make_user, converted_session
 ):
     enforcing = await make_customer("Enforcing Oy", enforce=True)
     relaxed = await make_customer("Relaxed Oy")
@@ -107,7 +109,7 @@ async def test_s33_conversion_started_shows_only_where_enforcement_caused_it(
         for customer in (enforcing, relaxed)
     }
     shared = await make_user(enforcing, "sam@shared.example", PASSWORD)
-    await admin.add_membership(user_id=str(shared.id), customer_id=str(relaxed.id), level=MembershipLevel.COMPANY)
+    await operator.add_membership(user_id=str(shared.id), customer_id=str(relaxed.id), level=MembershipLevel.COMPANY)
     ticket = (await client.login("sam@shared.example", PASSWORD))["ticket"]
     sent = (await client.run("RequestConversion", ticket=ticket, email="sam@shared.example"))["requestConversion"]
     assert sent["__typename"] == "ConversionRequested"

@@ -142,9 +142,9 @@ async def test_r5_email_code_enrollment_end_to_end(client, mailbox, anna):
     assert done["user"]["secondFactors"][0]["method"]["id"] == "email_code"
 
 
-async def test_r5_methods_are_those_every_customer_allows(client, mailbox, acme, anna, admin, make_customer):
+async def test_r5_methods_are_those_every_customer_allows(client, mailbox, acme, anna, operator, make_customer):
     other = await make_customer("Other Oy")
-    await admin.add_membership(user_id=str(anna.id), customer_id=str(other.id), level=MembershipLevel.COMPANY)
+    await operator.add_membership(user_id=str(anna.id), customer_id=str(other.id), level=MembershipLevel.COMPANY)
     acme.allowed_methods = ["totp"]
     await acme.save()
     invitation = await request_invitation(client, mailbox, "anna@example.com")
@@ -217,8 +217,8 @@ async def test_r8_starting_a_conversion_needs_a_session(client):
     assert result["__typename"] == "AuthenticationRequired"
 
 
-async def test_a_new_two_factor_account_chooses_its_password_on_enrollment(client, mailbox, acme, admin):
-    created = await admin.create_user(
+async def test_a_new_two_factor_account_chooses_its_password_on_enrollment(client, mailbox, acme, operator):
+    created = await operator.create_user(
         customer_id=str(acme.id), email="dana@example.com", level=MembershipLevel.COMPANY, password=None
     )
     user = created.user
@@ -298,11 +298,11 @@ async def test_r4_a_pending_conversion_cannot_be_redirected_to_another_address(c
     assert all(m["To"] != "mallory@evil.example" for m in mailbox.messages)
 
 
-async def test_r9_an_operator_reset_account_cannot_be_redirected_either(client, mailbox, admin, anna):
+async def test_r9_an_operator_reset_account_cannot_be_redirected_either(client, mailbox, operator, anna):
     from .flows import convert
 
     await convert(client, mailbox, "anna@example.com")
-    await admin.reset_factors("anna@example.com")
+    await operator.reset_factors("anna@example.com")
     pending = await client.login("anna@example.com", PASSWORD)
 
     result = (await client.run("RequestConversion", ticket=pending["ticket"], email="mallory@evil.example"))[

@@ -49,12 +49,14 @@ async def test_r11_company_user_cannot_see_the_impact(client, make_customer, mak
     assert body["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"
 
 
-async def test_r11_the_preview_reveals_no_other_tenant(client, admin, make_customer, make_user, converted_session):
+async def test_r11_the_preview_reveals_no_other_tenant(client, operator, make_customer, make_user, converted_session):
     acme = await make_customer("Acme Oy")
     secret_customer = await make_customer("Secret Oy")
     boss = await make_user(acme, "admin@acme.example", PASSWORD, MembershipLevel.CUSTOMER)
     bea = await make_user(acme, "bea@acme.example", PASSWORD)
-    await admin.add_membership(user_id=str(bea.id), customer_id=str(secret_customer.id), level=MembershipLevel.COMPANY)
+    await operator.add_membership(
+        user_id=str(bea.id), customer_id=str(secret_customer.id), level=MembershipLevel.COMPANY
+    )
     token = await converted_session(boss)
 
     data = await client.execute(

@@ -53,10 +53,10 @@ async def test_r9_an_admin_switching_enforcement_off_changes_no_converted_user(
     assert converted.token
 
 
-async def test_r9_s18_operator_reset_keeps_the_user_two_factor_and_ends_sessions(client, mailbox, admin, anna):
+async def test_r9_s18_operator_reset_keeps_the_user_two_factor_and_ends_sessions(client, mailbox, operator, anna):
     converted = await convert(client, mailbox, "anna@example.com")
 
-    await admin.reset_factors("anna@example.com")
+    await operator.reset_factors("anna@example.com")
 
     user = await User.get(id=anna.id)
     assert user.login_method is LoginMethod.TWO_FACTOR

@@ -57,11 +57,11 @@ async def test_r3_wrong_password_under_enforcement_is_invalid_credentials(client
     assert wrong.content == unknown.content
 
 
-async def test_r2_any_enforcing_customer_requires_conversion(client, admin, make_customer, make_user):
+async def test_r2_any_enforcing_customer_requires_conversion(client, operator, make_customer, make_user):
     relaxed = await make_customer("Relaxed Oy")
     strict = await make_customer("Strict Oy", enforce=True)
     user = await make_user(relaxed, "anna@example.com", PASSWORD)
-    await admin.add_membership(user_id=str(user.id), customer_id=str(strict.id), level=MembershipLevel.COMPANY)
+    await operator.add_membership(user_id=str(user.id), customer_id=str(strict.id), level=MembershipLevel.COMPANY)
 
     assert (await client.login("anna@example.com", PASSWORD))["__typename"] == "ConversionRequired"
 

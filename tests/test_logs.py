@@ -81,7 +81,7 @@ class Secrets:
 
 
 async def test_s25_the_logs_of_whole_conversions_and_logins_hold_no_secret(
-    client, mailbox, admin, acme, make_user, captured
+    client, mailbox, operator, acme, make_user, captured
 ):
     secrets = Secrets(PASSWORD, SECRET)
     request_ids: list[str] = []
@@ -131,7 +131,7 @@ async def test_s25_the_logs_of_whole_conversions_and_logins_hold_no_secret(
     assert await run("Logout", bearer=session) is True
 
     # A new two-factor account chooses its password on enrollment and logs in with codes by email.
-    await admin.create_user(
+    await operator.create_user(
         customer_id=str(acme.id), email="bea@example.com", level=MembershipLevel.COMPANY, password=None
     )
     bea_invitation = invitation_token_in(await mailbox.next_to("bea@example.com", "invitation"))

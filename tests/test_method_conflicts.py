@@ -56,7 +56,7 @@ async def test_s32_a_change_that_leaves_a_shared_member_no_method_is_refused(cli
     assert (await Customer.get(id=world["totp"].id)).allowed_methods == ["email_code"]
 
 
-async def test_s32_an_operator_cannot_add_a_membership_that_leaves_no_method(admin, make_customer, make_user):
+async def test_s32_an_operator_cannot_add_a_membership_that_leaves_no_method(operator, make_customer, make_user):
     totp_only = await make_customer("Totp Oy")
     await Customer.filter(id=totp_only.id).update(allowed_methods=["totp"])
     mail_only = await make_customer("Mail Oy")
@@ -64,12 +64,12 @@ async def test_s32_an_operator_cannot_add_a_membership_that_leaves_no_method(adm
     bea = await make_user(totp_only, "bea@shared.example", PASSWORD)
 
     with pytest.raises(OperatorError, match="no second-factor method left"):
-        await admin.add_membership(user_id=str(bea.id), customer_id=str(mail_only.id), level=MembershipLevel.COMPANY)
+        await operator.add_membership(user_id=str(bea.id), customer_id=str(mail_only.id), level=MembershipLevel.COMPANY)
 
     assert not await Membership.filter(user_id=bea.id, customer_id=mail_only.id).exists()
     assert not await AuditEvent.filter(kind="membership_added").exists()
     await Customer.filter(id=mail_only.id).update(allowed_methods=["email_code", "totp"])
-    await admin.add_membership(user_id=str(bea.id), customer_id=str(mail_only.id), level=MembershipLevel.COMPANY)
+    await operator.add_membership(user_id=str(bea.id), customer_id=str(mail_only.id), level=MembershipLevel.COMPANY)
 
 
 async def test_s32_the_check_costs_the_same_queries_for_3_or_60_members(

@@ -16,11 +16,11 @@ from .mailbox import Mailbox, invitation_token_in
 
 
 @pytest.fixture
-async def reset_anna(client, mailbox, admin, make_customer, make_user) -> str:
+async def reset_anna(client, mailbox, operator, make_customer, make_user) -> str:
     """Anna converted with TOTP, lost her phone, and an operator reset her factors: the invitation."""
     await make_user(await make_customer("Acme Oy", enforce=True), "anna@example.com", PASSWORD)
     await convert(client, mailbox, "anna@example.com", "totp")
-    await admin.reset_factors("anna@example.com")
+    await operator.reset_factors("anna@example.com")
     return invitation_token_in(await mailbox.next_to("anna@example.com", "invitation"))
 
 

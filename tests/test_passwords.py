@@ -1,5 +1,8 @@
 """S1 (argon2id, rehash, worker threads, bounded), S2 and S31 (password rules, the common-password list,
-NFKC) and S3 (equal cost)."""
+NFKC) and S3 (equal cost).
+
+The S1, S3 and P4 tests are marked `real_hash`: they hash with S1's argon2id parameters even in
+`make test-fast`, where other tests get a cheap hasher (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from gql_server.passwords import (
 PASSWORD = "correct horse battery"
 
 
+@pytest.mark.real_hash
 async def test_s1_stored_hash_is_argon2id_with_owasp_parameters(make_customer, make_user):
     user = await make_user(await make_customer(), "anna@example.com", PASSWORD)
 
@@ -33,6 +37,7 @@ async def test_s1_stored_hash_is_argon2id_with_owasp_parameters(make_customer, m
     assert PASSWORD not in user.password_hash
 
 
+@pytest.mark.real_hash
 async def test_s1_weaker_hash_is_upgraded_on_login(client, make_customer, make_user):
     user = await make_user(await make_customer(), "anna@example.com", PASSWORD)
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1, type=Type.ID)
@@ -66,6 +71,7 @@ class RecordingHasher(PasswordHasher):
                 self.running -= 1
 
 
+@pytest.mark.real_hash
 async def test_s1_hashing_runs_in_worker_threads_with_bounded_concurrency():
     hasher = RecordingHasher()
     service = PasswordService(concurrency=2, hasher=hasher)
@@ -77,6 +83,7 @@ async def test_s1_hashing_runs_in_worker_threads_with_bounded_concurrency():
     assert hasher.most_at_once == 2
 
 
+@pytest.mark.real_hash
 async def test_s3_unknown_email_costs_one_hash(client, services):
     decoys_before = services.passwords.stats.decoys
 
@@ -86,6 +93,7 @@ async def test_s3_unknown_email_costs_one_hash(client, services):
     assert services.passwords.stats.decoys == decoys_before + 1
 
 
+@pytest.mark.real_hash
 async def test_s3_unknown_wrong_and_locked_get_the_same_body(client, make_customer, make_user):
     await make_user(await make_customer(), "anna@example.com", PASSWORD)
     body = {"query": "mutation($e:String!,$p:String!){login(email:$e,password:$p){__typename ... on Error{message}}}"}
@@ -130,6 +138,8 @@ async def test_s2_long_passwords_are_not_truncated():
     assert not (await service.verify(stored, "a" * 200 + "y")).ok
 
 
+@pytest.mark.real_hash
+@pytest.mark.timing
 @pytest.mark.slow
 async def test_s3_unknown_email_and_wrong_password_take_the_same_time(client, make_customer, make_user):
     """S3's timing half: the medians of the two refusals are within 10% of each other.
@@ -167,6 +177,7 @@ async def test_s3_unknown_email_and_wrong_password_take_the_same_time(client, ma
     )
 
 
+@pytest.mark.real_hash
 async def test_p4_a_full_hashing_queue_refuses_logins_at_once_with_a_retryable_answer(
     client, services, make_customer, make_user
 ):
@@ -253,6 +264,7 @@ async def test_s31_nfkc_equivalent_spellings_are_the_same_password(client, make_
     assert PasswordHasher().verify(stored, unicodedata.normalize("NFKC", chosen))
 
 
+@pytest.mark.real_hash
 async def test_s31_a_hash_of_the_password_as_typed_still_verifies_and_is_rehashed(client, make_customer, make_user):
     typed = "\uff53\uff45\uff43\uff52\uff45\uff54 horse battery"  # full-width "secret"
     user = await make_user(await make_customer(), "anna@example.com", PASSWORD)
@@ -267,6 +279,7 @@ async def test_s31_a_hash_of_the_password_as_typed_still_verifies_and_is_rehashe
     assert (await client.login("anna@example.com", "secret horse battery"))["__typename"] == "LoginSuccess"
 
 
+@pytest.mark.real_hash
 @pytest.mark.parametrize(
     ("password", "runs"),
     [("wrong-guess-123", 1), ("\uff57rong-guess-123", 2)],

@@ -93,12 +93,12 @@ async def test_s18_logout_ends_the_session_server_side(client, anna):
     assert cleared.startswith(f"{SESSION_COOKIE}=") and "Max-Age=0" in cleared
 
 
-async def test_ending_every_session_signs_everyone_out_and_is_audited(client, anna, admin, make_customer, make_user):
+async def test_ending_every_session_signs_everyone_out_and_is_audited(client, anna, operator, make_customer, make_user):
     await make_user(await make_customer("Beta Oy"), "bea@example.com", PASSWORD)
     tokens = [await client.login_token(email, PASSWORD) for email in ("anna@example.com", "bea@example.com")]
     await client.run("Logout", bearer=tokens[0])  # already ended: not counted again
 
-    ended = await admin.end_all_sessions()
+    ended = await operator.end_all_sessions()
 
     assert ended == 1
     assert [(await client.run("Viewer", bearer=token))["viewer"] for token in tokens] == [None, None]

@@ -111,7 +111,8 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
             """Keep the test output quiet."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, name="sms-webhook", daemon=True)
+    # shutdown() waits for the serving loop's next poll: 0.5 s by default, after every test of the module.
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), name="sms-webhook", daemon=True)
     thread.start()
     gw.url = f"http://127.0.0.1:{server.server_address[1]}/sms"
     monkeypatch.setenv("GQL_SERVER_SMS_WEBHOOK_URL", gw.url)
