@@ -46,7 +46,7 @@ PYTEST := $(BIN)/pytest --hypothesis-profile=ci --password-hashing=cheap
 # Two workers for two cores, a test file each at a time. Tests marked `timing` compare durations: they run
 # afterwards, alone, so that the other worker's load is not in their figures.
 PARALLEL := -n 2 --dist loadfile
-FAST := not postgres and not browser and not hypothesis
+FAST := not postgres and not browser and not hypothesis and not slow
 
 ## The full gate, on SQLite and on PostgreSQL (GQL_SERVER_TEST_POSTGRES; skipped if unreachable, except under
 ## CI=true), browser and property tests included (P8: <= 4 min on 2 idle cores).
@@ -54,10 +54,10 @@ test: $(STAMP)
 	$(PYTEST) $(PARALLEL) -m "not timing"
 	$(PYTEST) -m timing
 
-## The quick loop (P7: <= 60 s on 2 cores): SQLite only, no browser, no property tests.
+## The quick loop (P7: <= 60 s on 2 cores): SQLite only, no browser, no property tests, and none of the tests
+## that start processes of their own (marker `slow`: served workers, CLI runs, clusters; the timing test).
 test-fast: $(STAMP)
 	$(PYTEST) -q $(PARALLEL) -m "$(FAST) and not timing"
-	$(PYTEST) -q -m "$(FAST) and timing"
 
 ## Only the property-based hostile-input tests (hypothesis, 200 examples per mutation; part of `make test` too)
 test-hostile: $(STAMP)
