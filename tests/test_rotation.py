@@ -293,7 +293,8 @@ async def test_s36_mail_waiting_in_the_outbox_goes_out_after_the_rotation(settin
     with running_smtp_server(port=port) as mailbox:
         async with running(with_key(down, NEW)) as (services, client):
             await MailOutbox.filter(sent_at=None).update(next_attempt_at=utcnow(), claimed_until=None)
-            assert await services.outbox.deliver_due() == 1
+            # Whichever claims it first delivers it: this call, or the app's own outbox worker.
+            await services.outbox.deliver_due()
             message = await mailbox.next_to("anna@example.com", "invitation")
             shown = (await client.run("Invitation", token=invitation_token_in(message)))["invitation"]
             assert shown["email"] == "anna@example.com"
