@@ -138,7 +138,8 @@ class TestMailServerDown:
 
         with running_smtp_server(port=port) as mailbox:
             await _make_due_now()
-            assert await services.outbox.deliver_due() == 1
+            # Whichever claims it first delivers it: this call, or the app's own outbox worker.
+            await services.outbox.deliver_due()
             message = await mailbox.next_to("anna@example.com", "invitation")
         shown = (await client.run("Invitation", token=invitation_token_in(message)))["invitation"]
         assert shown["email"] == "anna@example.com"
@@ -227,7 +228,7 @@ async def test_s36_a_message_whose_process_died_mid_send_is_sent_once_its_claim_
 
     assert await services.outbox.deliver_due() == 0
     await MailOutbox.filter(id=queued.id).update(claimed_until=utcnow() - timedelta(seconds=1))
-    assert await services.outbox.deliver_due() == 1
+    await services.outbox.deliver_due()  # or the app's own worker, whichever claims it first
 
     await mailbox.next_to("anna@example.com", "factor_added")
 
