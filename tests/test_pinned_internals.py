@@ -177,3 +177,25 @@ def test_strawberry_asgi_view_hooks() -> None:
     )
     for hook in ("decode_json", "encode_json", "graphql_ide_html"):
         internal(f"strawberry.asgi.GraphQL.{hook}", hasattr(GraphQL, hook))
+
+
+def test_strawberry_union_marker() -> None:
+    # gql_server/api/registry.py reads a union's schema name from the marker `strawberry.union("Name")`
+    # puts in `Annotated[...]`: an instance of the private strawberry.types.union.StrawberryUnion.
+    from typing import Annotated, get_args
+
+    import strawberry
+    from strawberry.types.union import StrawberryUnion
+
+    @strawberry.type
+    class A:
+        x: int
+
+    @strawberry.type
+    class B:
+        y: int
+
+    markers = get_args(Annotated[A | B, strawberry.union("AOrB")])[1:]
+    found = [m for m in markers if isinstance(m, StrawberryUnion)]
+    internal("strawberry.types.union.StrawberryUnion", len(found) == 1, f"markers: {markers!r}")
+    internal("StrawberryUnion.graphql_name", getattr(found[0], "graphql_name", None) == "AOrB")
