@@ -42,6 +42,10 @@ class AuditKind(StrEnum):
     RECOVERY_CODE_USED = "recovery_code_used"
     RECOVERY_CODES_REPLACED = "recovery_codes_replaced"
     SESSIONS_ENDED = "sessions_ended"
+    # R17: a user ended one of their sessions (`session`, whether it was the `current` one, `ip`).
+    SESSION_ENDED = "session_ended"
+    # R17: a user ended all their sessions but the current one (`sessions`: how many, `ip`).
+    OTHER_SESSIONS_ENDED = "other_sessions_ended"
     # R13: the owner used a "this wasn't me" link; the change, the address, whether it was stopped.
     CHANGE_REPORTED = "change_reported"
     PASSWORD_RESET = "password_reset"  # noqa: S105 (an event name, not a secret)

@@ -110,6 +110,10 @@ SESSION_IDLE_MINUTES: Final = 30
 SESSION_ABSOLUTE_HOURS: Final = 12
 # P2: a session's last_seen_at is written at most this often, so that reads do not turn into writes.
 SESSION_TOUCH_INTERVAL: Final = timedelta(seconds=60)
+# R17: the User-Agent kept with a session (to tell the user's sessions apart); longer ones are cut.
+SESSION_USER_AGENT_MAX_LENGTH: Final = 512
+# R17: a client address as text, IPv6 included ("ffff:...:255.255.255.255" is 45 characters).
+IP_ADDRESS_MAX_LENGTH: Final = 45
 # R13: how long a "this wasn't me" link works.
 REPORT_LIFETIME: Final = timedelta(days=7)
 # R16: how long a password-reset link works (once).

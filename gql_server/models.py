@@ -7,6 +7,7 @@ from tortoise.indexes import Index
 from tortoise.models import Model
 
 from gql_server.enums import Assurance, ConversionState, LoginMethod, MembershipLevel, TokenPurpose
+from gql_server.limits import IP_ADDRESS_MAX_LENGTH, SESSION_USER_AGENT_MAX_LENGTH
 
 
 class Customer(Model):
@@ -105,6 +106,9 @@ class Session(Model):
     # The absolute limit; the idle limit is derived from last_seen_at (S17).
     expires_at = fields.DatetimeField()
     ended_at = fields.DatetimeField(null=True)
+    # R17: where and in what browser the session began, shown to its user among their sessions.
+    ip_address = fields.CharField(max_length=IP_ADDRESS_MAX_LENGTH, null=True)
+    user_agent = fields.CharField(max_length=SESSION_USER_AGENT_MAX_LENGTH, null=True)
 
     class Meta:
         table = "session"

@@ -17,6 +17,7 @@ from gql_server.auth.customers import CustomerService
 from gql_server.auth.enrollment import EnrollmentService, EnrollmentSettings
 from gql_server.auth.factors import FactorCore
 from gql_server.auth.login import LoginLimits, LoginService
+from gql_server.auth.my_sessions import MySessions
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.operator import Operator
 from gql_server.auth.password_reset import PasswordResets
@@ -60,6 +61,7 @@ class Services:
     customers: CustomerService
     operator: Operator
     password_resets: PasswordResets
+    my_sessions: MySessions
     reports: ReportService
     plugin_runner: PluginRunner
     rate_limiter: ClientRateLimiter | None = None
@@ -146,6 +148,7 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
         customers=CustomerService(auditor, policy),
         operator=Operator(passwords, auditor, conversion, outbox, policy),
         password_resets=resets,
+        my_sessions=MySessions(auditor, policy, sessions),
         reports=ReportService(auditor, outbox, resets, rate_limiter),
         plugin_runner=plugin_runner,
         rate_limiter=rate_limiter,

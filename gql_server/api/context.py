@@ -42,6 +42,11 @@ class Context:
         """The peer address, for the audit trail."""
         return self.request.client.host if self.request.client else None
 
+    @property
+    def user_agent(self) -> str | None:
+        """The client's User-Agent header, kept with a new session so its user can tell it apart (R17)."""
+        return self.request.headers.get("user-agent") or None
+
     def sign_in(self, new: NewSession) -> None:
         """A session was just created: the rest of this request acts for it, and the browser keeps it.
 

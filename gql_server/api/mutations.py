@@ -23,14 +23,18 @@ from gql_server.auth.customers import SettingsChange
 async def login(info: Info, email: str, password: str) -> LoginResult:
     """Step one of every login."""
     services = info.context.services
-    outcome = await services.login.login(email, password, ip=info.context.client_ip)
+    context = info.context
+    outcome = await services.login.login(email, password, ip=context.client_ip, user_agent=context.user_agent)
     return outcomes.LOGIN(outcome, info)
 
 
 async def verify_second_factor(info: Info, challenge: str, method: str, code: str) -> LoginResult:
     """Step two of a two-factor login: one code for the challenge (each call is one attempt, S7)."""
     services = info.context.services
-    outcome = await services.second_factor.verify(challenge, method, code, ip=info.context.client_ip)
+    context = info.context
+    outcome = await services.second_factor.verify(
+        challenge, method, code, ip=context.client_ip, user_agent=context.user_agent
+    )
     return outcomes.LOGIN(outcome, info)
 
 
@@ -84,7 +88,10 @@ async def confirm_enrollment(
 ) -> ConfirmEnrollmentResult:
     """Prove the factor with a code; the session token is also set as the cookie."""
     services = info.context.services
-    outcome = await services.enrollment.confirm(enrollment, code, password, ip=info.context.client_ip)
+    context = info.context
+    outcome = await services.enrollment.confirm(
+        enrollment, code, password, ip=context.client_ip, user_agent=context.user_agent
+    )
     return outcomes.CONFIRM_ENROLLMENT(outcome, info)
 
 
@@ -107,6 +114,22 @@ async def reset_password(info: Info, token: str, new_password: str) -> ResetPass
     """R16: a new password with the emailed link; a two-factor user still answers the second factor."""
     services = info.context.services
     outcome = await services.password_resets.reset(
-        token, new_password, services.login.after_password, ip=info.context.client_ip
+        token,
+        new_password,
+        services.login.after_password,
+        ip=info.context.client_ip,
+        user_agent=info.context.user_agent,
     )
     return outcomes.RESET_PASSWORD(outcome, info)
+
+
+async def end_session(info: Info, id: strawberry.ID) -> bool:
+    """R17: end one of the viewer's sessions. False for an id that is not one of their live sessions."""
+    session = await info.context.session()
+    return await info.context.services.my_sessions.end(session, str(id), ip=info.context.client_ip)
+
+
+async def end_other_sessions(info: Info) -> int:
+    """R17: end every session of the viewer but this one; the number ended."""
+    session = await info.context.session()
+    return await info.context.services.my_sessions.end_others(session, ip=info.context.client_ip)

@@ -118,6 +118,13 @@ class Mutation:
         resolver=mutations.reset_password,
         description="R16: a new password with the emailed link; a two-factor user still answers the second factor.",
     )
+    end_session: bool = strawberry.mutation(
+        resolver=mutations.end_session,
+        description="R17: end one of the viewer's sessions; false for an id that is not one of their live sessions.",
+    )
+    end_other_sessions: int = strawberry.mutation(
+        resolver=mutations.end_other_sessions, description="R17: the number of sessions ended."
+    )
 
 
 def _should_mask(error: GraphQLError) -> bool:

@@ -124,6 +124,34 @@ class SessionType:
         return cls(assurance=session.assurance, expires_at=effective_expiry(session, policy))
 
 
+@strawberry.type(name="SessionInfo")
+class SessionInfoType:
+    """One of the viewer's live sessions (R17)."""
+
+    id: strawberry.ID
+    current: bool
+    assurance: enums.Assurance
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    ip_address: str | None
+    user_agent: str | None
+
+    @classmethod
+    def from_model(cls, session: Session, current: Session, info: Info) -> SessionInfoType:
+        """Wrap a Session row; `expiresAt` is the earlier of its idle and absolute limits, as for `session`."""
+        return cls(
+            id=strawberry.ID(str(session.id)),
+            current=session.id == current.id,
+            assurance=session.assurance,
+            created_at=session.created_at,
+            last_seen_at=session.last_seen_at,
+            expires_at=effective_expiry(session, info.context.services.sessions),
+            ip_address=session.ip_address,
+            user_agent=session.user_agent,
+        )
+
+
 @strawberry.type
 class Viewer:
     """The signed-in user and their session."""
@@ -136,3 +164,9 @@ class Viewer:
     async def requirement(self, info: Info) -> enums.Requirement:
         """Asked of the policy only when selected: it can cost queries that `viewer { user }` does not need."""
         return await info.context.services.policy.requirement_for(self.model)
+
+    @strawberry.field(description="Every live session of the viewer, this one included (R17).")
+    async def sessions(self, info: Info) -> list[SessionInfoType]:
+        """Empty for a session that does not satisfy the policy (R10, S30), like other reads beyond `viewer`."""
+        rows = await info.context.services.my_sessions.live(self.model)
+        return [SessionInfoType.from_model(row, self.model, info) for row in rows]

@@ -154,7 +154,13 @@ class EnrollmentService:
         )
 
     async def confirm(
-        self, raw_enrollment: str, code: str, password: str | None, *, ip: str | None = None
+        self,
+        raw_enrollment: str,
+        code: str,
+        password: str | None,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> ConfirmEnrollmentResult:
         """S14: the factor becomes active only with a valid code from it; then the user is TWO_FACTOR."""
         enrollment = await find_token(raw_enrollment, TokenPurpose.ENROLLMENT)
@@ -179,7 +185,7 @@ class EnrollmentService:
             # After the last wrong code `reserve_attempt` refuses this enrollment; a new one must begin.
             return InvalidCode(attempts_left=ENROLLMENT_ATTEMPTS - used)
         new_hash = await self._passwords.hash(password) if user.password_hash is None and password else None
-        return await self._complete(user, enrollment, invitation, method.id, state, counter, new_hash, ip)
+        return await self._complete(user, enrollment, invitation, method.id, state, counter, new_hash, ip, user_agent)
 
     async def _password_proof(
         self, invitation: Token, user: User, password: str | None, ip: str | None
@@ -218,6 +224,7 @@ class EnrollmentService:
         counter: int | None,
         new_hash: str | None,
         ip: str | None,
+        user_agent: str | None,
     ) -> ConfirmEnrollmentResult:
         address = _invited_address(invitation)
         previous_address = user.email
@@ -243,7 +250,9 @@ class EnrollmentService:
                 await end_user_sessions(user)
                 user = await User.get(id=user.id)
                 codes = await self._core.replace_recovery_codes(user)
-                new_session = await create_session(user, Assurance.TWO_FACTOR, self._settings.sessions)
+                new_session = await create_session(
+                    user, Assurance.TWO_FACTOR, self._settings.sessions, ip=ip, user_agent=user_agent
+                )
                 # The notices are written with the change (S14, R13): no change without its notice.
                 notices = [await self._factor_added_notice(user, method_id)]
                 if address != previous_address:

@@ -59,7 +59,9 @@ class LoginService:
         self._policy = policy
         self._second_factor = second_factor
 
-    async def login(self, email: str, password: str, *, ip: str | None = None) -> LoginResult:
+    async def login(
+        self, email: str, password: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> LoginResult:
         """Verify email + password; answer a session, a ticket, a challenge, or one refusal (S3)."""
         retry_after = await self._rate.hit(Action.LOGIN, ip)
         if retry_after is not None:
@@ -71,9 +73,9 @@ class LoginService:
         except HashQueueFull as full:
             return TooManyAttempts(retry_after_seconds=full.retry_after_seconds, reason=Wait.BUSY)
         with admission:
-            return await self._check_password(email, password, ip)
+            return await self._check_password(email, password, ip, user_agent)
 
-    async def _check_password(self, email: str, password: str, ip: str | None) -> LoginResult:
+    async def _check_password(self, email: str, password: str, ip: str | None, user_agent: str | None) -> LoginResult:
         address = normalize_email(email)
         # Over-long input is refused before hashing (S2's DoS cap); no account can match it.
         if len(address) > MAX_EMAIL_LENGTH or len(password) > PASSWORD_MAX_LENGTH:
@@ -95,7 +97,7 @@ class LoginService:
             refused = await self._refusal(user, password, ip, attempt)
             if refused is not None:
                 return refused
-            return await self._after_password(user, ip, attempt)
+            return await self._after_password(user, ip, attempt, user_agent)
 
     async def confirm_password(
         self, user: User, password: str, *, ip: str | None = None
@@ -157,15 +159,19 @@ class LoginService:
                 data={"seconds": int(locked_for.total_seconds()), "ip": ip},
             )
 
-    async def after_password(self, user: User, ip: str | None) -> PasswordAccepted | TooManyAttempts:
+    async def after_password(
+        self, user: User, ip: str | None, user_agent: str | None = None
+    ) -> PasswordAccepted | TooManyAttempts:
         """What a password proven elsewhere leads to (a reset by link, R16): the same answer as a login with
         it, through the same round of the password step."""
         async with lockout.attempt(user.id) as attempt:
             if attempt.refusal is not None:
                 return TooManyAttempts(retry_after_seconds=FULL_RETRY_AFTER_SECONDS)
-            return await self._after_password(user, ip, attempt)
+            return await self._after_password(user, ip, attempt, user_agent)
 
-    async def _after_password(self, user: User, ip: str | None, attempt: Attempt) -> PasswordAccepted:
+    async def _after_password(
+        self, user: User, ip: str | None, attempt: Attempt, user_agent: str | None
+    ) -> PasswordAccepted:
         """After a correct password: reset the lockout round (R12), then what the policy says comes next."""
         try:
             step = await self._policy.next_step_after_password(user)
@@ -189,6 +195,8 @@ class LoginService:
         user.last_login_at = utcnow()
         # The lockout reset and the login time in one statement.
         await attempt.succeed(last_login_at=user.last_login_at)
-        new_session = await create_session(user, Assurance.PASSWORD, self._limits.sessions)
+        new_session = await create_session(
+            user, Assurance.PASSWORD, self._limits.sessions, ip=ip, user_agent=user_agent
+        )
         await self._audit.record(AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": "password", "ip": ip})
         return LoginSuccess(user=user, session=new_session)

@@ -32,8 +32,9 @@ from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import end_user_sessions
 from gql_server.tokens import find_token, issue_token, revoke_tokens, use_token
 
-# What follows a correct password for a user: the login service's answer (a session, a challenge, ...).
-AfterPassword = Callable[[User, str | None], Awaitable[PasswordAccepted | TooManyAttempts]]
+# What follows a correct password for a user (the user, the client's address and User-Agent): the login
+# service's answer (a session, a challenge, ...).
+AfterPassword = Callable[[User, str | None, str | None], Awaitable[PasswordAccepted | TooManyAttempts]]
 
 
 class PasswordResets:
@@ -67,7 +68,13 @@ class PasswordResets:
         )
 
     async def reset(
-        self, raw_token: str, new_password: str, after_password: AfterPassword, *, ip: str | None = None
+        self,
+        raw_token: str,
+        new_password: str,
+        after_password: AfterPassword,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> ResetPasswordResult:
         """Set a new password with a reset link, then answer like a login with it (R16)."""
         retry_after = await self._rate.hit(Action.RESET_PASSWORD, ip)
@@ -101,4 +108,4 @@ class PasswordResets:
             # Whoever knew the old password may hold a session; none outlives the reset.
             await end_user_sessions(user)
         await self._audit.record(AuditKind.PASSWORD_RESET, subject=user, data={"ip": ip})
-        return await after_password(await User.get(id=user.id), ip)
+        return await after_password(await User.get(id=user.id), ip, user_agent)

@@ -128,7 +128,9 @@ class SecondFactorService:
         await self._audit.record(AuditKind.LOGIN_CODE_SENT, subject=challenge.user, data={"method": method_id})
         return CodeSent(sent_to=sent.sent_to, expires_at=sent.expires_at)
 
-    async def verify(self, raw_challenge: str, method_id: str, code: str, *, ip: str | None = None) -> LoginResult:
+    async def verify(
+        self, raw_challenge: str, method_id: str, code: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> LoginResult:
         """Check one code against a challenge; a session when it is right (R6)."""
         retry_after = await self._rate.hit(Action.VERIFY_SECOND_FACTOR, ip)
         if retry_after is not None:
@@ -163,7 +165,7 @@ class SecondFactorService:
                 return ChallengeExpired()
             if not verdict.ok:
                 return await self._wrong(challenge, user, method_id, verdict.replay, ip, attempt)
-            return await self._succeed(user, method_id, verdict, ip, attempt)
+            return await self._succeed(user, method_id, verdict, ip, attempt, user_agent)
 
     async def _locked(self, user: User, ip: str | None) -> LoginResult:
         await self._audit.record(AuditKind.SECOND_FACTOR_REFUSED_LOCKED, subject=user, data={"ip": ip})
@@ -238,14 +240,20 @@ class SecondFactorService:
         return InvalidCode(attempts_left=CHALLENGE_ATTEMPTS - used)
 
     async def _succeed(
-        self, user: User, method_id: str, verdict: _Verdict, ip: str | None, attempt: Attempt
+        self,
+        user: User,
+        method_id: str,
+        verdict: _Verdict,
+        ip: str | None,
+        attempt: Attempt,
+        user_agent: str | None,
     ) -> LoginResult:
         now = utcnow()
         # The success resets the step's round, backoff and streak and records the login in one statement.
         await attempt.succeed(last_login_at=now)
         if verdict.factor is not None and not verdict.factor_touched:
             await EnrolledFactor.filter(id=verdict.factor.id).update(last_used_at=now)
-        new_session = await create_session(user, Assurance.TWO_FACTOR, self._sessions)
+        new_session = await create_session(user, Assurance.TWO_FACTOR, self._sessions, ip=ip, user_agent=user_agent)
         user.last_login_at = now
         await self._audit.record(AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": method_id, "ip": ip})
         if verdict.notice is not None:

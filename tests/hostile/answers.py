@@ -98,5 +98,9 @@ UPDATE_SETTINGS = mutation(
     "__typename ... on Error { message } ... on InvalidInput { field }"
     " ... on CustomerSettingsUpdated { customer { settings { enforceTwoFactor allowedMethods } } }",
 )
+# R17: both answer a scalar, not a union: false / 0 for anything that is not the caller's own live session.
+END_SESSION = "mutation Hostile($id: ID!) { endSession(id: $id) }"
+MUTATIONS["endSession"] = (END_SESSION, {"id": "ID!"})
+END_OTHER_SESSIONS = "mutation Hostile { endOtherSessions }"
 CUSTOMER = "query Hostile($id: ID!) { customer(id: $id) { id name settings { enforceTwoFactor } } }"
 INVITATION = "query Hostile($token: String!) { invitation(token: $token) { email methods { id } } }"

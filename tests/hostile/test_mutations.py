@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from gql_server.emails import normalize_email
 from gql_server.enums import ConversionState, TokenPurpose
-from gql_server.models import MailOutbox, Token, User
+from gql_server.models import MailOutbox, Session, Token, User
 from gql_server.plugin_api import InvalidEnrollmentInput
 from gql_server.tokens import hash_token, issue_token
 
@@ -21,6 +21,8 @@ from ..flows import PASSWORD
 from .answers import (
     BEGIN_ENROLLMENT,
     CONFIRM_ENROLLMENT,
+    END_OTHER_SESSIONS,
+    END_SESSION,
     LOGIN,
     LOGOUT,
     REQUEST_CONVERSION,
@@ -323,4 +325,56 @@ async def test_update_customer_settings(world, session, customer, enforce, allow
         assert (result["__typename"], result["field"]) == ("InvalidInput", "allowedMethods")
     else:
         assert result["__typename"] == "PermissionDenied"
+    await world.unchanged()
+
+
+@HOSTILE
+@given(
+    session=st.sampled_from([None, *SESSIONS]) | mangled(*SESSIONS),
+    target=st.one_of(
+        HOSTILE_TEXT,
+        st.uuids().map(str),
+        st.builds(lambda name, i: (name, i), st.sampled_from(SESSIONS), st.integers(0, 7)),
+    ),
+)
+async def test_end_session(world, session, target):
+    # R17: any id but one of the caller's own live sessions is false and ends nothing; the world's
+    # sessions are each another account's, in every spelling (the caller's own would be ended, by design).
+    if isinstance(target, tuple):
+        name, index = target
+        assume(name != session)
+        real = str((await Session.get(token_hash=hash_token(world.live[name]))).id)
+        spellings = [real, *uuid_spellings(real)]
+        target = spellings[index % len(spellings)]
+    bearer = world.token(session, header=True) if isinstance(session, Mangled) else world.live.get(session or "")
+
+    response = await world.send(END_SESSION, {"id": target}, bearer=bearer)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"data": {"endSession": False}}
+    await world.unchanged()
+
+
+@HOSTILE
+@given(
+    session=st.sampled_from([None, *SESSIONS]) | mangled(*SESSIONS),
+    cookie=st.none() | st.binary(max_size=200) | st.builds(b"gql_session=".__add__, st.binary(max_size=200)),
+)
+async def test_end_other_sessions(world, session, cookie):
+    # R17: each world account has one live session, so there is never another to end; a restricted
+    # session (Pat's, R10) and a damaged token or cookie end nothing either.
+    headers: dict[str, bytes] = {}
+    if isinstance(session, Mangled):
+        headers["authorization"] = b"Bearer " + world.token(session, header=True).encode("utf-8")
+    elif session is not None:
+        headers["authorization"] = f"Bearer {world.live[session]}".encode()
+    if cookie is not None:
+        headers["cookie"] = cookie
+    assume(b"\r" not in b"".join(headers.values()) and b"\n" not in b"".join(headers.values()))
+    note(f"headers: {headers!r}")
+
+    response = await world.post(json.dumps({"query": END_OTHER_SESSIONS}), headers)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"data": {"endOtherSessions": 0}}
     await world.unchanged()
