@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from gql_server.api.context import SESSION_COOKIE
 from gql_server.audit import AuditKind
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, MembershipLevel, TokenPurpose
@@ -19,7 +20,7 @@ from gql_server.sessions import create_session
 from gql_server.tokens import hash_token, issue_token
 
 from .flows import PASSWORD, challenge, convert, totp_code, verify
-from .graphql import GraphQLClient
+from .graphql import GraphQLClient, operation
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Safari/604.1"
@@ -232,3 +233,19 @@ async def test_r17_a_restricted_session_lists_and_ends_nothing(app, client, make
     assert await Session.filter(ended_at__isnull=False).count() == 0
     kinds = {AuditKind.SESSION_ENDED.value, AuditKind.OTHER_SESSIONS_ENDED.value}
     assert not await AuditEvent.filter(kind__in=kinds).exists()
+
+
+async def test_r17_ending_the_current_session_by_id_signs_this_browser_out(app, client, make_customer, make_user):
+    await _password_user(make_customer, make_user, "anna@example.com")
+    token = await client.login_token("anna@example.com", PASSWORD)
+    listed = await _sessions(client, token)
+    assert listed is not None
+    current = next(s["id"] for s in listed if s["current"])
+
+    response = await client.post(operation("EndSession"), {"id": current}, bearer=token)
+
+    assert response.json()["data"]["endSession"] is True
+    # As logout does (S18, S19): the session is over server-side, and the browser's cookie goes with it.
+    cleared = response.headers["set-cookie"]
+    assert cleared.startswith(f"{SESSION_COOKIE}=") and "Max-Age=0" in cleared
+    assert (await client.run("Viewer", bearer=token))["viewer"] is None
