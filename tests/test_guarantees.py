@@ -33,6 +33,8 @@ def test_r9_the_api_has_no_way_back():
         # R13: neither returns anyone to PASSWORD; resetPassword still asks for the second factor
         # (tests/test_change_notices.py).
         "reportUnrecognizedChange", "resetPassword",
+        # R17: they only end the viewer's own sessions; a new login still asks for every factor.
+        "endSession", "endOtherSessions",
     }  # fmt: skip
     # updateCustomerSettings only takes the customer's settings, never a user's method or factors.
     schema = parse_sdl(SCHEMA_FILE.read_text())
