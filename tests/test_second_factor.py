@@ -10,7 +10,9 @@ import pytest
 
 from gql_server.audit import AuditKind
 from gql_server.clock import utcnow
+from gql_server.enums import Assurance
 from gql_server.models import AuditEvent, OneTimeCode, RecoveryCode, Token, User
+from gql_server.sessions import create_session
 from gql_server.tokens import hash_token
 
 from .flows import PASSWORD, challenge, convert, totp_code, verify
@@ -260,3 +262,27 @@ async def test_s16_challenge_is_not_a_session(client, totp_user):
     token = await challenge(client, "anna@example.com")
 
     assert (await client.run("Viewer", bearer=token))["viewer"] is None
+
+
+RECOVERY_CODES_LEFT = "query { viewer { recoveryCodesLeft } }"
+
+
+async def test_r15_recovery_codes_left_counts_down_with_each_use(client, mailbox, anna, totp_user):
+    before = (await client.execute(RECOVERY_CODES_LEFT, bearer=totp_user.token))["viewer"]
+
+    used = await verify(
+        client, await challenge(client, "anna@example.com"), "recovery_code", totp_user.recovery_codes[0]
+    )
+    after = (await client.execute(RECOVERY_CODES_LEFT, bearer=used["token"]))["viewer"]
+
+    assert before == {"recoveryCodesLeft": 10}
+    assert after == {"recoveryCodesLeft": 9}
+
+
+async def test_r15_a_restricted_session_sees_no_recovery_codes(client, services, anna, totp_user):
+    # S20/S30: a one-factor session of a two-factor account reads nothing of its factors.
+    session = await create_session(await User.get(id=anna.id), Assurance.PASSWORD, services.sessions)
+
+    viewer = (await client.execute(RECOVERY_CODES_LEFT, bearer=session.token))["viewer"]
+
+    assert viewer == {"recoveryCodesLeft": 0}

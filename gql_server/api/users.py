@@ -11,6 +11,7 @@ from gql_server import enums
 from gql_server.api.context import Info
 from gql_server.api.methods import SecondFactorMethodType
 from gql_server.auth.access import may_see_factors, visible_memberships
+from gql_server.auth.factors import recovery_codes_left
 from gql_server.models import EnrolledFactor, Membership, Session, User
 from gql_server.plugin_api import SecondFactorMethod
 from gql_server.sessions import effective_expiry
@@ -164,6 +165,14 @@ class Viewer:
     async def requirement(self, info: Info) -> enums.Requirement:
         """Asked of the policy only when selected: it can cost queries that `viewer { user }` does not need."""
         return await info.context.services.policy.requirement_for(self.model)
+
+    @strawberry.field(description="Recovery codes not used yet.")
+    async def recovery_codes_left(self, info: Info) -> int:
+        """R15; 0 for a session that does not satisfy the policy (S20, S30: it sees nothing of the factors)."""
+        services = info.context.services
+        if not await may_see_factors(self.model, services.policy, self.user.model):
+            return 0
+        return await recovery_codes_left(self.user.model)
 
     @strawberry.field(description="Every live session of the viewer, this one included (R17).")
     async def sessions(self, info: Info) -> list[SessionInfoType]:

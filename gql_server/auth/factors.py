@@ -195,3 +195,8 @@ class FactorCore:
         if not used:
             return None
         return await RecoveryCode.filter(user_id=user.id, used_at=None).count()
+
+
+async def recovery_codes_left(user: User) -> int:
+    """R15: how many of the user's recovery codes are not used yet (of the set made last)."""
+    return await RecoveryCode.filter(user_id=user.id, used_at=None).count()
