@@ -18,6 +18,7 @@ from tortoise import Tortoise
 from gql_server import db
 from gql_server.auth.operator import Operator, OperatorError
 from gql_server.enums import MembershipLevel
+from gql_server.mail import LOCALES
 from gql_server.outbox import Delivery
 from gql_server.services import build_services
 from gql_server.settings import ConfigurationError, Settings
@@ -79,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     create_user.add_argument("--email", required=True)
     create_user.add_argument("--password", help="omit for a two-factor account that is invited by email")
     create_user.add_argument("--level", required=True, choices=sorted(LEVELS))
-    create_user.add_argument("--locale", default="en", choices=["en", "fi"], help="language of the user's emails")
+    create_user.add_argument("--locale", default="en", choices=LOCALES, help="language of the user's emails")
     create_user.set_defaults(run=_create_user)
     reset = user.add_parser(
         "reset-factors", help="last resort (audited): remove a user's factors, end sessions, send a new invitation"

@@ -22,6 +22,8 @@ from gql_server import metrics
 from gql_server.limits import MAIL_ATTEMPT_SECONDS
 
 DEFAULT_LOCALE = "en"
+# The languages of the emails and of the web client, as `User.locale` holds them.
+LOCALES = ("en", "fi")
 TEMPLATE_HEADER = "X-Gql-Template"
 # What an operator reset removes; passed as `method_name` and translated like a method name.
 ALL_SECOND_FACTORS = "all second factors"
@@ -247,6 +249,11 @@ TEMPLATES: dict[str, dict[str, Template]] = {
 }
 
 _FORMATTERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {"en": _format_en, "fi": _format_fi}
+
+
+def supported_locale(locale: str) -> bool:
+    """Whether emails (and the web client) speak `locale` as given: exactly one of LOCALES."""
+    return locale in LOCALES
 
 
 def _language(locale: str) -> str:

@@ -21,6 +21,7 @@ from gql_server.auth.my_sessions import MySessions
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.operator import Operator
 from gql_server.auth.password_reset import PasswordResets
+from gql_server.auth.profile import ProfileService
 from gql_server.auth.report import ReportService
 from gql_server.auth.second_factor import SecondFactorService
 from gql_server.crypto import Keyring
@@ -62,6 +63,7 @@ class Services:
     operator: Operator
     password_resets: PasswordResets
     my_sessions: MySessions
+    profile: ProfileService
     reports: ReportService
     plugin_runner: PluginRunner
     rate_limiter: ClientRateLimiter | None = None
@@ -149,6 +151,7 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
         operator=Operator(passwords, auditor, conversion, outbox, policy),
         password_resets=resets,
         my_sessions=MySessions(auditor, policy, sessions),
+        profile=ProfileService(auditor, policy),
         reports=ReportService(auditor, outbox, resets, rate_limiter),
         plugin_runner=plugin_runner,
         rate_limiter=rate_limiter,

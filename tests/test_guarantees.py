@@ -35,6 +35,8 @@ def test_r9_the_api_has_no_way_back():
         "reportUnrecognizedChange", "resetPassword",
         # R17: they only end the viewer's own sessions; a new login still asks for every factor.
         "endSession", "endOtherSessions",
+        # R13: the user's language only.
+        "updateProfile",
     }  # fmt: skip
     # updateCustomerSettings only takes the customer's settings, never a user's method or factors.
     schema = parse_sdl(SCHEMA_FILE.read_text())

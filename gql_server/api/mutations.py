@@ -16,6 +16,7 @@ from gql_server.api.conversion import RequestConversionResult
 from gql_server.api.customer_settings import CustomerSettingsInput, UpdateCustomerSettingsResult
 from gql_server.api.enrollment import BeginEnrollmentResult, ConfirmEnrollmentResult
 from gql_server.api.login import LoginResult
+from gql_server.api.profile import UpdateProfileResult
 from gql_server.api.recovery import ReportUnrecognizedChangeResult, ResetPasswordResult
 from gql_server.auth.customers import SettingsChange
 
@@ -108,6 +109,13 @@ async def report_unrecognized_change(info: Info, token: str) -> ReportUnrecogniz
     """R13: the link in a notice sent to the previous address ("this wasn't me")."""
     outcome = await info.context.services.reports.report(token, ip=info.context.client_ip)
     return outcomes.REPORT_UNRECOGNIZED_CHANGE(outcome, info)
+
+
+async def update_profile(info: Info, locale: str) -> UpdateProfileResult:
+    """R13: the caller's own settings: the language of their emails and of the web client."""
+    services = info.context.services
+    outcome = await services.profile.update(await info.context.session(), locale, ip=info.context.client_ip)
+    return outcomes.UPDATE_PROFILE(outcome, info)
 
 
 async def reset_password(info: Info, token: str, new_password: str) -> ResetPasswordResult:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gql_server.api import codes, conversion, customer_settings, enrollment, errors, login, recovery
+from gql_server.api import codes, conversion, customer_settings, enrollment, errors, login, profile, recovery
 from gql_server.api.context import Info
 from gql_server.api.customers import CustomerType
 from gql_server.api.methods import SecondFactorMethodType
@@ -117,6 +117,11 @@ REGISTRY = Registry(
                 message=recovery.STOPPED if o.cancelled else recovery.NOT_UNDONE, cancelled=o.cancelled
             ),
         ),
+        translation(
+            results.ProfileUpdated,
+            profile.ProfileUpdated,
+            lambda o, _: profile.ProfileUpdated(user=UserType.from_model(o.user)),
+        ),
         # Expected failures (the `Error` interface).
         translation(
             results.InvalidCredentials,
@@ -181,6 +186,9 @@ REPORT_UNRECOGNIZED_CHANGE: Answers[results.ReportUnrecognizedChangeResult, reco
 RESET_PASSWORD: Answers[results.ResetPasswordResult, recovery.ResetPasswordResult] = Answers(
     REGISTRY, recovery.ResetPasswordResult, results.ResetPasswordResult
 )
+UPDATE_PROFILE: Answers[results.UpdateProfileResult, profile.UpdateProfileResult] = Answers(
+    REGISTRY, profile.UpdateProfileResult, results.UpdateProfileResult
+)
 
 ANSWERS: tuple[Answers[Any, Any], ...] = (
     LOGIN,
@@ -191,4 +199,5 @@ ANSWERS: tuple[Answers[Any, Any], ...] = (
     UPDATE_CUSTOMER_SETTINGS,
     REPORT_UNRECOGNIZED_CHANGE,
     RESET_PASSWORD,
+    UPDATE_PROFILE,
 )

@@ -19,6 +19,7 @@ from gql_server.api import conversion as conversion_api
 from gql_server.api import customer_settings, customers, mutations, users
 from gql_server.api import enrollment as enrollment_api
 from gql_server.api import login as login_api
+from gql_server.api import profile as profile_api
 from gql_server.api import recovery as recovery_api
 from gql_server.api.context import Info
 from gql_server.api.documents import CheckedDocuments
@@ -124,6 +125,10 @@ class Mutation:
     )
     end_other_sessions: int = strawberry.mutation(
         resolver=mutations.end_other_sessions, description="R17: the number of sessions ended."
+    )
+    update_profile: profile_api.UpdateProfileResult = strawberry.mutation(
+        resolver=mutations.update_profile,
+        description='R13: the caller\'s language ("fi" or "en"), for their emails and the web client.',
     )
 
 

@@ -35,6 +35,7 @@ class UserType:
     login_method: enums.LoginMethod
     conversion: enums.ConversionState
     last_login_at: datetime | None
+    locale: str = strawberry.field(description='Language of the user\'s emails and of the web client: "fi" or "en".')
     model: strawberry.Private[User]
 
     @classmethod
@@ -46,6 +47,7 @@ class UserType:
             login_method=user.login_method,
             conversion=user.conversion,
             last_login_at=user.last_login_at,
+            locale=user.locale,
             model=user,
         )
 

@@ -192,6 +192,13 @@ class CodeSent:
 
 
 @dataclass(frozen=True)
+class ProfileUpdated:
+    """R13: the user's own settings (their language) were saved."""
+
+    user: User
+
+
+@dataclass(frozen=True)
 class ChangeReported:
     """R13: the change was stopped (or could not be undone), every session ended, a reset link sent."""
 
@@ -213,4 +220,5 @@ ConfirmEnrollmentResult = (
 )
 SendLoginCodeResult = CodeSent | ChallengeExpired | MethodNotAvailable | TooManyAttempts
 ReportUnrecognizedChangeResult = ChangeReported | ChallengeExpired
+UpdateProfileResult = ProfileUpdated | InvalidInput | AuthenticationRequired
 ResetPasswordResult = PasswordAccepted | ChallengeExpired | InvalidInput | TooManyAttempts

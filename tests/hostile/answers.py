@@ -98,6 +98,11 @@ UPDATE_SETTINGS = mutation(
     "__typename ... on Error { message } ... on InvalidInput { field }"
     " ... on CustomerSettingsUpdated { customer { settings { enforceTwoFactor allowedMethods } } }",
 )
+UPDATE_PROFILE = mutation(
+    "updateProfile",
+    {"locale": "String!"},
+    "__typename ... on Error { message } ... on InvalidInput { field } ... on ProfileUpdated { user { locale } }",
+)
 # R17: both answer a scalar, not a union: false / 0 for anything that is not the caller's own live session.
 END_SESSION = "mutation Hostile($id: ID!) { endSession(id: $id) }"
 MUTATIONS["endSession"] = (END_SESSION, {"id": "ID!"})

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from gql_server.emails import normalize_email
 from gql_server.enums import ConversionState, TokenPurpose
+from gql_server.mail import LOCALES
 from gql_server.models import MailOutbox, Session, Token, User
 from gql_server.plugin_api import InvalidEnrollmentInput
 from gql_server.tokens import hash_token, issue_token
@@ -28,6 +29,7 @@ from .answers import (
     REQUEST_CONVERSION,
     SEND_LOGIN_CODE,
     START_CONVERSION,
+    UPDATE_PROFILE,
     UPDATE_SETTINGS,
     VERIFY,
     members,
@@ -377,4 +379,27 @@ async def test_end_other_sessions(world, session, cookie):
 
     assert response.status_code == 200, response.text
     assert response.json() == {"data": {"endOtherSessions": 0}}
+    await world.unchanged()
+
+
+@HOSTILE
+@given(
+    session=st.sampled_from([None, *SESSIONS]) | mangled(*SESSIONS),
+    locale=HOSTILE_TEXT | st.sampled_from(["sv", "FI", "fi-FI", "fi_FI", "en ", "\u0435n"]),
+)
+async def test_update_profile(world, session, locale):
+    # R13: "fi" and "en" are the languages; anything else, from any caller, is refused and changes nothing.
+    assume(locale not in LOCALES)
+    bearer = world.token(session, header=True) if isinstance(session, Mangled) else world.live.get(session or "")
+
+    result = typed(
+        await world.send(UPDATE_PROFILE, {"locale": locale}, bearer=bearer),
+        "updateProfile",
+        {"InvalidInput", "AuthenticationRequired"},
+    )
+
+    if session is None or isinstance(session, Mangled):
+        assert result["__typename"] == "AuthenticationRequired"
+    elif result["__typename"] == "InvalidInput":
+        assert result["field"] == "locale"
     await world.unchanged()
