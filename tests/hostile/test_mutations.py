@@ -122,14 +122,7 @@ async def test_verify_second_factor(world, challenge, method, code):
     cookie=st.none() | st.binary(max_size=200) | st.builds(b"gql_session=".__add__, st.binary(max_size=200)),
 )
 async def test_logout(world, authorization, cookie):
-    headers: dict[str, bytes] = {}
-    if isinstance(authorization, Mangled):
-        headers["authorization"] = b"Bearer " + world.token(authorization, header=True).encode("utf-8")
-    elif authorization is not None:
-        headers["authorization"] = authorization
-    if cookie is not None:
-        headers["cookie"] = cookie
-    assume(b"\r" not in b"".join(headers.values()) and b"\n" not in b"".join(headers.values()))
+    headers = _session_headers(world, authorization, cookie)
     note(f"headers: {headers!r}")
 
     response = await world.post(json.dumps({"query": LOGOUT}), headers)
@@ -365,14 +358,8 @@ async def test_end_session(world, session, target):
 async def test_end_other_sessions(world, session, cookie):
     # R17: each world account has one live session, so there is never another to end; a restricted
     # session (Pat's, R10) and a damaged token or cookie end nothing either.
-    headers: dict[str, bytes] = {}
-    if isinstance(session, Mangled):
-        headers["authorization"] = b"Bearer " + world.token(session, header=True).encode("utf-8")
-    elif session is not None:
-        headers["authorization"] = f"Bearer {world.live[session]}".encode()
-    if cookie is not None:
-        headers["cookie"] = cookie
-    assume(b"\r" not in b"".join(headers.values()) and b"\n" not in b"".join(headers.values()))
+    bearer = None if session is None or isinstance(session, Mangled) else f"Bearer {world.live[session]}".encode()
+    headers = _session_headers(world, session if isinstance(session, Mangled) else bearer, cookie)
     note(f"headers: {headers!r}")
 
     response = await world.post(json.dumps({"query": END_OTHER_SESSIONS}), headers)
@@ -403,3 +390,17 @@ async def test_update_profile(world, session, locale):
     elif result["__typename"] == "InvalidInput":
         assert result["field"] == "locale"
     await world.unchanged()
+
+
+def _session_headers(world, authorization: bytes | Mangled | None, cookie: bytes | None) -> dict[str, bytes]:
+    """The Authorization (raw bytes, or a damaged session token) and Cookie headers of a request; examples
+    whose headers hold a line break are skipped (no HTTP client can send them)."""
+    headers: dict[str, bytes] = {}
+    if isinstance(authorization, Mangled):
+        headers["authorization"] = b"Bearer " + world.token(authorization, header=True).encode("utf-8")
+    elif authorization is not None:
+        headers["authorization"] = authorization
+    if cookie is not None:
+        headers["cookie"] = cookie
+    assume(b"\r" not in b"".join(headers.values()) and b"\n" not in b"".join(headers.values()))
+    return headers
