@@ -50,6 +50,7 @@ class AuditKind(StrEnum):
     # R13: the owner used a "this wasn't me" link; the change, the address, whether it was stopped.
     CHANGE_REPORTED = "change_reported"
     PASSWORD_RESET = "password_reset"  # noqa: S105 (an event name, not a secret)
+    PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105 (an event name, not a secret)
     # The account's address changed: `old` and `new` in the data (R13).
     EMAIL_CHANGED = "email_changed"
     # An operator's `user create` whose invitation the mail server refused: the account is removed again.

@@ -152,7 +152,9 @@ RATE_LIMIT_SEND_LOGIN_CODE: Final = "10/minute"
 RATE_LIMIT_REQUEST_CONVERSION: Final = "10/minute"
 # R13, setting: RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE.
 RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE: Final = "10/minute"
-# R16, setting: RATE_LIMIT_RESET_PASSWORD.
+# R16: reset links one account may be sent in an hour (beyond it, requests are answered alike and send nothing).
+PASSWORD_RESETS_PER_HOUR: Final = 5
+# R16, setting: RATE_LIMIT_RESET_PASSWORD (requesting a link and using one share it).
 RATE_LIMIT_RESET_PASSWORD: Final = "10/minute"  # noqa: S105 (a rate, not a secret)
 # R12: how long the limiter counts in-process before asking a failed Redis again.
 REDIS_RETRY_SECONDS: Final = 5.0

@@ -35,6 +35,8 @@ def test_r9_the_api_has_no_way_back():
         "reportUnrecognizedChange", "resetPassword",
         # R17: they only end the viewer's own sessions; a new login still asks for every factor.
         "endSession", "endOtherSessions",
+        # R16: a link to the account's own address; what it leads to is resetPassword's (above).
+        "requestPasswordReset",
         # R13: the user's language only.
         "updateProfile",
     }  # fmt: skip

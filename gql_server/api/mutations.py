@@ -17,7 +17,11 @@ from gql_server.api.customer_settings import CustomerSettingsInput, UpdateCustom
 from gql_server.api.enrollment import BeginEnrollmentResult, ConfirmEnrollmentResult
 from gql_server.api.login import LoginResult
 from gql_server.api.profile import UpdateProfileResult
-from gql_server.api.recovery import ReportUnrecognizedChangeResult, ResetPasswordResult
+from gql_server.api.recovery import (
+    ReportUnrecognizedChangeResult,
+    RequestPasswordResetResult,
+    ResetPasswordResult,
+)
 from gql_server.auth.customers import SettingsChange
 
 
@@ -116,6 +120,12 @@ async def update_profile(info: Info, locale: str) -> UpdateProfileResult:
     services = info.context.services
     outcome = await services.profile.update(await info.context.session(), locale, ip=info.context.client_ip)
     return outcomes.UPDATE_PROFILE(outcome, info)
+
+
+async def request_password_reset(info: Info, email: str) -> RequestPasswordResetResult:
+    """R16 "forgot your password": the same answer for any address; a link only to an account's own."""
+    outcome = await info.context.services.password_resets.request(email, ip=info.context.client_ip)
+    return outcomes.REQUEST_PASSWORD_RESET(outcome, info)
 
 
 async def reset_password(info: Info, token: str, new_password: str) -> ResetPasswordResult:

@@ -118,6 +118,11 @@ REGISTRY = Registry(
             ),
         ),
         translation(
+            results.PasswordResetRequested,
+            recovery.PasswordResetRequested,
+            lambda o, _: recovery.PasswordResetRequested(message=recovery.RESET_REQUESTED),
+        ),
+        translation(
             results.ProfileUpdated,
             profile.ProfileUpdated,
             lambda o, _: profile.ProfileUpdated(user=UserType.from_model(o.user)),
@@ -186,6 +191,9 @@ REPORT_UNRECOGNIZED_CHANGE: Answers[results.ReportUnrecognizedChangeResult, reco
 RESET_PASSWORD: Answers[results.ResetPasswordResult, recovery.ResetPasswordResult] = Answers(
     REGISTRY, recovery.ResetPasswordResult, results.ResetPasswordResult
 )
+REQUEST_PASSWORD_RESET: Answers[results.RequestPasswordResetResult, recovery.RequestPasswordResetResult] = Answers(
+    REGISTRY, recovery.RequestPasswordResetResult, results.RequestPasswordResetResult
+)
 UPDATE_PROFILE: Answers[results.UpdateProfileResult, profile.UpdateProfileResult] = Answers(
     REGISTRY, profile.UpdateProfileResult, results.UpdateProfileResult
 )
@@ -199,5 +207,6 @@ ANSWERS: tuple[Answers[Any, Any], ...] = (
     UPDATE_CUSTOMER_SETTINGS,
     REPORT_UNRECOGNIZED_CHANGE,
     RESET_PASSWORD,
+    REQUEST_PASSWORD_RESET,
     UPDATE_PROFILE,
 )

@@ -29,6 +29,22 @@ class ChangeReported:
     )
 
 
+RESET_REQUESTED = (
+    "If this address belongs to an account, a link to choose a new password is on its way; it works once, for an hour."
+)
+
+
+@strawberry.type
+class PasswordResetRequested:
+    """The same for every address (R16): whether a link went out is for the mailbox to know."""
+
+    message: str
+
+
+RequestPasswordResetResult = Annotated[
+    PasswordResetRequested | InvalidInput | TooManyAttempts, strawberry.union("RequestPasswordResetResult")
+]
+
 ReportUnrecognizedChangeResult = Annotated[
     ChangeReported | ChallengeExpired, strawberry.union("ReportUnrecognizedChangeResult")
 ]

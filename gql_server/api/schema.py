@@ -115,6 +115,10 @@ class Mutation:
         resolver=mutations.report_unrecognized_change,
         description='R13: the link in a notice sent to the previous address ("this wasn\'t me").',
     )
+    request_password_reset: recovery_api.RequestPasswordResetResult = strawberry.mutation(
+        resolver=mutations.request_password_reset,
+        description="R16: the same answer for any address; a single-use link (1 hour) only to an account's own.",
+    )
     reset_password: recovery_api.ResetPasswordResult = strawberry.mutation(
         resolver=mutations.reset_password,
         description="R16: a new password with the emailed link; a two-factor user still answers the second factor.",

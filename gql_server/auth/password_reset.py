@@ -8,22 +8,27 @@ enforced password user still converts.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
+from gql_server.auth.hourly import hourly_limit_reached
 from gql_server.auth.results import (
     ChallengeExpired,
     InvalidInput,
     PasswordAccepted,
+    PasswordResetRequested,
+    RequestPasswordResetResult,
     ResetPasswordResult,
     TooManyAttempts,
     Wait,
 )
+from gql_server.emails import MAX_EMAIL_LENGTH, looks_like_email, normalize_email
 from gql_server.enums import TokenPurpose
 from gql_server.hash_queue import HashQueueFull
-from gql_server.limits import RESET_LIFETIME
+from gql_server.limits import PASSWORD_RESETS_PER_HOUR, RESET_LIFETIME
 from gql_server.links import Links
 from gql_server.models import User
 from gql_server.outbox import Outbox, Queued
@@ -53,6 +58,29 @@ class PasswordResets:
         self._links = links
         self._passwords = passwords
         self._rate = rate_limiter
+
+    async def request(self, email: str, *, ip: str | None = None) -> RequestPasswordResetResult:
+        """R16 "forgot your password": the same answer for every address; a single-use link (1 hour) goes
+        only to an account's own address, at most PASSWORD_RESETS_PER_HOUR an hour (beyond that the
+        answer is the same and nothing is sent: a different one would say the address is an account's)."""
+        retry_after = await self._rate.hit(Action.RESET_PASSWORD, ip)
+        if retry_after is not None:
+            return TooManyAttempts(retry_after_seconds=retry_after)
+        address = normalize_email(email[: MAX_EMAIL_LENGTH + 1])
+        if len(address) > MAX_EMAIL_LENGTH or not looks_like_email(address):
+            return InvalidInput("Enter a valid email address.", "email")
+        user = await User.get_or_none(email=address)
+        # The same statements whoever owns the address (S3's reasoning: no timing says which exist).
+        async with in_transaction():
+            held = await User.select_for_update().get_or_none(id=user.id if user else uuid.uuid4())
+            counted = held or User(id=uuid.uuid4())
+            allowed = await hourly_limit_reached(counted, TokenPurpose.PASSWORD_RESET, PASSWORD_RESETS_PER_HOUR) is None
+            queued = await self.link_in_transaction(held) if held is not None and allowed else None
+        if queued is not None and held is not None:
+            # Not waited for: how long the mail server takes must not tell an account's address either.
+            self._outbox.deliver_later([queued])
+            await self._audit.record(AuditKind.PASSWORD_RESET_REQUESTED, subject=held, data={"ip": ip})
+        return PasswordResetRequested()
 
     async def link_in_transaction(self, user: User) -> Queued:
         """Within the caller's transaction: a new reset link to the account's own address (older ones die)."""

@@ -192,6 +192,11 @@ class CodeSent:
 
 
 @dataclass(frozen=True)
+class PasswordResetRequested:
+    """R16: the same answer for any address; a link went out only if it is an account's."""
+
+
+@dataclass(frozen=True)
 class ProfileUpdated:
     """R13: the user's own settings (their language) were saved."""
 
@@ -221,4 +226,5 @@ ConfirmEnrollmentResult = (
 SendLoginCodeResult = CodeSent | ChallengeExpired | MethodNotAvailable | TooManyAttempts
 ReportUnrecognizedChangeResult = ChangeReported | ChallengeExpired
 UpdateProfileResult = ProfileUpdated | InvalidInput | AuthenticationRequired
+RequestPasswordResetResult = PasswordResetRequested | InvalidInput | TooManyAttempts
 ResetPasswordResult = PasswordAccepted | ChallengeExpired | InvalidInput | TooManyAttempts

@@ -98,6 +98,11 @@ UPDATE_SETTINGS = mutation(
     "__typename ... on Error { message } ... on InvalidInput { field }"
     " ... on CustomerSettingsUpdated { customer { settings { enforceTwoFactor allowedMethods } } }",
 )
+REQUEST_PASSWORD_RESET = mutation(
+    "requestPasswordReset",
+    {"email": "String!"},
+    "__typename ... on Error { message } ... on InvalidInput { field } ... on PasswordResetRequested { message }",
+)
 UPDATE_PROFILE = mutation(
     "updateProfile",
     {"locale": "String!"},

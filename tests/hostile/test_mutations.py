@@ -27,6 +27,7 @@ from .answers import (
     LOGIN,
     LOGOUT,
     REQUEST_CONVERSION,
+    REQUEST_PASSWORD_RESET,
     SEND_LOGIN_CODE,
     START_CONVERSION,
     UPDATE_PROFILE,
@@ -389,6 +390,24 @@ async def test_update_profile(world, session, locale):
         assert result["__typename"] == "AuthenticationRequired"
     elif result["__typename"] == "InvalidInput":
         assert result["field"] == "locale"
+    await world.unchanged()
+
+
+@HOSTILE
+@given(email=EMAILS)
+async def test_request_password_reset(world, email):
+    # R16: any address that is not a world account's gets the one answer, or InvalidInput when it is no
+    # address at all, and nothing is written or sent (the world's own addresses would get their link).
+    not_an_alias(email)
+
+    result = typed(
+        await world.send(REQUEST_PASSWORD_RESET, {"email": email}),
+        "requestPasswordReset",
+        {"PasswordResetRequested", "InvalidInput"},
+    )
+
+    if result["__typename"] == "InvalidInput":
+        assert result["field"] == "email"
     await world.unchanged()
 
 
