@@ -251,11 +251,6 @@ TEMPLATES: dict[str, dict[str, Template]] = {
 _FORMATTERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {"en": _format_en, "fi": _format_fi}
 
 
-def supported_locale(locale: str) -> bool:
-    """Whether emails (and the web client) speak `locale` as given: exactly one of LOCALES."""
-    return locale in LOCALES
-
-
 def _language(locale: str) -> str:
     """Finnish for "fi", "fi-FI" and "fi_FI"; anything unknown means English."""
     language = locale.replace("_", "-").split("-", 1)[0].lower()

@@ -145,11 +145,11 @@ async def end_session(info: Info, id: strawberry.ID) -> bool:
     """R17: end one of the viewer's sessions. False for an id that is not one of their live sessions."""
     session = await info.context.session()
     ended = await info.context.services.my_sessions.end(session, str(id), ip=info.context.client_ip)
-    if ended and session is not None and str(session.id) == str(id).lower():
+    if session is not None and ended == session.id:
         # The viewer ended the session it is using: as logout does, the browser's cookie goes with it.
         info.context.clear_session_cookie()
         info.context.forget_session()
-    return ended
+    return ended is not None
 
 
 async def end_other_sessions(info: Info) -> int:

@@ -157,7 +157,7 @@ class ConversionService:
             # The user's row is held until the end, so that parallel requests count one after another
             # and the hourly limit is exact across processes (SQLite's transaction holds the database).
             current = await User.select_for_update().get(id=user.id)
-            refused = await hourly_limit_reached(user, TokenPurpose.INVITATION, INVITATIONS_PER_HOUR)
+            refused = await hourly_limit_reached(user.id, TokenPurpose.INVITATION, INVITATIONS_PER_HOUR)
             if refused is not None:
                 return refused
             if ticket is not None and not await use_token(ticket):

@@ -131,7 +131,7 @@ class EnrollmentService:
             # The user's row is held until the enrollment exists, so that parallel requests count one
             # after another and the hourly limit is exact across processes.
             await User.select_for_update().filter(id=user.id).first()
-            refused = await hourly_limit_reached(user, TokenPurpose.ENROLLMENT, ENROLLMENTS_PER_HOUR)
+            refused = await hourly_limit_reached(user.id, TokenPurpose.ENROLLMENT, ENROLLMENTS_PER_HOUR)
             if refused is not None:
                 return refused
             enrollment = await issue_token(user, TokenPurpose.ENROLLMENT, ENROLLMENT_LIFETIME, data)

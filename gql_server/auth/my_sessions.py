@@ -11,6 +11,7 @@ import uuid
 
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth.access import acting_user
+from gql_server.auth.customers import parse_id
 from gql_server.clock import utcnow
 from gql_server.models import Session
 from gql_server.policy import Policy
@@ -32,15 +33,16 @@ class MySessions:
             return []
         return await live_sessions(user.id, self._sessions)
 
-    async def end(self, current: Session | None, session_id: str, *, ip: str | None = None) -> bool:
-        """End one of the caller's live sessions by id (the current one too). True when one was ended."""
+    async def end(self, current: Session | None, session_id: str, *, ip: str | None = None) -> uuid.UUID | None:
+        """End one of the caller's live sessions by id (the current one too): the id of the session ended,
+        or None when none was."""
         user = await acting_user(current, self._policy)
-        target = _parse_id(session_id)
+        target = parse_id(session_id)
         if current is None or user is None or target is None:
-            return False
+            return None
         live = {s.id for s in await live_sessions(user.id, self._sessions)}
         if target not in live:
-            return False
+            return None
         # `user_id` again in the statement: the row must still be the caller's when it is ended.
         ended = await Session.filter(id=target, user_id=user.id, ended_at=None).update(ended_at=utcnow())
         if ended:
@@ -50,7 +52,7 @@ class MySessions:
                 subject=user,
                 data={"session": str(target), "current": target == current.id, "ip": ip},
             )
-        return ended > 0
+        return target if ended else None
 
     async def end_others(self, current: Session | None, *, ip: str | None = None) -> int:
         """End every live session of the caller but the current one; how many were ended."""
@@ -65,12 +67,3 @@ class MySessions:
             AuditKind.OTHER_SESSIONS_ENDED, actor=user, subject=user, data={"sessions": ended, "ip": ip}
         )
         return ended
-
-
-def _parse_id(value: str) -> uuid.UUID | None:
-    """A session id as the API shows it (`str(uuid)`); anything else is no id at all."""
-    try:
-        parsed = uuid.UUID(value)
-    except ValueError:
-        return None
-    return parsed if str(parsed) == value.lower() else None

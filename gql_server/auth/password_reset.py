@@ -72,12 +72,12 @@ class PasswordResets:
         user = await User.get_or_none(email=address)
         # The lookup, the row lock and the count run whoever owns the address; only an account's request
         # then writes its link (a few statements, milliseconds: the timing difference that is left).
+        user_id = user.id if user else uuid.uuid4()  # an id that matches nothing, for an unknown address
         async with in_transaction():
-            held = await User.select_for_update().get_or_none(id=user.id if user else uuid.uuid4())
-            counted = held or User(id=uuid.uuid4())
-            allowed = await hourly_limit_reached(counted, TokenPurpose.PASSWORD_RESET, PASSWORD_RESETS_PER_HOUR) is None
-            queued = await self.link_in_transaction(held) if held is not None and allowed else None
-        if queued is not None and held is not None:
+            held = await User.select_for_update().get_or_none(id=user_id)
+            refused = await hourly_limit_reached(user_id, TokenPurpose.PASSWORD_RESET, PASSWORD_RESETS_PER_HOUR)
+            queued = await self.link_in_transaction(held) if held is not None and refused is None else None
+        if held is not None and queued is not None:
             # Not waited for: how long the mail server takes must not tell an account's address either.
             self._outbox.deliver_later([queued])
             await self._audit.record(AuditKind.PASSWORD_RESET_REQUESTED, subject=held, data={"ip": ip})

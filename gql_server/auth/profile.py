@@ -5,7 +5,7 @@ from __future__ import annotations
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth.access import acting_user
 from gql_server.auth.results import AuthenticationRequired, InvalidInput, ProfileUpdated, UpdateProfileResult
-from gql_server.mail import LOCALES, supported_locale
+from gql_server.mail import LOCALES
 from gql_server.models import Session, User
 from gql_server.policy import Policy
 
@@ -25,7 +25,7 @@ class ProfileService:
         user = await acting_user(session, self._policy)
         if user is None:
             return AuthenticationRequired()
-        if not supported_locale(locale):
+        if locale not in LOCALES:
             return InvalidInput(UNSUPPORTED_LOCALE, "locale")
         if locale != user.locale:
             previous = user.locale
