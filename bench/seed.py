@@ -32,7 +32,15 @@ TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 BATCH = 50_000
 Row = tuple[Any, ...]
 
-CUSTOMER = ("id", "name", "enforce_two_factor", "allowed_methods", "settings_updated_at", "created_at")
+CUSTOMER = (
+    "id",
+    "name",
+    "enforce_two_factor",
+    "allowed_methods",
+    "settings_updated_at",
+    "created_at",
+    "remember_device_days",
+)
 USER = (
     "id",
     "email",
@@ -51,7 +59,7 @@ USER = (
     "created_at",
 )
 MEMBERSHIP = ("id", "level", "created_at", "customer_id", "user_id")
-SESSION = ("id", "token_hash", "assurance", "created_at", "last_seen_at", "expires_at", "user_id")
+SESSION = ("id", "token_hash", "assurance", "created_at", "last_seen_at", "expires_at", "user_id", "step_up_failures")
 FACTOR = ("id", "method", "state_encrypted", "created_at", "user_id")
 TOKEN = ("id", "purpose", "token_hash", "user_id", "created_at", "expires_at", "attempts", "data")
 
@@ -246,7 +254,7 @@ def customer_rows(specs: Iterable[tuple[uuid.UUID, str, bool]]) -> Iterator[Row]
     """Customer rows from (id, name, enforces two factors)."""
     now = utcnow()
     for cid, name, enforce in specs:
-        yield (cid, name, enforce, None, None, now)
+        yield (cid, name, enforce, None, None, now, 0)
 
 
 async def add_users(sink: Sink, group: Users, emails: Sequence[str] | None = None) -> list[uuid.UUID]:
@@ -272,7 +280,7 @@ async def add_sessions(sink: Sink, user_ids: Sequence[uuid.UUID], tokens: Sequen
     now = utcnow()
     assurance = "TWO_FACTOR" if two_factor else "PASSWORD"
     rows = (
-        (uuid.uuid4(), hash_token(token), assurance, now, now, now + timedelta(hours=11), uid)
+        (uuid.uuid4(), hash_token(token), assurance, now, now, now + timedelta(hours=11), uid, 0)
         for uid, token in zip(user_ids, tokens, strict=True)
     )
     await sink.insert("session", SESSION, rows)

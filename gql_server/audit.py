@@ -45,6 +45,8 @@ class AuditKind(StrEnum):
     # R17: a user ended one of their sessions (`session`, whether it was the `current` one, `ip`).
     SESSION_ENDED = "session_ended"
     PROFILE_UPDATED = "profile_updated"
+    # R14: a second factor verified again within a session (`method`, `ip`).
+    REAUTHENTICATED = "reauthenticated"
     # R17: a user ended all their sessions but the current one (`sessions`: how many, `ip`).
     OTHER_SESSIONS_ENDED = "other_sessions_ended"
     # R13: the owner used a "this wasn't me" link; the change, the address, whether it was stopped.

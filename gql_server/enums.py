@@ -60,3 +60,7 @@ class TokenPurpose(StrEnum):
     REPORT_CHANGE = "report_change"
     # R13, R16: a single-use link to choose a new password, mailed to the account's address.
     PASSWORD_RESET = "password_reset"  # noqa: S105 (a purpose, not a secret)
+    # R14: codes sent for a step-up (sendReauthenticationCode) hang on one of these, bound to a session.
+    REAUTHENTICATION = "reauthentication"
+    # R13: the link mailed to a new address; it holds the address, and confirming it proves the mailbox.
+    EMAIL_CHANGE = "email_change"

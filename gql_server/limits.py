@@ -118,6 +118,18 @@ IP_ADDRESS_MAX_LENGTH: Final = 45
 REPORT_LIFETIME: Final = timedelta(days=7)
 # R16: how long a password-reset link works (once).
 RESET_LIFETIME: Final = timedelta(hours=1)
+# R14: how recently a session's second factor must have been verified for a sensitive operation.
+STEP_UP_WINDOW: Final = timedelta(minutes=10)
+# R14, S5: wrong step-up codes one session may enter; the last of them ends the session (sign in again).
+STEP_UP_ATTEMPTS: Final = 5
+# R15: the longest name a user may give a factor.
+FACTOR_LABEL_MAX_LENGTH: Final = 64
+# R13: how long the link mailed to a new address (to prove it) works.
+EMAIL_CHANGE_LIFETIME: Final = timedelta(hours=24)
+# R13: email changes one account may start in an hour (each mails two addresses).
+EMAIL_CHANGES_PER_HOUR: Final = 5
+# R18: the largest rememberDeviceDays a customer may set.
+REMEMBER_DEVICE_MAX_DAYS: Final = 30
 # S23: the shortest SECRET_KEY accepted (also the shortest old key a rotation accepts).
 SECRET_KEY_MIN_LENGTH: Final = 32
 

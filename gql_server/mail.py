@@ -119,7 +119,10 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "recovery_codes_replaced": Template(
             "Your recovery codes were replaced",
             "New recovery codes were created for your account; the old ones no longer work.\n\n"
-            "If this was not you, contact your administrator at once.\n",
+            "If this wasn't you, someone is signed in to your account. Open this link to sign out everywhere, "
+            "lock the password until it is reset and tell your administrators:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}.\n",
         ),
         "address_in_use": Template(
             "Your address was typed in for another account",
@@ -204,7 +207,10 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "recovery_codes_replaced": Template(
             "Varakoodisi uusittiin",
             "Tilillesi luotiin uudet varakoodit; vanhat eivät enää toimi.\n\n"
-            "Jos et tehnyt tätä itse, ota heti yhteyttä ylläpitäjään.\n",
+            "Jos et tehnyt tätä itse, joku on kirjautuneena tilillesi. Avaa tämä linkki: se kirjaa sinut "
+            "ulos kaikkialta, lukitsee salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}.\n",
         ),
         "address_in_use": Template(
             "Osoitettasi yritettiin käyttää toiselle tilille",

@@ -7,7 +7,7 @@ from tortoise.indexes import Index
 from tortoise.models import Model
 
 from gql_server.enums import Assurance, ConversionState, LoginMethod, MembershipLevel, TokenPurpose
-from gql_server.limits import IP_ADDRESS_MAX_LENGTH, SESSION_USER_AGENT_MAX_LENGTH
+from gql_server.limits import FACTOR_LABEL_MAX_LENGTH, IP_ADDRESS_MAX_LENGTH, SESSION_USER_AGENT_MAX_LENGTH
 
 
 class Customer(Model):
@@ -20,6 +20,8 @@ class Customer(Model):
     enforce_two_factor = fields.BooleanField(default=False)
     # None means "every installed method": a new plugin becomes available without a settings change.
     allowed_methods: fields.Field[list[str] | None] = fields.JSONField(null=True)
+    # R18: days a browser may skip the second factor after a success with "remember this device"; 0 = never.
+    remember_device_days = fields.IntField(default=0)
     settings_updated_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -109,6 +111,11 @@ class Session(Model):
     # R17: where and in what browser the session began, shown to its user among their sessions.
     ip_address = fields.CharField(max_length=IP_ADDRESS_MAX_LENGTH, null=True)
     user_agent = fields.CharField(max_length=SESSION_USER_AGENT_MAX_LENGTH, null=True)
+    # R14: when a second factor was last verified in this session (login, enrollment, reauthenticate); null
+    # for one-factor sessions and for a login that skipped the second factor through a remembered device.
+    verified_at = fields.DatetimeField(null=True)
+    # R14, S5: wrong step-up codes in this session since its last verified factor; at the limit it ends.
+    step_up_failures = fields.IntField(default=0)
 
     class Meta:
         table = "session"
@@ -154,12 +161,35 @@ class EnrolledFactor(Model):
     last_counter = fields.BigIntField(null=True)
     created_at = fields.DatetimeField()
     last_used_at = fields.DatetimeField(null=True)
+    # R15: a name the user chose ("work phone").
+    label = fields.CharField(max_length=FACTOR_LABEL_MAX_LENGTH, null=True)
 
     class Meta:
         table = "enrolled_factor"
         # Looked up by owner (a viewer's factors, revocations, cascading deletes) in a table that grows with
         # the users: without it those lookups scan the table (performance.md P5).
         indexes = (Index(fields=["user_id"], name="idx_enrolled_factor_user"),)
+
+
+class RememberedDevice(Model):
+    """R18: a browser that may skip the second factor. Only the SHA-256 of its cookie is stored (S24), with
+    a keyed fingerprint of what the user signs in with at the time (password, address, factors): a change
+    to any of them, or a lower customer setting, and the device is no longer remembered."""
+
+    id = fields.UUIDField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="remembered_devices", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    credentials_fingerprint = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    last_used_at = fields.DatetimeField(null=True)
+    user_agent = fields.CharField(max_length=SESSION_USER_AGENT_MAX_LENGTH, null=True)
+
+    class Meta:
+        table = "remembered_device"
+        indexes = (Index(fields=["user_id"], name="idx_remembered_device_user"),)
 
 
 class OneTimeCode(Model):

@@ -17,6 +17,7 @@ from gql_server.auth.customers import CustomerService
 from gql_server.auth.enrollment import EnrollmentService, EnrollmentSettings
 from gql_server.auth.factors import FactorCore
 from gql_server.auth.login import LoginLimits, LoginService
+from gql_server.auth.my_factors import MyFactors
 from gql_server.auth.my_sessions import MySessions
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.operator import Operator
@@ -24,6 +25,7 @@ from gql_server.auth.password_reset import PasswordResets
 from gql_server.auth.profile import ProfileService
 from gql_server.auth.report import ReportService
 from gql_server.auth.second_factor import SecondFactorService
+from gql_server.auth.step_up import StepUpService
 from gql_server.crypto import Keyring
 from gql_server.links import Links
 from gql_server.mail import MailService
@@ -63,6 +65,8 @@ class Services:
     operator: Operator
     password_resets: PasswordResets
     my_sessions: MySessions
+    step_up: StepUpService
+    my_factors: MyFactors
     profile: ProfileService
     reports: ReportService
     plugin_runner: PluginRunner
@@ -124,6 +128,7 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
     conversion = ConversionService(auditor, outbox, links, notices, policy, rate_limiter)
     limits = LoginLimits(sessions=sessions, ticket=timedelta(minutes=settings.ticket_minutes))
     login = LoginService(passwords, auditor, limits, policy, second_factor, rate_limiter)
+    step_up = StepUpService(second_factor, core, auditor, outbox, policy, rate_limiter)
     return Services(
         settings=settings,
         plugins=pm,
@@ -151,6 +156,8 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
         operator=Operator(passwords, auditor, conversion, outbox, policy),
         password_resets=resets,
         my_sessions=MySessions(auditor, policy, sessions),
+        step_up=step_up,
+        my_factors=MyFactors(core, step_up, notices, outbox, auditor),
         profile=ProfileService(auditor, policy),
         reports=ReportService(auditor, outbox, resets, rate_limiter),
         plugin_runner=plugin_runner,

@@ -46,9 +46,11 @@ async def create_session(
     *,
     ip: str | None = None,
     user_agent: str | None = None,
+    factor_verified: bool = False,
 ) -> NewSession:
     """Start a session with a new random token (every login gets a new one, S16); `ip` and `user_agent`
-    are the client's, kept to show the user their sessions (R17; a longer User-Agent is cut)."""
+    are the client's, kept to show the user their sessions (R17; a longer User-Agent is cut).
+    `factor_verified`: a second factor was verified just now, which starts the step-up window (R14)."""
     token = new_token()
     now = utcnow()
     session = await Session.create(
@@ -60,6 +62,7 @@ async def create_session(
         expires_at=now + policy.absolute,
         ip_address=ip[:IP_ADDRESS_MAX_LENGTH] if ip else None,
         user_agent=user_agent[:SESSION_USER_AGENT_MAX_LENGTH] if user_agent else None,
+        verified_at=now if factor_verified else None,
     )
     return NewSession(token=token, session=session)
 

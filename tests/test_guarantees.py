@@ -39,6 +39,10 @@ def test_r9_the_api_has_no_way_back():
         "requestPasswordReset",
         # R13: the user's language only.
         "updateProfile",
+        # R14: a second factor verified again; it changes no factor and no login method.
+        "reauthenticate", "sendReauthenticationCode",
+        # R15: a new set of recovery codes (S11), behind step-up; the factors stay.
+        "regenerateRecoveryCodes",
     }  # fmt: skip
     # updateCustomerSettings only takes the customer's settings, never a user's method or factors.
     schema = parse_sdl(SCHEMA_FILE.read_text())

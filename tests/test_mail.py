@@ -40,14 +40,20 @@ VALUES: dict[str, dict[str, object]] = {
     "factor_added": {"method_name": "Authenticator app"},
     "factor_removed": {"method_name": "Authenticator app"},
     "recovery_code_used": {"remaining": 7},
-    "recovery_codes_replaced": {},
+    "recovery_codes_replaced": {"link": LINK, "expires_at": EXPIRES},
     "address_in_use": {"email": "matti@example.fi"},
     "notice_invitation_elsewhere": {"new_address": "matti.k@example.org", "link": LINK, "expires_at": EXPIRES},
     "notice_address_changed": {"new_address": "matti.k@example.org", "link": LINK, "expires_at": EXPIRES},
     "password_reset": {"link": LINK, "expires_at": EXPIRES},
 }
 # Templates that carry a link, which must stand alone on its line (the architecture's link format).
-WITH_LINKS = ("invitation", "notice_invitation_elsewhere", "notice_address_changed", "password_reset")
+WITH_LINKS = (
+    "invitation",
+    "notice_invitation_elsewhere",
+    "notice_address_changed",
+    "password_reset",
+    "recovery_codes_replaced",
+)
 
 
 def plugin_manager(*plugins: object) -> pluggy.PluginManager:
@@ -134,12 +140,16 @@ def test_expiry_in_another_zone_is_converted_to_utc():
 
 @pytest.mark.parametrize("locale", ["fi-FI", "fi_FI", "FI"])
 def test_regional_finnish_locales_get_finnish(locale):
-    assert render("recovery_codes_replaced", locale) == render("recovery_codes_replaced", "fi")
+    assert render("recovery_codes_replaced", locale, **VALUES["recovery_codes_replaced"]) == render(
+        "recovery_codes_replaced", "fi", **VALUES["recovery_codes_replaced"]
+    )
 
 
 @pytest.mark.parametrize("locale", ["sv", "", "de-DE"])
 def test_unknown_locale_falls_back_to_english(locale):
-    assert render("recovery_codes_replaced", locale) == render("recovery_codes_replaced", "en")
+    assert render("recovery_codes_replaced", locale, **VALUES["recovery_codes_replaced"]) == render(
+        "recovery_codes_replaced", "en", **VALUES["recovery_codes_replaced"]
+    )
 
 
 def test_unknown_template_is_a_programming_error():
@@ -208,7 +218,7 @@ async def test_smtp_transport_sends_url_decoded_credentials():
     try:
         transport = SmtpTransport(f"smtp://mailer%40example.fi:p%40ss%3Aw%2Frd@127.0.0.1:{port}")
         await MailService(plugin_manager(transport), "noreply@example.fi").send(
-            "recovery_codes_replaced", to="matti@example.fi", locale="en"
+            "recovery_codes_replaced", to="matti@example.fi", locale="en", **VALUES["recovery_codes_replaced"]
         )
         await mailbox.wait_for(1)
     finally:
@@ -265,7 +275,9 @@ async def test_third_party_transport_answers_before_the_default(smtp_server: Mai
     # Registered last, which pluggy would otherwise call first: only trylast keeps it behind.
     pm.register(default_transport(smtp_server.url, production=False))
 
-    await MailService(pm, "noreply@example.fi").send("recovery_codes_replaced", to="matti@example.fi", locale="fi")
+    await MailService(pm, "noreply@example.fi").send(
+        "recovery_codes_replaced", to="matti@example.fi", locale="fi", **VALUES["recovery_codes_replaced"]
+    )
 
     [message] = third_party.messages
     assert message["X-Gql-Template"] == "recovery_codes_replaced"

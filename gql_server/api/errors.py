@@ -67,6 +67,14 @@ class PermissionDenied(Error):
     """The caller is signed in but may not do this."""
 
 
+@strawberry.type
+class ReauthenticationRequired(Error):
+    """R14: the session's second factor is older than the step-up window; call reauthenticate with one of
+    `methods` (empty for a password user, who has no factor to verify)."""
+
+    methods: list[str]
+
+
 class PublicError(Exception):
     """An error whose message may be shown to the caller (not masked by MaskErrors).
 
@@ -91,3 +99,5 @@ RECOVERY_CODE_ONLY = (
     "Too many wrong codes: sign in with one of your recovery codes, or ask your administrator to reset your factors."
 )
 EMAIL_TAKEN = "This email address belongs to another account."
+STEP_UP = "Confirm it's you: verify a second factor again (reauthenticate) and repeat the request."
+STEP_UP_NO_FACTOR = "This needs a second factor, and this account has none yet."

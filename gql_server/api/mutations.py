@@ -16,12 +16,14 @@ from gql_server.api.conversion import RequestConversionResult
 from gql_server.api.customer_settings import CustomerSettingsInput, UpdateCustomerSettingsResult
 from gql_server.api.enrollment import BeginEnrollmentResult, ConfirmEnrollmentResult
 from gql_server.api.login import LoginResult
+from gql_server.api.my_factors import RegenerateRecoveryCodesResult
 from gql_server.api.profile import UpdateProfileResult
 from gql_server.api.recovery import (
     ReportUnrecognizedChangeResult,
     RequestPasswordResetResult,
     ResetPasswordResult,
 )
+from gql_server.api.step_up import ReauthenticateResult
 from gql_server.auth.customers import SettingsChange
 
 
@@ -156,3 +158,24 @@ async def end_other_sessions(info: Info) -> int:
     """R17: end every session of the viewer but this one; the number ended."""
     session = await info.context.session()
     return await info.context.services.my_sessions.end_others(session, ip=info.context.client_ip)
+
+
+async def reauthenticate(info: Info, method: str, code: str) -> ReauthenticateResult:
+    """R14: verify a second factor again in the current session (step-up)."""
+    session = await info.context.session()
+    outcome = await info.context.services.step_up.reauthenticate(session, method, code, ip=info.context.client_ip)
+    return outcomes.REAUTHENTICATE(outcome, info)
+
+
+async def send_reauthentication_code(info: Info, method: str) -> SendLoginCodeResult:
+    """R14: for methods that deliver a code: send one for reauthenticate."""
+    session = await info.context.session()
+    outcome = await info.context.services.step_up.send_code(session, method, ip=info.context.client_ip)
+    return outcomes.SEND_LOGIN_CODE(outcome, info)
+
+
+async def regenerate_recovery_codes(info: Info) -> RegenerateRecoveryCodesResult:
+    """R15, S11: a new set of recovery codes replaces the whole old set; shown once."""
+    session = await info.context.session()
+    outcome = await info.context.services.my_factors.regenerate_recovery_codes(session, ip=info.context.client_ip)
+    return outcomes.REGENERATE_RECOVERY_CODES(outcome, info)

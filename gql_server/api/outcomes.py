@@ -15,7 +15,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from gql_server.api import codes, conversion, customer_settings, enrollment, errors, login, profile, recovery
+from gql_server.api import (
+    codes,
+    conversion,
+    customer_settings,
+    enrollment,
+    errors,
+    login,
+    my_factors,
+    profile,
+    recovery,
+    step_up,
+)
 from gql_server.api.context import Info
 from gql_server.api.customers import CustomerType
 from gql_server.api.methods import SecondFactorMethodType
@@ -74,6 +85,11 @@ def _method_not_available(outcome: results.MethodNotAvailable, _: Info) -> error
     return errors.MethodNotAvailable(message=message)
 
 
+def _reauthentication_required(outcome: results.ReauthenticationRequired, _: Info) -> errors.ReauthenticationRequired:
+    message = errors.STEP_UP if outcome.methods else errors.STEP_UP_NO_FACTOR
+    return errors.ReauthenticationRequired(message=message, methods=outcome.methods)
+
+
 REGISTRY = Registry(
     [
         # Successes.
@@ -127,6 +143,16 @@ REGISTRY = Registry(
             profile.ProfileUpdated,
             lambda o, _: profile.ProfileUpdated(user=UserType.from_model(o.user)),
         ),
+        translation(
+            results.Reauthenticated,
+            step_up.Reauthenticated,
+            lambda o, info: step_up.Reauthenticated(session=SessionType.from_model(o.session, info)),
+        ),
+        translation(
+            results.RecoveryCodesReplaced,
+            my_factors.RecoveryCodesReplaced,
+            lambda o, _: my_factors.RecoveryCodesReplaced(recovery_codes=o.recovery_codes),
+        ),
         # Expected failures (the `Error` interface).
         translation(
             results.InvalidCredentials,
@@ -165,6 +191,7 @@ REGISTRY = Registry(
             errors.PermissionDenied,
             lambda o, _: errors.PermissionDenied(message=errors.NOT_PERMITTED),
         ),
+        translation(results.ReauthenticationRequired, errors.ReauthenticationRequired, _reauthentication_required),
     ]
 )
 
@@ -197,6 +224,12 @@ REQUEST_PASSWORD_RESET: Answers[results.RequestPasswordResetResult, recovery.Req
 UPDATE_PROFILE: Answers[results.UpdateProfileResult, profile.UpdateProfileResult] = Answers(
     REGISTRY, profile.UpdateProfileResult, results.UpdateProfileResult
 )
+REAUTHENTICATE: Answers[results.ReauthenticateResult, step_up.ReauthenticateResult] = Answers(
+    REGISTRY, step_up.ReauthenticateResult, results.ReauthenticateResult
+)
+REGENERATE_RECOVERY_CODES: Answers[results.RegenerateRecoveryCodesResult, my_factors.RegenerateRecoveryCodesResult] = (
+    Answers(REGISTRY, my_factors.RegenerateRecoveryCodesResult, results.RegenerateRecoveryCodesResult)
+)
 
 ANSWERS: tuple[Answers[Any, Any], ...] = (
     LOGIN,
@@ -209,4 +242,6 @@ ANSWERS: tuple[Answers[Any, Any], ...] = (
     RESET_PASSWORD,
     REQUEST_PASSWORD_RESET,
     UPDATE_PROFILE,
+    REAUTHENTICATE,
+    REGENERATE_RECOVERY_CODES,
 )

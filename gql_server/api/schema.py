@@ -19,8 +19,10 @@ from gql_server.api import conversion as conversion_api
 from gql_server.api import customer_settings, customers, mutations, users
 from gql_server.api import enrollment as enrollment_api
 from gql_server.api import login as login_api
+from gql_server.api import my_factors as my_factors_api
 from gql_server.api import profile as profile_api
 from gql_server.api import recovery as recovery_api
+from gql_server.api import step_up as step_up_api
 from gql_server.api.context import Info
 from gql_server.api.documents import CheckedDocuments
 from gql_server.api.errors import (
@@ -133,6 +135,18 @@ class Mutation:
     update_profile: profile_api.UpdateProfileResult = strawberry.mutation(
         resolver=mutations.update_profile,
         description='R13: the caller\'s language ("fi" or "en"), for their emails and the web client.',
+    )
+    reauthenticate: step_up_api.ReauthenticateResult = strawberry.mutation(
+        resolver=mutations.reauthenticate,
+        description="R14: verify a second factor again in the current session (step-up).",
+    )
+    send_reauthentication_code: codes_api.SendLoginCodeResult = strawberry.mutation(
+        resolver=mutations.send_reauthentication_code,
+        description="R14: for methods that deliver a code: send one for reauthenticate.",
+    )
+    regenerate_recovery_codes: my_factors_api.RegenerateRecoveryCodesResult = strawberry.mutation(
+        resolver=mutations.regenerate_recovery_codes,
+        description="R15, S11: replaces the whole set; shown once. Needs a recent second factor (R14).",
     )
 
 

@@ -119,12 +119,17 @@ class SessionType:
 
     assurance: enums.Assurance
     expires_at: datetime
+    verified_at: datetime | None = strawberry.field(
+        description="When a second factor was last verified in this session; step-up needs it recent (R14)."
+    )
 
     @classmethod
     def from_model(cls, session: Session, info: Info) -> SessionType:
         """Wrap a Session row; `expiresAt` is the earlier of its idle and absolute limits."""
         policy = info.context.services.sessions
-        return cls(assurance=session.assurance, expires_at=effective_expiry(session, policy))
+        return cls(
+            assurance=session.assurance, expires_at=effective_expiry(session, policy), verified_at=session.verified_at
+        )
 
 
 @strawberry.type(name="SessionInfo")

@@ -251,7 +251,12 @@ class EnrollmentService:
                 user = await User.get(id=user.id)
                 codes = await self._core.replace_recovery_codes(user)
                 new_session = await create_session(
-                    user, Assurance.TWO_FACTOR, self._settings.sessions, ip=ip, user_agent=user_agent
+                    user,
+                    Assurance.TWO_FACTOR,
+                    self._settings.sessions,
+                    ip=ip,
+                    user_agent=user_agent,
+                    factor_verified=True,
                 )
                 # The notices are written with the change (S14, R13): no change without its notice.
                 notices = [await self._factor_added_notice(user, method_id)]

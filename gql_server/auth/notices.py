@@ -30,8 +30,13 @@ class ChangeNotices:
         """The account's address became `new_address`; the notice goes to `previous_address`."""
         return await self._notice(user, "notice_address_changed", "address_changed", new_address, to=previous_address)
 
+    async def account_changed(self, user: User, template: str, change: str, **values: object) -> Queued:
+        """A change of the account's password or factors (R13, R15, R16, S14), announced to its address with
+        a "this wasn't me" link; `values` are the template's own."""
+        return await self._notice(user, template, change, user.email, to=None, **values)
+
     async def _notice(
-        self, user: User, template: str, change: str, new_address: str, *, to: str | None = None
+        self, user: User, template: str, change: str, new_address: str, *, to: str | None = None, **values: object
     ) -> Queued:
         report = await issue_token(
             user, TokenPurpose.REPORT_CHANGE, REPORT_LIFETIME, {"change": change, "address": new_address}
@@ -44,4 +49,5 @@ class ChangeNotices:
             new_address=new_address,
             link=self._links.report(report.token),
             expires_at=report.expires_at,
+            **values,
         )

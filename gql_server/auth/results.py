@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import Enum
 
 from gql_server.enums import InvitationPassword
-from gql_server.models import Customer, EnrolledFactor, User
+from gql_server.models import Customer, EnrolledFactor, Session, User
 from gql_server.outbox import Delivery
 from gql_server.plugin_api import SecondFactorMethod
 from gql_server.sessions import NewSession
@@ -210,6 +210,28 @@ class ChangeReported:
     cancelled: bool
 
 
+@dataclass(frozen=True)
+class ReauthenticationRequired:
+    """R14: the session's second factor is older than the step-up window; `methods` can verify it again
+    (none for a password user, who has no factor)."""
+
+    methods: list[str]
+
+
+@dataclass(frozen=True)
+class Reauthenticated:
+    """R14: a second factor was verified again; the session's `verified_at` is now."""
+
+    session: Session
+
+
+@dataclass(frozen=True)
+class RecoveryCodesReplaced:
+    """R15, S11: a new set of recovery codes replaced the old one; shown once."""
+
+    recovery_codes: list[str]
+
+
 RequestConversionResult = (
     ConversionRequested | ChallengeExpired | EmailInUse | InvalidInput | AuthenticationRequired | TooManyAttempts
 )
@@ -227,4 +249,6 @@ SendLoginCodeResult = CodeSent | ChallengeExpired | MethodNotAvailable | TooMany
 ReportUnrecognizedChangeResult = ChangeReported | ChallengeExpired
 UpdateProfileResult = ProfileUpdated | InvalidInput | AuthenticationRequired
 RequestPasswordResetResult = PasswordResetRequested | InvalidInput | TooManyAttempts
+ReauthenticateResult = Reauthenticated | InvalidCode | MethodNotAvailable | TooManyAttempts | AuthenticationRequired
+RegenerateRecoveryCodesResult = RecoveryCodesReplaced | ReauthenticationRequired | AuthenticationRequired
 ResetPasswordResult = PasswordAccepted | ChallengeExpired | InvalidInput | TooManyAttempts

@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
 from gql_server.auth.factors import RECOVERY_METHOD, FactorCore
-from gql_server.auth.lockout import Attempt, Refusal
+from gql_server.auth.lockout import Attempt, Failure, Refusal
 from gql_server.auth.results import (
     ChallengeExpired,
     CodeSent,
@@ -48,7 +48,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class _Verdict:
+class Verdict:
+    """The core's verdict on one code (for a login challenge or a step-up, R14)."""
+
     ok: bool
     factor: EnrolledFactor | None = None
     recovery_left: int | None = None
@@ -58,8 +60,8 @@ class _Verdict:
     notice: Queued | None = None
 
 
-class _ChallengeTaken(Exception):
-    """Another request ended the challenge first."""
+class ChallengeTaken(Exception):
+    """Another request ended the challenge (or the step-up token) first."""
 
 
 class SecondFactorService:
@@ -160,8 +162,8 @@ class SecondFactorService:
                 return ChallengeExpired()
             mine = [f for f in factors if f.method == method_id]
             try:
-                verdict = await self._check(challenge, user, method_id, code, mine)
-            except _ChallengeTaken:
+                verdict = await self.check_code(challenge, user, method_id, code, mine)
+            except ChallengeTaken:
                 return ChallengeExpired()
             if not verdict.ok:
                 return await self._wrong(challenge, user, method_id, verdict.replay, ip, attempt)
@@ -171,11 +173,13 @@ class SecondFactorService:
         await self._audit.record(AuditKind.SECOND_FACTOR_REFUSED_LOCKED, subject=user, data={"ip": ip})
         return TooManyAttempts(retry_after_seconds=await lockout.seconds_locked(user.id, lockout.SECOND_FACTOR_STEP))
 
-    async def _check(
+    async def check_code(
         self, challenge: Token, user: User, method_id: str, code: str, factors: list[EnrolledFactor]
-    ) -> _Verdict:
-        """The verdict on one code. A code (recovery code, TOTP step, email code) is spent only in the short
-        transaction that also ends the challenge: a parallel request that lost the challenge spends nothing."""
+    ) -> Verdict:
+        """The verdict on one code, checked against `factors` (the user's of this method) and `challenge` (a
+        login challenge or a step-up token, which a success ends). A code (recovery code, TOTP step, email
+        code) is spent only in the short transaction that also ends the challenge: a parallel request that
+        lost the challenge spends nothing."""
         if method_id == RECOVERY_METHOD:
             async with in_transaction():
                 left = await self._core.use_recovery_code(user, code)
@@ -185,15 +189,15 @@ class SecondFactorService:
                     notice = await self._outbox.put(
                         "recovery_code_used", to=user.email, locale=user.locale, remaining=left
                     )
-            return _Verdict(ok=left is not None, recovery_left=left, notice=notice)
+            return Verdict(ok=left is not None, recovery_left=left, notice=notice)
         method = self._core.methods[method_id]
         if isinstance(method, CodeDeliveringMethod):
             async with in_transaction():
                 ok = await self._core.check_sent_code(challenge, method_id, code)
                 await self._end_challenge_if(ok, challenge)
-            return _Verdict(ok=ok, factor=factors[0] if ok and factors else None)
+            return Verdict(ok=ok, factor=factors[0] if ok and factors else None)
         if not isinstance(method, CodeCheckingMethod):
-            return _Verdict(ok=False)
+            return Verdict(ok=False)
         # The plugin first, outside any transaction: a slow or hanging verify holds no lock and delays no
         # one else's request, on SQLite's single connection either (S37).
         matched: list[tuple[EnrolledFactor, int]] = []
@@ -207,15 +211,15 @@ class SecondFactorService:
                 if await self._core.accept_counter(factor, counter):
                     await self._end_challenge_if(True, challenge)
                     # accept_counter has set the factor's last_used_at already.
-                    return _Verdict(ok=True, factor=factor, factor_touched=True)
+                    return Verdict(ok=True, factor=factor, factor_touched=True)
         # A right code whose step was accepted before: a replay (S8).
-        return _Verdict(ok=False, replay=bool(matched))
+        return Verdict(ok=False, replay=bool(matched))
 
     @staticmethod
     async def _end_challenge_if(ok: bool, challenge: Token) -> None:
         if ok and not await use_token(challenge):
             # Rolls back what the transaction spent.
-            raise _ChallengeTaken
+            raise ChallengeTaken
 
     async def _wrong(
         self, challenge: Token, user: User, method_id: str, replay: bool, ip: str | None, attempt: Attempt
@@ -228,22 +232,26 @@ class SecondFactorService:
         await self._audit.record(
             AuditKind.SECOND_FACTOR_FAILED, subject=user, data={"method": method_id, "ip": ip, "replay": replay}
         )
+        await self.audit_limits(user, failure, ip)
+        # S5: after the fifth wrong code `spend_attempt` refuses the challenge; the user logs in again.
+        return InvalidCode(attempts_left=CHALLENGE_ATTEMPTS - used)
+
+    async def audit_limits(self, user: User, failure: Failure, ip: str | None) -> None:
+        """Audit what a wrong code reached: a lockout (S6), the streak cap (S41: once, by the failure that
+        reached it). Shared by the login step and step-up (R14), whose wrong codes count alike."""
         if failure.locked_for is not None:
             seconds = int(failure.locked_for.total_seconds())
             await self._audit.record(AuditKind.SECOND_FACTOR_LOCKOUT, subject=user, data={"seconds": seconds, "ip": ip})
         if failure.capped:
-            # S41: recorded once, by the failure that reached the cap.
             await self._audit.record(
                 AuditKind.SECOND_FACTOR_CAPPED, subject=user, data={"failures": STREAK_CAP, "ip": ip}
             )
-        # S5: after the fifth wrong code `spend_attempt` refuses the challenge; the user logs in again.
-        return InvalidCode(attempts_left=CHALLENGE_ATTEMPTS - used)
 
     async def _succeed(
         self,
         user: User,
         method_id: str,
-        verdict: _Verdict,
+        verdict: Verdict,
         ip: str | None,
         attempt: Attempt,
         user_agent: str | None,
@@ -253,7 +261,9 @@ class SecondFactorService:
         await attempt.succeed(last_login_at=now)
         if verdict.factor is not None and not verdict.factor_touched:
             await EnrolledFactor.filter(id=verdict.factor.id).update(last_used_at=now)
-        new_session = await create_session(user, Assurance.TWO_FACTOR, self._sessions, ip=ip, user_agent=user_agent)
+        new_session = await create_session(
+            user, Assurance.TWO_FACTOR, self._sessions, ip=ip, user_agent=user_agent, factor_verified=True
+        )
         user.last_login_at = now
         await self._audit.record(AuditKind.LOGIN_SUCCEEDED, subject=user, data={"method": method_id, "ip": ip})
         if verdict.notice is not None:

@@ -1,0 +1,247 @@
+"""Step-up (R14): a sensitive operation needs a second factor verified in this session in the last
+STEP_UP_WINDOW; `reauthenticate` verifies one again without a new login.
+
+Step-up is not a side door around the login's second step (S5-S8, S41): each code is checked by the same
+core (`SecondFactorService.check_code`: the replay guard, single-use delivered and recovery codes), counts
+against the same per-user lockout and streak as the login step, and a session allows STEP_UP_ATTEMPTS
+wrong codes in all: the last of them ends the session, so that a stolen session cookie buys no more
+guesses than a login challenge does; after that the thief needs the password again.
+
+`required` is the one gate every sensitive operation asks (adding, renaming or removing a factor, new
+recovery codes, a password or email change for a two-factor user, accepting a linking invitation).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tortoise.expressions import F
+
+from gql_server.audit import AuditKind, Auditor
+from gql_server.auth import lockout
+from gql_server.auth.access import acting_user
+from gql_server.auth.account_state import is_two_factor
+from gql_server.auth.factors import RECOVERY_METHOD, FactorCore
+from gql_server.auth.lockout import Attempt, Refusal
+from gql_server.auth.results import (
+    AuthenticationRequired,
+    ChallengeExpired,
+    CodeSent,
+    InvalidCode,
+    MethodNotAvailable,
+    Reauthenticated,
+    ReauthenticateResult,
+    ReauthenticationRequired,
+    SendLoginCodeResult,
+    TooManyAttempts,
+)
+from gql_server.auth.second_factor import ChallengeTaken, SecondFactorService, Verdict
+from gql_server.clock import utcnow
+from gql_server.enums import Assurance, TokenPurpose
+from gql_server.limits import (
+    CHALLENGE_LIFETIME,
+    CODES_PER_CHALLENGE,
+    FULL_RETRY_AFTER_SECONDS,
+    STEP_UP_ATTEMPTS,
+    STEP_UP_WINDOW,
+)
+from gql_server.models import EnrolledFactor, Session, Token, User
+from gql_server.outbox import Outbox
+from gql_server.plugin_api import CodeDeliveringMethod
+from gql_server.policy import Policy
+from gql_server.ratelimit import Action, ClientRateLimiter
+from gql_server.sessions import end_session
+from gql_server.tokens import issue_token
+
+
+def recently_verified(session: Session, now: datetime) -> bool:
+    """Whether the session's second factor was verified within the step-up window (R14)."""
+    return (
+        session.assurance is Assurance.TWO_FACTOR
+        and session.verified_at is not None
+        and now - session.verified_at <= STEP_UP_WINDOW
+    )
+
+
+class StepUpService:
+    """The R14 gate, and reauthentication within a session."""
+
+    def __init__(
+        self,
+        second_factor: SecondFactorService,
+        core: FactorCore,
+        auditor: Auditor,
+        outbox: Outbox,
+        policy: Policy,
+        rate_limiter: ClientRateLimiter,
+    ) -> None:
+        self._second_factor = second_factor
+        self._core = core
+        self._audit = auditor
+        self._outbox = outbox
+        self._policy = policy
+        self._rate = rate_limiter
+
+    async def required(self, session: Session | None) -> User | AuthenticationRequired | ReauthenticationRequired:
+        """The acting user when `session` may do a sensitive operation now; otherwise why not.
+
+        AuthenticationRequired without a session that satisfies the policy (R10); ReauthenticationRequired
+        listing the user's methods when the second factor is older than the window (or was skipped through a
+        remembered device, R18), and with no methods for a password user, who has no factor to verify (R14).
+        """
+        user = await acting_user(session, self._policy)
+        if session is None or user is None:
+            return AuthenticationRequired()
+        if not is_two_factor(user):
+            return ReauthenticationRequired(methods=[])
+        if recently_verified(session, utcnow()):
+            return user
+        methods = await self._second_factor.methods_of(user)
+        return ReauthenticationRequired(methods=[m.id for m in methods])
+
+    async def send_code(self, session: Session | None, method_id: str, *, ip: str | None = None) -> SendLoginCodeResult:
+        """A code for reauthenticate, for methods that deliver one (S10 as at login: a new code replaces the
+        old one, at most CODES_PER_CHALLENGE per step-up)."""
+        retry_after = await self._rate.hit(Action.SEND_LOGIN_CODE, ip)
+        if retry_after is not None:
+            return TooManyAttempts(retry_after_seconds=retry_after)
+        user = await acting_user(session, self._policy)
+        if session is None or user is None or not is_two_factor(user):
+            # This union has no AuthenticationRequired: there is no step-up to send a code for.
+            return ChallengeExpired()
+        if lockout.streak_capped(user):
+            return MethodNotAvailable(recovery_only=True)
+        method = self._core.methods.get(method_id)
+        if not isinstance(method, CodeDeliveringMethod):
+            return MethodNotAvailable()
+        factor = await EnrolledFactor.filter(user_id=user.id, method=method_id).order_by("created_at").first()
+        if factor is None:
+            return MethodNotAvailable()
+        token = await self._step_up_token(session, user)
+        state = self._core.keyring.decrypt_state(factor.state_encrypted)
+        sent = await self._core.send_code(token, method, state, "login", user.locale, limit=CODES_PER_CHALLENGE)
+        if sent is None:
+            return MethodNotAvailable()
+        if isinstance(sent, TooManyAttempts):
+            return sent
+        await self._audit.record(
+            AuditKind.LOGIN_CODE_SENT, subject=user, data={"method": method_id, "step_up": True, "ip": ip}
+        )
+        return CodeSent(sent_to=sent.sent_to, expires_at=sent.expires_at)
+
+    async def reauthenticate(
+        self, session: Session | None, method_id: str, code: str, *, ip: str | None = None
+    ) -> ReauthenticateResult:
+        """Verify one code of the user's own factors in this session; on success `verifiedAt` is now."""
+        retry_after = await self._rate.hit(Action.VERIFY_SECOND_FACTOR, ip)
+        if retry_after is not None:
+            return TooManyAttempts(retry_after_seconds=retry_after)
+        user = await acting_user(session, self._policy)
+        if session is None or user is None:
+            return AuthenticationRequired()
+        if not is_two_factor(user):
+            return MethodNotAvailable()
+        factors = await EnrolledFactor.filter(user_id=user.id).order_by("created_at")
+        if method_id not in {m.id for m in await self._second_factor.methods_of(user)}:
+            capped = method_id != RECOVERY_METHOD and lockout.streak_capped(user)
+            return MethodNotAvailable(recovery_only=capped)
+        if lockout.seconds_locked_in(user, lockout.SECOND_FACTOR_STEP):
+            return await self._locked(user, ip)
+        async with lockout.attempt(user.id, lockout.SECOND_FACTOR_STEP) as attempt:
+            if attempt.refusal is Refusal.LOCKED:
+                return await self._locked(user, ip)
+            if attempt.refusal is Refusal.FULL:
+                return TooManyAttempts(retry_after_seconds=FULL_RETRY_AFTER_SECONDS)
+            return await self._attempt(session, user, method_id, code, factors, attempt, ip)
+
+    async def _attempt(
+        self,
+        session: Session,
+        user: User,
+        method_id: str,
+        code: str,
+        factors: list[EnrolledFactor],
+        attempt: Attempt,
+        ip: str | None,
+    ) -> ReauthenticateResult:
+        # The session's budget is taken before the code is looked at (S5: parallel requests cannot exceed it).
+        taken = await Session.filter(id=session.id, ended_at=None, step_up_failures__lt=STEP_UP_ATTEMPTS).update(
+            step_up_failures=F("step_up_failures") + 1
+        )
+        if not taken:
+            await end_session(session)
+            return AuthenticationRequired()
+        token = await self._step_up_token(session, user)
+        mine = [f for f in factors if f.method == method_id]
+        try:
+            verdict = await self._second_factor.check_code(token, user, method_id, code, mine)
+        except ChallengeTaken:
+            # A parallel request of this session succeeded with its code first: the session is stepped up.
+            await Session.filter(id=session.id).update(step_up_failures=F("step_up_failures") - 1)
+            fresh = await Session.get(id=session.id)
+            if recently_verified(fresh, utcnow()):
+                return Reauthenticated(session=fresh)
+            return InvalidCode(attempts_left=STEP_UP_ATTEMPTS - fresh.step_up_failures)
+        if verdict.ok:
+            return await self._succeed(session, user, method_id, verdict, attempt, ip)
+        return await self._wrong(session, user, method_id, verdict, attempt, ip)
+
+    async def _succeed(
+        self, session: Session, user: User, method_id: str, verdict: Verdict, attempt: Attempt, ip: str | None
+    ) -> ReauthenticateResult:
+        now = utcnow()
+        await attempt.succeed()
+        await Session.filter(id=session.id).update(verified_at=now, step_up_failures=0)
+        session.verified_at, session.step_up_failures = now, 0
+        if verdict.factor is not None and not verdict.factor_touched:
+            await EnrolledFactor.filter(id=verdict.factor.id).update(last_used_at=now)
+        await self._audit.record(
+            AuditKind.REAUTHENTICATED, actor=user, subject=user, data={"method": method_id, "ip": ip}
+        )
+        if verdict.notice is not None:
+            self._outbox.deliver_later([verdict.notice])
+        if verdict.recovery_left is not None:
+            await self._audit.record(
+                AuditKind.RECOVERY_CODE_USED, subject=user, data={"remaining": verdict.recovery_left, "ip": ip}
+            )
+        return Reauthenticated(session=session)
+
+    async def _wrong(
+        self, session: Session, user: User, method_id: str, verdict: Verdict, attempt: Attempt, ip: str | None
+    ) -> ReauthenticateResult:
+        failure = await attempt.fail()
+        if verdict.replay:
+            await self._audit.record(AuditKind.REPLAY_REFUSED, subject=user, data={"method": method_id, "ip": ip})
+        await self._audit.record(
+            AuditKind.SECOND_FACTOR_FAILED,
+            subject=user,
+            data={"method": method_id, "ip": ip, "replay": verdict.replay, "step_up": True},
+        )
+        await self._second_factor.audit_limits(user, failure, ip)
+        used = (await Session.get(id=session.id)).step_up_failures
+        left = max(STEP_UP_ATTEMPTS - used, 0)
+        if left == 0:
+            # The session's last guess: whoever holds it signs in again, password first.
+            await end_session(session)
+            await self._audit.record(
+                AuditKind.SESSION_ENDED, subject=user, data={"session": str(session.id), "reason": "step_up", "ip": ip}
+            )
+        return InvalidCode(attempts_left=left)
+
+    async def _locked(self, user: User, ip: str | None) -> TooManyAttempts:
+        await self._audit.record(AuditKind.SECOND_FACTOR_REFUSED_LOCKED, subject=user, data={"ip": ip, "step_up": True})
+        return TooManyAttempts(retry_after_seconds=await lockout.seconds_locked(user.id, lockout.SECOND_FACTOR_STEP))
+
+    @staticmethod
+    async def _step_up_token(session: Session, user: User) -> Token:
+        """The session's live step-up token (what its sent codes and its success hang on), or a new one."""
+        live = await Token.filter(
+            user_id=user.id, purpose=TokenPurpose.REAUTHENTICATION, used_at=None, expires_at__gt=utcnow()
+        ).order_by("-created_at")
+        for token in live:
+            if token.data.get("session") == str(session.id):
+                return token
+        issued = await issue_token(
+            user, TokenPurpose.REAUTHENTICATION, CHALLENGE_LIFETIME, {"session": str(session.id)}
+        )
+        return issued.record
