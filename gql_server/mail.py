@@ -113,7 +113,7 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "A recovery code was used",
             "A recovery code was just used to sign in to your account.\n"
             "Unused recovery codes left: {remaining}.\n"
-            "When they run out, your administrator can start a new enrollment for you, which gives a new set.\n\n"
+            "You can create a new set under Security on your account page; the old codes then stop working.\n\n"
             "If this was not you, contact your administrator at once.\n",
         ),
         "recovery_codes_replaced": Template(
@@ -201,7 +201,8 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "Varakoodia käytettiin",
             "Tilillesi kirjauduttiin juuri varakoodilla.\n"
             "Käyttämättömiä varakoodeja on jäljellä: {remaining}.\n"
-            "Kun ne loppuvat, ylläpitäjä voi aloittaa sinulle uuden käyttöönoton, jossa saat uudet koodit.\n\n"
+            "Voit luoda uudet koodit tilisi sivulla kohdassa Tietoturva; vanhat koodit lakkaavat silloin "
+            "toimimasta.\n\n"
             "Jos et tehnyt tätä itse, ota heti yhteyttä ylläpitäjään.\n",
         ),
         "recovery_codes_replaced": Template(

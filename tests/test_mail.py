@@ -175,6 +175,8 @@ def test_recovery_code_used_says_how_many_are_left():
     _, text = render("recovery_code_used", "en", remaining=3)
 
     assert "left: 3." in text
+    # R15: where new ones come from, now that the user makes them (the account page's Security section).
+    assert "Security on your account page" in text
 
 
 # --- delivery through the hook ---------------------------------------------------------------------

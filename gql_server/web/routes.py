@@ -28,7 +28,11 @@ PAGE_FILES = {
     "/login": "login.html",
     # R13/R16: choosing a new password leads on to what a login with it answers, so it is the login page.
     "/reset-password": "login.html",
+    # R16: "forgot your password" asks for the link that /reset-password takes.
+    "/forgot-password": "login.html",
     "/report": "report.html",
+    # R13: the link mailed to a new address confirms the change.
+    "/email-change": "email-change.html",
     "/invitation": "invitation.html",
     "/account": "account.html",
     "/customers/{customer_id}/settings": "settings.html",

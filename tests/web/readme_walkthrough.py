@@ -8,13 +8,16 @@ and to retake the screenshots it links:
     .venv/bin/python -m tests.web.readme_walkthrough http://127.0.0.1:8000 /tmp/walk/serve.log docs/screenshots
 
 Links and codes are read from the server's output, where the development mail transport prints every
-email, exactly where the README sends the reader.
+email, exactly where the README sends the reader. For the step-up dialog's screenshot the walkthrough
+does not wait ten minutes: it forgets when the user's sessions last verified a second factor in the
+demo database (var/gql_server.sqlite3 beside the server's log, where `serve --demo` above writes it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -55,9 +58,9 @@ class Terminal:
         return len(self._emails(to, template))
 
 
-def link_in(email: str) -> str:
-    """The invitation link, alone on its line."""
-    found = re.search(r"^(https?://\S+/invitation#token=\S+)$", email, flags=re.M)
+def link_in(email: str, page: str = "invitation") -> str:
+    """The link to `page`, alone on its line."""
+    found = re.search(rf"^(https?://\S+/{page}#token=\S+)$", email, flags=re.M)
     assert found, email
     return found.group(1)
 
@@ -79,8 +82,16 @@ async def sign_in(page: Page, base: str, who: tuple[str, str]) -> None:
 
 async def sign_out(page: Page) -> None:
     """The account page's Sign out, and the sign-in page it leads to."""
-    await page.click("text=Sign out")
+    await page.click("#logout")
     await page.wait_for_url("**/login")
+
+
+def step_up_is_due(database: Path, email: str) -> None:
+    """What ten minutes of waiting does (R14): the user's sessions no longer count as recently verified."""
+    with sqlite3.connect(database) as db:
+        db.execute(
+            'UPDATE session SET verified_at = NULL WHERE user_id = (SELECT id FROM "user" WHERE email = ?)', (email,)
+        )
 
 
 async def walk(base: str, terminal: Terminal, shots: Path) -> None:
@@ -170,6 +181,42 @@ async def walk(base: str, terminal: Terminal, shots: Path) -> None:
         await page.goto(f"{base}/account")
         await sign_out(page)
         await sign_in(page, base, USER)
+        await expect(page.locator("#second-factor-heading")).to_be_visible()
+
+        # 10. The account page's Security section; new recovery codes after the step-up dialog.
+        sent = terminal.count(USER[0], "login_code")
+        await page.click("text=Send code")
+        await page.fill("#code", code_in(await terminal.latest(USER[0], "login_code", seen=sent)))
+        await page.click("#code-form button[type=submit]")
+        await expect(page.locator("#codes-left")).to_have_text("10 unused recovery codes left.")
+        await page.set_viewport_size(WIDE)
+        await page.evaluate("document.getElementById('security-heading').scrollIntoView()")
+        await page.screenshot(path=shots / "account-security.png")
+        await page.set_viewport_size(PHONE)
+        step_up_is_due(terminal.log.parent / "var" / "gql_server.sqlite3", USER[0])
+        await page.click("text=Create new codes")
+        await page.click("#confirm-ok")
+        await expect(page.locator("#step-up")).to_be_visible()
+        sent = terminal.count(USER[0], "login_code")
+        await page.click("#step-up-send")
+        await page.fill("#step-up-code", code_in(await terminal.latest(USER[0], "login_code", seen=sent)))
+        await page.screenshot(path=shots / "step-up.png")
+        await page.click("#step-up-submit")
+        await expect(page.locator("#recovery-codes li")).to_have_count(10)
+        await page.check("#saved-codes")
+        await page.click("text=Continue to your account")
+        await sign_out(page)
+
+        # 11. Forgot your password: the link from the terminal, a new password, signed in.
+        await page.click("text=Forgot your password?")
+        await page.fill("#forgot-email", ADMIN[0])
+        await page.click("text=Send the link")
+        await expect(page.locator("#forgot-message")).to_contain_text("we sent a link")
+        await page.screenshot(path=shots / "forgot-password.png", full_page=True)
+        await page.goto(link_in(await terminal.latest(ADMIN[0], "password_reset"), "reset-password"))
+        await page.fill("#reset-password", ADMIN[1])
+        await page.fill("#reset-password-again", ADMIN[1])
+        await page.click("text=Save the new password")
         await expect(page.locator("#second-factor-heading")).to_be_visible()
         await browser.close()
 

@@ -1,8 +1,10 @@
-// /account: who is signed in, their second factors and customers, conversion when due, sign out.
+// /account: who is signed in, their second factors and customers, conversion when due, the Security
+// section (security.js: recovery codes, sessions, password, email, language), sign out.
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
-import { methodName } from "./methods.js";
+import { showFactors } from "./factors.js";
+import { chooseLanguage, showSecurity } from "./security.js";
 import { busy, byId, element, explain, explainError, fill, invitationSentKey, say, showStep, startPage } from "./ui.js";
 
 let viewer = null;
@@ -27,27 +29,6 @@ function showConversion() {
   translate(byId("conversion-submit"), user.conversion === "PENDING" ? "check.resend" : "conversion.submit");
   byId("conversion-email").value = user.email;
   panel.classList.toggle("attention", requirement === "CONVERSION");
-}
-
-function showFactors() {
-  const factors = viewer.user.secondFactors;
-  if (factors.length === 0) {
-    fill(byId("factors"), element("li", { i18n: "account.factors.none" }));
-    return;
-  }
-  const items = factors.map((factor) =>
-    element(
-      "li",
-      {},
-      element("strong", {}, methodName(factor.method)),
-      element("span", {
-        class: "hint",
-        i18n: factor.lastUsedAt ? "account.factor.used" : "account.factor.added",
-        vars: { createdAt: factor.createdAt, lastUsedAt: factor.lastUsedAt },
-      }),
-    ),
-  );
-  fill(byId("factors"), ...items);
 }
 
 function showCustomers() {
@@ -87,8 +68,13 @@ async function load() {
   viewer = data.viewer;
   showFacts();
   showConversion();
-  showFactors();
   showCustomers();
+  try {
+    await showSecurity(viewer);
+    await showFactors(viewer);
+  } catch (error) {
+    explainError(byId("page-message"), error);
+  }
   showStep("account");
 }
 
@@ -117,7 +103,7 @@ async function onLogout() {
   if (done !== undefined) window.location.assign("/login");
 }
 
-await startPage();
+await startPage(chooseLanguage);
 byId("conversion-form").addEventListener("submit", onConversion);
 byId("logout").addEventListener("click", onLogout);
 await load();

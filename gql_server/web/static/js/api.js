@@ -6,6 +6,23 @@
 
 const documents = new Map();
 
+// Operations whose API arrives with other parts of issue 14 (R13 email change, R15 factors, R16 password
+// change, R18 remembered devices). Their documents wait in operations/pending/ (its README says why and
+// what to do once the API is merged); until the server has them it refuses them, and the pages hide
+// what needs them (ServiceError kind "unsupported").
+const PENDING = new Set([
+  "AddFactor",
+  "ChangePassword",
+  "ConfirmEmailChange",
+  "ConfirmFactor",
+  "ForgetDevice",
+  "MyFactors",
+  "RememberedDevices",
+  "RemoveFactor",
+  "RenameFactor",
+  "RequestEmailChange",
+]);
+
 /** A failure outside the result unions: no answer, or a GraphQL error. `kind` says what to tell the user. */
 export class ServiceError extends Error {
   constructor(kind, code = null) {
@@ -13,7 +30,8 @@ export class ServiceError extends Error {
     this.name = "ServiceError";
     // "network": no answer; "retry": the service says trying again may work (extensions.retryable);
     // "mail": an email could not be delivered, and retrying will not help; "denied": not allowed;
-    // "unexpected": anything else.
+    // "unsupported": the server refused the document itself (it lacks the operation); "unexpected":
+    // anything else.
     this.kind = kind;
     this.code = code;
   }
@@ -21,7 +39,8 @@ export class ServiceError extends Error {
 
 function operationDocument(name) {
   if (!documents.has(name)) {
-    const loading = fetch(`/static/operations/${name}.graphql`, { credentials: "same-origin" }).then((response) => {
+    const path = PENDING.has(name) ? `pending/${name}` : name;
+    const loading = fetch(`/static/operations/${path}.graphql`, { credentials: "same-origin" }).then((response) => {
       if (!response.ok) throw new ServiceError("network");
       return response.text();
     });
@@ -37,6 +56,9 @@ function classify(error) {
   if (retryable) return new ServiceError("retry", code);
   if (code === "MAIL_NOT_DELIVERED") return new ServiceError("mail", code);
   if (code === "PERMISSION_DENIED") return new ServiceError("denied", code);
+  // Validation errors (an unknown field or argument) have neither a path nor a code: the document asks
+  // for something this server does not have.
+  if (code === null && !error.path) return new ServiceError("unsupported");
   return new ServiceError("unexpected", code);
 }
 

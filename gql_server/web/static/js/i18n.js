@@ -6,6 +6,8 @@
 
 const LANGUAGES = ["en", "fi"];
 const STORAGE_KEY = "gql_server.language";
+// Dispatched on the document after every render in a new language.
+const LANGUAGE_CHANGED = "gql-server-language";
 
 let strings = {};
 let current = "en";
@@ -15,13 +17,20 @@ export function language() {
   return current;
 }
 
-function preferred() {
+/** The language chosen with a switch in this browser, if any. */
+export function chosenHere() {
   try {
     const saved = localStorage.getItem(STORAGE_KEY);
     if (LANGUAGES.includes(saved)) return saved;
   } catch {
     // Storage may be off (private modes); the browser's languages decide then.
   }
+  return null;
+}
+
+function preferred() {
+  const saved = chosenHere();
+  if (saved) return saved;
   for (const tag of navigator.languages ?? [navigator.language]) {
     const base = String(tag).toLowerCase().split("-")[0];
     if (LANGUAGES.includes(base)) return base;
@@ -37,6 +46,7 @@ export async function useLanguage(chosen = preferred()) {
   current = chosen;
   document.documentElement.lang = chosen;
   render(document);
+  document.dispatchEvent(new Event(LANGUAGE_CHANGED));
 }
 
 /** Whether a key has a string (method names fall back to the plugin's own display name). */
@@ -93,19 +103,24 @@ export function render(root) {
   }
 }
 
-/** Wire the header's language button: it names the other language and switches to it. */
-export function languageSwitch(button) {
+/** Show `chosen` now and remember it for this browser's next pages. */
+export async function switchLanguage(chosen) {
+  try {
+    localStorage.setItem(STORAGE_KEY, chosen);
+  } catch {
+    // Not remembered then; the switch still applies to this page.
+  }
+  await useLanguage(chosen);
+}
+
+/**
+ * Wire the header's language button: it names the other language and switches to it, through
+ * `onSwitch(language)` when given (the account page also saves it as the user's language, R13).
+ */
+export function languageSwitch(button, onSwitch = switchLanguage) {
   const other = () => (current === "fi" ? "en" : "fi");
   const label = () => button.setAttribute("lang", other());
   label();
-  button.addEventListener("click", async () => {
-    const next = other();
-    try {
-      localStorage.setItem(STORAGE_KEY, next);
-    } catch {
-      // Not remembered then; the switch still applies to this page.
-    }
-    await useLanguage(next);
-    label();
-  });
+  document.addEventListener(LANGUAGE_CHANGED, label);
+  button.addEventListener("click", () => onSwitch(other()));
 }

@@ -5,7 +5,8 @@
 // challenge stay in this module's memory only.
 //
 // /reset-password#token=... is this page too: a new password first (R13, R16), then the same steps,
-// since resetPassword answers what a login with the new password would (never skipping a factor).
+// since resetPassword answers what a login with the new password would (never skipping a factor). So is
+// /forgot-password, which asks for that link (R16).
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
@@ -29,6 +30,7 @@ function startOver(key = null) {
   const message = byId("password-message");
   if (key) say(message, key, {}, "error");
   else quiet(message);
+  translate(document.querySelector("title"), "login.title");
   showStep("step-password", byId(byId("email").value ? "password" : "email"));
 }
 
@@ -97,11 +99,39 @@ async function onReset(event) {
   const result = data.resetPassword;
   if (follow(result, "")) return;
   if (result.__typename === "ChallengeExpired") {
-    startOver("reset.error.ChallengeExpired");
+    showForgot("reset.error.ChallengeExpired");
   } else {
     explain(message, result, "reset");
     byId("reset-password").focus();
   }
+}
+
+// --- Forgot your password (R16) -------------------------------------------------------------------
+
+function showForgot(key = null) {
+  const message = byId("forgot-message");
+  if (key) say(message, key, {}, "error");
+  else quiet(message);
+  byId("forgot-email").value = byId("email").value.trim();
+  translate(document.querySelector("title"), "forgot.title");
+  showStep("step-forgot", byId("forgot-email"));
+}
+
+async function onForgot(event) {
+  event.preventDefault();
+  const message = byId("forgot-message");
+  const email = byId("forgot-email").value.trim();
+  if (!email) {
+    say(message, "error.InvalidInput.email", {}, "error");
+    byId("forgot-email").focus();
+    return;
+  }
+  const data = await busy(event.currentTarget, message, () => run("RequestPasswordReset", { email }));
+  if (!data) return;
+  const result = data.requestPasswordReset;
+  // The same words whatever the address: whether it has an account is not this page's to tell.
+  if (result.__typename === "PasswordResetRequested") say(message, "forgot.sent", { email }, "success");
+  else explain(message, result, "forgot");
 }
 
 // --- Second factor (R6) ---------------------------------------------------------------------------
@@ -284,8 +314,16 @@ byId("use-other").addEventListener("click", () => {
 byId("conversion-form").addEventListener("submit", onConversion);
 byId("resend-form").addEventListener("submit", onResend);
 byId("reset-form").addEventListener("submit", onReset);
+byId("forgot-form").addEventListener("submit", onForgot);
+byId("forgot").addEventListener("click", (event) => {
+  // In place, keeping the address typed so far; the link itself works in a new tab too.
+  event.preventDefault();
+  showForgot();
+});
 for (const button of document.querySelectorAll(".start-over")) button.addEventListener("click", () => startOver());
-if (window.location.pathname !== "/reset-password") {
+if (window.location.pathname === "/forgot-password") {
+  showForgot();
+} else if (window.location.pathname !== "/reset-password") {
   showStep("step-password", byId("email"));
 } else {
   translate(document.querySelector("title"), "reset.title");

@@ -1,6 +1,7 @@
-// The recovery codes step: shown once, with copy and download, then on to the account page.
+// The recovery codes step: shown once, with copy and download, then on to the account page. The
+// invitation page shows it after enrolling (R5), the account page after "Create new codes" (R15).
 
-import { t } from "./i18n.js";
+import { t, translate } from "./i18n.js";
 import { byId, element, fill, say, showStep } from "./ui.js";
 
 let shown = [];
@@ -43,10 +44,14 @@ function onContinue(event) {
   window.location.assign("/account");
 }
 
-/** Show the ten new recovery codes of `email` (R5); they are not kept anywhere after this page. */
-export function showRecoveryCodes(codes, email) {
+/**
+ * Show the ten new recovery codes of `email` (R5, R15), under the line `doneKey` says; they are not
+ * kept anywhere after this page.
+ */
+export function showRecoveryCodes(codes, email, doneKey = "recovery.done") {
   shown = codes;
   owner = email;
+  translate(byId("recovery-done"), doneKey);
   fill(byId("recovery-codes"), ...codes.map((code) => element("li", {}, element("code", { text: code }))));
   showStep("step-recovery");
 }

@@ -8,10 +8,13 @@ export function byId(id) {
   return document.getElementById(id);
 }
 
-/** Load the strings, render the page in the user's language and wire the language button. */
-export async function startPage() {
+/**
+ * Load the strings, render the page in the user's language and wire the language button (to
+ * `onLanguage(language)` instead of a plain switch when given).
+ */
+export async function startPage(onLanguage = undefined) {
   await useLanguage();
-  languageSwitch(byId("language"));
+  languageSwitch(byId("language"), onLanguage);
 }
 
 /**
@@ -113,4 +116,46 @@ export function element(tag, attributes = {}, ...children) {
 /** Replace the children of `parent`. */
 export function fill(parent, ...children) {
   parent.replaceChildren(...children);
+}
+
+/**
+ * Ask a yes/no question in the page's <dialog id="confirm"> (heading `key`, confirming button `okKey`);
+ * resolves to true when confirmed. The safe choice has the focus.
+ */
+export function ask(key, okKey, vars = {}) {
+  const dialog = byId("confirm");
+  translate(byId("confirm-heading"), key, vars);
+  translate(byId("confirm-ok"), okKey);
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+    byId("confirm-cancel").focus();
+  });
+}
+
+/**
+ * `busy(form, message, action)` for an operation this server may not have yet (api.js PENDING): when it
+ * refuses the document, `area` says so instead of offering the form again.
+ */
+export async function busyPending(area, form, message, action) {
+  let unsupported = false;
+  const result = await busy(form, message, async () => {
+    try {
+      return await action();
+    } catch (error) {
+      unsupported = error instanceof ServiceError && error.kind === "unsupported";
+      throw error;
+    }
+  });
+  if (unsupported) notOffered(area);
+  return result;
+}
+
+/** Replace what `area` offers (all but its heading) with "this server does not offer this yet". */
+export function notOffered(area) {
+  if (area.dataset.notOffered) return;
+  area.dataset.notOffered = "true";
+  for (const child of area.children) if (!/^H\d$/.test(child.tagName)) child.hidden = true;
+  area.append(element("p", { class: "hint", i18n: "error.unsupported" }));
 }

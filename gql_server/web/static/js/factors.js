@@ -1,0 +1,263 @@
+// The account page's second factors (R15): listed with the names the user gave them; added (the same
+// proof as enrolling, R5), renamed and removed (never the last one, R9) behind the step-up dialog (R14).
+//
+// These operations arrive with another part of issue 14 (api.js PENDING): until the server has them,
+// the list shows what the Viewer query knows, without the buttons.
+
+import { ServiceError, run } from "./api.js";
+import { translate } from "./i18n.js";
+import { delivers, methodKey, methodName, prepareCodeInput } from "./methods.js";
+import { reloadSessions } from "./security.js";
+import { CANCELLED, runStepped } from "./stepup.js";
+import { ask, busy, busyPending, byId, element, explain, explainError, fill, quiet, say } from "./ui.js";
+
+const state = { viewer: null, manage: false, enrollment: null, method: null, methods: null };
+
+function leave() {
+  window.location.replace("/login");
+}
+
+function explainStepped(message, result, context) {
+  if (result === CANCELLED) say(message, "stepup.cancelled", {}, "info");
+  else explain(message, result, context);
+}
+
+// --- The list ----------------------------------------------------------------------------------------
+
+function factorName(factor) {
+  return factor.label ? element("span", { text: factor.label }) : methodName(factor.method);
+}
+
+function factorItem(factor, index) {
+  const name = element("strong", { id: `factor-${index}` }, factorName(factor));
+  const item = element("li", {}, name);
+  if (factor.label) item.append(element("span", { class: "hint" }, methodName(factor.method)));
+  item.append(
+    element("span", {
+      class: "hint detail",
+      i18n: factor.lastUsedAt ? "account.factor.used" : "account.factor.added",
+      vars: { createdAt: factor.createdAt, lastUsedAt: factor.lastUsedAt },
+    }),
+  );
+  if (state.manage) {
+    const rename = element("button", { type: "button", class: "link-button", i18n: "factors.rename", "aria-describedby": name.id });
+    const remove = element("button", { type: "button", class: "link-button", i18n: "factors.remove", "aria-describedby": name.id });
+    rename.addEventListener("click", () => showRename(item, factor, index));
+    remove.addEventListener("click", () => onRemove(factor));
+    item.append(element("span", { class: "item-actions" }, rename, remove));
+  }
+  return item;
+}
+
+function showList(factors) {
+  if (factors.length === 0) fill(byId("factors"), element("li", { i18n: "account.factors.none" }));
+  else fill(byId("factors"), ...factors.map(factorItem));
+}
+
+/** Load the factors with their names; without R15 on the server, the Viewer query's list as it is. */
+async function reload() {
+  try {
+    const data = await run("MyFactors");
+    if (!data.viewer) return leave();
+    state.manage = state.viewer.user.loginMethod === "TWO_FACTOR";
+    showList(data.viewer.user.secondFactors);
+  } catch (error) {
+    if (!(error instanceof ServiceError && error.kind === "unsupported")) throw error;
+    state.manage = false;
+    showList(state.viewer.user.secondFactors);
+  }
+  byId("add-factor").hidden = !state.manage;
+}
+
+/** Show the factors of `viewer` (the Viewer query's), with what this server lets the user do with them. */
+export async function showFactors(viewer) {
+  state.viewer = viewer;
+  // Until the names arrive, or when they never do, the list the page already has.
+  showList(viewer.user.secondFactors);
+  if (viewer.requirement === "CONVERSION" || viewer.user.loginMethod !== "TWO_FACTOR") return;
+  try {
+    await reload();
+  } catch (error) {
+    explainError(byId("factors-message"), error);
+  }
+}
+
+// --- Rename ------------------------------------------------------------------------------------------
+
+function showRename(item, factor, index) {
+  item.querySelector("form.rename")?.remove();
+  const id = `rename-${index}`;
+  const input = element("input", { id, type: "text", autocomplete: "off", maxlength: 64, value: factor.label ?? "" });
+  const message = element("p", { class: "message", "aria-live": "polite" });
+  const cancel = element("button", { type: "button", class: "secondary", i18n: "confirm.cancel" });
+  const form = element(
+    "form",
+    { class: "rename", method: "post", novalidate: true },
+    element("label", { for: id, i18n: "factors.rename.label" }),
+    input,
+    message,
+    element("p", { class: "actions" }, element("button", { type: "submit", i18n: "factors.rename.save" }), cancel),
+  );
+  cancel.addEventListener("click", () => form.remove());
+  form.addEventListener("submit", (event) => onRename(event, factor, input, message));
+  item.append(form);
+  input.focus();
+}
+
+async function onRename(event, factor, input, message) {
+  event.preventDefault();
+  const label = input.value.trim();
+  if (!label) {
+    say(message, "factors.rename.missing", {}, "error");
+    input.focus();
+    return;
+  }
+  const result = await busyPending(byId("factors").parentElement, event.currentTarget, message, () =>
+    runStepped("RenameFactor", { id: factor.id, label }, "renameFactor"),
+  );
+  if (!result) return;
+  if (result.__typename === "FactorUpdated") {
+    await reload();
+    say(byId("factors-message"), "factors.renamed", { label }, "success");
+  } else if (result.__typename === "AuthenticationRequired") {
+    leave();
+  } else {
+    explainStepped(message, result, "factors");
+    input.focus();
+  }
+}
+
+// --- Remove ------------------------------------------------------------------------------------------
+
+async function onRemove(factor) {
+  const message = byId("factors-message");
+  const name = factor.label ?? methodName(factor.method).textContent;
+  if (!(await ask("factors.remove.confirm", "factors.remove", { name }))) return;
+  const result = await busyPending(byId("factors").parentElement, byId("factors"), message, () =>
+    runStepped("RemoveFactor", { id: factor.id }, "removeFactor"),
+  );
+  if (!result) return;
+  if (result.__typename === "FactorUpdated") {
+    await reload();
+    // S18: removing a factor ends the user's other sessions.
+    say(message, "factors.removed", { name }, "success");
+    await busy(byId("sessions-area"), byId("sessions-message"), reloadSessions);
+  } else if (result.__typename === "AuthenticationRequired") {
+    leave();
+  } else {
+    explainStepped(message, result, "factors");
+  }
+}
+
+// --- Add ---------------------------------------------------------------------------------------------
+
+async function enrollableMethods() {
+  if (!state.methods) {
+    const data = await run("SecondFactorMethods");
+    // addFactor takes no phone number, so methods that text a code are added by an invitation only.
+    state.methods = data.secondFactorMethods.filter((method) => method.enrollable && method.channel !== "sms");
+  }
+  return state.methods;
+}
+
+async function onAdd() {
+  const message = byId("add-choose-message");
+  const methods = await busy(byId("factors").parentElement, byId("factors-message"), enrollableMethods);
+  if (!methods) return;
+  const options = methods.map((method, index) =>
+    element(
+      "p",
+      { class: "check" },
+      element("input", { type: "radio", name: "add-method", id: `add-method-${method.id}`, value: method.id, checked: index === 0 }),
+      element("label", { for: `add-method-${method.id}` }, methodName(method)),
+    ),
+  );
+  fill(byId("add-method-options"), ...options);
+  quiet(message);
+  byId("add-choose-form").hidden = false;
+  byId("add-enroll").hidden = true;
+  byId("add-factor").hidden = true;
+  byId("add-factor-panel").hidden = false;
+  byId("add-factor-heading").focus();
+}
+
+function closeAdd() {
+  state.enrollment = null;
+  byId("add-code").value = "";
+  byId("add-label").value = "";
+  byId("add-factor-panel").hidden = true;
+  byId("add-factor").hidden = !state.manage;
+  byId("add-factor").focus();
+}
+
+async function onChoose(event) {
+  event.preventDefault();
+  const message = byId("add-choose-message");
+  const checked = document.querySelector("input[name=add-method]:checked");
+  const method = state.methods.find((m) => m.id === checked?.value);
+  if (!method) {
+    say(message, "invitation.choose.missing", {}, "error");
+    return;
+  }
+  const data = await busyPending(byId("add-factor-panel"), event.currentTarget, message, () =>
+    run("AddFactor", { method: method.id }),
+  );
+  if (!data) return;
+  const result = data.addFactor;
+  if (result.__typename !== "EnrollmentStarted") {
+    explain(message, result, "factors");
+    return;
+  }
+  state.enrollment = result.enrollment;
+  state.method = method;
+  const totp = Boolean(result.secret);
+  byId("add-totp-area").hidden = !totp;
+  byId("add-sent-to").hidden = totp;
+  if (totp) {
+    byId("add-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(result.qrCodeSvg)}`;
+    byId("add-secret").textContent = result.secret.match(/.{1,4}/g).join(" ");
+    byId("add-open-app").href = result.provisioningUri;
+  } else {
+    translate(byId("add-sent-to"), "invitation.sent", { sentTo: result.sentTo ?? "", expiresAt: result.expiresAt });
+  }
+  translate(byId("add-code-label"), methodKey(method, "label"));
+  prepareCodeInput(byId("add-code"), method);
+  quiet(byId("add-confirm-message"));
+  byId("add-choose-form").hidden = true;
+  byId("add-enroll").hidden = false;
+  byId(totp || !delivers(method) ? "add-factor-heading" : "add-code").focus();
+}
+
+async function onConfirm(event) {
+  event.preventDefault();
+  const message = byId("add-confirm-message");
+  const code = byId("add-code").value.trim();
+  const label = byId("add-label").value.trim() || null;
+  if (!code) {
+    say(message, "second.missing", {}, "error");
+    byId("add-code").focus();
+    return;
+  }
+  const result = await busyPending(byId("add-factor-panel"), event.currentTarget, message, () =>
+    runStepped("ConfirmFactor", { enrollment: state.enrollment, code, label }, "confirmFactor"),
+  );
+  if (!result) return;
+  if (result.__typename === "FactorAdded") {
+    closeAdd();
+    await reload();
+    say(byId("factors-message"), "factors.added", {}, "success");
+  } else if (result.__typename === "ChallengeExpired" || (result.__typename === "InvalidCode" && result.attemptsLeft === 0)) {
+    // This enrollment is over; choose again for a new one.
+    await onAdd();
+    explain(byId("add-choose-message"), result, "enroll");
+  } else {
+    if (result.__typename === "InvalidCode") byId("add-code").value = "";
+    explainStepped(message, result, "factors");
+    byId("add-code").focus();
+  }
+}
+
+byId("add-factor").addEventListener("click", onAdd);
+byId("add-choose-form").addEventListener("submit", onChoose);
+byId("add-confirm-form").addEventListener("submit", onConfirm);
+for (const button of document.querySelectorAll(".add-cancel")) button.addEventListener("click", closeAdd);
