@@ -155,7 +155,10 @@ async function enrollableMethods() {
   if (!state.methods) {
     const data = await run("SecondFactorMethods");
     // addFactor takes no phone number, so methods that text a code are added by an invitation only.
-    state.methods = data.secondFactorMethods.filter((method) => method.enrollable && method.channel !== "sms");
+    state.methods = data.secondFactorMethods
+      .filter((method) => method.enrollable && method.channel !== "sms")
+      // The authenticator app first, as on the invitation page: it is the recommended method.
+      .sort((a, b) => Number(b.channel === "authenticator_app") - Number(a.channel === "authenticator_app"));
   }
   return state.methods;
 }
