@@ -108,6 +108,13 @@ UPDATE_PROFILE = mutation(
     {"locale": "String!"},
     "__typename ... on Error { message } ... on InvalidInput { field } ... on ProfileUpdated { user { locale } }",
 )
+REAUTHENTICATE = mutation(
+    "reauthenticate",
+    {"method": "String!", "code": "String!"},
+    "__typename ... on Error { message } ... on InvalidCode { attemptsLeft }",
+)
+SEND_REAUTHENTICATION_CODE = mutation("sendReauthenticationCode", {"method": "String!"})
+REGENERATE_RECOVERY_CODES = "mutation Hostile { regenerateRecoveryCodes { __typename ... on Error { message } } }"
 # R17: both answer a scalar, not a union: false / 0 for anything that is not the caller's own live session.
 END_SESSION = "mutation Hostile($id: ID!) { endSession(id: $id) }"
 MUTATIONS["endSession"] = (END_SESSION, {"id": "ID!"})

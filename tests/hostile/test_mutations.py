@@ -26,9 +26,12 @@ from .answers import (
     END_SESSION,
     LOGIN,
     LOGOUT,
+    REAUTHENTICATE,
+    REGENERATE_RECOVERY_CODES,
     REQUEST_CONVERSION,
     REQUEST_PASSWORD_RESET,
     SEND_LOGIN_CODE,
+    SEND_REAUTHENTICATION_CODE,
     START_CONVERSION,
     UPDATE_PROFILE,
     UPDATE_SETTINGS,
@@ -409,6 +412,83 @@ async def test_request_password_reset(world, email):
     if result["__typename"] == "InvalidInput":
         assert result["field"] == "email"
     await world.unchanged()
+
+
+@HOSTILE
+@given(session=st.sampled_from([None, *SESSIONS]) | mangled(*SESSIONS), method=METHODS, code=CODES)
+async def test_reauthenticate(world, session, method, code):
+    # R14: a wrong code counts as at login (the session's step-up budget, the user's lockout), which is
+    # put back after each example; nothing else changes, and no code but a right one steps up.
+    not_a_right_code(world, code)
+    bearer = world.token(session, header=True) if isinstance(session, Mangled) else world.live.get(session or "")
+
+    result = typed(
+        await world.send(REAUTHENTICATE, {"method": method, "code": code}, bearer=bearer),
+        "reauthenticate",
+        {"InvalidCode", "MethodNotAvailable", "AuthenticationRequired"},
+    )
+
+    if session != "admin_session":
+        # No session, a damaged one, Pat's restricted one (R10) or a password user's: nothing to step up.
+        assert result["__typename"] in {"AuthenticationRequired", "MethodNotAvailable"}
+    elif method in {"totp", "recovery_code"}:
+        assert result["__typename"] == "InvalidCode"
+    else:
+        assert result["__typename"] == "MethodNotAvailable"
+    await _reset_step_up(world)
+    await world.unchanged()
+
+
+@HOSTILE
+@given(session=st.sampled_from([None, *SESSIONS]) | mangled(*SESSIONS), method=METHODS)
+async def test_send_reauthentication_code(world, session, method):
+    # R14: only a two-factor session's own delivering method gets a code; the world's admin has TOTP only.
+    bearer = world.token(session, header=True) if isinstance(session, Mangled) else world.live.get(session or "")
+
+    result = typed(
+        await world.send(SEND_REAUTHENTICATION_CODE, {"method": method}, bearer=bearer),
+        "sendReauthenticationCode",
+        {"ChallengeExpired", "MethodNotAvailable"},
+    )
+
+    if session != "admin_session":
+        assert result["__typename"] == "ChallengeExpired"
+    await world.unchanged()
+
+
+@HOSTILE
+@given(
+    authorization=st.one_of(
+        st.none(),
+        st.binary(max_size=200),
+        st.builds(b"Bearer ".__add__, st.binary(max_size=200)),
+        mangled(*SESSIONS),
+        st.sampled_from(["pending_session", "other_session"]).map(lambda name: f"live:{name}".encode()),
+    ),
+)
+async def test_regenerate_recovery_codes(world, authorization):
+    # R15, R14: no session, a damaged one, Pat's restricted one (R10) and a password user's replace nothing.
+    # (The admin's two-factor session is left out: its second factor is recent, so its codes would be
+    # replaced by design; tests/test_my_factors.py covers it, stale and fresh.)
+    if isinstance(authorization, bytes) and authorization.startswith(b"live:"):
+        authorization = f"Bearer {world.live[authorization[5:].decode()]}".encode()
+    headers = _session_headers(world, authorization, None)
+    note(f"headers: {headers!r}")
+
+    response = await world.post(json.dumps({"query": REGENERATE_RECOVERY_CODES}), headers)
+
+    typed(response, "regenerateRecoveryCodes", {"AuthenticationRequired", "ReauthenticationRequired"})
+    await world.unchanged()
+
+
+async def _reset_step_up(world) -> None:
+    """Put back what a wrong step-up code counts by design (R14: the session's budget, the step-up token,
+    and the user's S6/S41 counters)."""
+    await Session.filter(token_hash=hash_token(world.live["admin_session"])).update(step_up_failures=0)
+    await Token.filter(purpose=TokenPurpose.REAUTHENTICATION).delete()
+    await User.filter(id=world.admin_id).update(
+        failed_code_attempts=0, code_lockouts=0, code_locked_until=None, code_failure_streak=0
+    )
 
 
 def _session_headers(world, authorization: bytes | Mangled | None, cookie: bytes | None) -> dict[str, bytes]:
