@@ -13,6 +13,7 @@ recovery codes, a password or email change for a two-factor user, accepting a li
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from tortoise.expressions import F
@@ -52,6 +53,11 @@ from gql_server.policy import Policy
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import end_session
 from gql_server.tokens import issue_token
+
+
+async def _give_back(session: Session) -> None:
+    """Return a step-up attempt taken from the session's budget that got no verdict."""
+    await Session.filter(id=session.id, step_up_failures__gt=0).update(step_up_failures=F("step_up_failures") - 1)
 
 
 def recently_verified(session: Session, now: datetime) -> bool:
@@ -171,17 +177,21 @@ class StepUpService:
         if not taken:
             await end_session(session)
             return AuthenticationRequired()
-        token = await self._step_up_token(session, user)
         mine = [f for f in factors if f.method == method_id]
         try:
+            token = await self._step_up_token(session, user)
             verdict = await self._second_factor.check_code(token, user, method_id, code, mine)
         except ChallengeTaken:
             # A parallel request of this session succeeded with its code first: the session is stepped up.
-            await Session.filter(id=session.id).update(step_up_failures=F("step_up_failures") - 1)
+            await _give_back(session)
             fresh = await Session.get(id=session.id)
             if recently_verified(fresh, utcnow()):
                 return Reauthenticated(session=fresh)
             return InvalidCode(attempts_left=STEP_UP_ATTEMPTS - fresh.step_up_failures)
+        except BaseException:
+            # No verdict (the database failed, the request was cancelled): the guess counts nothing (S35).
+            await asyncio.shield(_give_back(session))
+            raise
         if verdict.ok:
             return await self._succeed(session, user, method_id, verdict, attempt, ip)
         return await self._wrong(session, user, method_id, verdict, attempt, ip)
