@@ -109,14 +109,7 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
     sessions = SessionPolicy(idle=settings.session_idle, absolute=settings.session_absolute)
     policy = Policy(pm, methods)
     rate_limiter = ClientRateLimiter(
-        RateLimits(
-            login=settings.rate_limit_login,
-            verify_second_factor=settings.rate_limit_verify_second_factor,
-            send_login_code=settings.rate_limit_send_login_code,
-            request_conversion=settings.rate_limit_request_conversion,
-            report_unrecognized_change=settings.rate_limit_report_unrecognized_change,
-            reset_password=settings.rate_limit_reset_password,
-        ),
+        RateLimits.from_settings(settings),
         settings.redis_url,
     )
     plugin_runner = PluginRunner(settings.gql_server_plugin_timeout_seconds)

@@ -21,10 +21,13 @@ from gql_server.limits import (
     PASSWORD_HASH_QUEUE,
     PLUGIN_TIMEOUT_SECONDS,
     RATE_LIMIT_LOGIN,
+    RATE_LIMIT_REAUTHENTICATE,
     RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE,
     RATE_LIMIT_REQUEST_CONVERSION,
+    RATE_LIMIT_REQUEST_PASSWORD_RESET,
     RATE_LIMIT_RESET_PASSWORD,
     RATE_LIMIT_SEND_LOGIN_CODE,
+    RATE_LIMIT_SEND_REAUTHENTICATION_CODE,
     RATE_LIMIT_VERIFY_SECOND_FACTOR,
     SECRET_KEY_MIN_LENGTH,
     SESSION_ABSOLUTE_HOURS,
@@ -87,7 +90,10 @@ class Settings(BaseSettings):
     rate_limit_send_login_code: str = RATE_LIMIT_SEND_LOGIN_CODE
     rate_limit_request_conversion: str = RATE_LIMIT_REQUEST_CONVERSION
     rate_limit_report_unrecognized_change: str = RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE
+    rate_limit_request_password_reset: str = RATE_LIMIT_REQUEST_PASSWORD_RESET
     rate_limit_reset_password: str = RATE_LIMIT_RESET_PASSWORD
+    rate_limit_reauthenticate: str = RATE_LIMIT_REAUTHENTICATE
+    rate_limit_send_reauthentication_code: str = RATE_LIMIT_SEND_REAUTHENTICATION_CODE
     # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; none by default,
     # so a client cannot choose its own address for the rate limits.
     trusted_proxies: str = ""
@@ -129,7 +135,10 @@ class Settings(BaseSettings):
         "rate_limit_send_login_code",
         "rate_limit_request_conversion",
         "rate_limit_report_unrecognized_change",
+        "rate_limit_request_password_reset",
         "rate_limit_reset_password",
+        "rate_limit_reauthenticate",
+        "rate_limit_send_reauthentication_code",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

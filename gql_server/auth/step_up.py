@@ -108,7 +108,7 @@ class StepUpService:
     async def send_code(self, session: Session | None, method_id: str, *, ip: str | None = None) -> SendLoginCodeResult:
         """A code for reauthenticate, for methods that deliver one (S10 as at login: a new code replaces the
         old one, at most CODES_PER_CHALLENGE per step-up)."""
-        retry_after = await self._rate.hit(Action.SEND_LOGIN_CODE, ip)
+        retry_after = await self._rate.hit(Action.SEND_REAUTHENTICATION_CODE, ip)
         if retry_after is not None:
             return TooManyAttempts(retry_after_seconds=retry_after)
         user = await acting_user(session, self._policy)
@@ -139,7 +139,7 @@ class StepUpService:
         self, session: Session | None, method_id: str, code: str, *, ip: str | None = None
     ) -> ReauthenticateResult:
         """Verify one code of the user's own factors in this session; on success `verifiedAt` is now."""
-        retry_after = await self._rate.hit(Action.VERIFY_SECOND_FACTOR, ip)
+        retry_after = await self._rate.hit(Action.REAUTHENTICATE, ip)
         if retry_after is not None:
             return TooManyAttempts(retry_after_seconds=retry_after)
         user = await acting_user(session, self._policy)
