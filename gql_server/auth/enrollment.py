@@ -101,6 +101,7 @@ class EnrollmentService:
             expires_at=invitation.expires_at,
             methods=await self._policy.enrollable_methods(user),
             password=password_needed(invitation, user),
+            locale=user.locale,
         )
 
     async def begin(

@@ -158,6 +158,8 @@ class Invitation:
     expires_at: datetime
     methods: list[SecondFactorMethod]
     password: InvitationPassword
+    # The account's language (R13): the page opens in it, as the invitation email was written in it.
+    locale: str
 
 
 @dataclass(frozen=True)
