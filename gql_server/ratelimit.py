@@ -35,6 +35,7 @@ class Action(StrEnum):
     REQUEST_CONVERSION = "request_conversion"
     REPORT_UNRECOGNIZED_CHANGE = "report_unrecognized_change"
     RESET_PASSWORD = "reset_password"  # noqa: S105 (an action name, not a secret)
+    CONFIRM_EMAIL_CHANGE = "confirm_email_change"
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class RateLimits:
     request_conversion: str
     report_unrecognized_change: str
     reset_password: str
+    confirm_email_change: str
 
     def item(self, action: Action) -> RateLimitItem:
         """The parsed budget of one action."""

@@ -20,6 +20,7 @@ from gql_server.limits import (
     MAX_REQUEST_BODY_BYTES,
     PASSWORD_HASH_QUEUE,
     PLUGIN_TIMEOUT_SECONDS,
+    RATE_LIMIT_CONFIRM_EMAIL_CHANGE,
     RATE_LIMIT_LOGIN,
     RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE,
     RATE_LIMIT_REQUEST_CONVERSION,
@@ -88,6 +89,7 @@ class Settings(BaseSettings):
     rate_limit_request_conversion: str = RATE_LIMIT_REQUEST_CONVERSION
     rate_limit_report_unrecognized_change: str = RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE
     rate_limit_reset_password: str = RATE_LIMIT_RESET_PASSWORD
+    rate_limit_confirm_email_change: str = RATE_LIMIT_CONFIRM_EMAIL_CHANGE
     # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; none by default,
     # so a client cannot choose its own address for the rate limits.
     trusted_proxies: str = ""
@@ -130,6 +132,7 @@ class Settings(BaseSettings):
         "rate_limit_request_conversion",
         "rate_limit_report_unrecognized_change",
         "rate_limit_reset_password",
+        "rate_limit_confirm_email_change",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:
