@@ -39,6 +39,8 @@ class Action(StrEnum):
     RESET_PASSWORD = "reset_password"  # noqa: S105 (an action name, not a secret)
     REAUTHENTICATE = "reauthenticate"
     SEND_REAUTHENTICATION_CODE = "send_reauthentication_code"
+    CONFIRM_EMAIL_CHANGE = "confirm_email_change"
+    CHANGE_PASSWORD = "change_password"  # noqa: S105 (an action name, not a secret)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from gql_server.audit_export import JsonLinesAuditExporter
 from gql_server.auth import lockout
 from gql_server.auth.conversion import ConversionService
 from gql_server.auth.customers import CustomerService
+from gql_server.auth.email_change import EmailChanges
 from gql_server.auth.enrollment import EnrollmentService, EnrollmentSettings
 from gql_server.auth.factors import FactorCore
 from gql_server.auth.login import LoginLimits, LoginService
@@ -21,6 +22,7 @@ from gql_server.auth.my_factors import MyFactors
 from gql_server.auth.my_sessions import MySessions
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.operator import Operator
+from gql_server.auth.password_change import PasswordChanges
 from gql_server.auth.password_reset import PasswordResets
 from gql_server.auth.profile import ProfileService
 from gql_server.auth.report import ReportService
@@ -69,6 +71,8 @@ class Services:
     my_factors: MyFactors
     profile: ProfileService
     reports: ReportService
+    password_changes: PasswordChanges
+    email_changes: EmailChanges
     plugin_runner: PluginRunner
     rate_limiter: ClientRateLimiter | None = None
     audit_exporter: JsonLinesAuditExporter | None = None
@@ -153,6 +157,8 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
         my_factors=MyFactors(core, step_up, notices, outbox, auditor),
         profile=ProfileService(auditor, policy),
         reports=ReportService(auditor, outbox, resets, rate_limiter),
+        password_changes=PasswordChanges(login, step_up, passwords, notices, outbox, auditor, policy, rate_limiter),
+        email_changes=EmailChanges(step_up, notices, outbox, links, auditor, rate_limiter),
         plugin_runner=plugin_runner,
         rate_limiter=rate_limiter,
         audit_exporter=exporter,

@@ -20,6 +20,8 @@ from gql_server.limits import (
     MAX_REQUEST_BODY_BYTES,
     PASSWORD_HASH_QUEUE,
     PLUGIN_TIMEOUT_SECONDS,
+    RATE_LIMIT_CHANGE_PASSWORD,
+    RATE_LIMIT_CONFIRM_EMAIL_CHANGE,
     RATE_LIMIT_LOGIN,
     RATE_LIMIT_REAUTHENTICATE,
     RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE,
@@ -94,6 +96,8 @@ class Settings(BaseSettings):
     rate_limit_reset_password: str = RATE_LIMIT_RESET_PASSWORD
     rate_limit_reauthenticate: str = RATE_LIMIT_REAUTHENTICATE
     rate_limit_send_reauthentication_code: str = RATE_LIMIT_SEND_REAUTHENTICATION_CODE
+    rate_limit_confirm_email_change: str = RATE_LIMIT_CONFIRM_EMAIL_CHANGE
+    rate_limit_change_password: str = RATE_LIMIT_CHANGE_PASSWORD
     # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; none by default,
     # so a client cannot choose its own address for the rate limits.
     trusted_proxies: str = ""
@@ -139,6 +143,8 @@ class Settings(BaseSettings):
         "rate_limit_reset_password",
         "rate_limit_reauthenticate",
         "rate_limit_send_reauthentication_code",
+        "rate_limit_confirm_email_change",
+        "rate_limit_change_password",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

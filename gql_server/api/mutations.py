@@ -10,6 +10,7 @@ from typing import Annotated
 import strawberry
 
 from gql_server.api import outcomes
+from gql_server.api.account import ChangePasswordResult, ConfirmEmailChangeResult, RequestEmailChangeResult
 from gql_server.api.codes import SendLoginCodeResult
 from gql_server.api.context import Info
 from gql_server.api.conversion import RequestConversionResult
@@ -179,3 +180,25 @@ async def regenerate_recovery_codes(info: Info) -> RegenerateRecoveryCodesResult
     session = await info.context.session()
     outcome = await info.context.services.my_factors.regenerate_recovery_codes(session, ip=info.context.client_ip)
     return outcomes.REGENERATE_RECOVERY_CODES(outcome, info)
+
+
+async def change_password(info: Info, current_password: str, new_password: str) -> ChangePasswordResult:
+    """R16: a new password with the current one (and a recent second factor, R14); other sessions end."""
+    session = await info.context.session()
+    outcome = await info.context.services.password_changes.change(
+        session, current_password, new_password, ip=info.context.client_ip
+    )
+    return outcomes.CHANGE_PASSWORD(outcome, info)
+
+
+async def request_email_change(info: Info, new_email: str) -> RequestEmailChangeResult:
+    """R13: the new address gets a link; the old one a notice."""
+    session = await info.context.session()
+    outcome = await info.context.services.email_changes.request(session, new_email, ip=info.context.client_ip)
+    return outcomes.REQUEST_EMAIL_CHANGE(outcome, info)
+
+
+async def confirm_email_change(info: Info, token: str) -> ConfirmEmailChangeResult:
+    """R13: the link mailed to the new address makes it the account's."""
+    outcome = await info.context.services.email_changes.confirm(token, ip=info.context.client_ip)
+    return outcomes.CONFIRM_EMAIL_CHANGE(outcome, info)

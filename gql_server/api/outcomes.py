@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from gql_server.api import (
+    account,
     codes,
     conversion,
     customer_settings,
@@ -153,6 +154,21 @@ REGISTRY = Registry(
             my_factors.RecoveryCodesReplaced,
             lambda o, _: my_factors.RecoveryCodesReplaced(recovery_codes=o.recovery_codes),
         ),
+        translation(
+            results.PasswordChanged,
+            account.PasswordChanged,
+            lambda o, info: account.PasswordChanged(session=SessionType.from_model(o.session, info)),
+        ),
+        translation(
+            results.EmailChangeRequested,
+            account.EmailChangeRequested,
+            lambda o, _: account.EmailChangeRequested(sent_to=o.sent_to, expires_at=o.expires_at),
+        ),
+        translation(
+            results.EmailChanged,
+            account.EmailChanged,
+            lambda o, _: account.EmailChanged(user=UserType.from_model(o.user)),
+        ),
         # Expected failures (the `Error` interface).
         translation(
             results.InvalidCredentials,
@@ -230,6 +246,15 @@ REAUTHENTICATE: Answers[results.ReauthenticateResult, step_up.ReauthenticateResu
 REGENERATE_RECOVERY_CODES: Answers[results.RegenerateRecoveryCodesResult, my_factors.RegenerateRecoveryCodesResult] = (
     Answers(REGISTRY, my_factors.RegenerateRecoveryCodesResult, results.RegenerateRecoveryCodesResult)
 )
+CHANGE_PASSWORD: Answers[results.ChangePasswordResult, account.ChangePasswordResult] = Answers(
+    REGISTRY, account.ChangePasswordResult, results.ChangePasswordResult
+)
+REQUEST_EMAIL_CHANGE: Answers[results.RequestEmailChangeResult, account.RequestEmailChangeResult] = Answers(
+    REGISTRY, account.RequestEmailChangeResult, results.RequestEmailChangeResult
+)
+CONFIRM_EMAIL_CHANGE: Answers[results.ConfirmEmailChangeResult, account.ConfirmEmailChangeResult] = Answers(
+    REGISTRY, account.ConfirmEmailChangeResult, results.ConfirmEmailChangeResult
+)
 
 ANSWERS: tuple[Answers[Any, Any], ...] = (
     LOGIN,
@@ -244,4 +269,7 @@ ANSWERS: tuple[Answers[Any, Any], ...] = (
     UPDATE_PROFILE,
     REAUTHENTICATE,
     REGENERATE_RECOVERY_CODES,
+    CHANGE_PASSWORD,
+    REQUEST_EMAIL_CHANGE,
+    CONFIRM_EMAIL_CHANGE,
 )

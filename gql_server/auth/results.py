@@ -234,6 +234,29 @@ class RecoveryCodesReplaced:
     recovery_codes: list[str]
 
 
+@dataclass(frozen=True)
+class PasswordChanged:
+    """R16: the password was changed; `session` is the caller's, which stays (the others ended, S18)."""
+
+    session: Session
+
+
+@dataclass(frozen=True)
+class EmailChangeRequested:
+    """R13: a link to confirm the new address is on its way to `sent_to` (masked), whether or not the
+    address has an account (then that account's owner gets a notice instead, and nothing else happens)."""
+
+    sent_to: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class EmailChanged:
+    """R13: the new address was proven by its link and is the account's address now."""
+
+    user: User
+
+
 RequestConversionResult = (
     ConversionRequested | ChallengeExpired | EmailInUse | InvalidInput | AuthenticationRequired | TooManyAttempts
 )
@@ -254,3 +277,15 @@ RequestPasswordResetResult = PasswordResetRequested | InvalidInput | TooManyAtte
 ReauthenticateResult = Reauthenticated | InvalidCode | MethodNotAvailable | TooManyAttempts | AuthenticationRequired
 RegenerateRecoveryCodesResult = RecoveryCodesReplaced | ReauthenticationRequired | AuthenticationRequired
 ResetPasswordResult = PasswordAccepted | ChallengeExpired | InvalidInput | TooManyAttempts
+ChangePasswordResult = (
+    PasswordChanged
+    | InvalidCredentials
+    | InvalidInput
+    | ReauthenticationRequired
+    | AuthenticationRequired
+    | TooManyAttempts
+)
+RequestEmailChangeResult = (
+    EmailChangeRequested | InvalidInput | ReauthenticationRequired | AuthenticationRequired | TooManyAttempts
+)
+ConfirmEmailChangeResult = EmailChanged | ChallengeExpired | EmailInUse

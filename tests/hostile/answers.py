@@ -115,6 +115,23 @@ REAUTHENTICATE = mutation(
 )
 SEND_REAUTHENTICATION_CODE = mutation("sendReauthenticationCode", {"method": "String!"})
 REGENERATE_RECOVERY_CODES = "mutation Hostile { regenerateRecoveryCodes { __typename ... on Error { message } } }"
+CHANGE_PASSWORD = mutation(
+    "changePassword",
+    {"currentPassword": "String!", "newPassword": "String!"},
+    "__typename ... on Error { message } ... on InvalidInput { field } ... on ReauthenticationRequired { methods }"
+    " ... on PasswordChanged { session { assurance } }",
+)
+REQUEST_EMAIL_CHANGE = mutation(
+    "requestEmailChange",
+    {"newEmail": "String!"},
+    "__typename ... on Error { message } ... on InvalidInput { field } ... on ReauthenticationRequired { methods }"
+    " ... on EmailChangeRequested { sentTo expiresAt }",
+)
+CONFIRM_EMAIL_CHANGE = mutation(
+    "confirmEmailChange",
+    {"token": "String!"},
+    "__typename ... on Error { message } ... on EmailChanged { user { email } }",
+)
 # R17: both answer a scalar, not a union: false / 0 for anything that is not the caller's own live session.
 END_SESSION = "mutation Hostile($id: ID!) { endSession(id: $id) }"
 MUTATIONS["endSession"] = (END_SESSION, {"id": "ID!"})

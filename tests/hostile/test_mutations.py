@@ -11,16 +11,20 @@ from gql_server_sms.phone import normalize_phone_number
 from hypothesis import assume, example, given, note
 from hypothesis import strategies as st
 
-from gql_server.emails import normalize_email
+from gql_server.clock import utcnow
+from gql_server.emails import MAX_EMAIL_LENGTH, looks_like_email, normalize_email
 from gql_server.enums import ConversionState, TokenPurpose
 from gql_server.mail import LOCALES
 from gql_server.models import MailOutbox, Session, Token, User
+from gql_server.passwords import PasswordRejected, check_new_password, normalize_password
 from gql_server.plugin_api import InvalidEnrollmentInput
 from gql_server.tokens import hash_token, issue_token
 
 from ..flows import PASSWORD
 from .answers import (
     BEGIN_ENROLLMENT,
+    CHANGE_PASSWORD,
+    CONFIRM_EMAIL_CHANGE,
     CONFIRM_ENROLLMENT,
     END_OTHER_SESSIONS,
     END_SESSION,
@@ -29,6 +33,7 @@ from .answers import (
     REAUTHENTICATE,
     REGENERATE_RECOVERY_CODES,
     REQUEST_CONVERSION,
+    REQUEST_EMAIL_CHANGE,
     REQUEST_PASSWORD_RESET,
     SEND_LOGIN_CODE,
     SEND_REAUTHENTICATION_CODE,
@@ -40,6 +45,7 @@ from .answers import (
     typed,
 )
 from .strategies import (
+    ADMIN,
     CODES,
     EMAILS,
     ENROLLABLE,
@@ -49,6 +55,7 @@ from .strategies import (
     KNOWN_METHODS,
     METHODS,
     OTHER,
+    PASSWORD_TEXT,
     PASSWORDS,
     PHONE_NUMBERS,
     Live,
@@ -456,6 +463,20 @@ async def test_send_reauthentication_code(world, session, method):
     await world.unchanged()
 
 
+def _passes_s2(password: str) -> bool:
+    """Whether S2/S31 let `password` be set."""
+    try:
+        check_new_password(password)
+    except PasswordRejected:
+        return False
+    return True
+
+
+def _is_password(typed: str) -> bool:
+    """Whether `typed` is the world's PASSWORD (after NFKC, as it is checked, S31)."""
+    return normalize_password(typed) == normalize_password(PASSWORD)
+
+
 @HOSTILE
 @given(
     authorization=st.one_of(
@@ -489,6 +510,110 @@ async def _reset_step_up(world) -> None:
     await User.filter(id=world.admin_id).update(
         failed_code_attempts=0, code_lockouts=0, code_locked_until=None, code_failure_streak=0
     )
+
+
+@HOSTILE
+@given(
+    session=either(st.sampled_from(SESSIONS), st.none() | mangled(*SESSIONS)),
+    current=either(st.just(PASSWORD), PASSWORD_TEXT),
+    new=either(st.text(min_size=12, max_size=40), PASSWORD_TEXT),
+)
+@example(session="other_session", current=PASSWORD, new="\uff43orrect horse battery")
+@example(session="other_session", current="x" * 1025, new="a fine new passphrase")
+@example(session="other_session", current="wrong", new=PASSWORD)
+async def test_change_password(world, session, current, new):
+    # What reaches the service (U+0000 is sent as U+0001, world.send).
+    current, new = current.replace("\x00", "\x01"), new.replace("\x00", "\x01")
+    # R16: the right current password and another acceptable one change the password: the flow, not hostile.
+    assume(not (_is_password(current) and _passes_s2(new) and not _is_password(new)))
+    bearer = world.token(session, header=True) if isinstance(session, Mangled) else world.live.get(session or "")
+    try:
+        result = typed(
+            await world.send(CHANGE_PASSWORD, {"currentPassword": current, "newPassword": new}, bearer=bearer),
+            "changePassword",
+            {"AuthenticationRequired", "ReauthenticationRequired", "InvalidInput", "InvalidCredentials"},
+        )
+    finally:
+        # A wrong current password counts toward the lockout by design (S4); put the rounds back.
+        await User.filter(id__in=[world.admin_id, world.other_user_id]).update(
+            failed_password_attempts=0, password_lockouts=0, password_locked_until=None
+        )
+
+    if session is None or isinstance(session, Mangled) or session == "pending_session":
+        # Pat's session is restricted by enforcement (R10).
+        assert result["__typename"] == "AuthenticationRequired"
+    elif result["__typename"] == "ReauthenticationRequired":
+        # Kim's step-up window may have passed while the examples ran.
+        assert session == "admin_session" and result["methods"] == ["totp", "recovery_code"]
+    elif not _passes_s2(new) or _is_password(current):
+        # A refused new password is answered before the current one is looked at; with the right current
+        # one, the only new password left is the same one again.
+        assert (result["__typename"], result["field"]) == ("InvalidInput", "newPassword")
+    else:
+        assert result["__typename"] == "InvalidCredentials"
+    await world.unchanged()
+
+
+@HOSTILE
+@given(session=either(st.sampled_from(SESSIONS), st.none() | mangled(*SESSIONS)), email=EMAILS)
+@example(session="admin_session", email=ADMIN.upper())
+@example(session="admin_session", email=OTHER)
+@example(session="admin_session", email="kim.new@acme.example")
+async def test_request_email_change(world, session, email):
+    # R13: from Kim's stepped-up session a usable address gets the answer of every address (a link, or a
+    # notice to its owner when it is a world account's) and Kim's own address a notice; anything else is
+    # InvalidInput. The test undoes what a usable address writes, so that the next example starts alike.
+    bearer = world.token(session, header=True) if isinstance(session, Mangled) else world.live.get(session or "")
+    kim_session = Session.filter(token_hash=hash_token(world.live["admin_session"]))
+    verified_at = (await kim_session.get()).verified_at
+    await kim_session.update(verified_at=utcnow())
+    mail_before = len(world.mailbox.messages)
+    outbox_before = set(await MailOutbox.all().values_list("id", flat=True))
+    try:
+        result = typed(
+            await world.send(REQUEST_EMAIL_CHANGE, {"newEmail": email}, bearer=bearer),
+            "requestEmailChange",
+            members("requestEmailChange") - {"TooManyAttempts"},
+        )
+        address = normalize_email(email.replace("\x00", "\x01")[: MAX_EMAIL_LENGTH + 1])
+        if session is None or isinstance(session, Mangled) or session == "pending_session":
+            assert result["__typename"] == "AuthenticationRequired"
+        elif session == "other_session":
+            # Paula signs in with a password: she changes her address by converting (R8).
+            assert (result["__typename"], result["methods"]) == ("ReauthenticationRequired", [])
+        elif not looks_like_email(address) or address == ADMIN:
+            assert (result["__typename"], result["field"]) == ("InvalidInput", "newEmail")
+        else:
+            assert result["__typename"] == "EmailChangeRequested", result
+            to_new = "email_change_address_in_use" if address in FIXTURE_EMAILS else "email_change"
+            await mail_settled()
+            sent = world.mailbox.messages[mail_before:]
+            assert {(m["To"], m["X-Gql-Template"]) for m in sent} == {
+                (address, to_new),
+                (ADMIN, "notice_email_change_requested"),
+            }
+    finally:
+        await mail_settled()
+        del world.mailbox.messages[mail_before:]
+        await MailOutbox.exclude(id__in=list(outbox_before)).delete()
+        purposes = (TokenPurpose.EMAIL_CHANGE, TokenPurpose.REPORT_CHANGE)
+        await Token.filter(user_id=world.admin_id, purpose__in=purposes).delete()
+        await kim_session.update(verified_at=verified_at)
+    await world.unchanged()
+
+
+@HOSTILE
+@given(token=tokens(*ALL_TOKENS))
+async def test_confirm_email_change(world, token):
+    # R13: only a live link mailed to a new address changes one; none of the world's tokens is one.
+    result = typed(
+        await world.send(CONFIRM_EMAIL_CHANGE, {"token": world.token(token)}),
+        "confirmEmailChange",
+        {"ChallengeExpired"},
+    )
+
+    assert result["message"]
+    await world.unchanged()
 
 
 def _session_headers(world, authorization: bytes | Mangled | None, cookie: bytes | None) -> dict[str, bytes]:
