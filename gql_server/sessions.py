@@ -91,6 +91,12 @@ async def end_user_sessions(user: User, *, at: datetime | None = None) -> int:
     return await Session.filter(user_id=user.id, ended_at=None).update(ended_at=at or utcnow())
 
 
+async def end_other_sessions(user: User, keep: Session) -> int:
+    """End every session of `user` but `keep` (S18: a factor removed; the session that did it stays).
+    Returns how many were live."""
+    return await Session.filter(user_id=user.id, ended_at=None).exclude(id=keep.id).update(ended_at=utcnow())
+
+
 async def live_sessions(user_id: object, policy: SessionPolicy) -> list[Session]:
     """A user's live sessions (the liveness of `resolve_session`), newest first (R17)."""
     now = utcnow()

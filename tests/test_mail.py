@@ -45,6 +45,14 @@ VALUES: dict[str, dict[str, object]] = {
     "notice_invitation_elsewhere": {"new_address": "matti.k@example.org", "link": LINK, "expires_at": EXPIRES},
     "notice_address_changed": {"new_address": "matti.k@example.org", "link": LINK, "expires_at": EXPIRES},
     "password_reset": {"link": LINK, "expires_at": EXPIRES},
+    "notice_factor_added": {"factor": 'Authenticator app "work phone"', "link": LINK, "expires_at": EXPIRES},
+    "notice_factor_removed": {"factor": "Authenticator app", "link": LINK, "expires_at": EXPIRES},
+    "notice_factor_renamed": {
+        "factor": "Authenticator app",
+        "label": "work phone",
+        "link": LINK,
+        "expires_at": EXPIRES,
+    },
 }
 # Templates that carry a link, which must stand alone on its line (the architecture's link format).
 WITH_LINKS = (
@@ -53,6 +61,9 @@ WITH_LINKS = (
     "notice_address_changed",
     "password_reset",
     "recovery_codes_replaced",
+    "notice_factor_added",
+    "notice_factor_removed",
+    "notice_factor_renamed",
 )
 
 
