@@ -12,7 +12,7 @@ import pytest
 from gql_server.audit import AuditKind
 from gql_server.clock import utcnow
 from gql_server.enums import MembershipLevel, TokenPurpose
-from gql_server.limits import FACTOR_LABEL_MAX_LENGTH, STEP_UP_WINDOW
+from gql_server.limits import ENROLLMENT_ATTEMPTS, ENROLLMENTS_PER_HOUR, FACTOR_LABEL_MAX_LENGTH, STEP_UP_WINDOW
 from gql_server.models import AuditEvent, EnrolledFactor, Session, Token, User
 from gql_server.tokens import hash_token
 
@@ -151,6 +151,9 @@ async def test_r15_an_email_factor_is_proved_with_a_mailed_code_and_signs_in(cli
     begun = await _add(client, totp_user.token, "email_code")
     assert begun["sentTo"] and begun["secret"] is None
     code = code_in(await mailbox.next_to("anna@example.com", "enrollment_code"))
+    wrong = "000000" if code != "000000" else "111111"
+    refused = await _confirm(client, totp_user.token, begun["enrollment"], wrong)
+    assert (refused["__typename"], refused["attemptsLeft"]) == ("InvalidCode", ENROLLMENT_ATTEMPTS - 1)
 
     added = await _confirm(client, totp_user.token, begun["enrollment"], code)
 
@@ -252,6 +255,11 @@ async def test_r15_renaming_is_announced_and_audited(client, mailbox, totp_user)
     # The same name again changes nothing, and says nothing.
     assert (await _rename(client, totp_user.token, factor_id, "laptop"))["__typename"] == "FactorUpdated"
     assert await AuditEvent.filter(kind=AuditKind.FACTOR_RENAMED.value).count() == 1
+    # R13: "this wasn't me" signs the account out everywhere, this session included.
+    reported = await client.run("ReportUnrecognizedChange", token=link_token_in(notice, "report"))
+    assert reported["reportUnrecognizedChange"]["__typename"] == "ChangeReported"
+    client.forget_cookies()
+    assert (await client.run("Viewer", bearer=totp_user.token))["viewer"] is None
 
 
 @pytest.mark.parametrize(
@@ -347,3 +355,26 @@ async def test_r15_r14_a_password_user_adds_no_factor_and_has_none_to_change(cli
         assert anonymous["__typename"] == "AuthenticationRequired"
     assert not await Token.filter(purpose=TokenPurpose.ENROLLMENT).exists()
     assert await User.filter(email="pekka@example.com", login_method="PASSWORD").exists()
+
+
+async def test_r15_r9_a_factor_whose_method_is_gone_does_not_count(client, mailbox, totp_user):
+    # A factor of a plugin no longer installed cannot sign in: the one that can stays (R9).
+    user_id = totp_user.result["user"]["id"]
+    await EnrolledFactor.create(user_id=user_id, method="gone", state_encrypted="", created_at=utcnow())
+    factors = await _factors(client, totp_user.token)
+    assert [f["method"]["id"] for f in factors] == ["totp", "gone"]
+
+    assert (await _remove(client, totp_user.token, factors[0]["id"]))["__typename"] == "LastFactor"
+    assert (await _remove(client, totp_user.token, factors[1]["id"]))["__typename"] == "FactorUpdated"
+    assert [f["method"]["id"] for f in await _factors(client, totp_user.token)] == ["totp"]
+
+
+async def test_r15_s15_adding_factors_counts_against_the_hourly_enrollment_limit(client, mailbox, totp_user):
+    # The conversion's own enrollment counts too: the limit is the user's, whichever flow issues them.
+    answers = [
+        (await client.run("AddFactor", bearer=totp_user.token, method="totp"))["addFactor"]["__typename"]
+        for _ in range(ENROLLMENTS_PER_HOUR)
+    ]
+
+    assert answers == ["EnrollmentStarted"] * (ENROLLMENTS_PER_HOUR - 1) + ["TooManyAttempts"]
+    assert await Token.filter(purpose=TokenPurpose.ENROLLMENT).count() == ENROLLMENTS_PER_HOUR
