@@ -32,6 +32,10 @@ class AuditKind(StrEnum):
     INVITATION_SENT = "invitation_sent"
     CONVERSION_COMPLETED = "conversion_completed"
     FACTOR_ADDED = "factor_added"
+    # R15: a user removed one of their factors (`method`, `factor`, `sessions_ended`: the others ended, `ip`).
+    FACTOR_REMOVED = "factor_removed"
+    # R15: a user renamed one of their factors (`method`, `factor`, `ip`; not the name itself).
+    FACTOR_RENAMED = "factor_renamed"
     FACTORS_RESET = "factors_reset"
     LOGIN_CODE_SENT = "login_code_sent"
     SECOND_FACTOR_FAILED = "second_factor_failed"

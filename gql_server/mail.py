@@ -124,6 +124,35 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "{link}\n\n"
             "The link works once and expires at {expires}.\n",
         ),
+        "notice_factor_added": Template(
+            "A second factor was added to your account",
+            "Hello,\n\n"
+            "A second factor was added to the two-step verification of your account: {factor}. It signs in "
+            "to your account from now on.\n\n"
+            "If this wasn't you, someone is signed in to your account. Open this link to sign out everywhere, "
+            "lock the password until it is reset and tell your administrators:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}.\n",
+        ),
+        "notice_factor_removed": Template(
+            "A second factor was removed from your account",
+            "Hello,\n\n"
+            "Removed from the two-step verification of your account: {factor}. It no longer signs in, and "
+            "your account was signed out everywhere else.\n\n"
+            "If this wasn't you, someone is signed in to your account. Open this link to sign out everywhere, "
+            "lock the password until it is reset and tell your administrators:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}.\n",
+        ),
+        "notice_factor_renamed": Template(
+            "A second factor of your account was renamed",
+            "Hello,\n\n"
+            'A second factor of your account, {factor}, is now called "{label}".\n\n'
+            "If this wasn't you, someone is signed in to your account. Open this link to sign out everywhere, "
+            "lock the password until it is reset and tell your administrators:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}.\n",
+        ),
         "address_in_use": Template(
             "Your address was typed in for another account",
             "Hello,\n\n"
@@ -243,6 +272,35 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "recovery_codes_replaced": Template(
             "Varakoodisi uusittiin",
             "Tilillesi luotiin uudet varakoodit; vanhat eivät enää toimi.\n\n"
+            "Jos et tehnyt tätä itse, joku on kirjautuneena tilillesi. Avaa tämä linkki: se kirjaa sinut "
+            "ulos kaikkialta, lukitsee salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}.\n",
+        ),
+        "notice_factor_added": Template(
+            "Tiliisi lisättiin tunnistautumistapa",
+            "Hei,\n\n"
+            "Tilisi kaksivaiheiseen tunnistautumiseen lisättiin uusi tapa: {factor}. Sillä voi tästä lähtien "
+            "kirjautua tilillesi.\n\n"
+            "Jos et tehnyt tätä itse, joku on kirjautuneena tilillesi. Avaa tämä linkki: se kirjaa sinut "
+            "ulos kaikkialta, lukitsee salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}.\n",
+        ),
+        "notice_factor_removed": Template(
+            "Tililtäsi poistettiin tunnistautumistapa",
+            "Hei,\n\n"
+            "Tilisi kaksivaiheisesta tunnistautumisesta poistettiin: {factor}. Sillä ei voi enää kirjautua, "
+            "ja tilisi kirjattiin ulos kaikkialta muualta.\n\n"
+            "Jos et tehnyt tätä itse, joku on kirjautuneena tilillesi. Avaa tämä linkki: se kirjaa sinut "
+            "ulos kaikkialta, lukitsee salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}.\n",
+        ),
+        "notice_factor_renamed": Template(
+            "Tilisi tunnistautumistapa nimettiin uudelleen",
+            "Hei,\n\n"
+            'Tilisi tunnistautumistavan {factor} nimi on nyt "{label}".\n\n'
             "Jos et tehnyt tätä itse, joku on kirjautuneena tilillesi. Avaa tämä linkki: se kirjaa sinut "
             "ulos kaikkialta, lukitsee salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
             "{link}\n\n"

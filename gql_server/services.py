@@ -20,6 +20,7 @@ from gql_server.auth.factors import FactorCore
 from gql_server.auth.login import LoginLimits, LoginService
 from gql_server.auth.my_factors import MyFactors
 from gql_server.auth.my_sessions import MySessions
+from gql_server.auth.new_factor import NewFactors
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.operator import Operator
 from gql_server.auth.password_change import PasswordChanges
@@ -126,6 +127,7 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
     limits = LoginLimits(sessions=sessions, ticket=timedelta(minutes=settings.ticket_minutes))
     login = LoginService(passwords, auditor, limits, policy, second_factor, rate_limiter)
     step_up = StepUpService(second_factor, core, auditor, outbox, policy, rate_limiter)
+    new_factors = NewFactors(policy, core, settings.totp_issuer)
     return Services(
         settings=settings,
         plugins=pm,
@@ -142,19 +144,20 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
         enrollment=EnrollmentService(
             policy,
             core,
+            new_factors,
             passwords,
             auditor,
             outbox,
             notices,
             login,
-            EnrollmentSettings(settings.totp_issuer, sessions),
+            EnrollmentSettings(sessions),
         ),
         customers=CustomerService(auditor, policy),
         operator=Operator(passwords, auditor, conversion, outbox, policy),
         password_resets=resets,
         my_sessions=MySessions(auditor, policy, sessions),
         step_up=step_up,
-        my_factors=MyFactors(core, step_up, notices, outbox, auditor),
+        my_factors=MyFactors(core, new_factors, step_up, notices, outbox, auditor, policy),
         profile=ProfileService(auditor, policy),
         reports=ReportService(auditor, outbox, resets, rate_limiter),
         password_changes=PasswordChanges(login, step_up, passwords, notices, outbox, auditor, policy, rate_limiter),

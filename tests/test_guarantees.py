@@ -48,6 +48,9 @@ def test_r9_the_api_has_no_way_back():
         "changePassword",
         # R13: only the account's address changes, proven by its mailbox; the login method and factors stay.
         "requestEmailChange", "confirmEmailChange",
+        # R15: adding a factor only adds one (the account stays TWO_FACTOR); renaming changes a name;
+        # removing refuses the last factor (LastFactor, R9: tests/test_my_factors.py), all behind step-up.
+        "addFactor", "confirmFactor", "renameFactor", "removeFactor",
     }  # fmt: skip
     # updateCustomerSettings only takes the customer's settings, never a user's method or factors.
     schema = parse_sdl(SCHEMA_FILE.read_text())

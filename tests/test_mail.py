@@ -49,6 +49,14 @@ VALUES: dict[str, dict[str, object]] = {
     "email_change": {"link": LINK, "expires_at": EXPIRES, "email": "matti.k@example.org"},
     "notice_email_change_requested": {"new_address": "matti.k@example.org", "link": LINK, "expires_at": EXPIRES},
     "email_change_address_in_use": {"email": "matti@example.fi"},
+    "notice_factor_added": {"factor": 'Authenticator app "work phone"', "link": LINK, "expires_at": EXPIRES},
+    "notice_factor_removed": {"factor": "Authenticator app", "link": LINK, "expires_at": EXPIRES},
+    "notice_factor_renamed": {
+        "factor": "Authenticator app",
+        "label": "work phone",
+        "link": LINK,
+        "expires_at": EXPIRES,
+    },
 }
 # Templates that carry a link, which must stand alone on its line (the architecture's link format).
 WITH_LINKS = (
@@ -60,6 +68,9 @@ WITH_LINKS = (
     "notice_password_changed",
     "email_change",
     "notice_email_change_requested",
+    "notice_factor_added",
+    "notice_factor_removed",
+    "notice_factor_renamed",
 )
 
 

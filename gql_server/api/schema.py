@@ -161,6 +161,22 @@ class Mutation:
         resolver=mutations.confirm_email_change,
         description="R13: the link mailed to the new address; needs no session.",
     )
+    add_factor: enrollment_api.BeginEnrollmentResult = strawberry.mutation(
+        resolver=mutations.add_factor,
+        description="R15: add another factor, as an invitation's enrollment does (R5); confirm it with confirmFactor.",
+    )
+    confirm_factor: my_factors_api.ConfirmFactorResult = strawberry.mutation(
+        resolver=mutations.confirm_factor,
+        description="R15, S14: a code from the new factor makes it active. Needs a recent second factor (R14).",
+    )
+    rename_factor: my_factors_api.FactorResult = strawberry.mutation(
+        resolver=mutations.rename_factor,
+        description="R15: another name for one of your factors. Needs a recent second factor (R14).",
+    )
+    remove_factor: my_factors_api.FactorResult = strawberry.mutation(
+        resolver=mutations.remove_factor,
+        description="R15, R9: never the last factor; the other sessions end (S18). Needs a recent second factor (R14).",
+    )
 
 
 def _should_mask(error: GraphQLError) -> bool:

@@ -257,6 +257,25 @@ class EmailChanged:
     user: User
 
 
+@dataclass(frozen=True)
+class FactorAdded:
+    """R15, S14: a signed-in user's new factor is active (proved with a code from it)."""
+
+    factor: EnrolledFactor
+
+
+@dataclass(frozen=True)
+class FactorUpdated:
+    """R15: one of the user's factors was renamed or removed; the user as they are now."""
+
+    user: User
+
+
+@dataclass(frozen=True)
+class LastFactor:
+    """R9: the user's last second factor stays (recovery codes are not a factor)."""
+
+
 RequestConversionResult = (
     ConversionRequested | ChallengeExpired | EmailInUse | InvalidInput | AuthenticationRequired | TooManyAttempts
 )
@@ -289,3 +308,7 @@ RequestEmailChangeResult = (
     EmailChangeRequested | InvalidInput | ReauthenticationRequired | AuthenticationRequired | TooManyAttempts
 )
 ConfirmEmailChangeResult = EmailChanged | ChallengeExpired | EmailInUse
+ConfirmFactorResult = (
+    FactorAdded | InvalidCode | ChallengeExpired | ReauthenticationRequired | TooManyAttempts | InvalidInput
+)
+FactorResult = FactorUpdated | LastFactor | ReauthenticationRequired | AuthenticationRequired | InvalidInput

@@ -11,9 +11,12 @@ from gql_server_sms.phone import normalize_phone_number
 from hypothesis import assume, example, given, note
 from hypothesis import strategies as st
 
+from gql_server.auth.my_factors import clean_label
+from gql_server.auth.results import InvalidInput
 from gql_server.clock import utcnow
 from gql_server.emails import MAX_EMAIL_LENGTH, looks_like_email, normalize_email
 from gql_server.enums import ConversionState, TokenPurpose
+from gql_server.limits import STEP_UP_WINDOW
 from gql_server.mail import LOCALES
 from gql_server.models import MailOutbox, Session, Token, User
 from gql_server.passwords import PasswordRejected, check_new_password, normalize_password
@@ -22,16 +25,20 @@ from gql_server.tokens import hash_token, issue_token
 
 from ..flows import PASSWORD
 from .answers import (
+    ADD_FACTOR,
     BEGIN_ENROLLMENT,
     CHANGE_PASSWORD,
     CONFIRM_EMAIL_CHANGE,
     CONFIRM_ENROLLMENT,
+    CONFIRM_FACTOR,
     END_OTHER_SESSIONS,
     END_SESSION,
     LOGIN,
     LOGOUT,
     REAUTHENTICATE,
     REGENERATE_RECOVERY_CODES,
+    REMOVE_FACTOR,
+    RENAME_FACTOR,
     REQUEST_CONVERSION,
     REQUEST_EMAIL_CHANGE,
     REQUEST_PASSWORD_RESET,
@@ -234,6 +241,15 @@ async def test_start_conversion(world, session, email):
     await world.unchanged()
 
 
+def _textable(phone_number: str | None) -> bool:
+    """Whether the SMS method would take this number (and so begin an enrollment)."""
+    try:
+        normalize_phone_number(phone_number)
+    except InvalidEnrollmentInput:
+        return False
+    return True
+
+
 @HOSTILE
 @given(
     invitation=either(st.sampled_from([Live("invitation"), Live("new_invitation")]), tokens(*ALL_TOKENS)),
@@ -245,13 +261,8 @@ async def test_begin_enrollment(world, invitation, method, phone_number):
     if live and method in ENROLLABLE - {"sms"}:
         # A live invitation and a real method begin an enrollment: that is the flow, not hostile input.
         method = method.upper()
-    if live and method == "sms":
-        try:
-            normalize_phone_number(phone_number)
-        except InvalidEnrollmentInput:
-            pass
-        else:
-            assume(False)
+    # A number that can receive a text would begin an enrollment too.
+    assume(not (live and method == "sms" and _textable(phone_number)))
     variables = {"invitation": world.token(invitation), "method": method, "phoneNumber": phone_number}
 
     result = typed(await world.send(BEGIN_ENROLLMENT, variables), "beginEnrollment", members("beginEnrollment"))
@@ -400,6 +411,166 @@ async def test_update_profile(world, session, locale):
         assert result["__typename"] == "AuthenticationRequired"
     elif result["__typename"] == "InvalidInput":
         assert result["field"] == "locale"
+    await world.unchanged()
+
+
+# R15: who may change factors, and Kim's session either recently verified or not (R14).
+FACTOR_CALLERS = st.sampled_from([None, *SESSIONS, "stale_admin_session"]) | mangled(*SESSIONS)
+# Labels: hostile text, and plain names (which a recently verified Kim would give her own factor).
+LABELS = either(HOSTILE_TEXT, st.text(min_size=1, max_size=70))
+NO_FACTOR = ("ReauthenticationRequired", ())
+STALE = ("ReauthenticationRequired", ("totp", "recovery_code"))
+
+
+async def _factor_caller(world, caller) -> str | None:
+    """The bearer token of a factor operation's caller; "stale_admin_session" is Kim's session with its
+    second factor verified longer ago than the step-up window (put back by `_fresh_again`)."""
+    if isinstance(caller, Mangled):
+        return world.token(caller, header=True)
+    if caller == "stale_admin_session":
+        stale = utcnow() - STEP_UP_WINDOW - timedelta(minutes=1)
+        await Session.filter(token_hash=hash_token(world.live["admin_session"])).update(verified_at=stale)
+        return world.live["admin_session"]
+    return world.live.get(caller or "")
+
+
+async def _fresh_again(world, verified_at) -> None:
+    await Session.filter(token_hash=hash_token(world.live["admin_session"])).update(verified_at=verified_at)
+
+
+def _refusal_of(caller, *, restricted: str) -> tuple[str, tuple[str, ...]] | None:
+    """What R14 answers a caller other than Kim's recent session; None for Kim's recent session."""
+    if caller is None or isinstance(caller, Mangled) or caller == "pending_session":
+        # No session, a damaged one, or Pat's one-factor session that must convert (R10).
+        return (restricted, ())
+    if caller == "other_session":
+        return NO_FACTOR
+    return STALE if caller == "stale_admin_session" else None
+
+
+def _answer(result) -> tuple[str, tuple[str, ...]]:
+    return result["__typename"], tuple(result.get("methods", ()))
+
+
+@HOSTILE
+@given(caller=FACTOR_CALLERS, method=METHODS, phone_number=PHONE_NUMBERS)
+async def test_add_factor(world, caller, method, phone_number):
+    # R15: only a signed-in two-factor user begins adding a factor, and only with a method R5 allows.
+    if caller in {"admin_session", "stale_admin_session"} and method in ENROLLABLE - {"sms"}:
+        # Kim and a real method begin an enrollment: that is the flow, not hostile input.
+        method = method.upper()
+    assume(not (caller in {"admin_session", "stale_admin_session"} and method == "sms" and _textable(phone_number)))
+    verified_at = (await Session.get(token_hash=hash_token(world.live["admin_session"]))).verified_at
+    bearer = await _factor_caller(world, caller)
+
+    response = await world.send(ADD_FACTOR, {"method": method, "phoneNumber": phone_number}, bearer=bearer)
+    result = typed(response, "addFactor", members("addFactor"))
+
+    if caller in {"admin_session", "stale_admin_session"}:
+        # Beginning needs no recent factor: the account changes only at confirmFactor, which asks (R14).
+        expected = ("InvalidInput", "phoneNumber") if method == "sms" else ("MethodNotAvailable", None)
+        assert (result["__typename"], result.get("field")) == expected, result
+    elif caller == "other_session":
+        # A password user's first factor comes from converting (R8).
+        assert result["__typename"] == "MethodNotAvailable"
+    else:
+        assert result["__typename"] == "ChallengeExpired"
+    await _fresh_again(world, verified_at)
+    await world.unchanged()
+
+
+@HOSTILE
+@given(
+    caller=FACTOR_CALLERS,
+    enrollment=either(
+        st.sampled_from([Live("added_enrollment"), Live("enrollment"), Live("new_enrollment")]),
+        tokens(*ALL_TOKENS),
+    ),
+    code=CODES,
+    label=st.none() | LABELS,
+)
+async def test_confirm_factor(world, caller, enrollment, code, label):
+    not_a_right_code(world, code)
+    verified_at = (await Session.get(token_hash=hash_token(world.live["admin_session"]))).verified_at
+    bearer = await _factor_caller(world, caller)
+    variables = {"enrollment": world.token(enrollment), "code": code, "label": label}
+
+    result = typed(
+        await world.send(CONFIRM_FACTOR, variables, bearer=bearer), "confirmFactor", members("confirmFactor")
+    )
+
+    refusal = _refusal_of(caller, restricted="ChallengeExpired")
+    if refusal is not None:
+        assert _answer(result) == refusal, result
+    elif isinstance(clean_label(label), InvalidInput):
+        # The name is checked before a code attempt is spent.
+        assert (result["__typename"], result["field"]) == ("InvalidInput", "label"), result
+    elif enrollment == Live("added_enrollment"):
+        assert result["__typename"] == "InvalidCode"
+        await reset_code_attempts(world, "added_enrollment")
+    else:
+        # S15: an invitation's enrollment, or no enrollment at all, is not Kim's factor to add.
+        assert result["__typename"] == "ChallengeExpired"
+    await _fresh_again(world, verified_at)
+    await world.unchanged()
+
+
+def _factor_id(world, target) -> str:
+    """An id argument: hostile text, a random id, or some spelling of Kim's factor's id."""
+    if not isinstance(target, int):
+        return str(target)
+    spellings = [world.admin_factor_id, *uuid_spellings(world.admin_factor_id)]
+    return spellings[target % len(spellings)]
+
+
+FACTOR_IDS = st.one_of(HOSTILE_TEXT, st.uuids().map(str), st.integers(0, 7))
+
+
+@HOSTILE
+@given(caller=FACTOR_CALLERS, target=FACTOR_IDS, label=LABELS)
+async def test_rename_factor(world, caller, target, label):
+    factor_id = _factor_id(world, target)
+    kims = same_id(factor_id, world.admin_factor_id)
+    # Kim, recently verified, naming her own factor: that is the flow, not hostile input.
+    assume(not (caller == "admin_session" and kims and not isinstance(clean_label(label), InvalidInput)))
+    verified_at = (await Session.get(token_hash=hash_token(world.live["admin_session"]))).verified_at
+    bearer = await _factor_caller(world, caller)
+
+    response = await world.send(RENAME_FACTOR, {"id": factor_id, "label": label}, bearer=bearer)
+    result = typed(response, "renameFactor", members("renameFactor"))
+
+    refusal = _refusal_of(caller, restricted="AuthenticationRequired")
+    if refusal is not None:
+        assert _answer(result) == refusal, result
+    elif isinstance(clean_label(label), InvalidInput):
+        assert (result["__typename"], result["field"]) == ("InvalidInput", "label"), result
+    else:
+        # Malformed, unknown or another's: one answer (ids tell nothing about other accounts).
+        assert (result["__typename"], result["field"]) == ("InvalidInput", "id"), result
+    await _fresh_again(world, verified_at)
+    await world.unchanged()
+
+
+@HOSTILE
+@given(caller=FACTOR_CALLERS, target=FACTOR_IDS)
+async def test_remove_factor(world, caller, target):
+    factor_id = _factor_id(world, target)
+    verified_at = (await Session.get(token_hash=hash_token(world.live["admin_session"]))).verified_at
+    bearer = await _factor_caller(world, caller)
+
+    result = typed(
+        await world.send(REMOVE_FACTOR, {"id": factor_id}, bearer=bearer), "removeFactor", members("removeFactor")
+    )
+
+    refusal = _refusal_of(caller, restricted="AuthenticationRequired")
+    if refusal is not None:
+        assert _answer(result) == refusal, result
+    elif same_id(factor_id, world.admin_factor_id):
+        # R9: Kim's only factor stays, however its id is spelt.
+        assert result["__typename"] == "LastFactor"
+    else:
+        assert (result["__typename"], result["field"]) == ("InvalidInput", "id"), result
+    await _fresh_again(world, verified_at)
     await world.unchanged()
 
 
