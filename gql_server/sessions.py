@@ -88,8 +88,7 @@ async def end_session(session: Session) -> bool:
 async def end_user_sessions(user: User, *, at: datetime | None = None, keep: Session | None = None) -> int:
     """End every live session of `user` (S18: a reset, an operator reset, "this wasn't me", a completed
     conversion) but `keep` (a password change, a factor removed: the session that did it stays, R15, R16);
-    `at` is the end time to record (now
-    when not given). Returns how many were live."""
+    `at` is the end time to record (now when not given). Returns how many were live."""
     rows = Session.filter(user_id=user.id, ended_at=None)
     if keep is not None:
         rows = rows.exclude(id=keep.id)
