@@ -32,6 +32,10 @@ class AuditKind(StrEnum):
     INVITATION_SENT = "invitation_sent"
     CONVERSION_COMPLETED = "conversion_completed"
     FACTOR_ADDED = "factor_added"
+    # R15: a user removed one of their factors (`method`, `factor`, `sessions_ended`: the others ended, `ip`).
+    FACTOR_REMOVED = "factor_removed"
+    # R15: a user renamed one of their factors (`method`, `factor`, `ip`; not the name itself).
+    FACTOR_RENAMED = "factor_renamed"
     FACTORS_RESET = "factors_reset"
     LOGIN_CODE_SENT = "login_code_sent"
     SECOND_FACTOR_FAILED = "second_factor_failed"
@@ -53,6 +57,11 @@ class AuditKind(StrEnum):
     CHANGE_REPORTED = "change_reported"
     PASSWORD_RESET = "password_reset"  # noqa: S105 (an event name, not a secret)
     PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105 (an event name, not a secret)
+    # R16: the user changed their password in a session (`sessions`: the other sessions ended, `ip`).
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an event name, not a secret)
+    # R13: a link to confirm a new address was mailed there (`sent_to`, masked; `ip`). Written the same
+    # whether or not the address has an account: the log is read by the customers' admins (no enumeration).
+    EMAIL_CHANGE_REQUESTED = "email_change_requested"
     # The account's address changed: `old` and `new` in the data (R13).
     EMAIL_CHANGED = "email_changed"
     # An operator's `user create` whose invitation the mail server refused: the account is removed again.

@@ -164,10 +164,20 @@ RATE_LIMIT_SEND_LOGIN_CODE: Final = "10/minute"
 RATE_LIMIT_REQUEST_CONVERSION: Final = "10/minute"
 # R13, setting: RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE.
 RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE: Final = "10/minute"
+# R16, setting: RATE_LIMIT_CHANGE_PASSWORD (a current password is checked: the S4 lockout counts too).
+RATE_LIMIT_CHANGE_PASSWORD: Final = "10/minute"  # noqa: S105 (a rate, not a secret)
+# R13, setting: RATE_LIMIT_CONFIRM_EMAIL_CHANGE (the link mailed to a new address).
+RATE_LIMIT_CONFIRM_EMAIL_CHANGE: Final = "10/minute"
 # R16: reset links one account may be sent in an hour (beyond it, requests are answered alike and send nothing).
 PASSWORD_RESETS_PER_HOUR: Final = 5
-# R16, setting: RATE_LIMIT_RESET_PASSWORD (requesting a link and using one share it).
+# R16, setting: RATE_LIMIT_REQUEST_PASSWORD_RESET.
+RATE_LIMIT_REQUEST_PASSWORD_RESET: Final = "10/minute"  # noqa: S105 (a rate, not a secret)
+# R16, setting: RATE_LIMIT_RESET_PASSWORD.
 RATE_LIMIT_RESET_PASSWORD: Final = "10/minute"  # noqa: S105 (a rate, not a secret)
+# R14, setting: RATE_LIMIT_REAUTHENTICATE.
+RATE_LIMIT_REAUTHENTICATE: Final = "30/minute"
+# R14, setting: RATE_LIMIT_SEND_REAUTHENTICATION_CODE.
+RATE_LIMIT_SEND_REAUTHENTICATION_CODE: Final = "10/minute"
 # R12: how long the limiter counts in-process before asking a failed Redis again.
 REDIS_RETRY_SECONDS: Final = 5.0
 # S37: connecting to Redis and each command, at most: an unreachable Redis costs a request this, not a hang.

@@ -26,3 +26,7 @@ class Links:
     def password_reset(self, token: str) -> str:
         """`{PUBLIC_URL}/reset-password#token=<token>`: choose a new password (R13, R16)."""
         return f"{self.public_url}/reset-password#token={token}"
+
+    def email_change(self, token: str) -> str:
+        """`{PUBLIC_URL}/email-change#token=<token>`: confirm a new address from its own mailbox (R13)."""
+        return f"{self.public_url}/email-change#token={token}"

@@ -124,6 +124,35 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "{link}\n\n"
             "The link works once and expires at {expires}.\n",
         ),
+        "notice_factor_added": Template(
+            "A second factor was added to your account",
+            "Hello,\n\n"
+            "A second factor was added to the two-step verification of your account: {factor}. It signs in "
+            "to your account from now on.\n\n"
+            "If this wasn't you, someone is signed in to your account. Open this link to sign out everywhere, "
+            "lock the password until it is reset and tell your administrators:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}.\n",
+        ),
+        "notice_factor_removed": Template(
+            "A second factor was removed from your account",
+            "Hello,\n\n"
+            "Removed from the two-step verification of your account: {factor}. It no longer signs in, and "
+            "your account was signed out everywhere else.\n\n"
+            "If this wasn't you, someone is signed in to your account. Open this link to sign out everywhere, "
+            "lock the password until it is reset and tell your administrators:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}.\n",
+        ),
+        "notice_factor_renamed": Template(
+            "A second factor of your account was renamed",
+            "Hello,\n\n"
+            'A second factor of your account, {factor}, is now called "{label}".\n\n'
+            "If this wasn't you, someone is signed in to your account. Open this link to sign out everywhere, "
+            "lock the password until it is reset and tell your administrators:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}.\n",
+        ),
         "address_in_use": Template(
             "Your address was typed in for another account",
             "Hello,\n\n"
@@ -152,6 +181,42 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "and tell your administrators:\n\n"
             "{link}\n\n"
             "The link works once and expires at {expires}.\n",
+        ),
+        "notice_password_changed": Template(
+            "Your password was changed",
+            "Hello,\n\n"
+            "The password of your account was changed, and every other session of the account was signed out.\n\n"
+            "If this wasn't you, someone is signed in to your account. Open this link to sign out everywhere, "
+            "lock the password until it is reset and tell your administrators:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}.\n",
+        ),
+        "email_change": Template(
+            "Confirm your new email address",
+            "Hello,\n\n"
+            "You asked to make {email} your account's email address. Open this link to confirm it:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}.\n"
+            "If you did not ask for this, you can ignore this message: nothing changes.\n",
+        ),
+        "notice_email_change_requested": Template(
+            "A new email address was requested for your account",
+            "Hello,\n\n"
+            "Someone signed in to your account asked to change its email address to {new_address}. A link "
+            "to confirm it went there; the change is made only when that link is opened.\n\n"
+            "If this wasn't you, someone is signed in to your account. Open this link to stop the change, "
+            "sign out everywhere and choose a new password:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}. If it was you, you can ignore this message.\n",
+        ),
+        "email_change_address_in_use": Template(
+            "Your address was typed in for another account",
+            "Hello,\n\n"
+            "Someone signed in to another account asked to make this address, {email}, that account's "
+            "email address. It already belongs to your account, so nothing was sent to confirm it and "
+            "your account is unchanged.\n\n"
+            "If that was you with a second account, it keeps its own address. Otherwise you can ignore "
+            "this message.\n",
         ),
         "password_reset": Template(
             "Choose a new password",
@@ -213,6 +278,35 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "{link}\n\n"
             "Linkki toimii kerran ja vanhenee {expires}.\n",
         ),
+        "notice_factor_added": Template(
+            "Tiliisi lisättiin tunnistautumistapa",
+            "Hei,\n\n"
+            "Tilisi kaksivaiheiseen tunnistautumiseen lisättiin uusi tapa: {factor}. Sillä voi tästä lähtien "
+            "kirjautua tilillesi.\n\n"
+            "Jos et tehnyt tätä itse, joku on kirjautuneena tilillesi. Avaa tämä linkki: se kirjaa sinut "
+            "ulos kaikkialta, lukitsee salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}.\n",
+        ),
+        "notice_factor_removed": Template(
+            "Tililtäsi poistettiin tunnistautumistapa",
+            "Hei,\n\n"
+            "Tilisi kaksivaiheisesta tunnistautumisesta poistettiin: {factor}. Sillä ei voi enää kirjautua, "
+            "ja tilisi kirjattiin ulos kaikkialta muualta.\n\n"
+            "Jos et tehnyt tätä itse, joku on kirjautuneena tilillesi. Avaa tämä linkki: se kirjaa sinut "
+            "ulos kaikkialta, lukitsee salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}.\n",
+        ),
+        "notice_factor_renamed": Template(
+            "Tilisi tunnistautumistapa nimettiin uudelleen",
+            "Hei,\n\n"
+            'Tilisi tunnistautumistavan {factor} nimi on nyt "{label}".\n\n'
+            "Jos et tehnyt tätä itse, joku on kirjautuneena tilillesi. Avaa tämä linkki: se kirjaa sinut "
+            "ulos kaikkialta, lukitsee salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}.\n",
+        ),
         "address_in_use": Template(
             "Osoitettasi yritettiin käyttää toiselle tilille",
             "Hei,\n\n"
@@ -242,6 +336,44 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
             "{link}\n\n"
             "Linkki toimii kerran ja vanhenee {expires}.\n",
+        ),
+        "notice_password_changed": Template(
+            "Salasanasi vaihdettiin",
+            "Hei,\n\n"
+            "Tilisi salasana vaihdettiin, ja tilin kaikki muut istunnot kirjattiin ulos.\n\n"
+            "Jos et tehnyt tätä itse, joku on kirjautuneena tilillesi. Avaa tämä linkki: se kirjaa sinut "
+            "ulos kaikkialta, lukitsee salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}.\n",
+        ),
+        "email_change": Template(
+            "Vahvista uusi sähköpostiosoitteesi",
+            "Hei,\n\n"
+            "Pyysit, että tilisi sähköpostiosoitteeksi vaihdetaan {email}. Vahvista se avaamalla tämä "
+            "linkki:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}.\n"
+            "Jos et pyytänyt tätä, voit jättää tämän viestin huomiotta: mikään ei muutu.\n",
+        ),
+        "notice_email_change_requested": Template(
+            "Tilillesi pyydettiin uutta sähköpostiosoitetta",
+            "Hei,\n\n"
+            "Tilillesi kirjautunut pyysi vaihtamaan tilin sähköpostiosoitteeksi {new_address}. Sinne "
+            "lähetettiin vahvistuslinkki; osoite vaihtuu vasta, kun linkki avataan.\n\n"
+            "Jos et tehnyt tätä itse, joku on kirjautuneena tilillesi. Pysäytä muutos, kirjaudu ulos "
+            "kaikkialta ja valitse uusi salasana avaamalla tämä linkki:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}. Jos se olit sinä, voit jättää tämän viestin "
+            "huomiotta.\n",
+        ),
+        "email_change_address_in_use": Template(
+            "Osoitettasi yritettiin käyttää toiselle tilille",
+            "Hei,\n\n"
+            "Toiselle tilille kirjautunut pyysi vaihtamaan sen tilin sähköpostiosoitteeksi tämän osoitteen, "
+            "{email}. Osoite kuuluu jo sinun tilillesi, joten vahvistuslinkkiä ei lähetetty eikä tilisi "
+            "muuttunut.\n\n"
+            "Jos se olit sinä toisella tililläsi, sen osoite pysyy ennallaan. Muuten voit jättää tämän "
+            "viestin huomiotta.\n",
         ),
         "password_reset": Template(
             "Valitse uusi salasana",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -34,24 +35,30 @@ class Action(StrEnum):
     SEND_LOGIN_CODE = "send_login_code"
     REQUEST_CONVERSION = "request_conversion"
     REPORT_UNRECOGNIZED_CHANGE = "report_unrecognized_change"
+    REQUEST_PASSWORD_RESET = "request_password_reset"  # noqa: S105 (an action name, not a secret)
     RESET_PASSWORD = "reset_password"  # noqa: S105 (an action name, not a secret)
+    REAUTHENTICATE = "reauthenticate"
+    SEND_REAUTHENTICATION_CODE = "send_reauthentication_code"
+    CONFIRM_EMAIL_CHANGE = "confirm_email_change"
+    CHANGE_PASSWORD = "change_password"  # noqa: S105 (an action name, not a secret)
 
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Budgets per client address, in the `limits` notation ("20/minute"): the RATE_LIMIT_* settings,
-    whose defaults are in gql_server/limits.py."""
+    """Budgets per client address, in the `limits` notation ("20/minute"), one per limited mutation: the
+    RATE_LIMIT_<MUTATION> settings (architecture: one setting per limited mutation), whose defaults are in
+    gql_server/limits.py."""
 
-    login: str
-    verify_second_factor: str
-    send_login_code: str
-    request_conversion: str
-    report_unrecognized_change: str
-    reset_password: str
+    budgets: Mapping[Action, str]
+
+    @classmethod
+    def from_settings(cls, settings: object) -> RateLimits:
+        """Each action's budget from its setting, `rate_limit_<action>`; a missing setting stops start-up."""
+        return cls({action: str(getattr(settings, f"rate_limit_{action.value}")) for action in Action})
 
     def item(self, action: Action) -> RateLimitItem:
         """The parsed budget of one action."""
-        return parse(getattr(self, action.value))
+        return parse(self.budgets[action])
 
 
 class ClientRateLimiter:

@@ -14,13 +14,16 @@ from gql_server.audit_export import JsonLinesAuditExporter
 from gql_server.auth import lockout
 from gql_server.auth.conversion import ConversionService
 from gql_server.auth.customers import CustomerService
+from gql_server.auth.email_change import EmailChanges
 from gql_server.auth.enrollment import EnrollmentService, EnrollmentSettings
 from gql_server.auth.factors import FactorCore
 from gql_server.auth.login import LoginLimits, LoginService
 from gql_server.auth.my_factors import MyFactors
 from gql_server.auth.my_sessions import MySessions
+from gql_server.auth.new_factor import NewFactors
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.operator import Operator
+from gql_server.auth.password_change import PasswordChanges
 from gql_server.auth.password_reset import PasswordResets
 from gql_server.auth.profile import ProfileService
 from gql_server.auth.report import ReportService
@@ -69,6 +72,8 @@ class Services:
     my_factors: MyFactors
     profile: ProfileService
     reports: ReportService
+    password_changes: PasswordChanges
+    email_changes: EmailChanges
     plugin_runner: PluginRunner
     rate_limiter: ClientRateLimiter | None = None
     audit_exporter: JsonLinesAuditExporter | None = None
@@ -109,14 +114,7 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
     sessions = SessionPolicy(idle=settings.session_idle, absolute=settings.session_absolute)
     policy = Policy(pm, methods)
     rate_limiter = ClientRateLimiter(
-        RateLimits(
-            login=settings.rate_limit_login,
-            verify_second_factor=settings.rate_limit_verify_second_factor,
-            send_login_code=settings.rate_limit_send_login_code,
-            request_conversion=settings.rate_limit_request_conversion,
-            report_unrecognized_change=settings.rate_limit_report_unrecognized_change,
-            reset_password=settings.rate_limit_reset_password,
-        ),
+        RateLimits.from_settings(settings),
         settings.redis_url,
     )
     plugin_runner = PluginRunner(settings.gql_server_plugin_timeout_seconds)
@@ -129,6 +127,7 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
     limits = LoginLimits(sessions=sessions, ticket=timedelta(minutes=settings.ticket_minutes))
     login = LoginService(passwords, auditor, limits, policy, second_factor, rate_limiter)
     step_up = StepUpService(second_factor, core, auditor, outbox, policy, rate_limiter)
+    new_factors = NewFactors(policy, core, settings.totp_issuer)
     return Services(
         settings=settings,
         plugins=pm,
@@ -145,21 +144,24 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
         enrollment=EnrollmentService(
             policy,
             core,
+            new_factors,
             passwords,
             auditor,
             outbox,
             notices,
             login,
-            EnrollmentSettings(settings.totp_issuer, sessions),
+            EnrollmentSettings(sessions),
         ),
         customers=CustomerService(auditor, policy),
         operator=Operator(passwords, auditor, conversion, outbox, policy),
         password_resets=resets,
         my_sessions=MySessions(auditor, policy, sessions),
         step_up=step_up,
-        my_factors=MyFactors(core, step_up, notices, outbox, auditor),
+        my_factors=MyFactors(core, new_factors, step_up, notices, outbox, auditor, policy),
         profile=ProfileService(auditor, policy),
         reports=ReportService(auditor, outbox, resets, rate_limiter),
+        password_changes=PasswordChanges(login, step_up, passwords, notices, outbox, auditor, policy, rate_limiter),
+        email_changes=EmailChanges(step_up, notices, outbox, links, auditor, rate_limiter),
         plugin_runner=plugin_runner,
         rate_limiter=rate_limiter,
         audit_exporter=exporter,

@@ -85,10 +85,14 @@ async def end_session(session: Session) -> bool:
     return ended > 0
 
 
-async def end_user_sessions(user: User, *, at: datetime | None = None) -> int:
+async def end_user_sessions(user: User, *, at: datetime | None = None, keep: Session | None = None) -> int:
     """End every live session of `user` (S18: a reset, an operator reset, "this wasn't me", a completed
-    conversion); `at` is the end time to record (now when not given). Returns how many were live."""
-    return await Session.filter(user_id=user.id, ended_at=None).update(ended_at=at or utcnow())
+    conversion) but `keep` (a password change, a factor removed: the session that did it stays, R15, R16);
+    `at` is the end time to record (now when not given). Returns how many were live."""
+    rows = Session.filter(user_id=user.id, ended_at=None)
+    if keep is not None:
+        rows = rows.exclude(id=keep.id)
+    return await rows.update(ended_at=at or utcnow())
 
 
 async def live_sessions(user_id: object, policy: SessionPolicy) -> list[Session]:

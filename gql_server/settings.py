@@ -20,11 +20,16 @@ from gql_server.limits import (
     MAX_REQUEST_BODY_BYTES,
     PASSWORD_HASH_QUEUE,
     PLUGIN_TIMEOUT_SECONDS,
+    RATE_LIMIT_CHANGE_PASSWORD,
+    RATE_LIMIT_CONFIRM_EMAIL_CHANGE,
     RATE_LIMIT_LOGIN,
+    RATE_LIMIT_REAUTHENTICATE,
     RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE,
     RATE_LIMIT_REQUEST_CONVERSION,
+    RATE_LIMIT_REQUEST_PASSWORD_RESET,
     RATE_LIMIT_RESET_PASSWORD,
     RATE_LIMIT_SEND_LOGIN_CODE,
+    RATE_LIMIT_SEND_REAUTHENTICATION_CODE,
     RATE_LIMIT_VERIFY_SECOND_FACTOR,
     SECRET_KEY_MIN_LENGTH,
     SESSION_ABSOLUTE_HOURS,
@@ -87,7 +92,12 @@ class Settings(BaseSettings):
     rate_limit_send_login_code: str = RATE_LIMIT_SEND_LOGIN_CODE
     rate_limit_request_conversion: str = RATE_LIMIT_REQUEST_CONVERSION
     rate_limit_report_unrecognized_change: str = RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE
+    rate_limit_request_password_reset: str = RATE_LIMIT_REQUEST_PASSWORD_RESET
     rate_limit_reset_password: str = RATE_LIMIT_RESET_PASSWORD
+    rate_limit_reauthenticate: str = RATE_LIMIT_REAUTHENTICATE
+    rate_limit_send_reauthentication_code: str = RATE_LIMIT_SEND_REAUTHENTICATION_CODE
+    rate_limit_confirm_email_change: str = RATE_LIMIT_CONFIRM_EMAIL_CHANGE
+    rate_limit_change_password: str = RATE_LIMIT_CHANGE_PASSWORD
     # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; none by default,
     # so a client cannot choose its own address for the rate limits.
     trusted_proxies: str = ""
@@ -129,7 +139,12 @@ class Settings(BaseSettings):
         "rate_limit_send_login_code",
         "rate_limit_request_conversion",
         "rate_limit_report_unrecognized_change",
+        "rate_limit_request_password_reset",
         "rate_limit_reset_password",
+        "rate_limit_reauthenticate",
+        "rate_limit_send_reauthentication_code",
+        "rate_limit_confirm_email_change",
+        "rate_limit_change_password",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

@@ -14,7 +14,8 @@ import pytest
 from gql_server.audit import AuditKind
 from gql_server.clock import utcnow
 from gql_server.limits import RESERVATION_LIFETIME, STREAK_CAP
-from gql_server.models import AuditEvent, User
+from gql_server.models import AuditEvent, Session, User
+from gql_server.tokens import hash_token
 
 from . import plugin_fakes
 from .flows import PASSWORD, challenge, convert, totp_code, verify
@@ -137,6 +138,26 @@ class TestSecondFactor:
         after = await User.get(id=anna.id)
         assert (after.failed_code_attempts, after.code_failure_streak, after.code_reserved) == (0, 0, 0)
         assert (await verify(client, flaky_challenge, "flaky", "100001"))["__typename"] == "LoginSuccess"
+
+    async def test_s35_r14_a_step_up_cancelled_mid_check_counts_nothing(self, client, flaky_challenge):
+        token = (await verify(client, flaky_challenge, "flaky", "100001"))["token"]
+        await Session.filter(token_hash=hash_token(token)).update(verified_at=None)
+        plugin_fakes.STALLING.clear()
+        stepping_up = asyncio.create_task(client.run("Reauthenticate", bearer=token, method="flaky", code="hang"))
+
+        async def checking() -> bool:
+            return plugin_fakes.STALLING.is_set()
+
+        await until(checking, "the plugin's check to start")
+        stepping_up.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stepping_up
+        anna = await User.get(email="anna@example.com")
+        session = await Session.get(token_hash=hash_token(token))
+        # Neither the session's step-up budget nor the user's second-factor round lost a place.
+        assert (session.step_up_failures, anna.failed_code_attempts, anna.code_reserved) == (0, 0, 0)
+        done = await client.run("Reauthenticate", bearer=token, method="flaky", code="100002")
+        assert done["reauthenticate"]["__typename"] == "Reauthenticated"
 
     async def test_s35_a_full_second_factor_round_is_retryable_not_a_wrong_code(self, client, flaky_challenge):
         anna = await User.get(email="anna@example.com")

@@ -43,6 +43,14 @@ def test_r9_the_api_has_no_way_back():
         "reauthenticate", "sendReauthenticationCode",
         # R15: a new set of recovery codes (S11), behind step-up; the factors stay.
         "regenerateRecoveryCodes",
+        # R16: a new password with the current one; the login method, the factors and the second step of a
+        # two-factor login stay (tests/test_password_change.py).
+        "changePassword",
+        # R13: only the account's address changes, proven by its mailbox; the login method and factors stay.
+        "requestEmailChange", "confirmEmailChange",
+        # R15: adding a factor only adds one (the account stays TWO_FACTOR); renaming changes a name;
+        # removing refuses the last factor (LastFactor, R9: tests/test_my_factors.py), all behind step-up.
+        "addFactor", "confirmFactor", "renameFactor", "removeFactor",
     }  # fmt: skip
     # updateCustomerSettings only takes the customer's settings, never a user's method or factors.
     schema = parse_sdl(SCHEMA_FILE.read_text())

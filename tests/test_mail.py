@@ -45,6 +45,18 @@ VALUES: dict[str, dict[str, object]] = {
     "notice_invitation_elsewhere": {"new_address": "matti.k@example.org", "link": LINK, "expires_at": EXPIRES},
     "notice_address_changed": {"new_address": "matti.k@example.org", "link": LINK, "expires_at": EXPIRES},
     "password_reset": {"link": LINK, "expires_at": EXPIRES},
+    "notice_password_changed": {"link": LINK, "expires_at": EXPIRES},
+    "email_change": {"link": LINK, "expires_at": EXPIRES, "email": "matti.k@example.org"},
+    "notice_email_change_requested": {"new_address": "matti.k@example.org", "link": LINK, "expires_at": EXPIRES},
+    "email_change_address_in_use": {"email": "matti@example.fi"},
+    "notice_factor_added": {"factor": 'Authenticator app "work phone"', "link": LINK, "expires_at": EXPIRES},
+    "notice_factor_removed": {"factor": "Authenticator app", "link": LINK, "expires_at": EXPIRES},
+    "notice_factor_renamed": {
+        "factor": "Authenticator app",
+        "label": "work phone",
+        "link": LINK,
+        "expires_at": EXPIRES,
+    },
 }
 # Templates that carry a link, which must stand alone on its line (the architecture's link format).
 WITH_LINKS = (
@@ -53,6 +65,12 @@ WITH_LINKS = (
     "notice_address_changed",
     "password_reset",
     "recovery_codes_replaced",
+    "notice_password_changed",
+    "email_change",
+    "notice_email_change_requested",
+    "notice_factor_added",
+    "notice_factor_removed",
+    "notice_factor_renamed",
 )
 
 
@@ -108,7 +126,9 @@ def test_invitation_names_the_address(locale):
 
 
 @pytest.mark.parametrize("locale", ["en", "fi"])
-@pytest.mark.parametrize("name", ["notice_invitation_elsewhere", "notice_address_changed"])
+@pytest.mark.parametrize(
+    "name", ["notice_invitation_elsewhere", "notice_address_changed", "notice_email_change_requested"]
+)
 def test_r13_notices_name_the_new_address_and_when_the_link_expires(name, locale):
     _, text = render(name, locale, **VALUES[name])
 

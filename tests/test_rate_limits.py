@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from graphql import build_schema as parse_sdl
+
+from gql_server import limits
+from gql_server.ratelimit import Action
+from gql_server.settings import Settings
 
 from .conftest import REDIS_TEST_URL
 from .graphql import GraphQLClient
+from .test_schema import SCHEMA_FILE
 
 PASSWORD = "correct horse battery"
 
@@ -50,6 +58,44 @@ class TestPerAddress:
         ]
 
         assert [r["__typename"] for r in results] == ["ChallengeExpired", "ChallengeExpired", "TooManyAttempts"]
+
+
+class TestOneSettingPerMutation:
+    """Architecture: one setting per limited mutation, RATE_LIMIT_<MUTATION> in upper snake case."""
+
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"rate_limit_request_password_reset": "2/minute", "rate_limit_reauthenticate": "2/minute"}
+
+    def test_each_limited_action_is_a_mutation_with_its_own_setting(self):
+        mutations = set(parse_sdl(SCHEMA_FILE.read_text()).mutation_type.fields)
+        for action in Action:
+            camel = re.sub(r"_(.)", lambda m: m.group(1).upper(), action.value)
+            assert camel in mutations, action
+            assert f"rate_limit_{action.value}" in Settings.model_fields, action
+            assert (
+                getattr(limits, f"RATE_LIMIT_{action.value.upper()}")
+                == Settings.model_fields[f"rate_limit_{action.value}"].default
+            )
+
+    async def test_r16_requesting_and_using_reset_links_have_budgets_of_their_own(self, client):
+        asked = [
+            (await client.run("RequestPasswordReset", email="nobody@example.com"))["requestPasswordReset"]
+            for _ in range(3)
+        ]
+        used = (await client.run("ResetPassword", token="not-a-token", newPassword="a fine new password"))[
+            "resetPassword"
+        ]
+
+        assert [r["__typename"] for r in asked] == ["PasswordResetRequested"] * 2 + ["TooManyAttempts"]
+        assert used["__typename"] == "ChallengeExpired"
+
+    async def test_r14_reauthenticate_is_limited_per_address(self, client):
+        results = [
+            (await client.run("Reauthenticate", method="totp", code="123456"))["reauthenticate"] for _ in range(3)
+        ]
+
+        assert [r["__typename"] for r in results] == ["AuthenticationRequired"] * 2 + ["TooManyAttempts"]
 
 
 class TestTrustedProxy:

@@ -72,6 +72,9 @@ class Invitation:
     password: enums.InvitationPassword = strawberry.field(
         description="NEW: choose the account's first password; CURRENT: type the account's password; NONE."
     )
+    locale: str = strawberry.field(
+        description='The account\'s language ("fi" or "en"): the invitation page opens in it, as its email did.'
+    )
 
 
 async def invitation(info: Info, token: str) -> Invitation | None:
@@ -85,4 +88,5 @@ async def invitation(info: Info, token: str) -> Invitation | None:
         methods=[SecondFactorMethodType.from_method(m) for m in view.methods],
         password_required=view.password is not enums.InvitationPassword.NONE,
         password=view.password,
+        locale=view.locale,
     )

@@ -75,6 +75,11 @@ class ReauthenticationRequired(Error):
     methods: list[str]
 
 
+@strawberry.type
+class LastFactor(Error):
+    """R9: the user's last second factor cannot be removed."""
+
+
 class PublicError(Exception):
     """An error whose message may be shown to the caller (not masked by MaskErrors).
 
@@ -101,3 +106,4 @@ RECOVERY_CODE_ONLY = (
 EMAIL_TAKEN = "This email address belongs to another account."
 STEP_UP = "Confirm it's you: verify a second factor again (reauthenticate) and repeat the request."
 STEP_UP_NO_FACTOR = "This needs a second factor, and this account has none yet."
+LAST_FACTOR = "This is your last second factor: add another one before you remove it."

@@ -10,13 +10,14 @@ from typing import Annotated
 import strawberry
 
 from gql_server.api import outcomes
+from gql_server.api.account import ChangePasswordResult, ConfirmEmailChangeResult, RequestEmailChangeResult
 from gql_server.api.codes import SendLoginCodeResult
 from gql_server.api.context import Info
 from gql_server.api.conversion import RequestConversionResult
 from gql_server.api.customer_settings import CustomerSettingsInput, UpdateCustomerSettingsResult
 from gql_server.api.enrollment import BeginEnrollmentResult, ConfirmEnrollmentResult
 from gql_server.api.login import LoginResult
-from gql_server.api.my_factors import RegenerateRecoveryCodesResult
+from gql_server.api.my_factors import ConfirmFactorResult, FactorResult, RegenerateRecoveryCodesResult
 from gql_server.api.profile import UpdateProfileResult
 from gql_server.api.recovery import (
     ReportUnrecognizedChangeResult,
@@ -25,6 +26,11 @@ from gql_server.api.recovery import (
 )
 from gql_server.api.step_up import ReauthenticateResult
 from gql_server.auth.customers import SettingsChange
+
+# beginEnrollment's and addFactor's: where a method that texts a code sends it.
+PhoneNumber = Annotated[
+    str | None, strawberry.argument(description="For methods that text a code (sms): where to send it.")
+]
 
 
 async def login(info: Info, email: str, password: str) -> LoginResult:
@@ -81,9 +87,7 @@ async def begin_enrollment(
     info: Info,
     invitation: str,
     method: str,
-    phone_number: Annotated[
-        str | None, strawberry.argument(description="For methods that text a code (sms): where to send it.")
-    ] = None,
+    phone_number: PhoneNumber = None,
 ) -> BeginEnrollmentResult:
     """Choose a method from the invitation and start enrolling it."""
     outcome = await info.context.services.enrollment.begin(invitation, method, phone_number)
@@ -179,3 +183,59 @@ async def regenerate_recovery_codes(info: Info) -> RegenerateRecoveryCodesResult
     session = await info.context.session()
     outcome = await info.context.services.my_factors.regenerate_recovery_codes(session, ip=info.context.client_ip)
     return outcomes.REGENERATE_RECOVERY_CODES(outcome, info)
+
+
+async def change_password(info: Info, current_password: str, new_password: str) -> ChangePasswordResult:
+    """R16: a new password with the current one (and a recent second factor, R14); other sessions end."""
+    session = await info.context.session()
+    outcome = await info.context.services.password_changes.change(
+        session, current_password, new_password, ip=info.context.client_ip
+    )
+    return outcomes.CHANGE_PASSWORD(outcome, info)
+
+
+async def request_email_change(info: Info, new_email: str) -> RequestEmailChangeResult:
+    """R13: the new address gets a link; the old one a notice."""
+    session = await info.context.session()
+    outcome = await info.context.services.email_changes.request(session, new_email, ip=info.context.client_ip)
+    return outcomes.REQUEST_EMAIL_CHANGE(outcome, info)
+
+
+async def confirm_email_change(info: Info, token: str) -> ConfirmEmailChangeResult:
+    """R13: the link mailed to the new address makes it the account's."""
+    outcome = await info.context.services.email_changes.confirm(token, ip=info.context.client_ip)
+    return outcomes.CONFIRM_EMAIL_CHANGE(outcome, info)
+
+
+async def add_factor(
+    info: Info,
+    method: str,
+    phone_number: PhoneNumber = None,
+) -> BeginEnrollmentResult:
+    """R15: begin enrolling another factor; confirmFactor makes it active."""
+    session = await info.context.session()
+    outcome = await info.context.services.my_factors.add(session, method, phone_number)
+    return outcomes.BEGIN_ENROLLMENT(outcome, info)
+
+
+async def confirm_factor(info: Info, enrollment: str, code: str, label: str | None = None) -> ConfirmFactorResult:
+    """R15, S14: a code from the new factor makes it active (needs a recent second factor, R14)."""
+    session = await info.context.session()
+    outcome = await info.context.services.my_factors.confirm(
+        session, enrollment, code, label, ip=info.context.client_ip
+    )
+    return outcomes.CONFIRM_FACTOR(outcome, info)
+
+
+async def rename_factor(info: Info, id: strawberry.ID, label: str) -> FactorResult:
+    """R15: another name for one of the viewer's factors (needs a recent second factor, R14)."""
+    session = await info.context.session()
+    outcome = await info.context.services.my_factors.rename(session, str(id), label, ip=info.context.client_ip)
+    return outcomes.FACTOR(outcome, info)
+
+
+async def remove_factor(info: Info, id: strawberry.ID) -> FactorResult:
+    """R15, R9: remove one of the viewer's factors, never the last; the other sessions end (S18)."""
+    session = await info.context.session()
+    outcome = await info.context.services.my_factors.remove(session, str(id), ip=info.context.client_ip)
+    return outcomes.FACTOR(outcome, info)

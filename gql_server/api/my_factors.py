@@ -1,4 +1,8 @@
-"""The user's own factors (R15): the unions and members of the factor operations."""
+"""The user's own factors (R15): the unions and members of the factor operations.
+
+`addFactor` answers `BeginEnrollmentResult` (`api/enrollment.py`), as beginning an enrollment from the
+invitation does.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,16 @@ from typing import Annotated
 
 import strawberry
 
-from gql_server.api.errors import AuthenticationRequired, ReauthenticationRequired
+from gql_server.api.errors import (
+    AuthenticationRequired,
+    ChallengeExpired,
+    InvalidCode,
+    InvalidInput,
+    LastFactor,
+    ReauthenticationRequired,
+    TooManyAttempts,
+)
+from gql_server.api.users import EnrolledFactorType, UserType
 
 
 @strawberry.type
@@ -19,4 +32,31 @@ class RecoveryCodesReplaced:
 RegenerateRecoveryCodesResult = Annotated[
     RecoveryCodesReplaced | ReauthenticationRequired | AuthenticationRequired,
     strawberry.union("RegenerateRecoveryCodesResult"),
+]
+
+
+@strawberry.type
+class FactorAdded:
+    """R15, S14: the new factor is active; it signs in from now on."""
+
+    factor: EnrolledFactorType
+
+
+ConfirmFactorResult = Annotated[
+    # InvalidInput (an unusable label) is ours, beyond the contract's members.
+    FactorAdded | InvalidCode | ChallengeExpired | ReauthenticationRequired | TooManyAttempts | InvalidInput,
+    strawberry.union("ConfirmFactorResult"),
+]
+
+
+@strawberry.type
+class FactorUpdated:
+    """R15: a factor was renamed or removed; the user's factors as they are now."""
+
+    user: UserType
+
+
+FactorResult = Annotated[
+    FactorUpdated | LastFactor | ReauthenticationRequired | AuthenticationRequired | InvalidInput,
+    strawberry.union("FactorResult"),
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from gql_server.api import (
+    account,
     codes,
     conversion,
     customer_settings,
@@ -31,7 +32,7 @@ from gql_server.api.context import Info
 from gql_server.api.customers import CustomerType
 from gql_server.api.methods import SecondFactorMethodType
 from gql_server.api.registry import Answers, Registry, translation
-from gql_server.api.users import SessionType, UserType
+from gql_server.api.users import EnrolledFactorType, SessionType, UserType
 from gql_server.auth import results
 
 
@@ -88,6 +89,11 @@ def _method_not_available(outcome: results.MethodNotAvailable, _: Info) -> error
 def _reauthentication_required(outcome: results.ReauthenticationRequired, _: Info) -> errors.ReauthenticationRequired:
     message = errors.STEP_UP if outcome.methods else errors.STEP_UP_NO_FACTOR
     return errors.ReauthenticationRequired(message=message, methods=outcome.methods)
+
+
+def _factor_added(outcome: results.FactorAdded, info: Info) -> my_factors.FactorAdded:
+    method = info.context.services.methods.get(outcome.factor.method)
+    return my_factors.FactorAdded(factor=EnrolledFactorType.from_model(outcome.factor, method))
 
 
 REGISTRY = Registry(
@@ -153,6 +159,27 @@ REGISTRY = Registry(
             my_factors.RecoveryCodesReplaced,
             lambda o, _: my_factors.RecoveryCodesReplaced(recovery_codes=o.recovery_codes),
         ),
+        translation(
+            results.PasswordChanged,
+            account.PasswordChanged,
+            lambda o, info: account.PasswordChanged(session=SessionType.from_model(o.session, info)),
+        ),
+        translation(
+            results.EmailChangeRequested,
+            account.EmailChangeRequested,
+            lambda o, _: account.EmailChangeRequested(sent_to=o.sent_to, expires_at=o.expires_at),
+        ),
+        translation(
+            results.EmailChanged,
+            account.EmailChanged,
+            lambda o, _: account.EmailChanged(user=UserType.from_model(o.user)),
+        ),
+        translation(results.FactorAdded, my_factors.FactorAdded, _factor_added),
+        translation(
+            results.FactorUpdated,
+            my_factors.FactorUpdated,
+            lambda o, _: my_factors.FactorUpdated(user=UserType.from_model(o.user)),
+        ),
         # Expected failures (the `Error` interface).
         translation(
             results.InvalidCredentials,
@@ -192,6 +219,7 @@ REGISTRY = Registry(
             lambda o, _: errors.PermissionDenied(message=errors.NOT_PERMITTED),
         ),
         translation(results.ReauthenticationRequired, errors.ReauthenticationRequired, _reauthentication_required),
+        translation(results.LastFactor, errors.LastFactor, lambda o, _: errors.LastFactor(message=errors.LAST_FACTOR)),
     ]
 )
 
@@ -230,6 +258,21 @@ REAUTHENTICATE: Answers[results.ReauthenticateResult, step_up.ReauthenticateResu
 REGENERATE_RECOVERY_CODES: Answers[results.RegenerateRecoveryCodesResult, my_factors.RegenerateRecoveryCodesResult] = (
     Answers(REGISTRY, my_factors.RegenerateRecoveryCodesResult, results.RegenerateRecoveryCodesResult)
 )
+CHANGE_PASSWORD: Answers[results.ChangePasswordResult, account.ChangePasswordResult] = Answers(
+    REGISTRY, account.ChangePasswordResult, results.ChangePasswordResult
+)
+REQUEST_EMAIL_CHANGE: Answers[results.RequestEmailChangeResult, account.RequestEmailChangeResult] = Answers(
+    REGISTRY, account.RequestEmailChangeResult, results.RequestEmailChangeResult
+)
+CONFIRM_EMAIL_CHANGE: Answers[results.ConfirmEmailChangeResult, account.ConfirmEmailChangeResult] = Answers(
+    REGISTRY, account.ConfirmEmailChangeResult, results.ConfirmEmailChangeResult
+)
+CONFIRM_FACTOR: Answers[results.ConfirmFactorResult, my_factors.ConfirmFactorResult] = Answers(
+    REGISTRY, my_factors.ConfirmFactorResult, results.ConfirmFactorResult
+)
+FACTOR: Answers[results.FactorResult, my_factors.FactorResult] = Answers(
+    REGISTRY, my_factors.FactorResult, results.FactorResult
+)
 
 ANSWERS: tuple[Answers[Any, Any], ...] = (
     LOGIN,
@@ -244,4 +287,9 @@ ANSWERS: tuple[Answers[Any, Any], ...] = (
     UPDATE_PROFILE,
     REAUTHENTICATE,
     REGENERATE_RECOVERY_CODES,
+    CHANGE_PASSWORD,
+    REQUEST_EMAIL_CHANGE,
+    CONFIRM_EMAIL_CHANGE,
+    CONFIRM_FACTOR,
+    FACTOR,
 )

@@ -14,6 +14,7 @@ from strawberry.extensions import MaskErrors, SchemaExtension, max_aliases, quer
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from gql_server.api import account as account_api
 from gql_server.api import codes as codes_api
 from gql_server.api import conversion as conversion_api
 from gql_server.api import customer_settings, customers, mutations, users
@@ -147,6 +148,34 @@ class Mutation:
     regenerate_recovery_codes: my_factors_api.RegenerateRecoveryCodesResult = strawberry.mutation(
         resolver=mutations.regenerate_recovery_codes,
         description="R15, S11: replaces the whole set; shown once. Needs a recent second factor (R14).",
+    )
+    change_password: account_api.ChangePasswordResult = strawberry.mutation(
+        resolver=mutations.change_password,
+        description="R16: needs the current password (and R14 for two-factor users); ends the other sessions.",
+    )
+    request_email_change: account_api.RequestEmailChangeResult = strawberry.mutation(
+        resolver=mutations.request_email_change,
+        description="R13: the new address gets a link; the old one a notice. Needs a recent second factor (R14).",
+    )
+    confirm_email_change: account_api.ConfirmEmailChangeResult = strawberry.mutation(
+        resolver=mutations.confirm_email_change,
+        description="R13: the link mailed to the new address; needs no session.",
+    )
+    add_factor: enrollment_api.BeginEnrollmentResult = strawberry.mutation(
+        resolver=mutations.add_factor,
+        description="R15: add another factor, as an invitation's enrollment does (R5); confirm it with confirmFactor.",
+    )
+    confirm_factor: my_factors_api.ConfirmFactorResult = strawberry.mutation(
+        resolver=mutations.confirm_factor,
+        description="R15, S14: a code from the new factor makes it active. Needs a recent second factor (R14).",
+    )
+    rename_factor: my_factors_api.FactorResult = strawberry.mutation(
+        resolver=mutations.rename_factor,
+        description="R15: another name for one of your factors. Needs a recent second factor (R14).",
+    )
+    remove_factor: my_factors_api.FactorResult = strawberry.mutation(
+        resolver=mutations.remove_factor,
+        description="R15, R9: never the last factor; the other sessions end (S18). Needs a recent second factor (R14).",
     )
 
 

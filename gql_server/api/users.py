@@ -73,6 +73,7 @@ class EnrolledFactorType:
 
     id: strawberry.ID
     method: SecondFactorMethodType
+    label: str | None = strawberry.field(description='A name the user chose, e.g. "work phone" (R15).')
     created_at: datetime
     last_used_at: datetime | None
 
@@ -93,6 +94,7 @@ class EnrolledFactorType:
         return cls(
             id=strawberry.ID(str(factor.id)),
             method=shown,
+            label=factor.label,
             created_at=factor.created_at,
             last_used_at=factor.last_used_at,
         )

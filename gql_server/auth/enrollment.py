@@ -19,8 +19,8 @@ from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import account_state
 from gql_server.auth.account_state import IllegalTransition, StateChanged, is_two_factor
 from gql_server.auth.factors import FactorCore
-from gql_server.auth.hourly import hourly_limit_reached
 from gql_server.auth.login import LoginService
+from gql_server.auth.new_factor import NewFactors, Proven, find_enrollment
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
     BeginEnrollmentResult,
@@ -28,24 +28,19 @@ from gql_server.auth.results import (
     ConfirmEnrollmentResult,
     EmailInUse,
     EnrollmentCompleted,
-    EnrollmentStarted,
-    InvalidCode,
     InvalidCredentials,
     InvalidInput,
     Invitation,
-    MethodNotAvailable,
     TooManyAttempts,
 )
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, InvitationPassword, TokenPurpose
-from gql_server.limits import ENROLLMENT_ATTEMPTS, ENROLLMENT_LIFETIME, ENROLLMENTS_PER_HOUR
 from gql_server.models import EnrolledFactor, Token, User
 from gql_server.outbox import Outbox, Queued
 from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
-from gql_server.plugin_api import Account, CodeCheckingMethod, CodeDeliveringMethod
 from gql_server.policy import Policy
 from gql_server.sessions import SessionPolicy, create_session, end_user_sessions
-from gql_server.tokens import find_token, issue_token, reserve_attempt, use_token
+from gql_server.tokens import find_token, use_token
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +58,6 @@ def password_needed(invitation: Token, user: User) -> InvitationPassword:
 class EnrollmentSettings:
     """What enrollment needs from the configuration."""
 
-    issuer: str
     sessions: SessionPolicy
 
 
@@ -74,6 +68,7 @@ class EnrollmentService:
         self,
         policy: Policy,
         core: FactorCore,
+        new_factors: NewFactors,
         passwords: PasswordService,
         auditor: Auditor,
         outbox: Outbox,
@@ -83,6 +78,7 @@ class EnrollmentService:
     ) -> None:
         self._policy = policy
         self._core = core
+        self._new = new_factors
         self._passwords = passwords
         self._audit = auditor
         self._outbox = outbox
@@ -101,6 +97,7 @@ class EnrollmentService:
             expires_at=invitation.expires_at,
             methods=await self._policy.enrollable_methods(user),
             password=password_needed(invitation, user),
+            locale=user.locale,
         )
 
     async def begin(
@@ -110,48 +107,8 @@ class EnrollmentService:
         invitation = await find_token(raw_invitation, TokenPurpose.INVITATION)
         if invitation is None:
             return ChallengeExpired()
-        user = invitation.user
-        allowed = {m.id: m for m in await self._policy.enrollable_methods(user)}
-        method = allowed.get(method_id)
-        if method is None:
-            return MethodNotAvailable()
-        address = _invited_address(invitation)
-        account = Account(str(user.id), address, self._settings.issuer, user.locale, phone_number)
-        draft = await self._core.begin(method, account)
-        if draft is None:
-            return MethodNotAvailable()
-        if isinstance(draft, InvalidInput):
-            return draft
-        data: dict[str, object] = {
-            "method": method.id,
-            "invitation": str(invitation.id),
-            "state": self._core.keyring.encrypt_state(draft.state),
-        }
-        async with in_transaction():
-            # The user's row is held until the enrollment exists, so that parallel requests count one
-            # after another and the hourly limit is exact across processes.
-            await User.select_for_update().filter(id=user.id).first()
-            refused = await hourly_limit_reached(user.id, TokenPurpose.ENROLLMENT, ENROLLMENTS_PER_HOUR)
-            if refused is not None:
-                return refused
-            enrollment = await issue_token(user, TokenPurpose.ENROLLMENT, ENROLLMENT_LIFETIME, data)
-        sent_to = draft.sent_to
-        if isinstance(method, CodeDeliveringMethod):
-            sent = await self._core.send_code(enrollment.record, method, draft.state, "enrollment", user.locale)
-            if sent is None:
-                return MethodNotAvailable()
-            if isinstance(sent, TooManyAttempts):
-                return sent
-            sent_to = sent.sent_to
-        return EnrollmentStarted(
-            enrollment=enrollment.token,
-            expires_at=enrollment.expires_at,
-            method=method,
-            secret=draft.secret,
-            provisioning_uri=draft.provisioning_uri,
-            qr_code_svg=draft.qr_code_svg,
-            sent_to=sent_to,
-        )
+        data: dict[str, object] = {"invitation": str(invitation.id)}
+        return await self._new.begin(invitation.user, method_id, _invited_address(invitation), phone_number, data)
 
     async def confirm(
         self,
@@ -163,29 +120,24 @@ class EnrollmentService:
         user_agent: str | None = None,
     ) -> ConfirmEnrollmentResult:
         """S14: the factor becomes active only with a valid code from it; then the user is TWO_FACTOR."""
-        enrollment = await find_token(raw_enrollment, TokenPurpose.ENROLLMENT)
+        # S15: an enrollment that adds a factor to a signed-in account (R15) is not an invitation's.
+        enrollment = await find_enrollment(raw_enrollment, add_factor=False)
         if enrollment is None:
             return ChallengeExpired()
         user = enrollment.user
         invitation = await Token.get_or_none(
             id=enrollment.data.get("invitation"), used_at=None, expires_at__gt=utcnow()
         )
-        method = self._core.methods.get(str(enrollment.data.get("method")))
-        if invitation is None or method is None:
+        if invitation is None or self._new.method_of(enrollment) is None:
             return ChallengeExpired()
         problem = await self._password_proof(invitation, user, password, ip)
         if problem is not None:
             return problem
-        used = await reserve_attempt(enrollment, ENROLLMENT_ATTEMPTS)
-        if used is None:
-            return ChallengeExpired()
-        state = self._core.keyring.decrypt_state(str(enrollment.data["state"]))
-        ok, counter = await self._check(enrollment, method, state, code)
-        if not ok:
-            # After the last wrong code `reserve_attempt` refuses this enrollment; a new one must begin.
-            return InvalidCode(attempts_left=ENROLLMENT_ATTEMPTS - used)
+        proven = await self._new.prove(enrollment, code)
+        if not isinstance(proven, Proven):
+            return proven
         new_hash = await self._passwords.hash(password) if user.password_hash is None and password else None
-        return await self._complete(user, enrollment, invitation, method.id, state, counter, new_hash, ip, user_agent)
+        return await self._complete(user, enrollment, invitation, proven, new_hash, ip, user_agent)
 
     async def _password_proof(
         self, invitation: Token, user: User, password: str | None, ip: str | None
@@ -203,25 +155,12 @@ class EnrollmentService:
             return await self._login.confirm_password(user, password, ip=ip)
         return None
 
-    async def _check(
-        self, enrollment: Token, method: object, state: dict[str, str], code: str
-    ) -> tuple[bool, int | None]:
-        """Whether the code is right, and its counter for the replay guard (checking methods only)."""
-        if isinstance(method, CodeCheckingMethod):
-            counter = await self._core.check_with_plugin(method, state, code)
-            return counter is not None, counter
-        if isinstance(method, CodeDeliveringMethod):
-            return await self._core.check_sent_code(enrollment, method.id, code), None
-        return False, None
-
     async def _complete(
         self,
         user: User,
         enrollment: Token,
         invitation: Token,
-        method_id: str,
-        state: dict[str, str],
-        counter: int | None,
+        proven: Proven,
         new_hash: str | None,
         ip: str | None,
         user_agent: str | None,
@@ -233,14 +172,7 @@ class EnrollmentService:
                 # Both tokens are used exactly once, even when two confirmations race.
                 if not await use_token(enrollment) or not await use_token(invitation):
                     raise _Raced
-                factor = await EnrolledFactor.create(
-                    user=user,
-                    method=method_id,
-                    state_encrypted=self._core.keyring.encrypt_state(state),
-                    # The code that proved the factor cannot be replayed at the next login (S8).
-                    last_counter=counter,
-                    created_at=utcnow(),
-                )
+                factor = await self._new.create(user, proven)
                 changes: dict[str, object] = {"email": address, "pending_email": None}
                 if new_hash:
                     changes["password_hash"] = new_hash
@@ -259,7 +191,7 @@ class EnrollmentService:
                     factor_verified=True,
                 )
                 # The notices are written with the change (S14, R13): no change without its notice.
-                notices = [await self._factor_added_notice(user, method_id)]
+                notices = [await self._factor_added_notice(user, proven.method_id)]
                 if address != previous_address:
                     notices.append(await self._notices.address_changed(user, previous_address, address))
         except _Raced:

@@ -26,6 +26,11 @@ class ChangeNotices:
         """An invitation went to `new_address`; using it would make that the account's address (R4)."""
         return await self._notice(user, "notice_invitation_elsewhere", "conversion_address", new_address)
 
+    async def email_change_requested(self, user: User, new_address: str) -> Queued:
+        """A link to make `new_address` the account's address went there (R13); the account's own address is
+        told, and its "this wasn't me" link cancels the change while it is pending."""
+        return await self._notice(user, "notice_email_change_requested", "email_change", new_address)
+
     async def address_changed(self, user: User, previous_address: str, new_address: str) -> Queued:
         """The account's address became `new_address`; the notice goes to `previous_address`."""
         return await self._notice(user, "notice_address_changed", "address_changed", new_address, to=previous_address)

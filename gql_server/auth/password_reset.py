@@ -63,7 +63,7 @@ class PasswordResets:
         """R16 "forgot your password": the same answer for every address; a single-use link (1 hour) goes
         only to an account's own address, at most PASSWORD_RESETS_PER_HOUR an hour (beyond that the
         answer is the same and nothing is sent: a different one would say the address is an account's)."""
-        retry_after = await self._rate.hit(Action.RESET_PASSWORD, ip)
+        retry_after = await self._rate.hit(Action.REQUEST_PASSWORD_RESET, ip)
         if retry_after is not None:
             return TooManyAttempts(retry_after_seconds=retry_after)
         address = normalize_email(email[: MAX_EMAIL_LENGTH + 1])

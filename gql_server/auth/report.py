@@ -1,13 +1,16 @@
 """R13: "this wasn't me" (`reportUnrecognizedChange`), the link in a notice to the previous address.
 
 Used before the change completes, it cancels it: the pending invitation dies, and a PENDING conversion
-stays PENDING (R4) but continues at the account's own address. Used after, it cannot undo an address the
-new owner proved, but either way it ends every session and every token in flight (tickets, challenges,
-enrollments, invitations), refuses the password until it is reset through the account's own address
-(a reset link goes there at once), and is audited as `change_reported` for the customers' admins.
+stays PENDING (R4) but continues at the account's own address; a pending email change's link dies. Used
+after, it cannot undo an address the new owner proved, but either way it ends every session and every
+token in flight (tickets, challenges, enrollments, invitations, email-change links), refuses the password
+until it is reset through the account's own address (a reset link goes there at once), and is audited as
+`change_reported` for the customers' admins.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
@@ -47,8 +50,11 @@ class ReportService:
             if not await use_token(token):
                 return ChallengeExpired()
             user = await User.select_for_update().get(id=token.user.id)
-            cancelled = await _cancel_pending_change(user)
             now = utcnow()
+            # Both kinds of pending change are stopped (not `or`: each must be undone).
+            conversion_cancelled = await _cancel_pending_conversion(user)
+            email_change_cancelled = await _cancel_pending_email_change(user, now)
+            cancelled = conversion_cancelled or email_change_cancelled
             await end_user_sessions(user, at=now)
             # Whoever changed the account may hold a ticket, a challenge or an enrollment: none survives.
             await (
@@ -72,7 +78,16 @@ class ReportService:
         return ChangeReported(cancelled=cancelled)
 
 
-async def _cancel_pending_change(user: User) -> bool:
+async def _cancel_pending_email_change(user: User, now: datetime) -> bool:
+    """The link of a pending email change dies before it is used (R13). Counted by the statement that
+    revokes it: a confirmation that won the race (under the same row lock) is not counted as stopped."""
+    revoked = await Token.filter(
+        user_id=user.id, purpose=TokenPurpose.EMAIL_CHANGE, used_at=None, expires_at__gt=now
+    ).update(used_at=now)
+    return revoked > 0
+
+
+async def _cancel_pending_conversion(user: User) -> bool:
     """A pending conversion to another address goes back to the account's own address (R4, R13)."""
     if user.conversion is not ConversionState.PENDING or user.pending_email in (None, user.email):
         return False

@@ -158,6 +158,8 @@ class Invitation:
     expires_at: datetime
     methods: list[SecondFactorMethod]
     password: InvitationPassword
+    # The account's language (R13): the page opens in it, as the invitation email was written in it.
+    locale: str
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,48 @@ class RecoveryCodesReplaced:
     recovery_codes: list[str]
 
 
+@dataclass(frozen=True)
+class PasswordChanged:
+    """R16: the password was changed; `session` is the caller's, which stays (the others ended, S18)."""
+
+    session: Session
+
+
+@dataclass(frozen=True)
+class EmailChangeRequested:
+    """R13: a link to confirm the new address is on its way to `sent_to` (masked), whether or not the
+    address has an account (then that account's owner gets a notice instead, and nothing else happens)."""
+
+    sent_to: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class EmailChanged:
+    """R13: the new address was proven by its link and is the account's address now."""
+
+    user: User
+
+
+@dataclass(frozen=True)
+class FactorAdded:
+    """R15, S14: a signed-in user's new factor is active (proved with a code from it)."""
+
+    factor: EnrolledFactor
+
+
+@dataclass(frozen=True)
+class FactorUpdated:
+    """R15: one of the user's factors was renamed or removed; the user as they are now."""
+
+    user: User
+
+
+@dataclass(frozen=True)
+class LastFactor:
+    """R9: the user's last second factor stays (recovery codes are not a factor)."""
+
+
 RequestConversionResult = (
     ConversionRequested | ChallengeExpired | EmailInUse | InvalidInput | AuthenticationRequired | TooManyAttempts
 )
@@ -252,3 +296,19 @@ RequestPasswordResetResult = PasswordResetRequested | InvalidInput | TooManyAtte
 ReauthenticateResult = Reauthenticated | InvalidCode | MethodNotAvailable | TooManyAttempts | AuthenticationRequired
 RegenerateRecoveryCodesResult = RecoveryCodesReplaced | ReauthenticationRequired | AuthenticationRequired
 ResetPasswordResult = PasswordAccepted | ChallengeExpired | InvalidInput | TooManyAttempts
+ChangePasswordResult = (
+    PasswordChanged
+    | InvalidCredentials
+    | InvalidInput
+    | ReauthenticationRequired
+    | AuthenticationRequired
+    | TooManyAttempts
+)
+RequestEmailChangeResult = (
+    EmailChangeRequested | InvalidInput | ReauthenticationRequired | AuthenticationRequired | TooManyAttempts
+)
+ConfirmEmailChangeResult = EmailChanged | ChallengeExpired | EmailInUse
+ConfirmFactorResult = (
+    FactorAdded | InvalidCode | ChallengeExpired | ReauthenticationRequired | TooManyAttempts | InvalidInput
+)
+FactorResult = FactorUpdated | LastFactor | ReauthenticationRequired | AuthenticationRequired | InvalidInput

@@ -13,6 +13,7 @@ recovery codes, a password or email change for a two-factor user, accepting a li
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from tortoise.expressions import F
@@ -52,6 +53,11 @@ from gql_server.policy import Policy
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import end_session
 from gql_server.tokens import issue_token
+
+
+async def _give_back(session: Session) -> None:
+    """Return a step-up attempt taken from the session's budget that got no verdict."""
+    await Session.filter(id=session.id, step_up_failures__gt=0).update(step_up_failures=F("step_up_failures") - 1)
 
 
 def recently_verified(session: Session, now: datetime) -> bool:
@@ -102,7 +108,7 @@ class StepUpService:
     async def send_code(self, session: Session | None, method_id: str, *, ip: str | None = None) -> SendLoginCodeResult:
         """A code for reauthenticate, for methods that deliver one (S10 as at login: a new code replaces the
         old one, at most CODES_PER_CHALLENGE per step-up)."""
-        retry_after = await self._rate.hit(Action.SEND_LOGIN_CODE, ip)
+        retry_after = await self._rate.hit(Action.SEND_REAUTHENTICATION_CODE, ip)
         if retry_after is not None:
             return TooManyAttempts(retry_after_seconds=retry_after)
         user = await acting_user(session, self._policy)
@@ -133,7 +139,7 @@ class StepUpService:
         self, session: Session | None, method_id: str, code: str, *, ip: str | None = None
     ) -> ReauthenticateResult:
         """Verify one code of the user's own factors in this session; on success `verifiedAt` is now."""
-        retry_after = await self._rate.hit(Action.VERIFY_SECOND_FACTOR, ip)
+        retry_after = await self._rate.hit(Action.REAUTHENTICATE, ip)
         if retry_after is not None:
             return TooManyAttempts(retry_after_seconds=retry_after)
         user = await acting_user(session, self._policy)
@@ -171,17 +177,21 @@ class StepUpService:
         if not taken:
             await end_session(session)
             return AuthenticationRequired()
-        token = await self._step_up_token(session, user)
         mine = [f for f in factors if f.method == method_id]
         try:
+            token = await self._step_up_token(session, user)
             verdict = await self._second_factor.check_code(token, user, method_id, code, mine)
         except ChallengeTaken:
             # A parallel request of this session succeeded with its code first: the session is stepped up.
-            await Session.filter(id=session.id).update(step_up_failures=F("step_up_failures") - 1)
+            await _give_back(session)
             fresh = await Session.get(id=session.id)
             if recently_verified(fresh, utcnow()):
                 return Reauthenticated(session=fresh)
             return InvalidCode(attempts_left=STEP_UP_ATTEMPTS - fresh.step_up_failures)
+        except BaseException:
+            # No verdict (the database failed, the request was cancelled): the guess counts nothing (S35).
+            await asyncio.shield(_give_back(session))
+            raise
         if verdict.ok:
             return await self._succeed(session, user, method_id, verdict, attempt, ip)
         return await self._wrong(session, user, method_id, verdict, attempt, ip)

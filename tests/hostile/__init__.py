@@ -9,9 +9,9 @@ How the tests are built:
 
 - One fixture world per test function (a database per backend, like every other test): a customer
   that enforces two factors with a converted admin (two-factor session, TOTP, recovery codes, a live
-  login challenge), a user half-way through conversion (live invitation and enrollment, a password
-  session), a new account without a password (live enrollment), and a password user of a second
-  customer. Hypothesis then runs its examples against that world.
+  login challenge, a second factor being added), a user half-way through conversion (live invitation
+  and enrollment, a password session), a new account without a password (live enrollment), and a
+  password user of a second customer. Hypothesis then runs its examples against that world.
 - Every example goes over HTTP to the real ASGI app, as a frontend would, from its own client address:
   the per-address rate limits would otherwise answer TooManyAttempts after a few dozen examples and
   the input would never reach the code under test.

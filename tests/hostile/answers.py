@@ -108,6 +108,47 @@ UPDATE_PROFILE = mutation(
     {"locale": "String!"},
     "__typename ... on Error { message } ... on InvalidInput { field } ... on ProfileUpdated { user { locale } }",
 )
+REAUTHENTICATE = mutation(
+    "reauthenticate",
+    {"method": "String!", "code": "String!"},
+    "__typename ... on Error { message } ... on InvalidCode { attemptsLeft }",
+)
+SEND_REAUTHENTICATION_CODE = mutation("sendReauthenticationCode", {"method": "String!"})
+REGENERATE_RECOVERY_CODES = "mutation Hostile { regenerateRecoveryCodes { __typename ... on Error { message } } }"
+CHANGE_PASSWORD = mutation(
+    "changePassword",
+    {"currentPassword": "String!", "newPassword": "String!"},
+    "__typename ... on Error { message } ... on InvalidInput { field } ... on ReauthenticationRequired { methods }"
+    " ... on PasswordChanged { session { assurance } }",
+)
+REQUEST_EMAIL_CHANGE = mutation(
+    "requestEmailChange",
+    {"newEmail": "String!"},
+    "__typename ... on Error { message } ... on InvalidInput { field } ... on ReauthenticationRequired { methods }"
+    " ... on EmailChangeRequested { sentTo expiresAt }",
+)
+CONFIRM_EMAIL_CHANGE = mutation(
+    "confirmEmailChange",
+    {"token": "String!"},
+    "__typename ... on Error { message } ... on EmailChanged { user { email } }",
+)
+ADD_FACTOR = mutation(
+    "addFactor",
+    {"method": "String!", "phoneNumber": "String"},
+    "__typename ... on Error { message } ... on InvalidInput { field }",
+)
+CONFIRM_FACTOR = mutation(
+    "confirmFactor",
+    {"enrollment": "String!", "code": "String!", "label": "String"},
+    "__typename ... on Error { message } ... on InvalidInput { field } ... on InvalidCode { attemptsLeft }"
+    " ... on ReauthenticationRequired { methods }",
+)
+_FACTOR_RESULT = (
+    "__typename ... on Error { message } ... on InvalidInput { field } ... on ReauthenticationRequired { methods }"
+    " ... on FactorUpdated { user { secondFactors { id label } } }"
+)
+RENAME_FACTOR = mutation("renameFactor", {"id": "ID!", "label": "String!"}, _FACTOR_RESULT)
+REMOVE_FACTOR = mutation("removeFactor", {"id": "ID!"}, _FACTOR_RESULT)
 # R17: both answer a scalar, not a union: false / 0 for anything that is not the caller's own live session.
 END_SESSION = "mutation Hostile($id: ID!) { endSession(id: $id) }"
 MUTATIONS["endSession"] = (END_SESSION, {"id": "ID!"})

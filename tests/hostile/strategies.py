@@ -284,13 +284,14 @@ CODES = st.one_of(
     st.text("0123456789 -", min_size=6, max_size=12),
     st.text("abcdefghijklmnopqrstuvwxyz234567-", min_size=16, max_size=24),
 )
-PASSWORDS = st.one_of(
-    st.none(),
+# Passwords as text (a String! argument), and as an optional argument.
+PASSWORD_TEXT = st.one_of(
     HOSTILE_TEXT,
     st.text(min_size=8, max_size=40),
     st.just("password"),
     st.just("correct horse battery"),
 )
+PASSWORDS = st.none() | PASSWORD_TEXT
 # Numbers that cannot receive a text; the rare valid one is skipped by the test (it would begin an
 # enrollment, which is the flow working, not hostile input).
 PHONE_NUMBERS = st.one_of(

@@ -11,24 +11,39 @@ from gql_server_sms.phone import normalize_phone_number
 from hypothesis import assume, example, given, note
 from hypothesis import strategies as st
 
-from gql_server.emails import normalize_email
+from gql_server.auth.my_factors import clean_label
+from gql_server.auth.results import InvalidInput
+from gql_server.clock import utcnow
+from gql_server.emails import MAX_EMAIL_LENGTH, looks_like_email, normalize_email
 from gql_server.enums import ConversionState, TokenPurpose
+from gql_server.limits import STEP_UP_WINDOW
 from gql_server.mail import LOCALES
 from gql_server.models import MailOutbox, Session, Token, User
+from gql_server.passwords import PasswordRejected, check_new_password, normalize_password
 from gql_server.plugin_api import InvalidEnrollmentInput
 from gql_server.tokens import hash_token, issue_token
 
 from ..flows import PASSWORD
 from .answers import (
+    ADD_FACTOR,
     BEGIN_ENROLLMENT,
+    CHANGE_PASSWORD,
+    CONFIRM_EMAIL_CHANGE,
     CONFIRM_ENROLLMENT,
+    CONFIRM_FACTOR,
     END_OTHER_SESSIONS,
     END_SESSION,
     LOGIN,
     LOGOUT,
+    REAUTHENTICATE,
+    REGENERATE_RECOVERY_CODES,
+    REMOVE_FACTOR,
+    RENAME_FACTOR,
     REQUEST_CONVERSION,
+    REQUEST_EMAIL_CHANGE,
     REQUEST_PASSWORD_RESET,
     SEND_LOGIN_CODE,
+    SEND_REAUTHENTICATION_CODE,
     START_CONVERSION,
     UPDATE_PROFILE,
     UPDATE_SETTINGS,
@@ -37,6 +52,7 @@ from .answers import (
     typed,
 )
 from .strategies import (
+    ADMIN,
     CODES,
     EMAILS,
     ENROLLABLE,
@@ -46,6 +62,7 @@ from .strategies import (
     KNOWN_METHODS,
     METHODS,
     OTHER,
+    PASSWORD_TEXT,
     PASSWORDS,
     PHONE_NUMBERS,
     Live,
@@ -224,6 +241,15 @@ async def test_start_conversion(world, session, email):
     await world.unchanged()
 
 
+def _textable(phone_number: str | None) -> bool:
+    """Whether the SMS method would take this number (and so begin an enrollment)."""
+    try:
+        normalize_phone_number(phone_number)
+    except InvalidEnrollmentInput:
+        return False
+    return True
+
+
 @HOSTILE
 @given(
     invitation=either(st.sampled_from([Live("invitation"), Live("new_invitation")]), tokens(*ALL_TOKENS)),
@@ -235,13 +261,8 @@ async def test_begin_enrollment(world, invitation, method, phone_number):
     if live and method in ENROLLABLE - {"sms"}:
         # A live invitation and a real method begin an enrollment: that is the flow, not hostile input.
         method = method.upper()
-    if live and method == "sms":
-        try:
-            normalize_phone_number(phone_number)
-        except InvalidEnrollmentInput:
-            pass
-        else:
-            assume(False)
+    # A number that can receive a text would begin an enrollment too.
+    assume(not (live and method == "sms" and _textable(phone_number)))
     variables = {"invitation": world.token(invitation), "method": method, "phoneNumber": phone_number}
 
     result = typed(await world.send(BEGIN_ENROLLMENT, variables), "beginEnrollment", members("beginEnrollment"))
@@ -393,6 +414,166 @@ async def test_update_profile(world, session, locale):
     await world.unchanged()
 
 
+# R15: who may change factors, and Kim's session either recently verified or not (R14).
+FACTOR_CALLERS = st.sampled_from([None, *SESSIONS, "stale_admin_session"]) | mangled(*SESSIONS)
+# Labels: hostile text, and plain names (which a recently verified Kim would give her own factor).
+LABELS = either(HOSTILE_TEXT, st.text(min_size=1, max_size=70))
+NO_FACTOR = ("ReauthenticationRequired", ())
+STALE = ("ReauthenticationRequired", ("totp", "recovery_code"))
+
+
+async def _factor_caller(world, caller) -> str | None:
+    """The bearer token of a factor operation's caller; "stale_admin_session" is Kim's session with its
+    second factor verified longer ago than the step-up window (put back by `_fresh_again`)."""
+    if isinstance(caller, Mangled):
+        return world.token(caller, header=True)
+    if caller == "stale_admin_session":
+        stale = utcnow() - STEP_UP_WINDOW - timedelta(minutes=1)
+        await Session.filter(token_hash=hash_token(world.live["admin_session"])).update(verified_at=stale)
+        return world.live["admin_session"]
+    return world.live.get(caller or "")
+
+
+async def _fresh_again(world, verified_at) -> None:
+    await Session.filter(token_hash=hash_token(world.live["admin_session"])).update(verified_at=verified_at)
+
+
+def _refusal_of(caller, *, restricted: str) -> tuple[str, tuple[str, ...]] | None:
+    """What R14 answers a caller other than Kim's recent session; None for Kim's recent session."""
+    if caller is None or isinstance(caller, Mangled) or caller == "pending_session":
+        # No session, a damaged one, or Pat's one-factor session that must convert (R10).
+        return (restricted, ())
+    if caller == "other_session":
+        return NO_FACTOR
+    return STALE if caller == "stale_admin_session" else None
+
+
+def _answer(result) -> tuple[str, tuple[str, ...]]:
+    return result["__typename"], tuple(result.get("methods", ()))
+
+
+@HOSTILE
+@given(caller=FACTOR_CALLERS, method=METHODS, phone_number=PHONE_NUMBERS)
+async def test_add_factor(world, caller, method, phone_number):
+    # R15: only a signed-in two-factor user begins adding a factor, and only with a method R5 allows.
+    if caller in {"admin_session", "stale_admin_session"} and method in ENROLLABLE - {"sms"}:
+        # Kim and a real method begin an enrollment: that is the flow, not hostile input.
+        method = method.upper()
+    assume(not (caller in {"admin_session", "stale_admin_session"} and method == "sms" and _textable(phone_number)))
+    verified_at = (await Session.get(token_hash=hash_token(world.live["admin_session"]))).verified_at
+    bearer = await _factor_caller(world, caller)
+
+    response = await world.send(ADD_FACTOR, {"method": method, "phoneNumber": phone_number}, bearer=bearer)
+    result = typed(response, "addFactor", members("addFactor"))
+
+    if caller in {"admin_session", "stale_admin_session"}:
+        # Beginning needs no recent factor: the account changes only at confirmFactor, which asks (R14).
+        expected = ("InvalidInput", "phoneNumber") if method == "sms" else ("MethodNotAvailable", None)
+        assert (result["__typename"], result.get("field")) == expected, result
+    elif caller == "other_session":
+        # A password user's first factor comes from converting (R8).
+        assert result["__typename"] == "MethodNotAvailable"
+    else:
+        assert result["__typename"] == "ChallengeExpired"
+    await _fresh_again(world, verified_at)
+    await world.unchanged()
+
+
+@HOSTILE
+@given(
+    caller=FACTOR_CALLERS,
+    enrollment=either(
+        st.sampled_from([Live("added_enrollment"), Live("enrollment"), Live("new_enrollment")]),
+        tokens(*ALL_TOKENS),
+    ),
+    code=CODES,
+    label=st.none() | LABELS,
+)
+async def test_confirm_factor(world, caller, enrollment, code, label):
+    not_a_right_code(world, code)
+    verified_at = (await Session.get(token_hash=hash_token(world.live["admin_session"]))).verified_at
+    bearer = await _factor_caller(world, caller)
+    variables = {"enrollment": world.token(enrollment), "code": code, "label": label}
+
+    result = typed(
+        await world.send(CONFIRM_FACTOR, variables, bearer=bearer), "confirmFactor", members("confirmFactor")
+    )
+
+    refusal = _refusal_of(caller, restricted="ChallengeExpired")
+    if refusal is not None:
+        assert _answer(result) == refusal, result
+    elif isinstance(clean_label(label), InvalidInput):
+        # The name is checked before a code attempt is spent.
+        assert (result["__typename"], result["field"]) == ("InvalidInput", "label"), result
+    elif enrollment == Live("added_enrollment"):
+        assert result["__typename"] == "InvalidCode"
+        await reset_code_attempts(world, "added_enrollment")
+    else:
+        # S15: an invitation's enrollment, or no enrollment at all, is not Kim's factor to add.
+        assert result["__typename"] == "ChallengeExpired"
+    await _fresh_again(world, verified_at)
+    await world.unchanged()
+
+
+def _factor_id(world, target) -> str:
+    """An id argument: hostile text, a random id, or some spelling of Kim's factor's id."""
+    if not isinstance(target, int):
+        return str(target)
+    spellings = [world.admin_factor_id, *uuid_spellings(world.admin_factor_id)]
+    return spellings[target % len(spellings)]
+
+
+FACTOR_IDS = st.one_of(HOSTILE_TEXT, st.uuids().map(str), st.integers(0, 7))
+
+
+@HOSTILE
+@given(caller=FACTOR_CALLERS, target=FACTOR_IDS, label=LABELS)
+async def test_rename_factor(world, caller, target, label):
+    factor_id = _factor_id(world, target)
+    kims = same_id(factor_id, world.admin_factor_id)
+    # Kim, recently verified, naming her own factor: that is the flow, not hostile input.
+    assume(not (caller == "admin_session" and kims and not isinstance(clean_label(label), InvalidInput)))
+    verified_at = (await Session.get(token_hash=hash_token(world.live["admin_session"]))).verified_at
+    bearer = await _factor_caller(world, caller)
+
+    response = await world.send(RENAME_FACTOR, {"id": factor_id, "label": label}, bearer=bearer)
+    result = typed(response, "renameFactor", members("renameFactor"))
+
+    refusal = _refusal_of(caller, restricted="AuthenticationRequired")
+    if refusal is not None:
+        assert _answer(result) == refusal, result
+    elif isinstance(clean_label(label), InvalidInput):
+        assert (result["__typename"], result["field"]) == ("InvalidInput", "label"), result
+    else:
+        # Malformed, unknown or another's: one answer (ids tell nothing about other accounts).
+        assert (result["__typename"], result["field"]) == ("InvalidInput", "id"), result
+    await _fresh_again(world, verified_at)
+    await world.unchanged()
+
+
+@HOSTILE
+@given(caller=FACTOR_CALLERS, target=FACTOR_IDS)
+async def test_remove_factor(world, caller, target):
+    factor_id = _factor_id(world, target)
+    verified_at = (await Session.get(token_hash=hash_token(world.live["admin_session"]))).verified_at
+    bearer = await _factor_caller(world, caller)
+
+    result = typed(
+        await world.send(REMOVE_FACTOR, {"id": factor_id}, bearer=bearer), "removeFactor", members("removeFactor")
+    )
+
+    refusal = _refusal_of(caller, restricted="AuthenticationRequired")
+    if refusal is not None:
+        assert _answer(result) == refusal, result
+    elif same_id(factor_id, world.admin_factor_id):
+        # R9: Kim's only factor stays, however its id is spelt.
+        assert result["__typename"] == "LastFactor"
+    else:
+        assert (result["__typename"], result["field"]) == ("InvalidInput", "id"), result
+    await _fresh_again(world, verified_at)
+    await world.unchanged()
+
+
 @HOSTILE
 @given(email=EMAILS)
 async def test_request_password_reset(world, email):
@@ -408,6 +589,201 @@ async def test_request_password_reset(world, email):
 
     if result["__typename"] == "InvalidInput":
         assert result["field"] == "email"
+    await world.unchanged()
+
+
+@HOSTILE
+@given(session=st.sampled_from([None, *SESSIONS]) | mangled(*SESSIONS), method=METHODS, code=CODES)
+async def test_reauthenticate(world, session, method, code):
+    # R14: a wrong code counts as at login (the session's step-up budget, the user's lockout), which is
+    # put back after each example; nothing else changes, and no code but a right one steps up.
+    not_a_right_code(world, code)
+    bearer = world.token(session, header=True) if isinstance(session, Mangled) else world.live.get(session or "")
+
+    result = typed(
+        await world.send(REAUTHENTICATE, {"method": method, "code": code}, bearer=bearer),
+        "reauthenticate",
+        {"InvalidCode", "MethodNotAvailable", "AuthenticationRequired"},
+    )
+
+    if session != "admin_session":
+        # No session, a damaged one, Pat's restricted one (R10) or a password user's: nothing to step up.
+        assert result["__typename"] in {"AuthenticationRequired", "MethodNotAvailable"}
+    elif method in {"totp", "recovery_code"}:
+        assert result["__typename"] == "InvalidCode"
+    else:
+        assert result["__typename"] == "MethodNotAvailable"
+    await _reset_step_up(world)
+    await world.unchanged()
+
+
+@HOSTILE
+@given(session=st.sampled_from([None, *SESSIONS]) | mangled(*SESSIONS), method=METHODS)
+async def test_send_reauthentication_code(world, session, method):
+    # R14: only a two-factor session's own delivering method gets a code; the world's admin has TOTP only.
+    bearer = world.token(session, header=True) if isinstance(session, Mangled) else world.live.get(session or "")
+
+    result = typed(
+        await world.send(SEND_REAUTHENTICATION_CODE, {"method": method}, bearer=bearer),
+        "sendReauthenticationCode",
+        {"ChallengeExpired", "MethodNotAvailable"},
+    )
+
+    if session != "admin_session":
+        assert result["__typename"] == "ChallengeExpired"
+    await world.unchanged()
+
+
+def _passes_s2(password: str) -> bool:
+    """Whether S2/S31 let `password` be set."""
+    try:
+        check_new_password(password)
+    except PasswordRejected:
+        return False
+    return True
+
+
+def _is_password(typed: str) -> bool:
+    """Whether `typed` is the world's PASSWORD (after NFKC, as it is checked, S31)."""
+    return normalize_password(typed) == normalize_password(PASSWORD)
+
+
+@HOSTILE
+@given(
+    authorization=st.one_of(
+        st.none(),
+        st.binary(max_size=200),
+        st.builds(b"Bearer ".__add__, st.binary(max_size=200)),
+        mangled(*SESSIONS),
+        st.sampled_from(["pending_session", "other_session"]).map(lambda name: f"live:{name}".encode()),
+    ),
+)
+async def test_regenerate_recovery_codes(world, authorization):
+    # R15, R14: no session, a damaged one, Pat's restricted one (R10) and a password user's replace nothing.
+    # (The admin's two-factor session is left out: its second factor is recent, so its codes would be
+    # replaced by design; tests/test_my_factors.py covers it, stale and fresh.)
+    if isinstance(authorization, bytes) and authorization.startswith(b"live:"):
+        authorization = f"Bearer {world.live[authorization[5:].decode()]}".encode()
+    headers = _session_headers(world, authorization, None)
+    note(f"headers: {headers!r}")
+
+    response = await world.post(json.dumps({"query": REGENERATE_RECOVERY_CODES}), headers)
+
+    typed(response, "regenerateRecoveryCodes", {"AuthenticationRequired", "ReauthenticationRequired"})
+    await world.unchanged()
+
+
+async def _reset_step_up(world) -> None:
+    """Put back what a wrong step-up code counts by design (R14: the session's budget, the step-up token,
+    and the user's S6/S41 counters)."""
+    await Session.filter(token_hash=hash_token(world.live["admin_session"])).update(step_up_failures=0)
+    await Token.filter(purpose=TokenPurpose.REAUTHENTICATION).delete()
+    await User.filter(id=world.admin_id).update(
+        failed_code_attempts=0, code_lockouts=0, code_locked_until=None, code_failure_streak=0
+    )
+
+
+@HOSTILE
+@given(
+    session=either(st.sampled_from(SESSIONS), st.none() | mangled(*SESSIONS)),
+    current=either(st.just(PASSWORD), PASSWORD_TEXT),
+    new=either(st.text(min_size=12, max_size=40), PASSWORD_TEXT),
+)
+@example(session="other_session", current=PASSWORD, new="\uff43orrect horse battery")
+@example(session="other_session", current="x" * 1025, new="a fine new passphrase")
+@example(session="other_session", current="wrong", new=PASSWORD)
+async def test_change_password(world, session, current, new):
+    # What reaches the service (U+0000 is sent as U+0001, world.send).
+    current, new = current.replace("\x00", "\x01"), new.replace("\x00", "\x01")
+    # R16: the right current password and another acceptable one change the password: the flow, not hostile.
+    assume(not (_is_password(current) and _passes_s2(new) and not _is_password(new)))
+    bearer = world.token(session, header=True) if isinstance(session, Mangled) else world.live.get(session or "")
+    try:
+        result = typed(
+            await world.send(CHANGE_PASSWORD, {"currentPassword": current, "newPassword": new}, bearer=bearer),
+            "changePassword",
+            {"AuthenticationRequired", "ReauthenticationRequired", "InvalidInput", "InvalidCredentials"},
+        )
+    finally:
+        # A wrong current password counts toward the lockout by design (S4); put the rounds back.
+        await User.filter(id__in=[world.admin_id, world.other_user_id]).update(
+            failed_password_attempts=0, password_lockouts=0, password_locked_until=None
+        )
+
+    if session is None or isinstance(session, Mangled) or session == "pending_session":
+        # Pat's session is restricted by enforcement (R10).
+        assert result["__typename"] == "AuthenticationRequired"
+    elif result["__typename"] == "ReauthenticationRequired":
+        # Kim's step-up window may have passed while the examples ran.
+        assert session == "admin_session" and result["methods"] == ["totp", "recovery_code"]
+    elif not _passes_s2(new) or _is_password(current):
+        # A refused new password is answered before the current one is looked at; with the right current
+        # one, the only new password left is the same one again.
+        assert (result["__typename"], result["field"]) == ("InvalidInput", "newPassword")
+    else:
+        assert result["__typename"] == "InvalidCredentials"
+    await world.unchanged()
+
+
+@HOSTILE
+@given(session=either(st.sampled_from(SESSIONS), st.none() | mangled(*SESSIONS)), email=EMAILS)
+@example(session="admin_session", email=ADMIN.upper())
+@example(session="admin_session", email=OTHER)
+@example(session="admin_session", email="kim.new@acme.example")
+async def test_request_email_change(world, session, email):
+    # R13: from Kim's stepped-up session a usable address gets the answer of every address (a link, or a
+    # notice to its owner when it is a world account's) and Kim's own address a notice; anything else is
+    # InvalidInput. The test undoes what a usable address writes, so that the next example starts alike.
+    bearer = world.token(session, header=True) if isinstance(session, Mangled) else world.live.get(session or "")
+    kim_session = Session.filter(token_hash=hash_token(world.live["admin_session"]))
+    verified_at = (await kim_session.get()).verified_at
+    await kim_session.update(verified_at=utcnow())
+    mail_before = len(world.mailbox.messages)
+    outbox_before = set(await MailOutbox.all().values_list("id", flat=True))
+    try:
+        result = typed(
+            await world.send(REQUEST_EMAIL_CHANGE, {"newEmail": email}, bearer=bearer),
+            "requestEmailChange",
+            members("requestEmailChange") - {"TooManyAttempts"},
+        )
+        address = normalize_email(email.replace("\x00", "\x01")[: MAX_EMAIL_LENGTH + 1])
+        if session is None or isinstance(session, Mangled) or session == "pending_session":
+            assert result["__typename"] == "AuthenticationRequired"
+        elif session == "other_session":
+            # Paula signs in with a password: she changes her address by converting (R8).
+            assert (result["__typename"], result["methods"]) == ("ReauthenticationRequired", [])
+        elif not looks_like_email(address) or address == ADMIN:
+            assert (result["__typename"], result["field"]) == ("InvalidInput", "newEmail")
+        else:
+            assert result["__typename"] == "EmailChangeRequested", result
+            to_new = "email_change_address_in_use" if address in FIXTURE_EMAILS else "email_change"
+            await mail_settled()
+            sent = world.mailbox.messages[mail_before:]
+            assert {(m["To"], m["X-Gql-Template"]) for m in sent} == {
+                (address, to_new),
+                (ADMIN, "notice_email_change_requested"),
+            }
+    finally:
+        await mail_settled()
+        del world.mailbox.messages[mail_before:]
+        await MailOutbox.exclude(id__in=list(outbox_before)).delete()
+        purposes = (TokenPurpose.EMAIL_CHANGE, TokenPurpose.REPORT_CHANGE)
+        await Token.filter(user_id=world.admin_id, purpose__in=purposes).delete()
+        await kim_session.update(verified_at=verified_at)
+    await world.unchanged()
+
+
+@HOSTILE
+@given(token=tokens(*ALL_TOKENS))
+async def test_confirm_email_change(world, token):
+    # R13: only a live link mailed to a new address changes one; none of the world's tokens is one.
+    result = typed(
+        await world.send(CONFIRM_EMAIL_CHANGE, {"token": world.token(token)}),
+        "confirmEmailChange",
+        {"ChallengeExpired"},
+    )
+
+    assert result["message"]
     await world.unchanged()
 
 

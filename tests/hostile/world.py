@@ -69,6 +69,7 @@ class World:
     acme_id: str
     other_id: str
     admin_id: str
+    admin_factor_id: str
     pending_id: str
     other_user_id: str
     totp_secrets: dict[str, str]
@@ -199,6 +200,9 @@ async def build_world(
     admin = await _password_user(services, acme, ADMIN, MembershipLevel.CUSTOMER)
     converted = await convert(client, mailbox, ADMIN)
     login_challenge = await services.second_factor.challenge_for(await User.get(id=admin.id))
+    # R15: Kim is adding a second authenticator app (no mail: an app shows its codes itself).
+    adding = (await client.run("AddFactor", bearer=converted.token, method="totp"))["addFactor"]
+    assert adding["__typename"] == "EnrollmentStarted", adding
 
     pending = await _password_user(services, acme, PENDING, MembershipLevel.COMPANY)
     invitation = await request_invitation(client, mailbox, PENDING)
@@ -228,17 +232,20 @@ async def build_world(
         acme_id=str(acme.id),
         other_id=str(other.id),
         admin_id=str(admin.id),
+        admin_factor_id=str((await EnrolledFactor.get(user_id=admin.id)).id),
         pending_id=str(pending.id),
         other_user_id=str(other_user.id),
-        # Kim's factor, and the secrets of the two enrollments under way.
+        # Kim's factor, and the secrets of the three enrollments under way.
         totp_secrets={
             "challenge": converted.secret or "",
+            "added_enrollment": adding["secret"],
             "enrollment": begun["secret"],
             "new_enrollment": new_begun["secret"],
         },
         live={
             "admin_session": converted.token,
             "challenge": login_challenge.challenge.token,
+            "added_enrollment": adding["enrollment"],
             "invitation": invitation,
             "enrollment": begun["enrollment"],
             "new_invitation": new_invitation,
@@ -251,7 +258,15 @@ async def build_world(
 
 
 SESSIONS = ("admin_session", "pending_session", "other_session")
-ALL_TOKENS = (*SESSIONS, "challenge", "invitation", "enrollment", "new_invitation", "new_enrollment")
+ALL_TOKENS = (
+    *SESSIONS,
+    "challenge",
+    "added_enrollment",
+    "invitation",
+    "enrollment",
+    "new_invitation",
+    "new_enrollment",
+)
 
 
 def not_a_right_code(world: World, code: str) -> None:

@@ -4,7 +4,7 @@
 // address bar at once, so it is not left in the history, in bookmarks or on a shared screen.
 
 import { run } from "./api.js";
-import { translate } from "./i18n.js";
+import { language, translate, useLanguage } from "./i18n.js";
 import { delivers, methodKey, methodName, prepareCodeInput } from "./methods.js";
 import { showRecoveryCodes } from "./recovery.js";
 import { busy, byId, element, explain, explainError, fill, quiet, say, showStep, startPage } from "./ui.js";
@@ -41,6 +41,8 @@ async function load() {
     return;
   }
   if (!data.invitation) return invalid("invitation.invalid.used");
+  // The page speaks the account's language, as its email did (R13); the header's switch still changes it.
+  if (data.invitation.locale && data.invitation.locale !== language()) await useLanguage(data.invitation.locale);
   // The authenticator app first: it is the recommended method, the others are fallbacks.
   const methods = [...data.invitation.methods].sort(
     (a, b) => Number(b.channel === "authenticator_app") - Number(a.channel === "authenticator_app"),

@@ -1,0 +1,142 @@
+"""Enrolling a new factor, the part the invitation (R5) and a signed-in user adding one (R15) share: which
+methods may be enrolled, the enrollment token, the code that proves the factor (S14), the new row.
+
+S15: an enrollment token is bound to its user, and to its kind. One that adds a factor to a signed-in
+account carries `add_factor` in its data and is found only by `confirmFactor` (for the same user); an
+invitation's enrollment only by `confirmEnrollment`. Neither flow can finish the other's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tortoise.transactions import in_transaction
+
+from gql_server.auth.factors import FactorCore
+from gql_server.auth.hourly import hourly_limit_reached
+from gql_server.auth.results import (
+    BeginEnrollmentResult,
+    ChallengeExpired,
+    EnrollmentStarted,
+    InvalidCode,
+    InvalidInput,
+    MethodNotAvailable,
+    TooManyAttempts,
+)
+from gql_server.clock import utcnow
+from gql_server.enums import TokenPurpose
+from gql_server.limits import ENROLLMENT_ATTEMPTS, ENROLLMENT_LIFETIME, ENROLLMENTS_PER_HOUR
+from gql_server.models import EnrolledFactor, Token, User
+from gql_server.plugin_api import Account, CodeCheckingMethod, CodeDeliveringMethod, SecondFactorMethod
+from gql_server.policy import Policy
+from gql_server.tokens import find_token, issue_token, reserve_attempt
+
+# The mark of an enrollment that adds a factor to a signed-in account (R15), in the token's data.
+ADD_FACTOR = "add_factor"
+
+
+@dataclass(frozen=True)
+class Proven:
+    """A valid code came from the factor being enrolled: what the new factor row needs."""
+
+    method_id: str
+    state: dict[str, str]
+    # The code's counter (TOTP time step), stored so that the same code cannot sign in next (S8).
+    counter: int | None
+
+
+async def find_enrollment(raw: str, *, add_factor: bool) -> Token | None:
+    """The live enrollment token of this kind (S15): an added factor's, or an invitation's."""
+    enrollment = await find_token(raw, TokenPurpose.ENROLLMENT)
+    if enrollment is None or bool(enrollment.data.get(ADD_FACTOR)) is not add_factor:
+        return None
+    return enrollment
+
+
+class NewFactors:
+    """Begins and proves enrollments (R5, R15); the callers decide who may, and what completing means."""
+
+    def __init__(self, policy: Policy, core: FactorCore, issuer: str) -> None:
+        self._policy = policy
+        self._core = core
+        self._issuer = issuer
+
+    async def begin(
+        self, user: User, method_id: str, address: str, phone_number: str | None, data: dict[str, object]
+    ) -> BeginEnrollmentResult:
+        """Start enrolling `method_id` for `user`, if every customer of theirs allows it (R5). `address` is
+        where an email factor's code goes; `data` is stored with the token beside the method and its state."""
+        allowed = {m.id: m for m in await self._policy.enrollable_methods(user)}
+        method = allowed.get(method_id)
+        if method is None:
+            return MethodNotAvailable()
+        account = Account(str(user.id), address, self._issuer, user.locale, phone_number)
+        draft = await self._core.begin(method, account)
+        if draft is None:
+            return MethodNotAvailable()
+        if isinstance(draft, InvalidInput):
+            return draft
+        stored = {**data, "method": method.id, "state": self._core.keyring.encrypt_state(draft.state)}
+        async with in_transaction():
+            # The user's row is held until the enrollment exists, so that parallel requests count one
+            # after another and the hourly limit is exact across processes.
+            await User.select_for_update().filter(id=user.id).first()
+            refused = await hourly_limit_reached(user.id, TokenPurpose.ENROLLMENT, ENROLLMENTS_PER_HOUR)
+            if refused is not None:
+                return refused
+            enrollment = await issue_token(user, TokenPurpose.ENROLLMENT, ENROLLMENT_LIFETIME, stored)
+        sent_to = draft.sent_to
+        if isinstance(method, CodeDeliveringMethod):
+            sent = await self._core.send_code(enrollment.record, method, draft.state, "enrollment", user.locale)
+            if sent is None:
+                return MethodNotAvailable()
+            if isinstance(sent, TooManyAttempts):
+                return sent
+            sent_to = sent.sent_to
+        return EnrollmentStarted(
+            enrollment=enrollment.token,
+            expires_at=enrollment.expires_at,
+            method=method,
+            secret=draft.secret,
+            provisioning_uri=draft.provisioning_uri,
+            qr_code_svg=draft.qr_code_svg,
+            sent_to=sent_to,
+        )
+
+    def method_of(self, enrollment: Token) -> SecondFactorMethod | None:
+        """The installed method an enrollment is for (None once its plugin is gone)."""
+        return self._core.methods.get(str(enrollment.data.get("method")))
+
+    async def prove(self, enrollment: Token, code: str) -> Proven | InvalidCode | ChallengeExpired:
+        """S14: check a code against the enrollment's own state (S15), as one of ENROLLMENT_ATTEMPTS."""
+        method = self.method_of(enrollment)
+        if method is None:
+            return ChallengeExpired()
+        used = await reserve_attempt(enrollment, ENROLLMENT_ATTEMPTS)
+        if used is None:
+            return ChallengeExpired()
+        state = self._core.keyring.decrypt_state(str(enrollment.data["state"]))
+        counter: int | None = None
+        if isinstance(method, CodeCheckingMethod):
+            counter = await self._core.check_with_plugin(method, state, code)
+            ok = counter is not None
+        elif isinstance(method, CodeDeliveringMethod):
+            ok = await self._core.check_sent_code(enrollment, method.id, code)
+        else:
+            ok = False
+        if not ok:
+            # After the last wrong code `reserve_attempt` refuses this enrollment; a new one must begin.
+            return InvalidCode(attempts_left=ENROLLMENT_ATTEMPTS - used)
+        return Proven(method.id, state, counter)
+
+    async def create(self, user: User, proven: Proven, label: str | None = None) -> EnrolledFactor:
+        """The new active factor (inside the caller's transaction, with the token used in it)."""
+        return await EnrolledFactor.create(
+            user=user,
+            method=proven.method_id,
+            state_encrypted=self._core.keyring.encrypt_state(proven.state),
+            # The code that proved the factor cannot be replayed at the next login (S8).
+            last_counter=proven.counter,
+            created_at=utcnow(),
+            label=label,
+        )
