@@ -280,7 +280,7 @@ async def test_r13_the_email_change_link_acts_only_on_the_click(site, browser, s
     await tab.step("step-confirm", "email-change")
     assert page.url == f"{site.url}/email-change"  # the token left the address bar
     await page.click("#email-change-form button[type=submit]")
-    # An unknown token: used or expired (or, before R13's API is merged, not offered yet).
+    # An unknown token: used or expired.
     await tab.step("step-invalid", "email-change-invalid")
     await page.goto(f"{site.url}/email-change")
     await expect(page.locator("#invalid-reason")).to_contain_text("needs the link from the email")

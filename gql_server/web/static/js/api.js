@@ -6,22 +6,10 @@
 
 const documents = new Map();
 
-// Operations whose API arrives with other parts of issue 14 (R13 email change, R15 factors, R16 password
-// change, R18 remembered devices). Their documents wait in operations/pending/ (its README says why and
-// what to do once the API is merged); until the server has them it refuses them, and the pages hide
-// what needs them (ServiceError kind "unsupported").
-const PENDING = new Set([
-  "AddFactor",
-  "ChangePassword",
-  "ConfirmEmailChange",
-  "ConfirmFactor",
-  "ForgetDevice",
-  "MyFactors",
-  "RememberedDevices",
-  "RemoveFactor",
-  "RenameFactor",
-  "RequestEmailChange",
-]);
+// Operations whose API arrives with another part of issue 14 (R18 remembered browsers). Their documents
+// wait in operations/pending/ (its README says why and what to do once the API is merged); until the
+// server has them it refuses them, and the page hides what needs them (ServiceError kind "unsupported").
+const PENDING = new Set(["ForgetDevice", "RememberedDevices"]);
 
 /** A failure outside the result unions: no answer, or a GraphQL error. `kind` says what to tell the user. */
 export class ServiceError extends Error {

@@ -3,7 +3,7 @@
 // The token is read from the fragment and removed from the address bar at once. Nothing changes on
 // load: mail scanners and link previews open links, and only the owner's click may act.
 
-import { ServiceError, run } from "./api.js";
+import { run } from "./api.js";
 import { busy, byId, explain, say, showStep, startPage } from "./ui.js";
 
 function takeToken() {
@@ -22,16 +22,7 @@ function invalid(key) {
 async function onConfirm(event) {
   event.preventDefault();
   const message = byId("email-change-message");
-  let unsupported = false;
-  const data = await busy(event.currentTarget, message, async () => {
-    try {
-      return await run("ConfirmEmailChange", { token: state.token });
-    } catch (error) {
-      unsupported = error instanceof ServiceError && error.kind === "unsupported";
-      throw error;
-    }
-  });
-  if (unsupported) return invalid("error.unsupported");
+  const data = await busy(event.currentTarget, message, () => run("ConfirmEmailChange", { token: state.token }));
   if (!data) return;
   const result = data.confirmEmailChange;
   if (result.__typename === "EmailChanged") {

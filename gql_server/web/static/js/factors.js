@@ -1,15 +1,12 @@
 // The account page's second factors (R15): listed with the names the user gave them; added (the same
 // proof as enrolling, R5), renamed and removed (never the last one, R9) behind the step-up dialog (R14).
-//
-// These operations arrive with another part of issue 14 (api.js PENDING): until the server has them,
-// the list shows what the Viewer query knows, without the buttons.
 
-import { ServiceError, run } from "./api.js";
+import { run } from "./api.js";
 import { translate } from "./i18n.js";
 import { delivers, methodKey, methodName, prepareCodeInput } from "./methods.js";
 import { reloadSessions } from "./security.js";
 import { CANCELLED, runStepped } from "./stepup.js";
-import { ask, busy, busyPending, byId, element, explain, explainError, fill, quiet, say } from "./ui.js";
+import { ask, busy, byId, element, explain, fill, quiet, say } from "./ui.js";
 
 const state = { viewer: null, manage: false, enrollment: null, method: null, methods: null };
 
@@ -54,32 +51,21 @@ function showList(factors) {
   else fill(byId("factors"), ...factors.map(factorItem));
 }
 
-/** Load the factors with their names; without R15 on the server, the Viewer query's list as it is. */
+/** Load the factors again (after a change). */
 async function reload() {
-  try {
-    const data = await run("MyFactors");
-    if (!data.viewer) return leave();
-    state.manage = state.viewer.user.loginMethod === "TWO_FACTOR";
-    showList(data.viewer.user.secondFactors);
-  } catch (error) {
-    if (!(error instanceof ServiceError && error.kind === "unsupported")) throw error;
-    state.manage = false;
-    showList(state.viewer.user.secondFactors);
-  }
-  byId("add-factor").hidden = !state.manage;
+  const data = await run("Viewer");
+  if (!data.viewer) return leave();
+  state.viewer = data.viewer;
+  showList(data.viewer.user.secondFactors);
 }
 
-/** Show the factors of `viewer` (the Viewer query's), with what this server lets the user do with them. */
-export async function showFactors(viewer) {
+/** Show the factors of `viewer` (the Viewer query's), with what the user may do with them. */
+export function showFactors(viewer) {
   state.viewer = viewer;
-  // Until the names arrive, or when they never do, the list the page already has.
+  // A password user converts instead (R8); a restricted session sees no factors to manage (R10).
+  state.manage = viewer.requirement !== "CONVERSION" && viewer.user.loginMethod === "TWO_FACTOR";
   showList(viewer.user.secondFactors);
-  if (viewer.requirement === "CONVERSION" || viewer.user.loginMethod !== "TWO_FACTOR") return;
-  try {
-    await reload();
-  } catch (error) {
-    explainError(byId("factors-message"), error);
-  }
+  byId("add-factor").hidden = !state.manage;
 }
 
 // --- Rename ------------------------------------------------------------------------------------------
@@ -112,7 +98,7 @@ async function onRename(event, factor, input, message) {
     input.focus();
     return;
   }
-  const result = await busyPending(byId("factors").parentElement, event.currentTarget, message, () =>
+  const result = await busy(event.currentTarget, message, () =>
     runStepped("RenameFactor", { id: factor.id, label }, "renameFactor"),
   );
   if (!result) return;
@@ -133,7 +119,7 @@ async function onRemove(factor) {
   const message = byId("factors-message");
   const name = factor.label ?? methodName(factor.method).textContent;
   if (!(await ask("factors.remove.confirm", "factors.remove", { name }))) return;
-  const result = await busyPending(byId("factors").parentElement, byId("factors"), message, () =>
+  const result = await busy(byId("factors"), message, () =>
     runStepped("RemoveFactor", { id: factor.id }, "removeFactor"),
   );
   if (!result) return;
@@ -154,9 +140,8 @@ async function onRemove(factor) {
 async function enrollableMethods() {
   if (!state.methods) {
     const data = await run("SecondFactorMethods");
-    // addFactor takes no phone number, so methods that text a code are added by an invitation only.
     state.methods = data.secondFactorMethods
-      .filter((method) => method.enrollable && method.channel !== "sms")
+      .filter((method) => method.enrollable)
       // The authenticator app first, as on the invitation page: it is the recommended method.
       .sort((a, b) => Number(b.channel === "authenticator_app") - Number(a.channel === "authenticator_app"));
   }
@@ -165,6 +150,7 @@ async function enrollableMethods() {
 
 async function onAdd() {
   const message = byId("add-choose-message");
+  quiet(byId("factors-message"));
   const methods = await busy(byId("factors").parentElement, byId("factors-message"), enrollableMethods);
   if (!methods) return;
   const options = methods.map((method, index) =>
@@ -176,12 +162,18 @@ async function onAdd() {
     ),
   );
   fill(byId("add-method-options"), ...options);
+  onAddMethodChange();
   quiet(message);
   byId("add-choose-form").hidden = false;
   byId("add-enroll").hidden = true;
   byId("add-factor").hidden = true;
   byId("add-factor-panel").hidden = false;
   byId("add-factor-heading").focus();
+}
+
+function onAddMethodChange() {
+  const checked = document.querySelector("input[name=add-method]:checked");
+  byId("add-phone-area").hidden = state.methods.find((m) => m.id === checked?.value)?.channel !== "sms";
 }
 
 function closeAdd() {
@@ -202,13 +194,14 @@ async function onChoose(event) {
     say(message, "invitation.choose.missing", {}, "error");
     return;
   }
-  const data = await busyPending(byId("add-factor-panel"), event.currentTarget, message, () =>
-    run("AddFactor", { method: method.id }),
-  );
+  // Methods that text a code need a number to text it to.
+  const phoneNumber = method.channel === "sms" ? byId("add-phone").value.trim() : null;
+  const data = await busy(event.currentTarget, message, () => run("AddFactor", { method: method.id, phoneNumber }));
   if (!data) return;
   const result = data.addFactor;
   if (result.__typename !== "EnrollmentStarted") {
     explain(message, result, "factors");
+    if (result.field === "phoneNumber") byId("add-phone").focus();
     return;
   }
   state.enrollment = result.enrollment;
@@ -241,7 +234,7 @@ async function onConfirm(event) {
     byId("add-code").focus();
     return;
   }
-  const result = await busyPending(byId("add-factor-panel"), event.currentTarget, message, () =>
+  const result = await busy(event.currentTarget, message, () =>
     runStepped("ConfirmFactor", { enrollment: state.enrollment, code, label }, "confirmFactor"),
   );
   if (!result) return;
@@ -262,5 +255,6 @@ async function onConfirm(event) {
 
 byId("add-factor").addEventListener("click", onAdd);
 byId("add-choose-form").addEventListener("submit", onChoose);
+byId("add-method-options").addEventListener("change", onAddMethodChange);
 byId("add-confirm-form").addEventListener("submit", onConfirm);
 for (const button of document.querySelectorAll(".add-cancel")) button.addEventListener("click", closeAdd);

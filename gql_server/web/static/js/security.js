@@ -1,9 +1,9 @@
 // The account page's Security section: recovery codes (R15), sessions (R17), remembered browsers (R18),
 // the password (R16), the email address (R13) and the language (R13).
 //
-// Changes that need a recent second factor go through the step-up dialog (stepup.js). The password,
-// email and remembered-browser parts use operations that arrive with other parts of issue 14: until
-// the server has them, their panels say so instead (api.js PENDING).
+// Changes that need a recent second factor go through the step-up dialog (stepup.js). Remembered
+// browsers use operations that arrive with another part of issue 14: until the server has them, their
+// panel stays hidden (api.js PENDING).
 
 import { ServiceError, run } from "./api.js";
 import { chosenHere, language, switchLanguage, translate, useLanguage } from "./i18n.js";
@@ -204,7 +204,7 @@ async function onPassword(event) {
     byId("new-password-again").focus();
     return;
   }
-  const result = await busyPending(byId("password-area"), form, message, () =>
+  const result = await busy(form, message, () =>
     runStepped("ChangePassword", { currentPassword, newPassword }, "changePassword"),
   );
   if (!result) return;
@@ -234,7 +234,7 @@ async function onEmail(event) {
     byId("new-email").focus();
     return;
   }
-  const result = await busyPending(byId("email-area"), form, message, () =>
+  const result = await busy(form, message, () =>
     runStepped("RequestEmailChange", { newEmail }, "requestEmailChange"),
   );
   if (!result) return;
