@@ -97,7 +97,8 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "Enter this verification code to finish signing in:\n\n"
             "{code}\n\n"
             "The code is valid until {expires}.\n"
-            "If you did not try to sign in, someone may know your password: change it.\n",
+            "If you did not try to sign in, someone may know your password: change it under Security on your "
+            "account page.\n",
         ),
         "factor_added": Template(
             "A second factor was added to your account",
@@ -250,7 +251,8 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "Viimeistele kirjautuminen syöttämällä tämä varmistuskoodi:\n\n"
             "{code}\n\n"
             "Koodi on voimassa {expires} asti.\n"
-            "Jos et yrittänyt kirjautua, joku saattaa tietää salasanasi: vaihda se.\n",
+            "Jos et yrittänyt kirjautua, joku saattaa tietää salasanasi: vaihda se tilisi sivulla kohdassa "
+            "Tietoturva.\n",
         ),
         "factor_added": Template(
             "Tiliisi lisättiin tunnistautumistapa",

@@ -199,6 +199,14 @@ def test_recovery_code_used_says_how_many_are_left():
     assert "Security on your account page" in text
 
 
+@pytest.mark.parametrize(("locale", "where"), [("en", "Security on your account page"), ("fi", "kohdassa Tietoturva")])
+def test_mails_name_the_page_that_does_what_they_ask(locale, where):
+    # R15, R16: recovery codes and the password are the user's to change, under Security on /account.
+    for template in ("recovery_code_used", "login_code"):
+        _, text = render(template, locale, **VALUES[template])
+        assert where in " ".join(text.split()), template
+
+
 # --- delivery through the hook ---------------------------------------------------------------------
 
 
