@@ -122,7 +122,7 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
     second_factor = SecondFactorService(core, auditor, outbox, sessions, rate_limiter)
     links = Links(settings.public_url)
     notices = ChangeNotices(outbox, links)
-    resets = PasswordResets(auditor, outbox, links, passwords, rate_limiter)
+    resets = PasswordResets(auditor, outbox, links, passwords, rate_limiter, notices)
     conversion = ConversionService(auditor, outbox, links, notices, policy, rate_limiter)
     limits = LoginLimits(sessions=sessions, ticket=timedelta(minutes=settings.ticket_minutes))
     login = LoginService(passwords, auditor, limits, policy, second_factor, rate_limiter)
