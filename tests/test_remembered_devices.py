@@ -202,14 +202,40 @@ async def test_r18_r16_a_password_reset_forgets_the_device(client, mailbox, anna
     assert not await RememberedDevice.filter(user_id=anna.id).exists()
 
 
-async def test_r18_r13_an_address_change_forgets_the_device(client, anna, totp_user):
+async def test_r18_r13_an_address_change_forgets_the_device_for_good(client, mailbox, anna, totp_user):
     await _remember(client, totp_user)
-    # The address changed (as confirmEmailChange will change it: the column, whatever the path).
-    await User.filter(id=anna.id).update(email="anna.k@example.org")
+    # The session of that login verified a factor just now: it may change the address (R14).
+    asked = (await client.run("RequestEmailChange", newEmail="anna.k@example.org"))["requestEmailChange"]
+    assert asked["__typename"] == "EmailChangeRequested", asked
+    link = link_token_in(await mailbox.next_to("anna.k@example.org", "email_change"), "email-change")
 
+    assert (await client.run("ConfirmEmailChange", token=link))["confirmEmailChange"]["__typename"] == "EmailChanged"
+
+    # Forgotten at once, not only at the next login: changing the address back cannot bring it back.
+    assert not await RememberedDevice.filter(user_id=anna.id).exists()
     assert (await client.login("anna.k@example.org", PASSWORD))["__typename"] == "SecondFactorRequired"
-    # Changing it back brings nothing back: the device was forgotten for good.
-    await User.filter(id=anna.id).update(email="anna@example.com")
+
+
+async def test_r18_r16_a_password_change_forgets_the_device(client, anna, totp_user):
+    await _remember(client, totp_user)
+
+    changed = (await client.run("ChangePassword", currentPassword=PASSWORD, newPassword=NEW_PASSWORD))["changePassword"]
+
+    assert changed["__typename"] == "PasswordChanged", changed
+    assert (await client.login("anna@example.com", NEW_PASSWORD))["__typename"] == "SecondFactorRequired"
+    assert not await RememberedDevice.filter(user_id=anna.id).exists()
+
+
+async def test_r18_r15_adding_a_factor_through_the_api_forgets_the_device(client, anna, totp_user):
+    await _remember(client, totp_user)
+    begun = (await client.run("AddFactor", method="totp"))["addFactor"]
+    assert begun["__typename"] == "EnrollmentStarted", begun
+
+    added = (await client.run("ConfirmFactor", enrollment=begun["enrollment"], code=totp_code(begun["secret"])))[
+        "confirmFactor"
+    ]
+
+    assert added["__typename"] == "FactorAdded", added
     assert (await client.login("anna@example.com", PASSWORD))["__typename"] == "SecondFactorRequired"
 
 

@@ -80,6 +80,12 @@ class _Standing:
         return None
 
 
+async def forget_every_device(user: User) -> int:
+    """R18: forget all of a user's remembered browsers (an address change: the fingerprint would match
+    again if the address were changed back, so the devices go for good). How many there were."""
+    return await RememberedDevice.filter(user_id=user.id).delete()
+
+
 class RememberedDevices:
     """Remembering a browser, the login that skips the second factor with it, and the user's list (R18)."""
 
