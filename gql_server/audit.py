@@ -66,6 +66,12 @@ class AuditKind(StrEnum):
     EMAIL_CHANGED = "email_changed"
     # An operator's `user create` whose invitation the mail server refused: the account is removed again.
     USER_REMOVED = "user_removed"
+    # R18: a browser was remembered after a second-factor success (`device`, `days` it may skip it, `ip`).
+    DEVICE_REMEMBERED = "device_remembered"
+    # R18: a remembered browser was forgotten (`device`, `reason`: "user" when the user forgot it, "replaced"
+    # when the browser was remembered again, else why it no longer qualified at a login: "expired",
+    # "setting_lowered", "credentials_changed"; `ip`).
+    DEVICE_FORGOTTEN = "device_forgotten"
 
 
 class Auditor:

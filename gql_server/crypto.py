@@ -1,6 +1,7 @@
-"""Keys derived from SECRET_KEY (HKDF): encryption of factor state at rest (S23), keyed code digests (S24).
+"""Keys derived from SECRET_KEY (HKDF): encryption of factor state at rest (S23), keyed code digests (S24),
+the fingerprints of remembered devices (R18).
 
-Two keys with separate HKDF `info` labels, so that one can never be used in the place of the other.
+Each key has its own HKDF `info` label, so that one can never be used in the place of another.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Keyring:
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret_key, b"gql_server factor state v1")))
         self._digest_key = _derive(secret_key, b"gql_server code digests v1")
         self._mail = Fernet(base64.urlsafe_b64encode(_derive(secret_key, b"gql_server mail outbox v1")))
+        self._fingerprint_key = _derive(secret_key, b"gql_server fingerprints v1")
 
     def encrypt_state(self, state: Mapping[str, str]) -> str:
         """Encrypt and authenticate a factor's state (AES-128-CBC + HMAC-SHA256, Fernet)."""
@@ -67,3 +69,13 @@ class Keyring:
     def same_digest(self, scope: str, code: str, digest: str) -> bool:
         """Constant-time comparison of a typed code with a stored digest."""
         return hmac.compare_digest(self.code_digest(scope, code), digest)
+
+    def fingerprint(self, *parts: str) -> str:
+        """A keyed digest of `parts` (R18: what a user signs in with, when a device was remembered).
+
+        Keyed, so that without SECRET_KEY the stored digest cannot be tested against guesses of what went
+        into it (a password hash from an old backup, say). The parts are joined with NUL, which none of them
+        contains, so ("ab", "c") and ("a", "bc") differ.
+        """
+        message = "\x00".join(parts).encode("utf-8")
+        return hmac.new(self._fingerprint_key, message, hashlib.sha256).hexdigest()

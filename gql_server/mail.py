@@ -192,6 +192,17 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "{link}\n\n"
             "The link works once and expires at {expires}.\n",
         ),
+        "notice_password_reset": Template(
+            "Your password was reset",
+            "Hello,\n\n"
+            "The password of your account was reset with a link sent to this address, and every session of "
+            "the account was signed out.\n\n"
+            "If this wasn't you, someone can read this mailbox or used a link from it. Change the mailbox's own "
+            "password, then open this link to sign out everywhere, lock the password until it is reset again "
+            "and tell your administrators:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}.\n",
+        ),
         "email_change": Template(
             "Confirm your new email address",
             "Hello,\n\n"
@@ -336,6 +347,17 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "jatkossa sinne.\n\n"
             "Jos et tehnyt tätä itse, avaa tämä linkki: se kirjaa sinut ulos kaikkialta, lukitsee "
             "salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}.\n",
+        ),
+        "notice_password_reset": Template(
+            "Salasanasi vaihdettiin palautuslinkillä",
+            "Hei,\n\n"
+            "Tilisi salasana vaihdettiin tähän osoitteeseen lähetetyllä linkillä, ja tilin kaikki istunnot "
+            "kirjattiin ulos.\n\n"
+            "Jos et tehnyt tätä itse, joku pystyy lukemaan tätä postilaatikkoa tai käytti siitä linkkiä. Vaihda "
+            "postilaatikon oma salasana ja avaa sitten tämä linkki: se kirjaa sinut ulos kaikkialta, lukitsee "
+            "salasanan, kunnes se vaihdetaan uudelleen, ja kertoo asiasta ylläpitäjillesi:\n\n"
             "{link}\n\n"
             "Linkki toimii kerran ja vanhenee {expires}.\n",
         ),

@@ -14,6 +14,7 @@ from gql_server.audit_export import JsonLinesAuditExporter
 from gql_server.auth import lockout
 from gql_server.auth.conversion import ConversionService
 from gql_server.auth.customers import CustomerService
+from gql_server.auth.devices import RememberedDevices
 from gql_server.auth.email_change import EmailChanges
 from gql_server.auth.enrollment import EnrollmentService, EnrollmentSettings
 from gql_server.auth.factors import FactorCore
@@ -68,6 +69,7 @@ class Services:
     operator: Operator
     password_resets: PasswordResets
     my_sessions: MySessions
+    devices: RememberedDevices
     step_up: StepUpService
     my_factors: MyFactors
     profile: ProfileService
@@ -119,13 +121,14 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
     )
     plugin_runner = PluginRunner(settings.gql_server_plugin_timeout_seconds)
     core = FactorCore(methods, keyring, mailer, plugin_runner)
-    second_factor = SecondFactorService(core, auditor, outbox, sessions, rate_limiter)
+    devices = RememberedDevices(keyring, auditor, policy, sessions)
+    second_factor = SecondFactorService(core, auditor, outbox, sessions, rate_limiter, devices)
     links = Links(settings.public_url)
     notices = ChangeNotices(outbox, links)
-    resets = PasswordResets(auditor, outbox, links, passwords, rate_limiter)
+    resets = PasswordResets(auditor, outbox, links, passwords, rate_limiter, notices)
     conversion = ConversionService(auditor, outbox, links, notices, policy, rate_limiter)
     limits = LoginLimits(sessions=sessions, ticket=timedelta(minutes=settings.ticket_minutes))
-    login = LoginService(passwords, auditor, limits, policy, second_factor, rate_limiter)
+    login = LoginService(passwords, auditor, limits, policy, second_factor, rate_limiter, devices)
     step_up = StepUpService(second_factor, core, auditor, outbox, policy, rate_limiter)
     new_factors = NewFactors(policy, core, settings.totp_issuer)
     return Services(
@@ -152,10 +155,11 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
             login,
             EnrollmentSettings(sessions),
         ),
-        customers=CustomerService(auditor, policy),
+        customers=CustomerService(auditor, policy, devices),
         operator=Operator(passwords, auditor, conversion, outbox, policy),
         password_resets=resets,
         my_sessions=MySessions(auditor, policy, sessions),
+        devices=devices,
         step_up=step_up,
         my_factors=MyFactors(core, new_factors, step_up, notices, outbox, auditor, policy),
         profile=ProfileService(auditor, policy),

@@ -205,6 +205,23 @@ async def test_r16_a_reset_never_skips_the_second_factor(client, mailbox, anna):
     assert done["__typename"] == "LoginSuccess"
 
 
+async def test_r13_r16_a_reset_is_announced_and_can_be_reported_too(client, mailbox, anna):
+    await _request(client, "thief@example.org")
+    await _report(
+        client, link_token_in(await mailbox.next_to("anna@example.com", "notice_invitation_elsewhere"), "report")
+    )
+    reset_mail = await mailbox.next_to("anna@example.com", "password_reset")
+
+    assert (await _reset(client, link_token_in(reset_mail, "reset-password")))["__typename"] == "ConversionPending"
+
+    notice = await mailbox.next_to("anna@example.com", "notice_password_reset")
+    assert "reset with a link" in body(notice)
+    # Whoever read the mailbox and reset the password is locked out again: the password needs another reset.
+    assert (await _report(client, link_token_in(notice, "report")))["__typename"] == "ChangeReported"
+    assert (await client.login("anna@example.com", NEW_PASSWORD))["__typename"] == "InvalidCredentials"
+    assert (await User.get(id=anna.id)).password_reset_required
+
+
 async def test_r16_a_reset_link_works_once_for_an_hour_and_new_passwords_follow_s2(client, mailbox, anna):
     await _request(client, "thief@example.org")
     notice = await mailbox.next_to("anna@example.com", "notice_invitation_elsewhere")

@@ -51,10 +51,20 @@ def test_r9_the_api_has_no_way_back():
         # R15: adding a factor only adds one (the account stays TWO_FACTOR); renaming changes a name;
         # removing refuses the last factor (LastFactor, R9: tests/test_my_factors.py), all behind step-up.
         "addFactor", "confirmFactor", "renameFactor", "removeFactor",
+        # R18: forgetting a remembered browser only takes a shortcut away; the factors and the login
+        # method stay, and a remembered browser skips the factor only for a two-factor user after the
+        # right password (verifySecondFactor's rememberDevice, above).
+        "forgetDevice",
     }  # fmt: skip
-    # updateCustomerSettings only takes the customer's settings, never a user's method or factors.
+    # updateCustomerSettings only takes the customer's settings, never a user's method or factors
+    # (rememberDeviceDays lets a browser skip the second factor of a two-factor user, never the password,
+    # and never makes anyone a password user again: tests/test_remembered_devices.py).
     schema = parse_sdl(SCHEMA_FILE.read_text())
-    assert set(schema.type_map["CustomerSettingsInput"].fields) == {"enforceTwoFactor", "allowedMethods"}
+    assert set(schema.type_map["CustomerSettingsInput"].fields) == {
+        "enforceTwoFactor",
+        "allowedMethods",
+        "rememberDeviceDays",
+    }
 
 
 async def test_r9_an_admin_switching_enforcement_off_changes_no_converted_user(

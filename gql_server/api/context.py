@@ -8,11 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.types import Info as StrawberryInfo
 
+from gql_server.auth.devices import NewDevice
 from gql_server.models import Session
 from gql_server.services import Services
 from gql_server.sessions import NewSession, resolve_session
 
 SESSION_COOKIE = "gql_session"
+# R18: a remembered browser; separate from the session, which ends at logout while this stays.
+DEVICE_COOKIE = "gql_device"
 
 
 @dataclass
@@ -46,6 +49,37 @@ class Context:
     def user_agent(self) -> str | None:
         """The client's User-Agent header, kept with a new session so its user can tell it apart (R17)."""
         return self.request.headers.get("user-agent") or None
+
+    @property
+    def device_token(self) -> str | None:
+        """The browser's remembered-device cookie (R18), passed to the services as it came."""
+        return self.request.cookies.get(DEVICE_COOKIE) or None
+
+    def remember_device(self, new: NewDevice) -> None:
+        """The browser keeps its remembered-device token (R18), as long as the device may be used at most.
+
+        Like the session cookie (S19): HttpOnly, SameSite=Lax, path /, Secure when PUBLIC_URL is https.
+        """
+        settings = self.services.settings
+        self.response.set_cookie(
+            DEVICE_COOKIE,
+            new.token,
+            max_age=int(new.lifetime.total_seconds()),
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookies,
+        )
+
+    def clear_device_cookie(self) -> None:
+        """Remove the remembered-device cookie from the browser (the device itself is forgotten server-side)."""
+        self.response.delete_cookie(
+            DEVICE_COOKIE,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=self.services.settings.secure_cookies,
+        )
 
     def sign_in(self, new: NewSession) -> None:
         """A session was just created: the rest of this request acts for it, and the browser keeps it.

@@ -16,6 +16,9 @@ class CustomerSettingsInput:
 
     enforce_two_factor: bool | None = None
     allowed_methods: list[str] | None = None
+    remember_device_days: int | None = strawberry.field(
+        default=None, description="R18: 0 (never remember a browser) to 30 days."
+    )
 
 
 @strawberry.type

@@ -33,6 +33,7 @@ class CustomerSettingsType:
         description="Method ids users of this customer may enroll; all installed methods when never set."
     )
     updated_at: datetime | None
+    remember_device_days: int = strawberry.field(description="0 = never remember; at most 30 (R18).")
 
 
 @strawberry.type
@@ -140,6 +141,7 @@ class CustomerType:
             enforce_two_factor=self.model.enforce_two_factor,
             allowed_methods=allowed_method_ids(self.model, installed),
             updated_at=self.model.settings_updated_at,
+            remember_device_days=self.model.remember_device_days,
         )
 
     @strawberry.field(

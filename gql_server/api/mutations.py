@@ -37,16 +37,27 @@ async def login(info: Info, email: str, password: str) -> LoginResult:
     """Step one of every login."""
     services = info.context.services
     context = info.context
-    outcome = await services.login.login(email, password, ip=context.client_ip, user_agent=context.user_agent)
+    outcome = await services.login.login(
+        email, password, ip=context.client_ip, user_agent=context.user_agent, device=context.device_token
+    )
     return outcomes.LOGIN(outcome, info)
 
 
-async def verify_second_factor(info: Info, challenge: str, method: str, code: str) -> LoginResult:
-    """Step two of a two-factor login: one code for the challenge (each call is one attempt, S7)."""
+async def verify_second_factor(
+    info: Info, challenge: str, method: str, code: str, remember_device: bool | None = False
+) -> LoginResult:
+    """Step two of a two-factor login: one code for the challenge (each call is one attempt, S7); with
+    `rememberDevice` the browser may skip it later (R18)."""
     services = info.context.services
     context = info.context
     outcome = await services.second_factor.verify(
-        challenge, method, code, ip=context.client_ip, user_agent=context.user_agent
+        challenge,
+        method,
+        code,
+        ip=context.client_ip,
+        user_agent=context.user_agent,
+        remember_device=bool(remember_device),
+        device=context.device_token,
     )
     return outcomes.LOGIN(outcome, info)
 
@@ -110,7 +121,11 @@ async def update_customer_settings(
     info: Info, customer_id: strawberry.ID, input: CustomerSettingsInput
 ) -> UpdateCustomerSettingsResult:
     """Change a customer's settings; customer-level members only (R1). Every change is audited."""
-    change = SettingsChange(enforce_two_factor=input.enforce_two_factor, allowed_methods=input.allowed_methods)
+    change = SettingsChange(
+        enforce_two_factor=input.enforce_two_factor,
+        allowed_methods=input.allowed_methods,
+        remember_device_days=input.remember_device_days,
+    )
     outcome = await info.context.services.customers.update(await info.context.session(), str(customer_id), change)
     return outcomes.UPDATE_CUSTOMER_SETTINGS(outcome, info)
 
@@ -156,6 +171,18 @@ async def end_session(info: Info, id: strawberry.ID) -> bool:
         info.context.clear_session_cookie()
         info.context.forget_session()
     return ended is not None
+
+
+async def forget_device(info: Info, id: strawberry.ID) -> bool:
+    """R18: forget one of the viewer's remembered browsers. False for an id that is not one of theirs."""
+    context = info.context
+    forgotten = await context.services.devices.forget(
+        await context.session(), str(id), raw_token=context.device_token, ip=context.client_ip
+    )
+    if forgotten is not None and forgotten.this_browser:
+        # This browser's own device: its cookie goes with it.
+        context.clear_device_cookie()
+    return forgotten is not None
 
 
 async def end_other_sessions(info: Info) -> int:

@@ -39,6 +39,8 @@ from gql_server.auth import results
 def _login_success(outcome: results.LoginSuccess, info: Info) -> login.LoginSuccess:
     # A new session is also the browser's cookie (S19), and the rest of this request acts for it.
     info.context.sign_in(outcome.session)
+    if outcome.device is not None:
+        info.context.remember_device(outcome.device)
     return login.LoginSuccess(
         token=outcome.session.token,
         session=SessionType.from_model(outcome.session.session, info),

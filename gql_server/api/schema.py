@@ -92,7 +92,10 @@ class Mutation:
         resolver=mutations.send_login_code,
         description="For methods that deliver a code (email_code, sms, ...): send one for this challenge.",
     )
-    verify_second_factor: login_api.LoginResult = strawberry.mutation(resolver=mutations.verify_second_factor)
+    verify_second_factor: login_api.LoginResult = strawberry.mutation(
+        resolver=mutations.verify_second_factor,
+        description="R18: with rememberDevice the browser gets a device cookie that skips the second factor later.",
+    )
     logout: bool = strawberry.mutation(
         resolver=mutations.logout,
         description="Ends the current session. True when a session was ended.",
@@ -129,6 +132,10 @@ class Mutation:
     end_session: bool = strawberry.mutation(
         resolver=mutations.end_session,
         description="R17: end one of the viewer's sessions; false for an id that is not one of their live sessions.",
+    )
+    forget_device: bool = strawberry.mutation(
+        resolver=mutations.forget_device,
+        description="R18: forget one of the viewer's remembered browsers; false for an id that is not one of theirs.",
     )
     end_other_sessions: int = strawberry.mutation(
         resolver=mutations.end_other_sessions, description="R17: the number of sessions ended."

@@ -12,7 +12,7 @@ from gql_server.api.context import Info
 from gql_server.api.methods import SecondFactorMethodType
 from gql_server.auth.access import may_see_factors, visible_memberships
 from gql_server.auth.factors import recovery_codes_left
-from gql_server.models import EnrolledFactor, Membership, Session, User
+from gql_server.models import EnrolledFactor, Membership, RememberedDevice, Session, User
 from gql_server.plugin_api import SecondFactorMethod
 from gql_server.sessions import effective_expiry
 
@@ -162,6 +162,28 @@ class SessionInfoType:
         )
 
 
+@strawberry.type(name="RememberedDevice")
+class RememberedDeviceType:
+    """A browser that skips the second factor at login with the right password (R18)."""
+
+    id: strawberry.ID
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    user_agent: str | None
+
+    @classmethod
+    def from_model(cls, device: RememberedDevice) -> RememberedDeviceType:
+        """Wrap a RememberedDevice row (never its token's hash or fingerprint)."""
+        return cls(
+            id=strawberry.ID(str(device.id)),
+            created_at=device.created_at,
+            expires_at=device.expires_at,
+            last_used_at=device.last_used_at,
+            user_agent=device.user_agent,
+        )
+
+
 @strawberry.type
 class Viewer:
     """The signed-in user and their session."""
@@ -188,3 +210,9 @@ class Viewer:
         """Empty for a session that does not satisfy the policy (R10, S30), like other reads beyond `viewer`."""
         rows = await info.context.services.my_sessions.live(self.model)
         return [SessionInfoType.from_model(row, self.model, info) for row in rows]
+
+    @strawberry.field(description="Browsers where the second factor is remembered (R18).")
+    async def remembered_devices(self, info: Info) -> list[RememberedDeviceType]:
+        """Those still valid; empty for a session that does not satisfy the policy (R10, S30)."""
+        rows = await info.context.services.devices.live(self.model)
+        return [RememberedDeviceType.from_model(row) for row in rows]

@@ -1,10 +1,11 @@
-"""Customers as their members see them: lookup, the impact preview (R11), settings changes (R1)."""
+"""Customers as their members see them: lookup, the impact preview (R11), settings changes (R1, R18)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
@@ -22,8 +23,13 @@ from gql_server.auth.results import (
 )
 from gql_server.clock import utcnow
 from gql_server.enums import ConversionState
+from gql_server.limits import REMEMBER_DEVICE_MAX_DAYS
 from gql_server.models import AuditEvent, Customer, Session, User
 from gql_server.policy import MethodConflict, Policy
+
+if TYPE_CHECKING:
+    # Only a type here: auth/devices.py imports `parse_id` from this module.
+    from gql_server.auth.devices import RememberedDevices
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class SettingsChange:
 
     enforce_two_factor: bool | None = None
     allowed_methods: list[str] | None = None
+    remember_device_days: int | None = None
 
 
 def parse_id(value: str) -> uuid.UUID | None:
@@ -45,9 +52,10 @@ def parse_id(value: str) -> uuid.UUID | None:
 class CustomerService:
     """Customers as their members see them, and settings changes by their admins (R1, R11)."""
 
-    def __init__(self, auditor: Auditor, policy: Policy) -> None:
+    def __init__(self, auditor: Auditor, policy: Policy, devices: RememberedDevices) -> None:
         self._audit = auditor
         self._policy = policy
+        self._devices = devices
 
     async def visible(self, session: Session | None, customer_id: str) -> Customer | None:
         """The customer when the caller belongs to it and the session satisfies the policy."""
@@ -109,7 +117,7 @@ class CustomerService:
         # Unknown customers answer like foreign ones: ids are not a way to learn what exists.
         if cid is None or not await is_customer_admin(user, cid):
             return PermissionDenied()
-        problem = self._check_methods(change.allowed_methods)
+        problem = self._check_methods(change.allowed_methods) or _check_days(change.remember_device_days)
         if problem:
             return problem
         async with in_transaction():
@@ -120,11 +128,15 @@ class CustomerService:
                     return _conflict_input(conflict)
             customer = await Customer.select_for_update().get(id=cid)
             changes = _diff(customer, change)
+            previous_days = customer.remember_device_days
             for field, (_old, new) in changes.items():
                 setattr(customer, _ATTRIBUTES[field], new)
             if changes:
                 customer.settings_updated_at = utcnow()
                 await customer.save()
+            if customer.remember_device_days < previous_days:
+                # R18: a lowered setting forgets the members' devices it no longer allows, for good.
+                await self._devices.setting_lowered(cid, customer.remember_device_days)
             for field, (old, new) in changes.items():
                 await self._audit.record(
                     AuditKind.SETTINGS_CHANGED,
@@ -150,7 +162,20 @@ class CustomerService:
         return None
 
 
-_ATTRIBUTES = {"enforceTwoFactor": "enforce_two_factor", "allowedMethods": "allowed_methods"}
+_ATTRIBUTES = {
+    "enforceTwoFactor": "enforce_two_factor",
+    "allowedMethods": "allowed_methods",
+    "rememberDeviceDays": "remember_device_days",
+}
+
+
+def _check_days(days: int | None) -> InvalidInput | None:
+    """R18: 0 (never remember) up to REMEMBER_DEVICE_MAX_DAYS."""
+    if days is None or 0 <= days <= REMEMBER_DEVICE_MAX_DAYS:
+        return None
+    return InvalidInput(
+        f"Days to remember a device: from 0 (never) to {REMEMBER_DEVICE_MAX_DAYS}.", "rememberDeviceDays"
+    )
 
 
 def _conflict_input(conflict: MethodConflict) -> InvalidInput:
@@ -171,6 +196,8 @@ def _diff(customer: Customer, change: SettingsChange) -> dict[str, tuple[object,
         wanted["enforceTwoFactor"] = change.enforce_two_factor
     if change.allowed_methods is not None:
         wanted["allowedMethods"] = sorted(set(change.allowed_methods))
+    if change.remember_device_days is not None:
+        wanted["rememberDeviceDays"] = change.remember_device_days
     return {
         field: (getattr(customer, _ATTRIBUTES[field]), new)
         for field, new in wanted.items()

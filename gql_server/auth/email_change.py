@@ -22,6 +22,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
+from gql_server.auth.devices import forget_every_device
 from gql_server.auth.hourly import hourly_limit_reached
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
@@ -140,6 +141,9 @@ class EmailChanges:
                 previous = user.email
                 await User.filter(id=user.id).update(email=address)
                 user.email = address
+                # R18: an R13 change forgets the remembered browsers (for good: changing the address back
+                # must not bring them back).
+                devices = await forget_every_device(user)
                 notice = await self._notices.address_changed(user, previous, address)
         except IntegrityError:
             # Taken by another account between the check and the update.
@@ -147,6 +151,8 @@ class EmailChanges:
         self._outbox.deliver_later([notice])
         # History keeps both addresses (R13): the events before this one name the old one.
         await self._audit.record(
-            AuditKind.EMAIL_CHANGED, subject=user, data={"old": previous, "new": address, "ip": ip}
+            AuditKind.EMAIL_CHANGED,
+            subject=user,
+            data={"old": previous, "new": address, "devices_forgotten": devices, "ip": ip},
         )
         return EmailChanged(user=user)

@@ -1,4 +1,4 @@
-"""Step one of every login: email and password (R3, R4, R6, R7, R12; S1, S3, S4)."""
+"""Step one of every login: email and password (R3, R4, R6, R7, R12, R18; S1, S3, S4)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
+from gql_server.auth.devices import RememberedDevices
 from gql_server.auth.lockout import Attempt, Refusal
 from gql_server.auth.results import (
     ConversionPending,
@@ -51,6 +52,7 @@ class LoginService:
         policy: Policy,
         second_factor: SecondFactorService,
         rate_limiter: ClientRateLimiter,
+        devices: RememberedDevices,
     ) -> None:
         self._rate = rate_limiter
         self._passwords = passwords
@@ -58,11 +60,19 @@ class LoginService:
         self._limits = limits
         self._policy = policy
         self._second_factor = second_factor
+        self._devices = devices
 
     async def login(
-        self, email: str, password: str, *, ip: str | None = None, user_agent: str | None = None
+        self,
+        email: str,
+        password: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        device: str | None = None,
     ) -> LoginResult:
-        """Verify email + password; answer a session, a ticket, a challenge, or one refusal (S3)."""
+        """Verify email + password; answer a session, a ticket, a challenge, or one refusal (S3). `device`: the
+        browser's remembered-device cookie, read only after the right password (R18)."""
         retry_after = await self._rate.hit(Action.LOGIN, ip)
         if retry_after is not None:
             return TooManyAttempts(retry_after_seconds=retry_after)
@@ -73,9 +83,11 @@ class LoginService:
         except HashQueueFull as full:
             return TooManyAttempts(retry_after_seconds=full.retry_after_seconds, reason=Wait.BUSY)
         with admission:
-            return await self._check_password(email, password, ip, user_agent)
+            return await self._check_password(email, password, ip, user_agent, device)
 
-    async def _check_password(self, email: str, password: str, ip: str | None, user_agent: str | None) -> LoginResult:
+    async def _check_password(
+        self, email: str, password: str, ip: str | None, user_agent: str | None, device: str | None
+    ) -> LoginResult:
         address = normalize_email(email)
         # Over-long input is refused before hashing (S2's DoS cap); no account can match it.
         if len(address) > MAX_EMAIL_LENGTH or len(password) > PASSWORD_MAX_LENGTH:
@@ -97,7 +109,7 @@ class LoginService:
             refused = await self._refusal(user, password, ip, attempt)
             if refused is not None:
                 return refused
-            return await self._after_password(user, ip, attempt, user_agent)
+            return await self._after_password(user, ip, attempt, user_agent, device)
 
     async def confirm_password(
         self, user: User, password: str, *, ip: str | None = None
@@ -139,6 +151,8 @@ class LoginService:
             return InvalidCredentials()
         if verification.new_hash:
             await User.filter(id=user.id).update(password_hash=verification.new_hash)
+            # The same password, hashed anew: the remembered devices stay remembered (R18).
+            await self._devices.password_rehashed(user, verification.new_hash)
         return None
 
     async def logout(self, session: Session, *, ip: str | None = None) -> bool:
@@ -170,9 +184,10 @@ class LoginService:
             return await self._after_password(user, ip, attempt, user_agent)
 
     async def _after_password(
-        self, user: User, ip: str | None, attempt: Attempt, user_agent: str | None
+        self, user: User, ip: str | None, attempt: Attempt, user_agent: str | None, device: str | None = None
     ) -> PasswordAccepted:
-        """After a correct password: reset the lockout round (R12), then what the policy says comes next."""
+        """After a correct password: reset the lockout round (R12), then what the policy says comes next; a
+        remembered `device` may take the place of the second factor (R18)."""
         try:
             step = await self._policy.next_step_after_password(user)
         except Exception:
@@ -191,7 +206,8 @@ class LoginService:
             ticket = await issue_token(user, TokenPurpose.CONVERSION_TICKET, self._limits.ticket, {"resend_only": True})
             return ConversionPending(ticket=ticket, sent_to=mask_email(user.pending_email or user.email))
         if step is NextStep.SECOND_FACTOR:
-            return await self._second_factor.challenge_for(user)
+            remembered = await self._devices.sign_in(user, device, ip=ip, user_agent=user_agent) if device else None
+            return remembered or await self._second_factor.challenge_for(user)
         user.last_login_at = utcnow()
         # The lockout reset and the login time in one statement.
         await attempt.succeed(last_login_at=user.last_login_at)

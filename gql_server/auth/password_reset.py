@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth.hourly import hourly_limit_reached
+from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
     ChallengeExpired,
     InvalidInput,
@@ -52,9 +53,11 @@ class PasswordResets:
         links: Links,
         passwords: PasswordService,
         rate_limiter: ClientRateLimiter,
+        notices: ChangeNotices,
     ) -> None:
         self._audit = auditor
         self._outbox = outbox
+        self._notices = notices
         self._links = links
         self._passwords = passwords
         self._rate = rate_limiter
@@ -136,5 +139,8 @@ class PasswordResets:
             )
             # Whoever knew the old password may hold a session; none outlives the reset.
             await end_user_sessions(user)
+            # R13: a password change is announced, a reset too, with its "this wasn't me" link.
+            notice = await self._notices.account_changed(user, "notice_password_reset", "password_reset")
+        self._outbox.deliver_later([notice])
         await self._audit.record(AuditKind.PASSWORD_RESET, subject=user, data={"ip": ip})
         return await after_password(await User.get(id=user.id), ip, user_agent)

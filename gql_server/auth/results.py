@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from gql_server.enums import InvitationPassword
 from gql_server.models import Customer, EnrolledFactor, Session, User
@@ -15,13 +16,18 @@ from gql_server.plugin_api import SecondFactorMethod
 from gql_server.sessions import NewSession
 from gql_server.tokens import IssuedToken
 
+if TYPE_CHECKING:
+    # Only a type here (every dataclass of this module is an outcome, and auth/devices.py imports these).
+    from gql_server.auth.devices import NewDevice
+
 
 @dataclass(frozen=True)
 class LoginSuccess:
-    """A session was created."""
+    """A session was created; `device` when the browser is to be remembered as well (R18)."""
 
     user: User
     session: NewSession
+    device: NewDevice | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
+from gql_server.auth.devices import RememberedDevices
 from gql_server.auth.factors import RECOVERY_METHOD, FactorCore
 from gql_server.auth.lockout import Attempt, Failure, Refusal
 from gql_server.auth.results import (
@@ -74,12 +75,14 @@ class SecondFactorService:
         outbox: Outbox,
         sessions: SessionPolicy,
         rate_limiter: ClientRateLimiter,
+        devices: RememberedDevices,
     ) -> None:
         self._rate = rate_limiter
         self._core = core
         self._audit = auditor
         self._outbox = outbox
         self._sessions = sessions
+        self._devices = devices
 
     async def challenge_for(self, user: User) -> SecondFactorRequired:
         """A new challenge after a correct password, listing the user's methods plus recovery_code."""
@@ -131,9 +134,19 @@ class SecondFactorService:
         return CodeSent(sent_to=sent.sent_to, expires_at=sent.expires_at)
 
     async def verify(
-        self, raw_challenge: str, method_id: str, code: str, *, ip: str | None = None, user_agent: str | None = None
+        self,
+        raw_challenge: str,
+        method_id: str,
+        code: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        remember_device: bool = False,
+        device: str | None = None,
     ) -> LoginResult:
-        """Check one code against a challenge; a session when it is right (R6)."""
+        """Check one code against a challenge; a session when it is right (R6), and with `remember_device`
+        a remembered browser too when the user's customers allow it (R18; `device`: the browser's device
+        cookie until now, which the new one replaces)."""
         retry_after = await self._rate.hit(Action.VERIFY_SECOND_FACTOR, ip)
         if retry_after is not None:
             return TooManyAttempts(retry_after_seconds=retry_after)
@@ -167,7 +180,12 @@ class SecondFactorService:
                 return ChallengeExpired()
             if not verdict.ok:
                 return await self._wrong(challenge, user, method_id, verdict.replay, ip, attempt)
-            return await self._succeed(user, method_id, verdict, ip, attempt, user_agent)
+            success = await self._succeed(user, method_id, verdict, ip, attempt, user_agent)
+        if remember_device:
+            # Outside the attempt: its verdict is written and its place given back first (S35).
+            remembered = await self._devices.remember(user, ip=ip, user_agent=user_agent, replacing=device)
+            return LoginSuccess(user=success.user, session=success.session, device=remembered)
+        return success
 
     async def _locked(self, user: User, ip: str | None) -> LoginResult:
         await self._audit.record(AuditKind.SECOND_FACTOR_REFUSED_LOCKED, subject=user, data={"ip": ip})
@@ -255,7 +273,7 @@ class SecondFactorService:
         ip: str | None,
         attempt: Attempt,
         user_agent: str | None,
-    ) -> LoginResult:
+    ) -> LoginSuccess:
         now = utcnow()
         # The success resets the step's round, backoff and streak and records the login in one statement.
         await attempt.succeed(last_login_at=now)

@@ -70,7 +70,7 @@ LOGIN = mutation("login", {"email": "String!", "password": "String!"})
 SEND_LOGIN_CODE = mutation("sendLoginCode", {"challenge": "String!", "method": "String!"})
 VERIFY = mutation(
     "verifySecondFactor",
-    {"challenge": "String!", "method": "String!", "code": "String!"},
+    {"challenge": "String!", "method": "String!", "code": "String!", "rememberDevice": "Boolean"},
     "__typename ... on Error { message } ... on InvalidCode { attemptsLeft }",
 )
 LOGOUT = "mutation Hostile { logout }"
@@ -96,7 +96,7 @@ UPDATE_SETTINGS = mutation(
     "updateCustomerSettings",
     {"customerId": "ID!", "input": "CustomerSettingsInput!"},
     "__typename ... on Error { message } ... on InvalidInput { field }"
-    " ... on CustomerSettingsUpdated { customer { settings { enforceTwoFactor allowedMethods } } }",
+    " ... on CustomerSettingsUpdated { customer { settings { enforceTwoFactor allowedMethods rememberDeviceDays } } }",
 )
 REQUEST_PASSWORD_RESET = mutation(
     "requestPasswordReset",
@@ -153,5 +153,8 @@ REMOVE_FACTOR = mutation("removeFactor", {"id": "ID!"}, _FACTOR_RESULT)
 END_SESSION = "mutation Hostile($id: ID!) { endSession(id: $id) }"
 MUTATIONS["endSession"] = (END_SESSION, {"id": "ID!"})
 END_OTHER_SESSIONS = "mutation Hostile { endOtherSessions }"
+# R18: a scalar too: false for anything that is not one of the caller's own remembered devices.
+FORGET_DEVICE = "mutation Hostile($id: ID!) { forgetDevice(id: $id) }"
+MUTATIONS["forgetDevice"] = (FORGET_DEVICE, {"id": "ID!"})
 CUSTOMER = "query Hostile($id: ID!) { customer(id: $id) { id name settings { enforceTwoFactor } } }"
 INVITATION = "query Hostile($token: String!) { invitation(token: $token) { email methods { id } } }"

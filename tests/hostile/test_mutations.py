@@ -16,7 +16,7 @@ from gql_server.auth.results import InvalidInput
 from gql_server.clock import utcnow
 from gql_server.emails import MAX_EMAIL_LENGTH, looks_like_email, normalize_email
 from gql_server.enums import ConversionState, TokenPurpose
-from gql_server.limits import STEP_UP_WINDOW
+from gql_server.limits import REMEMBER_DEVICE_MAX_DAYS, STEP_UP_WINDOW
 from gql_server.mail import LOCALES
 from gql_server.models import MailOutbox, Session, Token, User
 from gql_server.passwords import PasswordRejected, check_new_password, normalize_password
@@ -33,6 +33,7 @@ from .answers import (
     CONFIRM_FACTOR,
     END_OTHER_SESSIONS,
     END_SESSION,
+    FORGET_DEVICE,
     LOGIN,
     LOGOUT,
     REAUTHENTICATE,
@@ -111,10 +112,18 @@ async def test_send_login_code(world, challenge, method):
 
 
 @HOSTILE
-@given(challenge=either(st.just(Live("challenge")), tokens(*ALL_TOKENS)), method=METHODS, code=CODES)
-async def test_verify_second_factor(world, challenge, method, code):
+@given(
+    challenge=either(st.just(Live("challenge")), tokens(*ALL_TOKENS)),
+    method=METHODS,
+    code=CODES,
+    remember=st.sampled_from(["left out", None, True, False]),
+)
+async def test_verify_second_factor(world, challenge, method, code, remember):
+    # R18: rememberDevice (left out, null, true or false) remembers nothing without a right code.
     not_a_right_code(world, code)
     variables = {"challenge": world.token(challenge), "method": method, "code": code}
+    if remember != "left out":
+        variables["rememberDevice"] = remember
 
     result = typed(await world.send(VERIFY, variables), "verifySecondFactor", members("verifySecondFactor"))
 
@@ -313,8 +322,10 @@ async def test_confirm_enrollment(world, enrollment, code, password):
     ),
     enforce=st.none() | st.booleans(),
     allowed=st.none() | st.lists(st.sampled_from(KNOWN_METHODS) | HOSTILE_TEXT, max_size=5),
+    # R18: 0..30 are the days; GraphQL's Int holds the rest of the range (32 bits).
+    days=st.none() | st.integers(-(2**31), 2**31 - 1) | st.sampled_from([-1, 0, 30, 31]),
 )
-async def test_update_customer_settings(world, session, customer, enforce, allowed):
+async def test_update_customer_settings(world, session, customer, enforce, allowed, days):
     if isinstance(customer, tuple):
         which, index = customer
         real = world.acme_id if which == "acme" else world.other_id
@@ -322,10 +333,14 @@ async def test_update_customer_settings(world, session, customer, enforce, allow
         customer = spellings[index % len(spellings)]
     bearer = world.token(session, header=True) if isinstance(session, Mangled) else world.live.get(session or "")
     admin_of_acme = session == "admin_session" and same_id(customer, world.acme_id)
+    bad_methods = allowed is not None and (not allowed or not set(allowed) <= ENROLLABLE)
+    bad_days = days is not None and not 0 <= days <= REMEMBER_DEVICE_MAX_DAYS
     if admin_of_acme:
-        # Kim may change Acme: only input that is refused (an unknown method, or none) is hostile here.
-        assume(allowed is not None and (not allowed or not set(allowed) <= ENROLLABLE))
-    variables = {"customerId": customer, "input": {"enforceTwoFactor": enforce, "allowedMethods": allowed}}
+        # Kim may change Acme: only input that is refused (an unknown method, or none; days out of range)
+        # is hostile here.
+        assume(bad_methods or bad_days)
+    settings = {"enforceTwoFactor": enforce, "allowedMethods": allowed, "rememberDeviceDays": days}
+    variables = {"customerId": customer, "input": settings}
 
     result = typed(
         await world.send(UPDATE_SETTINGS, variables, bearer=bearer),
@@ -339,7 +354,8 @@ async def test_update_customer_settings(world, session, customer, enforce, allow
         # Acme enforces two factors and Pat has not converted yet (R10).
         assert result["__typename"] == "AuthenticationRequired"
     elif admin_of_acme:
-        assert (result["__typename"], result["field"]) == ("InvalidInput", "allowedMethods")
+        field = "allowedMethods" if bad_methods else "rememberDeviceDays"
+        assert (result["__typename"], result["field"]) == ("InvalidInput", field)
     else:
         assert result["__typename"] == "PermissionDenied"
     await world.unchanged()
@@ -369,6 +385,33 @@ async def test_end_session(world, session, target):
 
     assert response.status_code == 200, response.text
     assert response.json() == {"data": {"endSession": False}}
+    await world.unchanged()
+
+
+@HOSTILE
+@given(
+    session=st.sampled_from([None, *SESSIONS]) | mangled(*SESSIONS),
+    target=st.one_of(HOSTILE_TEXT, st.uuids().map(str), st.integers(0, 7)),
+    cookie=st.none() | st.binary(max_size=200) | st.builds(b"gql_device=".__add__, st.binary(max_size=200)),
+)
+async def test_forget_device(world, session, target, cookie):
+    # R18: any id but one of the caller's own remembered devices is false and forgets nothing: Kim's device
+    # in every spelling, from every other caller (from Kim's own session it would be forgotten, by design),
+    # whatever device cookie the browser sends.
+    if isinstance(target, int):
+        spellings = [world.admin_device_id, *uuid_spellings(world.admin_device_id)]
+        target = spellings[target % len(spellings)]
+    # As `world.send` does: U+0000 is refused at the JSON boundary (test_regressions.py).
+    target = target.replace("\x00", "\x01")
+    assume(not (session == "admin_session" and same_id(target, world.admin_device_id)))
+    bearer = None if session is None or isinstance(session, Mangled) else f"Bearer {world.live[session]}".encode()
+    headers = _session_headers(world, session if isinstance(session, Mangled) else bearer, cookie)
+    note(f"headers: {headers!r}")
+
+    response = await world.post(json.dumps({"query": FORGET_DEVICE, "variables": {"id": target}}), headers)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"data": {"forgetDevice": False}}
     await world.unchanged()
 
 

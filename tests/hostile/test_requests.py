@@ -45,6 +45,8 @@ def _fits(value: Any, kind: str) -> bool:
     base = kind.rstrip("!")
     if base == "String":
         return isinstance(value, str)
+    if base == "Boolean":
+        return isinstance(value, bool)
     if base == "ID":
         # An ID is a string or an integer; GraphQL also takes a float with an integral value.
         integral = isinstance(value, float) and math.isfinite(value) and value.is_integer()

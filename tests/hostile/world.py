@@ -7,6 +7,7 @@ import itertools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from hypothesis import assume, note
 from hypothesis.control import currently_in_test_context
 from starlette.applications import Starlette
 
+from gql_server.clock import utcnow
 from gql_server.emails import normalize_email
 from gql_server.enums import Assurance, MembershipLevel
 from gql_server.models import (
@@ -24,13 +26,14 @@ from gql_server.models import (
     Membership,
     OneTimeCode,
     RecoveryCode,
+    RememberedDevice,
     Session,
     Token,
     User,
 )
 from gql_server.services import Services
 from gql_server.sessions import create_session
-from gql_server.tokens import hash_token
+from gql_server.tokens import hash_token, new_token
 
 from ..flows import PASSWORD, convert, request_invitation, totp_code
 from ..graphql import GraphQLClient
@@ -72,6 +75,7 @@ class World:
     admin_factor_id: str
     pending_id: str
     other_user_id: str
+    admin_device_id: str
     totp_secrets: dict[str, str]
     live: dict[str, str]
     before: dict[str, Any]
@@ -127,6 +131,7 @@ TABLES = (
     EnrolledFactor,
     OneTimeCode,
     RecoveryCode,
+    RememberedDevice,
     DevelopmentMailbox,
     MailOutbox,
 )
@@ -223,6 +228,15 @@ async def build_world(
     # What the examples' clean-up restores: nothing has been counted against these yet.
     kim = await User.get(id=admin.id)
     assert (kim.failed_code_attempts, kim.code_lockouts, kim.code_locked_until) == (0, 0, None)
+    # A browser Kim had remembered (R18), for forgetDevice to aim at from other sessions.
+    now = utcnow()
+    kim_device = await RememberedDevice.create(
+        user=kim,
+        token_hash=hash_token(new_token()),
+        credentials_fingerprint=await services.devices.fingerprint(kim),
+        created_at=now,
+        expires_at=now + timedelta(days=1),
+    )
 
     return World(
         app=app,
@@ -235,6 +249,7 @@ async def build_world(
         admin_factor_id=str((await EnrolledFactor.get(user_id=admin.id)).id),
         pending_id=str(pending.id),
         other_user_id=str(other_user.id),
+        admin_device_id=str(kim_device.id),
         # Kim's factor, and the secrets of the three enrollments under way.
         totp_secrets={
             "challenge": converted.secret or "",
