@@ -154,6 +154,9 @@ async def test_r16_a_password_user_changes_it_with_the_current_one_alone(site, b
     await tab.step("password-area", "password")
     # R8: a password user's address changes by converting; no email form here.
     await expect(page.locator("#email-area")).to_be_hidden()
+    # Nothing of a second factor either: no recovery codes, no remembered browsers.
+    await expect(page.locator("#codes-area")).to_be_hidden()
+    await expect(page.locator("#devices-area")).to_be_hidden()
     await page.fill("#current-password", PASSWORD)
     await page.fill("#new-password", NEW_PASSWORD)
     await page.fill("#new-password-again", NEW_PASSWORD)

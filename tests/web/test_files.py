@@ -14,15 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from graphql import build_ast_schema, parse, validate
 from starlette.applications import Starlette
 
 from gql_server.web.routes import CONTENT_SECURITY_POLICY, OPERATIONS, PAGE_FILES, PAGES, STATIC
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted((STATIC / "js").glob("*.js"))
-# Documents of operations whose API lands with other parts of issue 14 (operations/pending/README.md).
-PENDING_DOCUMENTS = {path.stem: path for path in (OPERATIONS / "pending").glob("*.graphql")}
 STRINGS = {language: json.loads((STATIC / "i18n" / f"{language}.json").read_text("utf-8")) for language in ("en", "fi")}
 PAGE_URLS = [url.replace("{customer_id}", "42") for url in PAGE_FILES]
 
@@ -92,41 +89,10 @@ def test_schema_operations_is_the_packaged_directory():
 
 def test_every_operation_the_client_runs_is_a_document():
     used = {name for script in SCRIPTS for name in re.findall(r'\brun(?:Stepped)?\("(\w+)"', script.read_text("utf-8"))}
-    documents = {path.stem for path in OPERATIONS.glob("*.graphql")} | set(PENDING_DOCUMENTS)
+    documents = {path.stem for path in OPERATIONS.glob("*.graphql")}
 
     assert used, "no run(...) calls found"
     assert used <= documents, used - documents
-
-
-def test_the_client_loads_pending_documents_from_their_folder():
-    # api.js names the operations whose API is not in this schema yet; each has its document in pending/.
-    api = (STATIC / "js" / "api.js").read_text("utf-8")
-    listed = set(re.findall(r'"(\w+)"', api.split("const PENDING = new Set([")[1].split("]);")[0]))
-
-    assert listed == set(PENDING_DOCUMENTS)
-    merged = listed & {path.stem for path in OPERATIONS.glob("*.graphql")}
-    # Once the API part's own documents arrive, one copy is enough: operations/pending/README.md says how.
-    assert not merged, f"merged, so no longer pending: {sorted(merged)} (see operations/pending/README.md)"
-
-
-# What each pending document waits for: a field of the schema (type, field) that the API part brings.
-WAITS_FOR = {
-    "ForgetDevice": ("Mutation", "forgetDevice"),
-    "RememberedDevices": ("Viewer", "rememberedDevices"),
-}
-
-
-@pytest.mark.parametrize("name", sorted(PENDING_DOCUMENTS))
-def test_pending_documents_validate_once_the_schema_has_their_operation(name):
-    """A document in operations/pending/ is valid GraphQL now, and valid against the schema as soon as the
-    schema has what it waits for (once the API part of issue 14 it needs is merged)."""
-    schema = build_ast_schema(parse((ROOT / "schema" / "schema.graphql").read_text("utf-8")))
-    document = parse(PENDING_DOCUMENTS[name].read_text("utf-8"))
-    type_name, field = WAITS_FOR[name]
-    if field not in schema.get_type(type_name).fields:  # type: ignore[union-attr]
-        pytest.skip(f"the schema has no {type_name}.{field} yet")
-
-    assert validate(schema, document) == []
 
 
 def test_english_and_finnish_have_the_same_strings():

@@ -6,10 +6,6 @@
 
 const documents = new Map();
 
-// Operations whose API arrives with another part of issue 14 (R18 remembered browsers). Their documents
-// wait in operations/pending/ (its README says why and what to do once the API is merged); until the
-// server has them it refuses them, and the page hides what needs them (ServiceError kind "unsupported").
-const PENDING = new Set(["ForgetDevice", "RememberedDevices"]);
 
 /** A failure outside the result unions: no answer, or a GraphQL error. `kind` says what to tell the user. */
 export class ServiceError extends Error {
@@ -18,8 +14,7 @@ export class ServiceError extends Error {
     this.name = "ServiceError";
     // "network": no answer; "retry": the service says trying again may work (extensions.retryable);
     // "mail": an email could not be delivered, and retrying will not help; "denied": not allowed;
-    // "unsupported": the server refused the document itself (it lacks the operation); "unexpected":
-    // anything else.
+    // "unexpected": anything else.
     this.kind = kind;
     this.code = code;
   }
@@ -27,8 +22,7 @@ export class ServiceError extends Error {
 
 function operationDocument(name) {
   if (!documents.has(name)) {
-    const path = PENDING.has(name) ? `pending/${name}` : name;
-    const loading = fetch(`/static/operations/${path}.graphql`, { credentials: "same-origin" }).then((response) => {
+    const loading = fetch(`/static/operations/${name}.graphql`, { credentials: "same-origin" }).then((response) => {
       if (!response.ok) throw new ServiceError("network");
       return response.text();
     });
@@ -44,9 +38,6 @@ function classify(error) {
   if (retryable) return new ServiceError("retry", code);
   if (code === "MAIL_NOT_DELIVERED") return new ServiceError("mail", code);
   if (code === "PERMISSION_DENIED") return new ServiceError("denied", code);
-  // Validation errors (an unknown field or argument) have neither a path nor a code: the document asks
-  // for something this server does not have.
-  if (code === null && !error.path) return new ServiceError("unsupported");
   return new ServiceError("unexpected", code);
 }
 

@@ -1,15 +1,13 @@
 // The account page's Security section: recovery codes (R15), sessions (R17), remembered browsers (R18),
 // the password (R16), the email address (R13) and the language (R13).
 //
-// Changes that need a recent second factor go through the step-up dialog (stepup.js). Remembered
-// browsers use operations that arrive with another part of issue 14: until the server has them, their
-// panel stays hidden (api.js PENDING).
+// Changes that need a recent second factor go through the step-up dialog (stepup.js).
 
-import { ServiceError, run } from "./api.js";
+import { run } from "./api.js";
 import { chosenHere, language, switchLanguage, translate, useLanguage } from "./i18n.js";
 import { showRecoveryCodes } from "./recovery.js";
 import { CANCELLED, runStepped } from "./stepup.js";
-import { ask, busy, busyPending, byId, element, explain, explainError, fill, quiet, say } from "./ui.js";
+import { ask, busy, byId, element, explain, explainError, fill, quiet, say } from "./ui.js";
 
 let viewer = null;
 // Whether this session may change the profile (not restricted by enforcement, R10).
@@ -158,18 +156,14 @@ function deviceItem(device, index) {
 }
 
 async function loadDevices() {
-  const area = byId("devices-area");
+  byId("devices-area").hidden = false;
   let data;
   try {
     data = await run("RememberedDevices");
   } catch (error) {
-    // A server without R18 has nothing to list: the panel stays hidden.
-    if (error instanceof ServiceError && error.kind === "unsupported") return;
-    area.hidden = false;
     explainError(byId("devices-message"), error);
     return;
   }
-  area.hidden = false;
   if (!data.viewer) return;
   const devices = data.viewer.rememberedDevices;
   if (devices.length === 0) fill(byId("devices"), element("li", { i18n: "devices.none" }));
@@ -178,9 +172,7 @@ async function loadDevices() {
 
 async function onForget(id) {
   const message = byId("devices-message");
-  const data = await busyPending(byId("devices-area"), byId("devices-area"), message, () =>
-    run("ForgetDevice", { id }),
-  );
+  const data = await busy(byId("devices-area"), message, () => run("ForgetDevice", { id }));
   if (data === undefined) return;
   say(message, data.forgetDevice ? "devices.forgotten" : "sessions.gone", {}, data.forgetDevice ? "success" : "info");
   await loadDevices();

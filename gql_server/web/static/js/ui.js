@@ -133,29 +133,3 @@ export function ask(key, okKey, vars = {}) {
     byId("confirm-cancel").focus();
   });
 }
-
-/**
- * `busy(form, message, action)` for an operation this server may not have yet (api.js PENDING): when it
- * refuses the document, `area` says so instead of offering the form again.
- */
-export async function busyPending(area, form, message, action) {
-  let unsupported = false;
-  const result = await busy(form, message, async () => {
-    try {
-      return await action();
-    } catch (error) {
-      unsupported = error instanceof ServiceError && error.kind === "unsupported";
-      throw error;
-    }
-  });
-  if (unsupported) notOffered(area);
-  return result;
-}
-
-/** Replace what `area` offers (all but its heading) with "this server does not offer this yet". */
-export function notOffered(area) {
-  if (area.dataset.notOffered) return;
-  area.dataset.notOffered = "true";
-  for (const child of area.children) if (!/^H\d$/.test(child.tagName)) child.hidden = true;
-  area.append(element("p", { class: "hint", i18n: "error.unsupported" }));
-}
