@@ -113,6 +113,16 @@ async def test_r18_r14_a_remembered_browser_skips_the_second_factor_and_steps_up
     assert await AuditEvent.filter(kind=AuditKind.DEVICE_REMEMBERED, subject_id=anna.id).count() == 1
 
 
+async def test_r18_the_second_factor_step_says_how_long_a_browser_would_be_remembered(
+    client, make_customer, acme, anna, totp_user
+):
+    assert (await client.login("anna@example.com", PASSWORD))["rememberDeviceDays"] == 7
+    other = await make_customer("Other Oy")
+    await Membership.create(user=anna, customer=other, level=MembershipLevel.COMPANY)
+    # The smallest setting among the user's customers counts: Other Oy's 0 turns the box off.
+    assert (await client.login("anna@example.com", PASSWORD))["rememberDeviceDays"] == 0
+
+
 async def test_r18_the_cookie_never_replaces_the_password(client, totp_user):
     await _remember(client, totp_user)
 

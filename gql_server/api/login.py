@@ -36,6 +36,13 @@ class SecondFactorRequired:
     methods: list[SecondFactorMethodType] = strawberry.field(
         description="The methods this user has enrolled, plus recovery_code."
     )
+    remember_device_days: int = strawberry.field(
+        default=0,
+        description=(
+            "R18: the days verifySecondFactor's rememberDevice would keep this browser for; 0 when the user's "
+            "customers do not allow it (a frontend offers the box only above 0)."
+        ),
+    )
 
 
 @strawberry.type

@@ -53,6 +53,7 @@ def _second_factor_required(outcome: results.SecondFactorRequired, _: Info) -> l
         challenge=outcome.challenge.token,
         expires_at=outcome.challenge.expires_at,
         methods=[SecondFactorMethodType.from_method(m) for m in outcome.methods],
+        remember_device_days=outcome.remember_device_days,
     )
 
 

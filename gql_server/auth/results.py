@@ -52,6 +52,8 @@ class SecondFactorRequired:
 
     challenge: IssuedToken
     methods: list[SecondFactorMethod]
+    # R18: how many days `rememberDevice` would keep this browser (0: the user's customers do not allow it).
+    remember_device_days: int = 0
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,11 @@ class SecondFactorService:
     async def challenge_for(self, user: User) -> SecondFactorRequired:
         """A new challenge after a correct password, listing the user's methods plus recovery_code."""
         challenge = await issue_token(user, TokenPurpose.LOGIN_CHALLENGE, CHALLENGE_LIFETIME)
-        return SecondFactorRequired(challenge=challenge, methods=await self.methods_of(user))
+        return SecondFactorRequired(
+            challenge=challenge,
+            methods=await self.methods_of(user),
+            remember_device_days=await self._devices.days_for(user),
+        )
 
     async def methods_of(self, user: User) -> list[SecondFactorMethod]:
         """The installed methods the user has enrolled, then recovery_code; only recovery_code once the
