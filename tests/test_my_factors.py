@@ -166,11 +166,16 @@ async def test_r15_an_email_factor_is_proved_with_a_mailed_code_and_signs_in(cli
     assert (await verify(client, login, "email_code", login_code))["__typename"] == "LoginSuccess"
 
 
-async def test_r15_r14_confirming_renaming_and_removing_need_a_recent_second_factor(client, mailbox, totp_user):
-    # Beginning changes nothing yet: it needs a two-factor session, not a recent factor.
-    await _age(totp_user.token)
+async def test_r15_r14_adding_confirming_renaming_and_removing_need_a_recent_second_factor(client, mailbox, totp_user):
+    # Begun while the second factor was recent; by the confirmation it is not.
     begun = await _add(client, totp_user.token)
+    await _age(totp_user.token)
     factor_id = (await _factors(client, totp_user.token))[0]["id"]
+    # Beginning needs it too (R14 names adding a factor): a stale or remembered-browser session could
+    # otherwise have codes texted or mailed anywhere, and spend the user's hourly enrollments.
+    stale_add = (await client.run("AddFactor", bearer=totp_user.token, method="totp"))["addFactor"]
+    assert (stale_add["__typename"], stale_add["methods"]) == ("ReauthenticationRequired", ["totp", "recovery_code"])
+    assert await Token.filter(purpose=TokenPurpose.ENROLLMENT, used_at=None).count() == 1
 
     refusals = [
         await _confirm(client, totp_user.token, begun["enrollment"], totp_code(begun["secret"])),
@@ -342,9 +347,8 @@ async def test_r15_r14_a_password_user_adds_no_factor_and_has_none_to_change(cli
     }
 
     # R8: a password user's first factor comes from converting.
-    assert (await client.run("AddFactor", bearer=token, method="totp"))["addFactor"]["__typename"] == (
-        "MethodNotAvailable"
-    )
+    added = (await client.run("AddFactor", bearer=token, method="totp"))["addFactor"]
+    assert {k: added[k] for k in ("__typename", "methods")} == {"__typename": "ReauthenticationRequired", "methods": []}
     assert await _confirm(client, token, "no-such-enrollment", "123456") == no_factor
     assert await _rename(client, token, str(uuid.uuid4()), "phone") == no_factor
     assert await _remove(client, token, str(uuid.uuid4())) == no_factor

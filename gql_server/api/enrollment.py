@@ -14,6 +14,7 @@ from gql_server.api.errors import (
     InvalidCredentials,
     InvalidInput,
     MethodNotAvailable,
+    ReauthenticationRequired,
     TooManyAttempts,
 )
 from gql_server.api.methods import SecondFactorMethodType
@@ -33,8 +34,14 @@ class EnrollmentStarted:
     sent_to: str | None
 
 
+# ReauthenticationRequired is addFactor's (R14): an invitation's beginEnrollment never answers it.
 BeginEnrollmentResult = Annotated[
-    EnrollmentStarted | ChallengeExpired | MethodNotAvailable | TooManyAttempts | InvalidInput,
+    EnrollmentStarted
+    | ChallengeExpired
+    | MethodNotAvailable
+    | TooManyAttempts
+    | InvalidInput
+    | ReauthenticationRequired,
     strawberry.union("BeginEnrollmentResult"),
 ]
 

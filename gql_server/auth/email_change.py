@@ -22,8 +22,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
-from gql_server.auth.devices import forget_every_device
 from gql_server.auth.hourly import hourly_limit_reached
+from gql_server.auth.in_flight import stop_everything_in_flight
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
     ChallengeExpired,
@@ -141,9 +141,10 @@ class EmailChanges:
                 previous = user.email
                 await User.filter(id=user.id).update(email=address)
                 user.email = address
-                # R18: an R13 change forgets the remembered browsers (for good: changing the address back
-                # must not bring them back).
-                devices = await forget_every_device(user)
+                # What was started before (a reset link to the old address, a challenge whose codes go
+                # there, another email change) ends, and the remembered browsers are forgotten for good:
+                # changing the address back must not bring them back (R13, R18).
+                stopped = await stop_everything_in_flight(user)
                 notice = await self._notices.address_changed(user, previous, address)
         except IntegrityError:
             # Taken by another account between the check and the update.
@@ -153,6 +154,6 @@ class EmailChanges:
         await self._audit.record(
             AuditKind.EMAIL_CHANGED,
             subject=user,
-            data={"old": previous, "new": address, "devices_forgotten": devices, "ip": ip},
+            data={"old": previous, "new": address, "in_flight": stopped.tokens, "devices": stopped.devices, "ip": ip},
         )
         return EmailChanged(user=user)

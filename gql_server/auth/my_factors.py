@@ -21,9 +21,8 @@ import uuid
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
-from gql_server.auth.access import acting_user
-from gql_server.auth.account_state import is_two_factor
 from gql_server.auth.customers import parse_id
+from gql_server.auth.devices import forget_every_device
 from gql_server.auth.factors import RECOVERY_METHOD, FactorCore
 from gql_server.auth.new_factor import ADD_FACTOR, NewFactors, Proven, find_enrollment
 from gql_server.auth.notices import ChangeNotices
@@ -37,7 +36,6 @@ from gql_server.auth.results import (
     FactorUpdated,
     InvalidInput,
     LastFactor,
-    MethodNotAvailable,
     ReauthenticationRequired,
     RecoveryCodesReplaced,
     RegenerateRecoveryCodesResult,
@@ -98,14 +96,17 @@ class MyFactors:
         self, session: Session | None, method_id: str, phone_number: str | None = None
     ) -> BeginEnrollmentResult:
         """Begin enrolling another factor for a signed-in two-factor user, under R5's rules (the methods
-        every customer allows, ENROLLMENTS_PER_HOUR); `confirm` asks for step-up, where the account changes."""
-        user = await acting_user(session, self._policy)
-        if user is None:
+        every customer allows, ENROLLMENTS_PER_HOUR), after a recent second factor (R14 names adding a
+        factor: without it a stolen or remembered-browser session could have codes texted or mailed to any
+        number or address, and spend the hourly enrollments the user's invitation needs). `confirm` asks
+        again, where the account changes."""
+        user = await self._step_up.required(session)
+        if isinstance(user, AuthenticationRequired):
             # This union has no AuthenticationRequired (the contract's): there is no account to add to.
             return ChallengeExpired()
-        if not is_two_factor(user):
-            # A password user's first factor comes from converting (R8), which also makes them TWO_FACTOR.
-            return MethodNotAvailable()
+        if isinstance(user, ReauthenticationRequired):
+            # A password user gets it with no methods: their first factor comes from converting (R8).
+            return user
         return await self._new.begin(user, method_id, user.email, phone_number, {ADD_FACTOR: True})
 
     async def confirm(
@@ -134,6 +135,9 @@ class MyFactors:
             if not await use_token(enrollment):
                 return ChallengeExpired()
             factor = await self._new.create(user, proven, cleaned)
+            # R18: a factor change forgets the remembered browsers at once (the fingerprint check at login
+            # alone would let one back in if the factor were removed again before it was used).
+            await forget_every_device(user)
             notice = await self._notice(user, "factor_added", factor)
         await self._changed(user, notice, AuditKind.FACTOR_ADDED, factor, ip=ip)
         return FactorAdded(factor=factor)
@@ -184,6 +188,7 @@ class MyFactors:
                 return LastFactor()
             await EnrolledFactor.filter(id=factor.id).delete()
             ended = await end_user_sessions(user, keep=session)
+            await forget_every_device(user)
             notice = await self._notice(user, "factor_removed", factor)
         await self._changed(user, notice, AuditKind.FACTOR_REMOVED, factor, ip=ip, sessions_ended=ended)
         return FactorUpdated(user=user)
@@ -197,6 +202,8 @@ class MyFactors:
             return user
         async with in_transaction():
             codes = await self._core.replace_recovery_codes(user)
+            # R18: new recovery codes are a change of the factors (R13): the remembered browsers go.
+            await forget_every_device(user)
             notice = await self._notices.account_changed(user, "recovery_codes_replaced", "recovery_codes")
         self._outbox.deliver_later([notice])
         await self._audit.record(

@@ -16,6 +16,7 @@ from gql_server.auth import account_state, lockout
 from gql_server.auth.account_state import IllegalTransition, StateChanged, is_two_factor
 from gql_server.auth.conversion import ConversionService
 from gql_server.auth.customers import parse_id
+from gql_server.auth.devices import forget_every_device
 from gql_server.clock import utcnow
 from gql_server.emails import looks_like_email, normalize_email
 from gql_server.enums import MembershipLevel
@@ -163,6 +164,8 @@ class Operator:
         # S41: the new factor starts with a clean slate of wrong codes.
         await lockout.reset_streak(user.id)
         await end_user_sessions(user)
+        # R18: no browser stays remembered past a reset of the factors.
+        await forget_every_device(user)
         return removed
 
     async def end_all_sessions(self) -> int:

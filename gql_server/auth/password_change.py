@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth.access import acting_user
 from gql_server.auth.account_state import is_two_factor
+from gql_server.auth.in_flight import stop_everything_in_flight
 from gql_server.auth.login import LoginService
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
@@ -93,13 +94,19 @@ class PasswordChanges:
                 return InvalidInput(SAME_PASSWORD, "newPassword")
             new_hash = await self._passwords.hash(new_password)
         async with in_transaction():
+            user = await User.select_for_update().get(id=user.id)
             await User.filter(id=user.id).update(password_hash=new_hash)
-            # S18: whoever knew the old password may hold a session; the one that proved it stays.
+            # S18: whoever knew the old password may hold a session; the one that proved it stays. What the
+            # old password started ends too, and the remembered browsers are forgotten (R16, R18).
             ended = await end_user_sessions(user, keep=session)
+            stopped = await stop_everything_in_flight(user)
             notice = await self._notices.account_changed(user, "notice_password_changed", "password")
         self._outbox.deliver_later([notice])
         await self._audit.record(
-            AuditKind.PASSWORD_CHANGED, actor=user, subject=user, data={"sessions": ended, "ip": ip}
+            AuditKind.PASSWORD_CHANGED,
+            actor=user,
+            subject=user,
+            data={"sessions": ended, "in_flight": stopped.tokens, "devices": stopped.devices, "ip": ip},
         )
         return PasswordChanged(session=session)
 

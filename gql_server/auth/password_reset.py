@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth.hourly import hourly_limit_reached
+from gql_server.auth.in_flight import stop_everything_in_flight
 from gql_server.auth.notices import ChangeNotices
 from gql_server.auth.results import (
     ChallengeExpired,
@@ -129,6 +130,10 @@ class PasswordResets:
         async with in_transaction():
             if not await use_token(token):
                 return ChallengeExpired()
+            user = await User.select_for_update().get(id=user.id)
+            # Whatever the old password started (a conversion to the thief's address, a challenge, an
+            # enrollment) ends with it, and the remembered browsers are forgotten (R16, R18).
+            stopped = await stop_everything_in_flight(user)
             # The mailbox is proven: the password works again (R13), and the lockout starts afresh.
             await User.filter(id=user.id).update(
                 password_hash=new_hash,
@@ -138,9 +143,13 @@ class PasswordResets:
                 password_locked_until=None,
             )
             # Whoever knew the old password may hold a session; none outlives the reset.
-            await end_user_sessions(user)
+            ended = await end_user_sessions(user)
             # R13: a password change is announced, a reset too, with its "this wasn't me" link.
             notice = await self._notices.account_changed(user, "notice_password_reset", "password_reset")
         self._outbox.deliver_later([notice])
-        await self._audit.record(AuditKind.PASSWORD_RESET, subject=user, data={"ip": ip})
+        await self._audit.record(
+            AuditKind.PASSWORD_RESET,
+            subject=user,
+            data={"sessions": ended, "in_flight": stopped.tokens, "devices": stopped.devices, "ip": ip},
+        )
         return await after_password(await User.get(id=user.id), ip, user_agent)

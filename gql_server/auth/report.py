@@ -10,17 +10,16 @@ until it is reset through the account's own address (a reset link goes there at 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
+from gql_server.auth.in_flight import stop_everything_in_flight
 from gql_server.auth.password_reset import PasswordResets
 from gql_server.auth.results import ChallengeExpired, ChangeReported, ReportUnrecognizedChangeResult
 from gql_server.clock import utcnow
 from gql_server.emails import mask_email
-from gql_server.enums import ConversionState, TokenPurpose
-from gql_server.models import Token, User
+from gql_server.enums import TokenPurpose
+from gql_server.models import User
 from gql_server.outbox import Outbox
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import end_user_sessions
@@ -51,17 +50,10 @@ class ReportService:
                 return ChallengeExpired()
             user = await User.select_for_update().get(id=token.user.id)
             now = utcnow()
-            # Both kinds of pending change are stopped (not `or`: each must be undone).
-            conversion_cancelled = await _cancel_pending_conversion(user)
-            email_change_cancelled = await _cancel_pending_email_change(user, now)
-            cancelled = conversion_cancelled or email_change_cancelled
+            # Both kinds of pending change are stopped, with every token in flight (R13).
+            stopped = await stop_everything_in_flight(user, now=now)
+            cancelled = stopped.change_cancelled
             await end_user_sessions(user, at=now)
-            # Whoever changed the account may hold a ticket, a challenge or an enrollment: none survives.
-            await (
-                Token.filter(user_id=user.id, used_at=None)
-                .exclude(purpose=TokenPurpose.REPORT_CHANGE)
-                .update(used_at=now)
-            )
             await User.filter(id=user.id).update(password_reset_required=True)
             reset_mail = await self._resets.link_in_transaction(user)
         await self._audit.record(
@@ -76,20 +68,3 @@ class ReportService:
         )
         self._outbox.deliver_later([reset_mail])
         return ChangeReported(cancelled=cancelled)
-
-
-async def _cancel_pending_email_change(user: User, now: datetime) -> bool:
-    """The link of a pending email change dies before it is used (R13). Counted by the statement that
-    revokes it: a confirmation that won the race (under the same row lock) is not counted as stopped."""
-    revoked = await Token.filter(
-        user_id=user.id, purpose=TokenPurpose.EMAIL_CHANGE, used_at=None, expires_at__gt=now
-    ).update(used_at=now)
-    return revoked > 0
-
-
-async def _cancel_pending_conversion(user: User) -> bool:
-    """A pending conversion to another address goes back to the account's own address (R4, R13)."""
-    if user.conversion is not ConversionState.PENDING or user.pending_email in (None, user.email):
-        return False
-    await User.filter(id=user.id).update(pending_email=None)
-    return True

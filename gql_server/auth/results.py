@@ -287,7 +287,15 @@ class LastFactor:
 RequestConversionResult = (
     ConversionRequested | ChallengeExpired | EmailInUse | InvalidInput | AuthenticationRequired | TooManyAttempts
 )
-BeginEnrollmentResult = EnrollmentStarted | ChallengeExpired | MethodNotAvailable | TooManyAttempts | InvalidInput
+# ReauthenticationRequired: only addFactor's (R14); an invitation's beginEnrollment never answers it.
+BeginEnrollmentResult = (
+    EnrollmentStarted
+    | ChallengeExpired
+    | MethodNotAvailable
+    | TooManyAttempts
+    | InvalidInput
+    | ReauthenticationRequired
+)
 ConfirmEnrollmentResult = (
     EnrollmentCompleted
     | InvalidCode

@@ -98,6 +98,10 @@ class StepUpService:
         user = await acting_user(session, self._policy)
         if session is None or user is None:
             return AuthenticationRequired()
+        # The session was read when the request began; a parallel request (a report, a password change,
+        # a removed factor) may have ended it since. A sensitive change asks the database again.
+        if not await Session.filter(id=session.id, ended_at=None).exists():
+            return AuthenticationRequired()
         if not is_two_factor(user):
             return ReauthenticationRequired(methods=[])
         if recently_verified(session, utcnow()):
@@ -201,7 +205,9 @@ class StepUpService:
     ) -> ReauthenticateResult:
         now = utcnow()
         await attempt.succeed()
-        await Session.filter(id=session.id).update(verified_at=now, step_up_failures=0)
+        # Only a session still live is stepped up: one ended meanwhile (a report, a password change) stays so.
+        if not await Session.filter(id=session.id, ended_at=None).update(verified_at=now, step_up_failures=0):
+            return AuthenticationRequired()
         session.verified_at, session.step_up_failures = now, 0
         if verdict.factor is not None and not verdict.factor_touched:
             await EnrolledFactor.filter(id=verdict.factor.id).update(last_used_at=now)

@@ -135,7 +135,7 @@ CONFIRM_EMAIL_CHANGE = mutation(
 ADD_FACTOR = mutation(
     "addFactor",
     {"method": "String!", "phoneNumber": "String"},
-    "__typename ... on Error { message } ... on InvalidInput { field }",
+    "__typename ... on Error { message } ... on InvalidInput { field } ... on ReauthenticationRequired { methods }",
 )
 CONFIRM_FACTOR = mutation(
     "confirmFactor",

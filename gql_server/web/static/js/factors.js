@@ -196,11 +196,13 @@ async function onChoose(event) {
   }
   // Methods that text a code need a number to text it to.
   const phoneNumber = method.channel === "sms" ? byId("add-phone").value.trim() : null;
-  const data = await busy(event.currentTarget, message, () => run("AddFactor", { method: method.id, phoneNumber }));
-  if (!data) return;
-  const result = data.addFactor;
+  // Adding a factor needs a recent second factor (R14): the step-up dialog first when it is older.
+  const result = await busy(event.currentTarget, message, () =>
+    runStepped("AddFactor", { method: method.id, phoneNumber }, "addFactor"),
+  );
+  if (!result) return;
   if (result.__typename !== "EnrollmentStarted") {
-    explain(message, result, "factors");
+    explainStepped(message, result, "factors");
     if (result.field === "phoneNumber") byId("add-phone").focus();
     return;
   }
