@@ -83,6 +83,10 @@ class CodeDelivery:
     purpose: Literal["login", "enrollment"]
     expires_at: datetime
     locale: str = "en"
+    # The account's email address now, for a login or step-up code (None while enrolling: the state has
+    # the address being proven). A method whose codes go to the account's address sends them here, so that
+    # they follow a confirmed address change (R13) instead of going on to the address it was enrolled with.
+    account_email: str | None = None
 
 
 class Mailer(Protocol):

@@ -34,8 +34,10 @@ class EmailCodeMethod(CodeDeliveringMethod):
         return EnrollmentDraft(state={"email": account.email}, sent_to=mask_email(account.email))
 
     async def send_code(self, delivery: CodeDelivery, mailer: Mailer) -> str:
-        """Mail `delivery.code` to the enrolled address; return that address, masked."""
-        address = delivery.state["email"]
+        """Mail `delivery.code` to the account's address (the one being proven while enrolling); return it,
+        masked. A login code follows a confirmed change of the account's address (R13): the mailbox the
+        user left gets no more codes."""
+        address = delivery.account_email or delivery.state["email"]
         template = "login_code" if delivery.purpose == "login" else "enrollment_code"
         await mailer.send(
             template, to=address, locale=delivery.locale, code=delivery.code, expires_at=delivery.expires_at

@@ -18,7 +18,7 @@ from gql_server.tokens import hash_token
 
 from .flows import PASSWORD, challenge, convert, totp_code
 from .graphql import GraphQLClient
-from .mailbox import Mailbox, body, link_token_in
+from .mailbox import Mailbox, body, code_in, link_token_in
 
 NEW = "anna.k@example.org"
 
@@ -261,3 +261,20 @@ async def test_r13_confirming_is_limited_per_client_address(services, mailbox, a
     # Answered like an unknown link, and the owner's link stays valid from elsewhere.
     assert type(refused).__name__ == "ChallengeExpired"
     assert type(await services.email_changes.confirm(link, ip="198.51.100.10")).__name__ == "EmailChanged"
+
+
+async def test_r13_email_codes_follow_a_confirmed_address_change(client, mailbox, anna):
+    """The mailbox the user left gets no more login or step-up codes: they go to the proven new address."""
+    converted = await convert(client, mailbox, "anna@example.com", "email_code")
+    await client.run("RequestEmailChange", bearer=converted.token, newEmail="anna.k@example.org")
+    link = link_token_in(await mailbox.next_to("anna.k@example.org", "email_change"), "email-change")
+    assert (await client.run("ConfirmEmailChange", token=link))["confirmEmailChange"]["__typename"] == "EmailChanged"
+    token = (await client.login("anna.k@example.org", PASSWORD))["challenge"]
+
+    sent = (await client.run("SendLoginCode", challenge=token, method="email_code"))["sendLoginCode"]
+
+    assert sent["__typename"] == "CodeSent" and sent["sentTo"].endswith("@example.org"), sent
+    code = code_in(await mailbox.next_to("anna.k@example.org", "login_code"))
+    assert not [m for m in mailbox.messages if m["To"] == "anna@example.com" and m["X-Gql-Template"] == "login_code"]
+    done = await client.run("VerifySecondFactor", challenge=token, method="email_code", code=code)
+    assert done["verifySecondFactor"]["__typename"] == "LoginSuccess"

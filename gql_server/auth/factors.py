@@ -91,11 +91,13 @@ class FactorCore:
         locale: str,
         *,
         limit: int | None = None,
+        account_email: str | None = None,
     ) -> SentCode | TooManyAttempts | None:
         """Make a fresh code for this token and have the method deliver it (S10, S36).
 
         The code is stored first, in a short transaction that also counts the token's codes against
-        `limit` (exact across processes); the plugin delivers after commit, holding no lock. Once it is
+        `limit` (exact across processes); the plugin delivers after commit, holding no lock. `account_email`:
+        the account's address now, for methods whose codes go there (login and step-up codes). Once it is
         delivered, the token's older codes are replaced; when delivery fails, the new code is deleted and
         the ones delivered before stay valid. None when the method failed (logged).
         """
@@ -117,7 +119,14 @@ class FactorCore:
                 created_at=now,
                 expires_at=now + CODE_LIFETIME,
             )
-        delivery = CodeDelivery(state=state, code=code, purpose=purpose, expires_at=stored.expires_at, locale=locale)
+        delivery = CodeDelivery(
+            state=state,
+            code=code,
+            purpose=purpose,
+            expires_at=stored.expires_at,
+            locale=locale,
+            account_email=account_email,
+        )
         mailer = MainLoopMailer(self._mail, asyncio.get_running_loop())
         try:
             sent_to = await self._runner.call(lambda: method.send_code(delivery, mailer))

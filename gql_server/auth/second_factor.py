@@ -128,7 +128,13 @@ class SecondFactorService:
             return MethodNotAvailable()
         state = self._core.keyring.decrypt_state(factor.state_encrypted)
         sent = await self._core.send_code(
-            challenge, method, state, "login", challenge.user.locale, limit=CODES_PER_CHALLENGE
+            challenge,
+            method,
+            state,
+            "login",
+            challenge.user.locale,
+            limit=CODES_PER_CHALLENGE,
+            account_email=challenge.user.email,
         )
         if sent is None:
             return MethodNotAvailable()

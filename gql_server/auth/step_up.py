@@ -129,7 +129,9 @@ class StepUpService:
             return MethodNotAvailable()
         token = await self._step_up_token(session, user)
         state = self._core.keyring.decrypt_state(factor.state_encrypted)
-        sent = await self._core.send_code(token, method, state, "login", user.locale, limit=CODES_PER_CHALLENGE)
+        sent = await self._core.send_code(
+            token, method, state, "login", user.locale, limit=CODES_PER_CHALLENGE, account_email=user.email
+        )
         if sent is None:
             return MethodNotAvailable()
         if isinstance(sent, TooManyAttempts):
