@@ -108,6 +108,12 @@ UPDATE_PROFILE = mutation(
     {"locale": "String!"},
     "__typename ... on Error { message } ... on InvalidInput { field } ... on ProfileUpdated { user { locale } }",
 )
+RESET_PASSWORD = mutation(
+    "resetPassword",
+    {"token": "String!", "newPassword": "String!"},
+    "__typename ... on Error { message } ... on InvalidInput { field }",
+)
+REPORT_UNRECOGNIZED_CHANGE = mutation("reportUnrecognizedChange", {"token": "String!"})
 REAUTHENTICATE = mutation(
     "reauthenticate",
     {"method": "String!", "code": "String!"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -40,9 +41,12 @@ from .answers import (
     REGENERATE_RECOVERY_CODES,
     REMOVE_FACTOR,
     RENAME_FACTOR,
+    REPORT_UNRECOGNIZED_CHANGE,
     REQUEST_CONVERSION,
     REQUEST_EMAIL_CHANGE,
     REQUEST_PASSWORD_RESET,
+    RESET_PASSWORD,
+    SCHEMA,
     SEND_LOGIN_CODE,
     SEND_REAUTHENTICATION_CODE,
     START_CONVERSION,
@@ -829,6 +833,36 @@ async def test_confirm_email_change(world, token):
     await world.unchanged()
 
 
+@HOSTILE
+@given(token=tokens(*ALL_TOKENS), new_password=PASSWORD_TEXT)
+async def test_reset_password(world, token, new_password):
+    # R16: no link but a live reset link sets a password: every other token (a session, a challenge, an
+    # invitation, an enrollment), damaged or not, and any text is an unknown link, and nothing changes.
+    result = typed(
+        await world.send(RESET_PASSWORD, {"token": world.token(token), "newPassword": new_password}),
+        "resetPassword",
+        {"ChallengeExpired"},
+    )
+
+    assert result["__typename"] == "ChallengeExpired"
+    await world.unchanged()
+
+
+@HOSTILE
+@given(token=tokens(*ALL_TOKENS))
+async def test_report_unrecognized_change(world, token):
+    # R13: only a live "this wasn't me" link ends sessions and locks a password; the world's other tokens,
+    # damaged or not, and any text are unknown links, and nothing changes.
+    result = typed(
+        await world.send(REPORT_UNRECOGNIZED_CHANGE, {"token": world.token(token)}),
+        "reportUnrecognizedChange",
+        {"ChallengeExpired"},
+    )
+
+    assert result["__typename"] == "ChallengeExpired"
+    await world.unchanged()
+
+
 def _session_headers(world, authorization: bytes | Mangled | None, cookie: bytes | None) -> dict[str, bytes]:
     """The Authorization (raw bytes, or a damaged session token) and Cookie headers of a request; examples
     whose headers hold a line break are skipped (no HTTP client can send them)."""
@@ -841,3 +875,11 @@ def _session_headers(world, authorization: bytes | Mangled | None, cookie: bytes
         headers["cookie"] = cookie
     assume(b"\r" not in b"".join(headers.values()) and b"\n" not in b"".join(headers.values()))
     return headers
+
+
+def test_every_mutation_of_the_schema_has_its_property():
+    # A new mutation comes with its hostile-input property here, named after it (issue 14's rule).
+    named = {re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), f) for f in SCHEMA.mutation_type.fields}
+    missing = sorted(name for name in named if not callable(globals().get(f"test_{name}")))
+
+    assert missing == []
