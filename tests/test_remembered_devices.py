@@ -294,7 +294,7 @@ async def test_r18_r1_a_setting_lowered_to_0_in_any_customer_forgets_for_good(
     assert not await RememberedDevice.filter(user_id=anna.id).exists()
     changes = await AuditEvent.filter(kind=AuditKind.SETTINGS_CHANGED, customer_id=other.id).order_by("id")
     assert [e.data for e in changes] == [
-        {"field": "rememberDeviceDays", "old": 30, "new": 0},
+        {"field": "rememberDeviceDays", "old": 30, "new": 0, "devices_forgotten": 1},
         {"field": "rememberDeviceDays", "old": 0, "new": 30},
     ]
 

@@ -134,16 +134,16 @@ class CustomerService:
             if changes:
                 customer.settings_updated_at = utcnow()
                 await customer.save()
+            forgotten = 0
             if customer.remember_device_days < previous_days:
                 # R18: a lowered setting forgets the members' devices it no longer allows, for good.
-                await self._devices.setting_lowered(cid, customer.remember_device_days)
+                forgotten = await self._devices.setting_lowered(cid, customer.remember_device_days)
             for field, (old, new) in changes.items():
-                await self._audit.record(
-                    AuditKind.SETTINGS_CHANGED,
-                    actor=user,
-                    customer=customer,
-                    data={"field": field, "old": old, "new": new},
-                )
+                data: dict[str, object] = {"field": field, "old": old, "new": new}
+                if field == "rememberDeviceDays" and forgotten:
+                    # How many remembered browsers the lowered setting forgot.
+                    data["devices_forgotten"] = forgotten
+                await self._audit.record(AuditKind.SETTINGS_CHANGED, actor=user, customer=customer, data=data)
         return CustomerSettingsUpdated(customer=customer)
 
     def _check_methods(self, wanted: list[str] | None) -> InvalidInput | None:
