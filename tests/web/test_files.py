@@ -16,6 +16,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from gql_server.limits import REMEMBER_DEVICE_MAX_DAYS
 from gql_server.web.routes import CONTENT_SECURITY_POLICY, OPERATIONS, PAGE_FILES, PAGES, STATIC
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,3 +144,18 @@ def test_every_field_has_a_label_and_code_fields_offer_one_time_codes(page):
         assert field and field.group(1) in labelled, tag
         if 'id="code"' in tag:
             assert 'autocomplete="one-time-code"' in tag, tag
+
+
+def test_r18_the_settings_page_and_its_words_know_the_remember_limit():
+    # The days field's bounds and the words around it follow REMEMBER_DEVICE_MAX_DAYS (gql_server/limits.py).
+    html = (PAGES / "settings.html").read_text("utf-8")
+    field = re.search(r'<input id="remember-days"[^>]*>', html)
+
+    assert field is not None
+    assert 'type="number"' in field.group(0) and 'min="0"' in field.group(0)
+    assert f'max="{REMEMBER_DEVICE_MAX_DAYS}"' in field.group(0)
+    for strings in STRINGS.values():
+        for key in ("settings.remember.hint", "error.InvalidInput.rememberDeviceDays"):
+            assert str(REMEMBER_DEVICE_MAX_DAYS) in strings[key], key
+        # "N days" and its singular, the way the i18n helper picks `.one` when the count is 1.
+        assert "{count}" in strings["second.remember"] and "1" in strings["second.remember.one"]

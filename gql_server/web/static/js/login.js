@@ -157,9 +157,19 @@ function showSecondFactor(result) {
     ),
   );
   fill(byId("method-options"), ...options);
+  offerRemember(result.rememberDeviceDays ?? 0);
   chooseMethod(primary[0] ?? recoveryMethod());
   quiet(byId("code-message"));
   showStep("step-second-factor", byId(delivers(state.method) ? "send-code" : "code"));
+}
+
+// R18: "remember this browser" only when the user's customers allow it, for as many days as they do
+// (the smallest of their settings); never ticked in advance, a shared computer must not be remembered.
+function offerRemember(days) {
+  const box = byId("remember-device");
+  box.checked = false;
+  byId("remember-area").hidden = !(days > 0);
+  translate(byId("remember-label"), "second.remember", { count: days });
 }
 
 function chooseMethod(method) {
@@ -202,7 +212,12 @@ async function onCode(event) {
     return;
   }
   const data = await busy(event.currentTarget, message, () =>
-    run("VerifySecondFactor", { challenge: state.challenge, method: state.method.id, code }),
+    run("VerifySecondFactor", {
+      challenge: state.challenge,
+      method: state.method.id,
+      code,
+      rememberDevice: !byId("remember-area").hidden && byId("remember-device").checked,
+    }),
   );
   if (!data) return;
   const result = data.verifySecondFactor;

@@ -1,5 +1,6 @@
 // /customers/{id}/settings: a customer admin's enforcement switch with its impact preview (R11) and
-// a confirmation, and the methods the customer's users may enroll (R1).
+// a confirmation, the methods the customer's users may enroll (R1), and how many days a browser may
+// skip the second factor after "remember this browser" (R18).
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
@@ -73,6 +74,14 @@ function showSettings() {
     ),
   );
   fill(byId("method-options"), ...options);
+  byId("remember-days").value = String(settings.rememberDeviceDays);
+}
+
+// The days field as a whole number, or null when it is not one; the range is the server's to judge
+// (InvalidInput on rememberDeviceDays), the browser only keeps "7.5" and "" from being sent.
+function rememberDays() {
+  const text = byId("remember-days").value.trim();
+  return /^\d+$/.test(text) ? Number(text) : null;
 }
 
 function userItem(user) {
@@ -126,7 +135,14 @@ async function onSave(event) {
     say(message, "error.InvalidInput.allowedMethods", {}, "error");
     return;
   }
+  const days = rememberDays();
+  if (days === null) {
+    say(message, "error.InvalidInput.rememberDeviceDays", {}, "error");
+    byId("remember-days").focus();
+    return;
+  }
   const input = {};
+  if (days !== state.customer.settings.rememberDeviceDays) input.rememberDeviceDays = days;
   // Sent only when changed: a customer that never chose keeps "every installed method", new plugins included.
   const before = [...state.customer.settings.allowedMethods].sort();
   if (JSON.stringify([...allowedMethods].sort()) !== JSON.stringify(before)) input.allowedMethods = allowedMethods;
@@ -147,10 +163,17 @@ async function onSave(event) {
   const result = data.updateCustomerSettings;
   if (result.__typename !== "CustomerSettingsUpdated") {
     explain(message, result, "settings");
+    if (result.__typename === "InvalidInput" && result.field === "rememberDeviceDays") byId("remember-days").focus();
     return;
   }
   state.customer.settings = result.customer.settings;
-  say(message, result.customer.settings.enforceTwoFactor ? "settings.saved.on" : "settings.saved.off", {}, "success");
+  byId("remember-days").value = String(result.customer.settings.rememberDeviceDays);
+  const saved = !("enforceTwoFactor" in input)
+    ? "settings.saved"
+    : result.customer.settings.enforceTwoFactor
+      ? "settings.saved.on"
+      : "settings.saved.off";
+  say(message, saved, {}, "success");
   await afterSave();
 }
 
