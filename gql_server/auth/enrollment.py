@@ -33,6 +33,7 @@ from gql_server.auth.results import (
     Invitation,
     TooManyAttempts,
 )
+from gql_server.auth.second_factor import password_proven
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, InvitationPassword, TokenPurpose
 from gql_server.models import EnrolledFactor, Token, User
@@ -182,6 +183,9 @@ class EnrollmentService:
                 await end_user_sessions(user)
                 user = await User.get(id=user.id)
                 codes = await self._core.replace_recovery_codes(user)
+                # The factors start afresh (a conversion, or R9's reset-factors, which S34 lets a reset by link
+                # precede): no earlier reset keeps the mailbox's methods out of the user's logins.
+                await password_proven(user)
                 new_session = await create_session(
                     user,
                     Assurance.TWO_FACTOR,

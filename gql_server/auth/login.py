@@ -177,7 +177,8 @@ class LoginService:
         self, user: User, ip: str | None, user_agent: str | None = None
     ) -> PasswordAccepted | TooManyAttempts:
         """What a password proven elsewhere leads to (a reset by link, R16): the same answer as a login with
-        it, through the same round of the password step."""
+        it, through the same round of the password step. No remembered device is passed: a reset is never
+        finished by a remembered browser (the new password would have forgotten it anyway, R18)."""
         async with lockout.attempt(user.id) as attempt:
             if attempt.refusal is not None:
                 return TooManyAttempts(retry_after_seconds=FULL_RETRY_AFTER_SECONDS)

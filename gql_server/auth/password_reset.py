@@ -3,7 +3,8 @@
 The link (`{PUBLIC_URL}/reset-password#token=`) carries a single-use PASSWORD_RESET token that lives an
 hour. Choosing a new password there proves the mailbox, never the second factor: `resetPassword` answers
 what a login with the new password would (R16): a two-factor user still answers the second factor, an
-enforced password user still converts.
+enforced password user still converts. The second factor is then never one whose codes go to the mailbox
+that received the link (S34; the rule and its end are in auth/second_factor.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from gql_server.auth.results import (
     TooManyAttempts,
     Wait,
 )
+from gql_server.auth.second_factor import mark_password_from_mailbox
 from gql_server.emails import MAX_EMAIL_LENGTH, looks_like_email, normalize_email
 from gql_server.enums import TokenPurpose
 from gql_server.hash_queue import HashQueueFull
@@ -142,6 +144,8 @@ class PasswordResets:
                 password_lockouts=0,
                 password_locked_until=None,
             )
+            # S34: the new password comes from the mailbox alone; the mailbox's methods do not answer its logins.
+            await mark_password_from_mailbox(token)
             # Whoever knew the old password may hold a session; none outlives the reset.
             ended = await end_user_sessions(user)
             # R13: a password change is announced, a reset too, with its "this wasn't me" link.

@@ -8,7 +8,7 @@ recovery codes, S41). Each resolver call is one attempt, so batching or aliasing
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
@@ -46,6 +46,46 @@ from gql_server.sessions import SessionPolicy, create_session
 from gql_server.tokens import attempts_used, find_token, issue_token, spend_attempt, use_token
 
 log = logging.getLogger(__name__)
+
+# S34, R16: a password reset by link proves the mailbox that received the link, and nothing else; the new
+# password is then whatever the mailbox's holder chose. A method whose codes go to that same mailbox would let
+# the mailbox alone finish the login with a two-factor session (and a fresh step-up, R14: the thief could
+# change the address at once), whether right after the reset or at a login with the new password. So from a
+# reset until a factor outside the mailbox is proven (a recovery code, TOTP, SMS: a login with it, or the
+# enrollment of an operator's reset-factors invitation, R9), every login challenge leaves the mailbox's methods
+# out, told apart by their capability metadata (`channel`) whichever plugin offers them. An email-only user
+# with no recovery code left needs the operator's reset-factors. The one rule; a challenge's token data
+# records the channels it leaves out, and what it lists, sends and accepts follows that record.
+MAILBOX_CHANNELS: tuple[str, ...] = ("email",)
+# The key, in a login challenge's token data, of the channels that challenge does not accept.
+EXCLUDED_CHANNELS = "excluded_channels"
+# The key, in the data of the PASSWORD_RESET token a reset used, saying that the password it set has not been
+# followed by a factor outside the mailbox yet.
+PASSWORD_FROM_MAILBOX = "password_from_mailbox"  # noqa: S105 (a key, not a secret)
+
+
+def excluded_channels(challenge: Token) -> frozenset[str]:
+    """The channels a login challenge does not accept (the mailbox's, while a reset's password is unproven)."""
+    channels = challenge.data.get(EXCLUDED_CHANNELS)
+    return frozenset(str(c) for c in channels) if isinstance(channels, list) else frozenset()
+
+
+async def mark_password_from_mailbox(reset: Token) -> None:
+    """Within the reset's transaction: the password the reset link `reset` set came from the mailbox alone
+    (S34), and the login challenges leave the mailbox's methods out until a factor outside it is proven."""
+    await Token.filter(id=reset.id).update(data={**reset.data, PASSWORD_FROM_MAILBOX: True})
+
+
+async def password_from_mailbox(user: User) -> bool:
+    """Whether the user's password was set by a reset link with no factor outside the mailbox proven since."""
+    resets = await Token.filter(user_id=user.id, purpose=TokenPurpose.PASSWORD_RESET, used_at__isnull=False)
+    return any(bool(reset.data.get(PASSWORD_FROM_MAILBOX)) for reset in resets)
+
+
+async def password_proven(user: User) -> None:
+    """A factor outside the mailbox was proven (or the factors start afresh, R9): the mailbox's methods count
+    again at the user's logins."""
+    await Token.filter(user_id=user.id, purpose=TokenPurpose.PASSWORD_RESET, used_at__isnull=False).update(data={})
 
 
 @dataclass(frozen=True)
@@ -85,27 +125,32 @@ class SecondFactorService:
         self._devices = devices
 
     async def challenge_for(self, user: User) -> SecondFactorRequired:
-        """A new challenge after a correct password, listing the user's methods plus recovery_code."""
-        challenge = await issue_token(user, TokenPurpose.LOGIN_CHALLENGE, CHALLENGE_LIFETIME)
+        """A new challenge after a correct password, listing the user's methods plus recovery_code; none of
+        the mailbox's while the password comes from a reset link alone (S34, R16)."""
+        excluded = list(MAILBOX_CHANNELS) if await password_from_mailbox(user) else []
+        data: dict[str, object] | None = {EXCLUDED_CHANNELS: excluded} if excluded else None
+        challenge = await issue_token(user, TokenPurpose.LOGIN_CHALLENGE, CHALLENGE_LIFETIME, data)
         return SecondFactorRequired(
             challenge=challenge,
-            methods=await self.methods_of(user),
+            methods=await self.methods_of(user, excluded),
             remember_device_days=await self._devices.days_for(user),
         )
 
-    async def methods_of(self, user: User) -> list[SecondFactorMethod]:
+    async def methods_of(self, user: User, excluded: Collection[str] = ()) -> list[SecondFactorMethod]:
         """The installed methods the user has enrolled, then recovery_code; only recovery_code once the
-        user's wrong codes reached the S41 cap."""
+        user's wrong codes reached the S41 cap. None of the `excluded` channels (a challenge's)."""
         if lockout.streak_capped(user):
-            return self._methods_among(())
+            return self._methods_among((), excluded)
         enrolled = await EnrolledFactor.filter(user_id=user.id).order_by("created_at").values_list("method", flat=True)
-        return self._methods_among(str(m) for m in enrolled)
+        return self._methods_among((str(m) for m in enrolled), excluded)
 
-    def _methods_among(self, enrolled: Iterable[str]) -> list[SecondFactorMethod]:
+    def _methods_among(self, enrolled: Iterable[str], excluded: Collection[str] = ()) -> list[SecondFactorMethod]:
         ids = list(dict.fromkeys(enrolled))
         if self._core.recovery is not None:
             ids.append(RECOVERY_METHOD)
-        return [self._core.methods[m] for m in ids if m in self._core.methods]
+        methods = [self._core.methods[m] for m in ids if m in self._core.methods]
+        # Recovery codes are never left out: they are what finishes a login after a reset (S34).
+        return [m for m in methods if m.id == RECOVERY_METHOD or m.channel not in excluded]
 
     async def send_login_code(
         self, raw_challenge: str, method_id: str, *, ip: str | None = None
@@ -121,7 +166,8 @@ class SecondFactorService:
         if method_id != RECOVERY_METHOD and lockout.streak_capped(challenge.user):
             return MethodNotAvailable(recovery_only=True)
         method = self._core.methods.get(method_id)
-        if not isinstance(method, CodeDeliveringMethod):
+        if not isinstance(method, CodeDeliveringMethod) or method.channel in excluded_channels(challenge):
+            # A code to the mailbox that received the reset link is never sent for this challenge (S34).
             return MethodNotAvailable()
         factor = await EnrolledFactor.filter(user_id=challenge.user.id, method=method_id).first()
         if factor is None:
@@ -166,7 +212,8 @@ class SecondFactorService:
         user = challenge.user
         # The user's factors, read once: which methods they may use here, and the ones to check.
         factors = await EnrolledFactor.filter(user_id=user.id).order_by("created_at")
-        if method_id not in {m.id for m in self._methods_among(f.method for f in factors)}:
+        offered = self._methods_among((f.method for f in factors), excluded_channels(challenge))
+        if method_id not in {m.id for m in offered}:
             return MethodNotAvailable()
         if method_id != RECOVERY_METHOD and lockout.streak_capped(user):
             return MethodNotAvailable(recovery_only=True)
@@ -191,6 +238,10 @@ class SecondFactorService:
             if not verdict.ok:
                 return await self._wrong(challenge, user, method_id, verdict.replay, ip, attempt)
             success = await self._succeed(user, method_id, verdict, ip, attempt, user_agent)
+        if excluded_channels(challenge):
+            # A factor outside the mailbox was proven after a reset: its methods count again (S34). Should this
+            # not be written, the next login asks for such a factor once more, which is the safe side.
+            await password_proven(user)
         if remember_device:
             # Outside the attempt: its verdict is written and its place given back first (S35).
             remembered = await self._devices.remember(user, ip=ip, user_agent=user_agent, replacing=device)
