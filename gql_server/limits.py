@@ -149,6 +149,10 @@ MAX_TOKENS: Final = 2000
 DOCUMENT_CACHE_SIZE: Final = 256
 # S26: the most audit events one page of the audit log returns.
 AUDIT_PAGE_MAX: Final = 500
+# R19: the most members one page of `customer.members` returns.
+MEMBERS_PAGE_MAX: Final = 100
+# R19: the members page size when the caller names none (the contract's default).
+MEMBERS_PAGE_DEFAULT: Final = 50
 # S26: the audit log's page size when the caller names none.
 AUDIT_PAGE_DEFAULT: Final = 50
 

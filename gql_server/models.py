@@ -92,6 +92,9 @@ class Membership(Model):
     class Meta:
         table = "membership"
         unique_together = (("user", "customer"),)
+        # R19: a customer's members, in the order they were added, one keyset page at a time; the unique
+        # index leads with the user and cannot serve it.
+        indexes = (Index(fields=["customer_id", "created_at"], name="idx_membership_customer"),)
 
 
 class Session(Model):

@@ -19,6 +19,7 @@ from gql_server.auth.email_change import EmailChanges
 from gql_server.auth.enrollment import EnrollmentService, EnrollmentSettings
 from gql_server.auth.factors import FactorCore
 from gql_server.auth.login import LoginLimits, LoginService
+from gql_server.auth.members import Members
 from gql_server.auth.my_factors import MyFactors
 from gql_server.auth.my_sessions import MySessions
 from gql_server.auth.new_factor import NewFactors
@@ -69,6 +70,7 @@ class Services:
     operator: Operator
     password_resets: PasswordResets
     my_sessions: MySessions
+    members: Members
     devices: RememberedDevices
     step_up: StepUpService
     my_factors: MyFactors
@@ -159,6 +161,7 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
         operator=Operator(passwords, auditor, conversion, outbox, policy),
         password_resets=resets,
         my_sessions=MySessions(auditor, policy, sessions),
+        members=Members(policy),
         devices=devices,
         step_up=step_up,
         my_factors=MyFactors(core, new_factors, step_up, notices, outbox, auditor, policy),

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import base64
 import re
+import uuid
 from datetime import datetime
 from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
+from gql_server import enums
 from gql_server.api.context import Info
 from gql_server.api.errors import NOT_PERMITTED, InvalidInput, PermissionDenied, PublicError
 from gql_server.api.users import UserType
-from gql_server.auth import results
+from gql_server.auth import members, results
 from gql_server.auth.customers import allowed_method_ids
-from gql_server.limits import AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX
-from gql_server.models import AuditEvent, Customer
+from gql_server.auth.members import Position
+from gql_server.limits import AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, MEMBERS_PAGE_DEFAULT, MEMBERS_PAGE_MAX
+from gql_server.models import AuditEvent, Customer, Membership
 
 # Audit event ids are BIGINT: a cursor naming a larger one is no cursor of ours (issue 12, item 12).
 MAX_AUDIT_EVENT_ID = 2**63 - 1
 _CURSOR = re.compile(r"audit:([0-9]{1,19})")
 BAD_CURSOR = "Not a cursor of this audit log: pass pageInfo.endCursor of the page before."
+BAD_MEMBER_CURSOR = "Not a cursor of this member list: pass pageInfo.endCursor of the page before."
 
 
 @strawberry.type(name="CustomerSettings")
@@ -120,6 +124,73 @@ def _after(cursor: str | None) -> int | InvalidInput | None:
     return int(match.group(1))
 
 
+@strawberry.input
+class MemberFilter:
+    """What an admin narrows the member list to (R19); every field left out matches any."""
+
+    conversion: enums.ConversionState | None = None
+    login_method: enums.LoginMethod | None = None
+    level: enums.MembershipLevel | None = None
+    email_contains: str | None = strawberry.field(
+        default=None, description="Part of the email address, case-insensitive."
+    )
+
+
+@strawberry.type
+class Member:
+    """A user's place in the customer (R19)."""
+
+    user: UserType
+    level: enums.MembershipLevel
+    added_at: datetime
+    accepted_at: datetime | None = strawberry.field(
+        description="Null while an invited existing account has not accepted (R19)."
+    )
+    pending_invitation_sent_to: str | None = strawberry.field(
+        description="Where a PENDING conversion's last invitation went, masked; null otherwise (R4, R19)."
+    )
+
+
+@strawberry.type
+class MemberEdge:
+    """One member and the cursor just after it."""
+
+    cursor: str
+    node: Member
+
+
+@strawberry.type
+class MemberConnection:
+    """A page of the customer's members, in the order they were added."""
+
+    edges: list[MemberEdge]
+    page_info: PageInfo
+    total_count: int = strawberry.field(description="How many members match the filter, on every page.")
+
+
+def _member_cursor(membership: Membership) -> str:
+    text = f"member:{membership.created_at.isoformat()}|{membership.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode("ascii")
+
+
+def _member_after(cursor: str | None) -> Position | None:
+    """The position a cursor of ours names; PublicError for anything else (never a 500)."""
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
+        prefix, _, rest = text.partition(":")
+        added, _, member_id = rest.partition("|")
+        if prefix != "member":
+            raise ValueError(prefix)
+        position = Position(added_at=datetime.fromisoformat(added), id=uuid.UUID(member_id))
+    except ValueError:  # base64, ASCII, the time and the id all fail as ValueErrors
+        raise PublicError(BAD_MEMBER_CURSOR, "INVALID_CURSOR") from None
+    if position.added_at.tzinfo is None:
+        raise PublicError(BAD_MEMBER_CURSOR, "INVALID_CURSOR")
+    return position
+
+
 @strawberry.type(name="Customer")
 class CustomerType:
     """A tenant the caller belongs to."""
@@ -142,6 +213,46 @@ class CustomerType:
             allowed_methods=allowed_method_ids(self.model, installed),
             updated_at=self.model.settings_updated_at,
             remember_device_days=self.model.remember_device_days,
+        )
+
+    @strawberry.field(description="Customer-level members only (R19); everyone else gets null.")
+    async def members(
+        self,
+        info: Info,
+        first: int | None = MEMBERS_PAGE_DEFAULT,
+        after: str | None = None,
+        filter: MemberFilter | None = None,
+    ) -> MemberConnection | None:
+        """One page of at most `first` (capped) members after the cursor `after`, matching `filter`."""
+        start = _member_after(after)
+        wanted = filter or MemberFilter()
+        page = await info.context.services.members.page(
+            await info.context.session(),
+            self.model,
+            max(1, min(MEMBERS_PAGE_DEFAULT if first is None else first, MEMBERS_PAGE_MAX)),
+            start,
+            members.MemberFilter(wanted.conversion, wanted.login_method, wanted.level, wanted.email_contains),
+        )
+        if page is None:
+            return None
+        edges = [
+            MemberEdge(
+                cursor=_member_cursor(m),
+                node=Member(
+                    user=UserType.from_model(m.user),
+                    level=m.level,
+                    added_at=m.created_at,
+                    # Every membership today was made by an operator or a conversion, never left to accept.
+                    accepted_at=m.created_at,
+                    pending_invitation_sent_to=members.pending_invitation_sent_to(m),
+                ),
+            )
+            for m in page.members
+        ]
+        return MemberConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
+            total_count=page.total,
         )
 
     @strawberry.field(
