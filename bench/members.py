@@ -76,6 +76,7 @@ async def main(url: str) -> None:
             [
                 PendingMembership(
                     user_id=uid,
+                    email=f"o{i:05d}@example.com",
                     customer=customer,
                     level=MembershipLevel.COMPANY,
                     created_at=start + timedelta(microseconds=10 * i),

@@ -117,6 +117,9 @@ class PendingMembership(Model):
         "models.Customer", related_name="pending_memberships", on_delete=fields.CASCADE
     )
     level = fields.CharEnumField(MembershipLevel, max_length=16)
+    # The address the admin typed (the account's own at the time): the list shows it, not the address of
+    # an account that is not this customer's yet.
+    email = fields.CharField(max_length=320)
     invited_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
     )

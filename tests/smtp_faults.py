@@ -3,7 +3,7 @@
 - `SlowMailbox`: a real aiosmtpd server that takes `delay` seconds to accept each message (a mail server
   under load); what it finally accepts lands in `messages` like any Mailbox.
 - `RefusingMailbox` (fixture `refusing_smtp`): refuses every recipient for good (550), as for an address
-  it does not know.
+  it does not know; `SlowRefusingMailbox` (fixture `slow_refusing_smtp`) does so after a second.
 - `SilentSmtpServer`: accepts TCP connections and then says nothing at all, or greets and then stops
   answering after the given command (a hung mail server): nothing ever times out on its side.
 """
@@ -48,6 +48,25 @@ class RefusingMailbox(Mailbox):
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         return "550 5.1.1 No such user"
+
+
+class SlowRefusingMailbox(Mailbox):
+    """Refuses every recipient for good (550), `delay` seconds after it was named (a slow refusal)."""
+
+    def __init__(self, url: str, delay: float) -> None:
+        super().__init__(url)
+        self.delay = delay
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        await asyncio.sleep(self.delay)
+        return "550 5.1.1 No such user"
+
+
+@pytest.fixture
+def slow_refusing_smtp() -> Iterator[Mailbox]:
+    """A SlowRefusingMailbox (1 s) on a free port, for one test."""
+    with running_smtp_server(lambda url: SlowRefusingMailbox(url, 1.0)) as mailbox:
+        yield mailbox
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from gql_server.clock import utcnow
 from gql_server.enums import MembershipLevel
 from gql_server.models import AuditEvent, Customer, Membership, Session, Token, User
 
-from .flows import PASSWORD
+from .flows import PASSWORD, enroll
 from .mailbox import body, invitation_token_in, link_token_in
 
 
@@ -43,6 +43,18 @@ async def _link_token(client, mailbox, anna: User) -> str:
     answer = await _convert_to(client, anna.email, "bea@beta.example")
     assert answer["__typename"] == "ConversionRequested"
     return invitation_token_in(await mailbox.next_to("bea@beta.example", "link_account"))
+
+
+async def _two_factor(client, mailbox, email: str) -> str:
+    """Bea converts of her own accord (R8) and enrolls an authenticator app: a session with a second factor
+    verified just now (R14), as accepting a link needs."""
+    token = await client.login_token(email, PASSWORD)
+    started = (await client.run("StartConversion", bearer=token, email=email))["startConversion"]
+    assert started["__typename"] == "ConversionRequested", started
+    converted = await enroll(client, mailbox, invitation_token_in(await mailbox.next_to(email, "invitation")))
+    await mailbox.next_to(email, "factor_added")
+    client.forget_cookies()
+    return converted.token
 
 
 async def _accept(client, token: str | None, invitation: str) -> dict[str, Any]:
@@ -85,29 +97,42 @@ async def test_r20_requesting_a_conversion_answers_alike_for_used_and_unused_add
 async def test_r20_a_link_merges_the_memberships_and_the_old_password_no_longer_works(
     client, mailbox, acme, anna, beta, bea
 ):
+    bea_token = await _two_factor(client, mailbox, "bea@beta.example")
     invitation = await _link_token(client, mailbox, anna)
-    bea_token = await client.login_token("bea@beta.example", PASSWORD)
 
     accepted = await _accept(client, bea_token, invitation)
 
     assert accepted["__typename"] == "InvitationAccepted"
     assert accepted["user"]["email"] == "bea@beta.example"
-    # One account now, in every customer of both.
+    # One account now, in every customer of both, whose enforcement applies to it (R2).
     levels = dict(await Membership.filter(user_id=bea.id).values_list("customer_id", "level"))
     assert levels == {acme.id: MembershipLevel.COMPANY, beta.id: MembershipLevel.COMPANY}
     # Anna's account is gone: her password gets the answer of any wrong one (S3).
     client.forget_cookies()
     assert (await client.login("anna@example.com", PASSWORD))["__typename"] == "InvalidCredentials"
     assert not await User.filter(id=anna.id).exists()
-    # Acme enforces two factors: that now applies to the one account (R2).
-    assert (await client.login("bea@beta.example", PASSWORD))["__typename"] == "ConversionRequired"
+    assert (await client.login("bea@beta.example", PASSWORD))["__typename"] == "SecondFactorRequired"
     # Audited in every customer involved, with the addresses as they were.
     events = await AuditEvent.filter(kind="accounts_linked").values_list("customer_id", "data")
     assert {c for c, _ in events} == {acme.id, beta.id}
     assert all((d["linked"], d["into"]) == ("anna@example.com", "bea@beta.example") for _, d in events)
     # Single use.
     again = await _accept(client, bea_token, invitation)
-    assert again["__typename"] in {"ChallengeExpired", "AuthenticationRequired"}
+    assert again["__typename"] == "ChallengeExpired"
+
+
+async def test_r20_a_password_account_converts_before_it_links(client, mailbox, acme, anna, bea):
+    invitation = await _link_token(client, mailbox, anna)
+    password_only = await client.login_token("bea@beta.example", PASSWORD)
+
+    refused = await _accept(client, password_only, invitation)
+
+    # R14: linking needs a second factor of this account; a password account has none to verify.
+    assert (refused["__typename"], refused["methods"]) == ("ReauthenticationRequired", [])
+    assert await Membership.filter(user_id=anna.id).count() == 1
+    client.forget_cookies()
+    bea_token = await _two_factor(client, mailbox, "bea@beta.example")
+    assert (await _accept(client, bea_token, invitation))["__typename"] == "InvitationAccepted"
 
 
 async def test_r20_only_the_named_accounts_session_accepts(client, mailbox, acme, anna, beta, bea, make_user):
@@ -122,22 +147,18 @@ async def test_r20_only_the_named_accounts_session_accepts(client, mailbox, acme
     # Nothing moved, and the link still works for Bea.
     assert await Membership.filter(user_id=anna.id).count() == 1
     assert not await Membership.filter(user_id=bea.id, customer_id=acme.id).exists()
-    bea_token = await client.login_token("bea@beta.example", PASSWORD)
+    bea_token = await _two_factor(client, mailbox, "bea@beta.example")
     assert (await _accept(client, bea_token, invitation))["__typename"] == "InvitationAccepted"
 
 
-async def test_r20_a_two_factor_account_accepts_only_with_a_recent_second_factor(
-    client, mailbox, acme, anna, bea, converted_session
-):
+async def test_r20_a_two_factor_account_accepts_only_with_a_recent_second_factor(client, mailbox, acme, anna, bea):
+    bea_token = await _two_factor(client, mailbox, "bea@beta.example")
     invitation = await _link_token(client, mailbox, anna)
-    bea_token = await converted_session(bea)
     await Session.filter(user_id=bea.id).update(verified_at=utcnow() - timedelta(days=1))
 
     stale = await _accept(client, bea_token, invitation)
 
-    assert stale["__typename"] == "ReauthenticationRequired"
-    # (Bea stands for a converted user here, without a factor of her own: only recovery codes to offer.)
-    assert stale["methods"] == ["recovery_code"]
+    assert (stale["__typename"], stale["methods"]) == ("ReauthenticationRequired", ["totp", "recovery_code"])
     assert await User.filter(id=anna.id).exists()
     await Session.filter(user_id=bea.id).update(verified_at=utcnow())
     assert (await _accept(client, bea_token, invitation))["__typename"] == "InvitationAccepted"
@@ -145,10 +166,10 @@ async def test_r20_a_two_factor_account_accepts_only_with_a_recent_second_factor
 
 
 async def test_r20_a_link_that_would_leave_no_allowed_method_changes_nothing(client, mailbox, acme, anna, beta, bea):
+    bea_token = await _two_factor(client, mailbox, "bea@beta.example")
     await Customer.filter(id=acme.id).update(allowed_methods=["email_code"])
     await Customer.filter(id=beta.id).update(allowed_methods=["totp"])
     invitation = await _link_token(client, mailbox, anna)
-    bea_token = await client.login_token("bea@beta.example", PASSWORD)
 
     refused = await _accept(client, bea_token, invitation)
 
@@ -162,13 +183,30 @@ async def test_r20_a_link_that_would_leave_no_allowed_method_changes_nothing(cli
 
 
 async def test_r20_this_wasnt_me_stops_a_link(client, mailbox, acme, anna, bea):
+    bea_token = await _two_factor(client, mailbox, "bea@beta.example")
     invitation = await _link_token(client, mailbox, anna)
     notice = await mailbox.next_to("anna@example.com", "notice_invitation_elsewhere")
     reported = await client.run("ReportUnrecognizedChange", token=link_token_in(notice, "report"))
     assert reported["reportUnrecognizedChange"]["__typename"] == "ChangeReported"
-    bea_token = await client.login_token("bea@beta.example", PASSWORD)
 
     assert (await _accept(client, bea_token, invitation))["__typename"] == "ChallengeExpired"
     assert (await client.run("Invitation", token=invitation))["invitation"] is None
     assert await User.filter(id=anna.id).exists()
     assert not await Token.filter(user_id=anna.id, purpose="link_account", used_at=None).exists()
+
+
+async def test_r20_this_wasnt_me_still_works_after_a_link(client, mailbox, acme, anna, bea):
+    # A thief with Anna's password links her account into one of theirs: Anna's own address was told, and
+    # its link still ends the sessions of the account that now holds her customers, and tells the admins.
+    thief = await _two_factor(client, mailbox, "bea@beta.example")
+    invitation = await _link_token(client, mailbox, anna)
+    notice = await mailbox.next_to("anna@example.com", "notice_invitation_elsewhere")
+    assert (await _accept(client, thief, invitation))["__typename"] == "InvitationAccepted"
+
+    reported = await client.run("ReportUnrecognizedChange", token=link_token_in(notice, "report"))
+
+    assert reported["reportUnrecognizedChange"]["__typename"] == "ChangeReported"
+    assert (await client.run("Viewer", bearer=thief))["viewer"] is None
+    assert (await User.get(id=bea.id)).password_reset_required
+    event = await AuditEvent.get(kind="change_reported")
+    assert event.subject_email == "bea@beta.example"

@@ -115,7 +115,7 @@ async def test_r19_invited_accounts_are_listed_in_order_among_the_members(
         await make_user(acme, f"user{n}@acme.example", PASSWORD)
         guest = await make_user(other, f"guest{n}@other.example", PASSWORD)
         # An existing account invited to join (R19): listed, not yet a member.
-        await PendingMembership.create(user=guest, customer=acme, level=MembershipLevel.COMPANY)
+        await PendingMembership.create(user=guest, customer=acme, level=MembershipLevel.COMPANY, email=guest.email)
         expected += [f"user{n}@acme.example", f"guest{n}@other.example"]
     seen: list[tuple[str, bool]] = []
     after = None

@@ -172,8 +172,10 @@ def _member(row: members.Listed) -> Member:
     accepted = members.accepted_at(row)
     user = UserType.from_model(row.user)
     if accepted is None:
-        # An account invited from another customer is not this customer's yet: its activity is not shown.
+        # An account invited from another customer is not this customer's yet: its activity and its later
+        # addresses are not shown (how it signs in is, as the product accepts: R19 lists it as invited).
         user.last_login_at = None
+        user.email = members.listed_email(row)
     return Member(
         user=user,
         level=row.level,

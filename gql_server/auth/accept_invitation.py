@@ -9,12 +9,14 @@ must not leave the account without a method it may enroll.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import linking
 from gql_server.auth.access import acting_user
-from gql_server.auth.account_state import is_two_factor
 from gql_server.auth.results import (
     AcceptInvitationResult,
     AuthenticationRequired,
@@ -47,6 +49,24 @@ def stranded_message(customer: Customer, conflict: MethodConflict) -> str:
         f"{customer.name} allows none of the methods your other customers allow ({usable}). Ask its "
         "administrators to allow one of them, then accept again."
     )
+
+
+async def lock_customers(users: Sequence[User], *, extra: Sequence[str] = ()) -> None:
+    """Hold the rows of every customer of `users` (and `extra` ids) in id order: the order every writer of
+    memberships takes them in, so that an acceptance, a removal and a settings change wait for each other
+    instead of deadlocking."""
+    rows = await Membership.filter(user_id__in=[u.id for u in users]).values_list("customer_id", flat=True)
+    ids: set[object] = {str(i) for i in rows} | {str(uuid.UUID(i)) for i in extra if _is_uuid(i)}
+    for customer_id in sorted(ids, key=str):  # UUIDs order as their text in both databases
+        await Customer.select_for_update().filter(id=customer_id).first()
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 class InvitationAcceptance:
@@ -104,7 +124,10 @@ class InvitationAcceptance:
         if user is None or str(user.id) != named:
             # Signed in as another account (or a session that may only convert, R10): sign in as the one named.
             return AuthenticationRequired()
-        if is_two_factor(user):
+        if kind is InvitationKind.LINK_ACCOUNT:
+            # R14: linking needs a recent second factor of this account; a password user (no factor yet)
+            # gets ReauthenticationRequired with no methods, and converts first (R8). Joining a customer
+            # needs only the session.
             stepped = await self._step_up.required(session)
             if not isinstance(stepped, User):
                 return stepped
@@ -120,6 +143,8 @@ class InvitationAcceptance:
     async def _join(self, user: User, token: Token, ip: str | None) -> None:
         """The invited account becomes a member at the invited level (R19)."""
         async with in_transaction():
+            # The customers first, in id order (as removeMember and the S32 check take them), then the row.
+            await lock_customers([user], extra=[str(token.data.get("customer"))])
             pending = await PendingMembership.select_for_update().get_or_none(token_id=token.id)
             if pending is None or not await use_token(token):
                 raise _Refused(ChallengeExpired())
@@ -148,12 +173,16 @@ class InvitationAcceptance:
             # Both rows held, in id order, so that two links between the same accounts cannot deadlock.
             for uid in sorted((str(old.id), str(into.id))):
                 await User.select_for_update().filter(id=uid).first()
+            await lock_customers([old, into])
             if not await use_token(token):
                 raise _Refused(ChallengeExpired())
             moved = await linking.move_memberships(old, into, self._policy)
             if isinstance(moved, linking.Stranded):
                 raise _Refused(InvalidInput(stranded_message(moved.customer, moved.conflict), "invitation"))
             old_email = old.email
+            # R13: the owner of the old account keeps their "this wasn't me" links; used now, they end the
+            # sessions of the account that holds the memberships and lock its password.
+            await Token.filter(user_id=old.id, purpose=TokenPurpose.REPORT_CHANGE, used_at=None).update(user_id=into.id)
             # Its sessions, factors, codes, tokens and remembered browsers go with it (ON DELETE CASCADE):
             # nothing of it can sign in again, and its address is free.
             await User.filter(id=old.id).delete()

@@ -75,7 +75,8 @@ async def invite_in_transaction(
 
 
 async def move_memberships(old: User, into: User, policy: Policy) -> Linked | Stranded:
-    """Within the caller's transaction (both users' rows held): every membership of `old` becomes `into`'s
+    """Within the caller's transaction (both users' rows and all their customers' rows held, so that no
+    admin removes or demotes anyone of them meanwhile): every membership of `old` becomes `into`'s
     (where `into` is a member already, the higher level stays), and so do its pending invitations to join.
     Each move is checked first (S32), with the moves before it counted: Stranded, and the caller rolls
     back, when one would leave `into` no method to enroll."""

@@ -44,7 +44,7 @@ from gql_server.auth.results import (
 from gql_server.clock import utcnow
 from gql_server.emails import MAX_EMAIL_LENGTH, looks_like_email, mask_email, normalize_email
 from gql_server.enums import ConversionState, LoginMethod, MembershipLevel, TokenPurpose
-from gql_server.limits import INVITATION_LIFETIME, INVITATIONS_PER_HOUR, PASSWORD_RESETS_PER_HOUR
+from gql_server.limits import INVITATION_LIFETIME, INVITATIONS_PER_HOUR, PASSWORD_RESETS_PER_HOUR, PER_HOUR_WINDOW
 from gql_server.links import Links
 from gql_server.mail import LOCALES
 from gql_server.models import Customer, Membership, PendingMembership, Session, Token, User
@@ -53,7 +53,7 @@ from gql_server.policy import Policy
 from gql_server.ratelimit import Action, ClientRateLimiter, admin_key
 from gql_server.tokens import issue_token
 
-REFUSED = "The mail server refused this address, so the invitation cannot reach it; nothing was kept."
+REFUSED = "The mail server refused this address, so the invitation cannot reach it."
 NOT_A_MEMBER = "This user is not a member of this customer."
 NO_PASSWORD_ACCOUNTS = (
     "This customer requires two-factor login: new accounts sign in with two factors (loginMethod TWO_FACTOR)."  # noqa: S105
@@ -77,6 +77,7 @@ class _Mail:
     expires_at: datetime
     new_account: User | None = None
     new_pending: PendingMembership | None = None
+    token: Token | None = None
 
 
 class MemberAdmin:
@@ -157,14 +158,12 @@ class MemberAdmin:
             actor=acting.admin,
             subject=user,
             customer=acting.customer,
-            data={
-                "level": level.value,
-                "login_method": user.login_method.value,
-                "existing": existing is not None,
-                "ip": ip,
-            },
+            # An existing account's login method is another customer's business until it accepts.
+            data={"level": level.value, "existing": True, "ip": ip}
+            if existing is not None
+            else {"level": level.value, "login_method": user.login_method.value, "existing": False, "ip": ip},
         )
-        refused = await self._deliver(written)
+        refused = await self._deliver(written, acting.customer)
         if refused is not None:
             return refused
         return UserInvited(sent_to=written.sent_to)
@@ -204,21 +203,24 @@ class MemberAdmin:
         self, acting: _Acting, user: User, level: MembershipLevel | None
     ) -> _Mail | InvalidInput | TooManyAttempts:
         """A JOIN_CUSTOMER invitation to an existing account's own address (a new one replaces the last);
-        `level` None keeps the invited level (a re-send)."""
+        `level` None is a re-send, of an invitation this customer made."""
         async with in_transaction():
             await User.select_for_update().filter(id=user.id).first()
+            pending = await PendingMembership.get_or_none(user_id=user.id, customer_id=acting.customer.id)
+            if level is None and pending is None:
+                # Answered before anything is counted: what other customers sent this account is not this
+                # admin's to learn.
+                return InvalidInput(NOT_A_MEMBER, "userId")
             if await Membership.exists(user_id=user.id, customer_id=acting.customer.id):
                 return InvalidInput("This person is a member of this customer already.", "email")
-            refused = await hourly_limit_reached(user.id, TokenPurpose.JOIN_CUSTOMER, INVITATIONS_PER_HOUR)
+            refused = await _join_limit_reached(user.id, acting.customer.id)
             if refused is not None:
                 return refused
-            pending = await PendingMembership.get_or_none(user_id=user.id, customer_id=acting.customer.id)
             created = pending is None
             if pending is None:
-                if level is None:
-                    return InvalidInput(NOT_A_MEMBER, "userId")
+                assert level is not None
                 pending = await PendingMembership.create(
-                    user=user, customer=acting.customer, level=level, invited_by=acting.admin
+                    user=user, customer=acting.customer, level=level, email=user.email, invited_by=acting.admin
                 )
             elif level is not None:
                 pending.level = level
@@ -240,18 +242,31 @@ class MemberAdmin:
                 inviter=acting.admin.email,
                 customer=acting.customer.name,
             )
-        return _Mail(queued, mask_email(user.email), token.expires_at, new_pending=pending if created else None)
+        return _Mail(
+            queued,
+            mask_email(user.email),
+            token.expires_at,
+            new_pending=pending if created else None,
+            token=token.record,
+        )
 
-    async def _deliver(self, written: _Mail) -> InvalidInput | None:
+    async def _deliver(self, written: _Mail, customer: Customer) -> InvalidInput | None:
         """Deliver after the commit; when the server refuses the address for good, undo what only that
-        mail could have completed (a new account, a new invitation to join)."""
-        delivery = await self._outbox.deliver(written.queued)
-        if delivery not in (Delivery.REFUSED, Delivery.DROPPED):
+        mail could have completed (a new account, a new invitation to join), under the customer's row lock
+        and never the customer's last administrator (who may be the new account by now)."""
+        if await self._outbox.deliver(written.queued) is not Delivery.REFUSED:
+            # DROPPED: a later invitation replaced this one; its own answer tells what became of it.
             return None
-        if written.new_account is not None:
-            await written.new_account.delete()
-        if written.new_pending is not None:
-            await written.new_pending.delete()
+        async with in_transaction():
+            await Customer.select_for_update().get(id=customer.id)
+            new = written.new_account
+            if new is not None:
+                membership = await Membership.get_or_none(user_id=new.id, customer_id=customer.id)
+                if membership is None or not await _last_administrator(customer, membership):
+                    await User.filter(id=new.id).delete()
+            if written.new_pending is not None and written.token is not None:
+                # Only the invitation this mail carried: a re-sent one has an answer of its own.
+                await PendingMembership.filter(id=written.new_pending.id, token_id=written.token.id).delete()
         return InvalidInput(REFUSED, "email")
 
     # --- resendInvitation ---------------------------------------------------------------------------
@@ -410,20 +425,15 @@ class MemberAdmin:
         user = await User.get_or_none(id=uid) if uid else None
         if user is None or not await Membership.exists(user_id=user.id, customer_id=acting.customer.id):
             return InvalidInput(NOT_A_MEMBER, "userId")
-        if is_two_factor(user):
-            return InvalidInput(
-                "This member signs in with two factors: their password is theirs alone. They can use "
-                "'Forgot your password?' on the sign-in page.",
-                "userId",
-            )
-        if await Membership.filter(user_id=user.id).exclude(customer_id=acting.customer.id).exists():
-            return InvalidInput(
-                "This member belongs to other customers too, so only they can reset their password "
-                "('Forgot your password?' on the sign-in page).",
-                "userId",
-            )
+        problem = await _not_resettable(user, acting.customer)
+        if problem is not None:
+            return problem
         async with in_transaction():
             held = await User.select_for_update().get(id=user.id)
+            # Again with the row held: a conversion finished, or another customer joined, meanwhile.
+            problem = await _not_resettable(held, acting.customer)
+            if problem is not None:
+                return problem
             refused = await hourly_limit_reached(user.id, TokenPurpose.PASSWORD_RESET, PASSWORD_RESETS_PER_HOUR)
             if refused is not None:
                 return refused
@@ -459,3 +469,35 @@ async def _last_administrator(customer: Customer, membership: Membership) -> boo
         return False
     admins = await Membership.filter(customer_id=customer.id, level=MembershipLevel.CUSTOMER).count()
     return admins <= 1
+
+
+async def _not_resettable(user: User, customer: Customer) -> InvalidInput | None:
+    """Why an admin of `customer` may not send `user` a reset link (R9, R19); None when they may."""
+    if is_two_factor(user):
+        return InvalidInput(
+            "This member signs in with two factors: their password is theirs alone. They can use "
+            "'Forgot your password?' on the sign-in page.",
+            "userId",
+        )
+    if await Membership.filter(user_id=user.id).exclude(customer_id=customer.id).exists():
+        return InvalidInput(
+            "This member belongs to other customers too, so only they can reset their password "
+            "('Forgot your password?' on the sign-in page).",
+            "userId",
+        )
+    return None
+
+
+async def _join_limit_reached(user_id: object, customer_id: object) -> TooManyAttempts | None:
+    """INVITATIONS_PER_HOUR invitations to join one customer per account (S13): counted per customer, so
+    that no customer's invitations use up another's, or tell it of them. The caller holds the user's row."""
+    since = utcnow() - PER_HOUR_WINDOW
+    recent = await Token.filter(user_id=user_id, purpose=TokenPurpose.JOIN_CUSTOMER, created_at__gt=since).values_list(
+        "data", flat=True
+    )
+    if (
+        sum(1 for data in recent if isinstance(data, dict) and data.get("customer") == str(customer_id))
+        >= INVITATIONS_PER_HOUR
+    ):
+        return TooManyAttempts(retry_after_seconds=int(PER_HOUR_WINDOW.total_seconds()))
+    return None

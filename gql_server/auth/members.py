@@ -57,6 +57,12 @@ class MemberPage:
     total: int
 
 
+def listed_email(row: Listed) -> str:
+    """The address the list shows: a member's own; for an invitation, the one it was sent to (an account
+    that is not this customer's yet does not tell it its later addresses)."""
+    return row.user.email if isinstance(row, Membership) else row.email
+
+
 def added_at(row: Listed) -> datetime:
     """When the member was added: invited, for an account that joined by accepting (R19)."""
     if isinstance(row, Membership):
@@ -105,6 +111,10 @@ class Members:
         found: list[Listed] = []
         total = 0
         for model in (Membership, PendingMembership):
+            if model is PendingMembership and (wanted.conversion or wanted.login_method):
+                # How an invited account signs in is its own customers' business until it accepts: those
+                # filters match members only (else they would answer what the rows do not show).
+                continue
             rows = _matching(model, customer, wanted)
             matching = await rows.count()
             total += matching
@@ -126,6 +136,8 @@ def _matching(model: type[Membership] | type[PendingMembership], customer: Custo
     if wanted.level is not None:
         rows = rows.filter(level=wanted.level)
     if wanted.email_contains:
-        # Addresses are stored in lower case (emails.normalize_email).
-        rows = rows.filter(user__email__contains=wanted.email_contains.strip().lower())
+        # Addresses are stored in lower case (emails.normalize_email); an invitation by the address it was
+        # sent to (the list shows that one).
+        part = wanted.email_contains.strip().lower()
+        rows = rows.filter(user__email__contains=part) if model is Membership else rows.filter(email__contains=part)
     return rows

@@ -21,6 +21,7 @@ class Migration(migrations.Migration):
                 ('user', fields.ForeignKeyField('models.User', source_field='user_id', db_constraint=True, to_field='id', related_name='pending_memberships', on_delete=OnDelete.CASCADE)),
                 ('customer', fields.ForeignKeyField('models.Customer', source_field='customer_id', db_constraint=True, to_field='id', related_name='pending_memberships', on_delete=OnDelete.CASCADE)),
                 ('level', fields.CharEnumField(description='CUSTOMER: CUSTOMER\nCOMPANY: COMPANY', enum_type=MembershipLevel, max_length=16)),
+                ('email', fields.CharField(max_length=320)),
                 ('invited_by', fields.ForeignKeyField('models.User', source_field='invited_by_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.SET_NULL)),
                 ('token', fields.ForeignKeyField('models.Token', source_field='token_id', null=True, db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.SET_NULL)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
