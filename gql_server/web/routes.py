@@ -37,6 +37,7 @@ PAGE_FILES = {
     "/account": "account.html",
     "/customers/{customer_id}/settings": "settings.html",
     # R19: a customer's admins manage its members and read its audit log.
+    "/customers/{customer_id}/members": "members.html",
     "/customers/{customer_id}/audit": "audit.html",
 }
 
