@@ -16,7 +16,7 @@ from playwright.async_api import expect
 
 from ..flows import PASSWORD, enroll
 from ..graphql import GraphQLClient
-from ..mailbox import Mailbox, invitation_token_in
+from ..mailbox import Mailbox, body, invitation_token_in, link_token_in
 from .pages import DESKTOP, PHONE, Site, Visit
 from .steps import open_tab, sign_in
 
@@ -162,3 +162,133 @@ async def test_r19_the_members_list_in_finnish_on_a_phone(site, browser, shots, 
     await tab.step("invite-form", "members-fi-invite")
     assert await tab.page.input_value("#invite-locale") == "fi"
     tab.assert_never_leaked(PASSWORD)
+
+
+async def invite(tab: Visit, email: str, level: str = "COMPANY") -> None:
+    """Fill "Invite someone" and send it; wait for the answer."""
+    page = tab.page
+    if await page.locator("#invite-form").is_hidden():
+        await page.click("#invite summary")
+    await page.fill("#invite-email", email)
+    await page.select_option("#invite-level", level)
+    await page.click("#invite-form button[type=submit]")
+    await page.locator("#invite-message.success, #invite-message.error").wait_for()
+
+
+async def change_level(tab: Visit, email: str, level: str) -> None:
+    """ "Change level" of a member, in its dialog."""
+    await member(tab, email).locator("button", has_text="Change level").click()
+    await tab.page.locator("#level-dialog").wait_for()
+    await tab.page.select_option("#new-level", level)
+    await tab.page.click("#level-ok")
+
+
+async def test_r19_admin_invites_changes_levels_and_keeps_an_administrator(site, browser, shots, mailbox):
+    customer = site.customer("Toimisto Oy")
+    admin, worker = "ada@toimisto.example", "bo@toimisto.example"
+    site.user(customer, admin, PASSWORD, "customer")
+    site.user(customer, worker, PASSWORD)
+    elsewhere = site.customer("Muu Oy")
+    existing = "eve@muu.example"
+    site.user(elsewhere, existing, PASSWORD)
+    tab = await open_tab(browser, shots, DESKTOP)
+    page = tab.page
+    await open_members(tab, site, customer, admin, "members")
+
+    # A new address: an account of its own, two-factor by default, its invitation in the chosen language.
+    await page.click("#invite summary")
+    assert await page.is_checked("#invite-two-factor")
+    await page.select_option("#invite-locale", "fi")
+    await page.fill("#invite-email", "new@toimisto.example")
+    await tab.step("invite-form", "invite-form")
+    await page.click("#invite-form button[type=submit]")
+    await expect(page.locator("#invite-message")).to_contain_text("The invitation is on its way to n")
+    assert "Hei" in body(await mailbox.next_to("new@toimisto.example", "invitation"))
+    await expect(member(tab, "new@toimisto.example")).to_be_visible()
+
+    # An existing account: the same answer; listed as invited, no member until it accepts.
+    await page.select_option("#invite-locale", "en")
+    await invite(tab, existing)
+    await expect(page.locator("#invite-message")).to_contain_text("The invitation is on its way to e")
+    await mailbox.next_to(existing, "join_customer")
+    await expect(member(tab, existing)).to_contain_text("Invited, not accepted yet")
+    await tab.step("members", "members-invited")
+
+    # A level changed in its dialog, which names the last-administrator rule.
+    await member(tab, worker).locator("button", has_text="Change level").click()
+    await tab.step("level-dialog", "members-level-dialog")
+    await expect(page.locator("#level-hint")).to_contain_text("always keeps at least one administrator")
+    await page.select_option("#new-level", "CUSTOMER")
+    await page.click("#level-ok")
+    await expect(page.locator("#action-message")).to_have_text(f"{worker} is now: Administrator (customer level).")
+    await expect(member(tab, worker)).to_contain_text("Administrator (customer level)")
+    await change_level(tab, worker, "COMPANY")
+    await expect(page.locator("#action-message")).to_have_text(f"{worker} is now: User (company level).")
+
+    # The last administrator can be neither demoted nor removed (LastAdministrator).
+    await change_level(tab, admin, "COMPANY")
+    await expect(page.locator("#action-message")).to_contain_text("this is the customer's last administrator")
+    await tab.shot("members-last-administrator")
+    await member(tab, admin).locator("button", has_text="Remove").click()
+    await page.click("#confirm-ok")
+    await expect(page.locator("#action-message")).to_contain_text("this is the customer's last administrator")
+    await expect(member(tab, admin)).to_contain_text("Administrator (customer level)")
+
+    # Removing asks first, naming the consequence; the safe choice has the focus; Escape cancels.
+    await member(tab, worker).locator("button", has_text="Remove").click()
+    await tab.step("confirm", "members-remove-confirm")
+    await expect(page.locator("#confirm-heading")).to_have_text(f"Remove {worker}?")
+    await expect(page.locator("#confirm-text")).to_contain_text("will no longer be a member of Toimisto Oy")
+    assert await page.evaluate("document.activeElement.id") == "confirm-cancel"
+    await page.keyboard.press("Escape")
+    await expect(page.locator("#action-message")).to_have_text("Nothing was changed.")
+    await member(tab, worker).locator("button", has_text="Remove").click()
+    await page.click("#confirm-ok")
+    await expect(page.locator("#action-message")).to_have_text(f"{worker} was removed.")
+    await expect(member(tab, worker)).to_have_count(0)
+    async with httpx.AsyncClient(base_url=site.url, timeout=30) as http:
+        # The account stays; it is simply no member of Toimisto Oy any more.
+        removed = await GraphQLClient(http).login_token(worker, PASSWORD)
+        assert removed
+    tab.assert_never_leaked(PASSWORD)
+
+
+async def test_r19_an_invited_account_joins_by_accepting_signed_in(site, browser, shots, mailbox):
+    customer = site.customer("Kutsuja Oy")
+    admin, existing = "kari@kutsuja.example", "sini@toinen.example"
+    site.user(customer, admin, PASSWORD, "customer")
+    site.user(site.customer("Toinen Oy"), existing, PASSWORD)
+    tab = await open_tab(browser, shots, PHONE, locale="fi-FI")
+    await open_members(tab, site, customer, admin, "members-fi")
+    await invite(tab, existing)
+    await expect(tab.page.locator("#invite-message")).to_contain_text("Kutsu on matkalla")
+    await expect(member(tab, existing)).to_contain_text("Kutsuttu, ei vielä hyväksynyt")
+    link = (
+        f"{site.url}/invitation#token={link_token_in(await mailbox.next_to(existing, 'join_customer'), 'invitation')}"
+    )
+
+    # The invited person, in another browser: what joining means, sign in, back to the invitation, accept.
+    guest = await open_tab(browser, shots, PHONE, locale="fi-FI")
+    await guest.page.goto(link)
+    await guest.step("step-accept", "join-sign-in-first")
+    await expect(guest.page.locator("#accept-heading")).to_have_text("Liity asiakkaaseen Kutsuja Oy")
+    await expect(guest.page.locator("#accept-sign-in-why")).to_contain_text(existing)
+    await guest.page.click("#accept-sign-in-button")
+    await guest.wait_for_path("/login")
+    assert await guest.page.input_value("#email") == existing
+    await guest.page.fill("#password", PASSWORD)
+    await guest.page.keyboard.press("Enter")
+    await guest.wait_for_path("/invitation")
+    await guest.step("step-accept", "join-accept")
+    await expect(guest.page.locator("#accept-as")).to_contain_text(existing)
+    await guest.page.click("#accept-submit")
+    await guest.step("step-accepted", "join-accepted")
+    await expect(guest.page.locator("#accepted-customers")).to_contain_text("Kutsuja Oy")
+    await expect(guest.page.locator("#accepted-customers")).to_contain_text("Toinen Oy")
+
+    await tab.page.reload()
+    await expect(member(tab, existing)).not_to_contain_text("Kutsuttu, ei vielä hyväksynyt")
+    await expect(member(tab, existing)).to_contain_text("hyväksyi")
+    await tab.shot("members-fi-accepted")
+    tab.assert_never_leaked(PASSWORD)
+    guest.assert_never_leaked(PASSWORD, link.split("token=")[1])
