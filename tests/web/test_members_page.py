@@ -14,11 +14,11 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from ..flows import PASSWORD, enroll
+from ..flows import PASSWORD
 from ..graphql import GraphQLClient
-from ..mailbox import Mailbox, body, invitation_token_in, link_token_in
+from ..mailbox import body, link_token_in
 from .pages import DESKTOP, PHONE, Site, Visit
-from .steps import open_tab, sign_in
+from .steps import convert_by_choice, open_tab, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -47,18 +47,6 @@ def _insert(db: sqlite3.Connection, table: str, row: dict[str, object]) -> None:
     columns = ", ".join(f'"{name}"' for name in row)
     marks = ", ".join("?" for _ in row)
     db.execute(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', list(row.values()))  # noqa: S608
-
-
-async def convert_by_choice(site: Site, mailbox: Mailbox, email: str, *, finish: bool) -> None:
-    """A member converts of their own accord (R8) through the API: left PENDING, or finished (totp)."""
-    async with httpx.AsyncClient(base_url=site.url, timeout=30) as http:
-        client = GraphQLClient(http)
-        await client.login_token(email, PASSWORD)
-        started = (await client.run("StartConversion", email=email))["startConversion"]
-        assert started["__typename"] == "ConversionRequested", started
-        token = invitation_token_in(await mailbox.next_to(email, "invitation"))
-        if finish:
-            await enroll(client, mailbox, token)
 
 
 async def open_members(tab: Visit, site: Site, customer: str, admin: str, name: str) -> None:
@@ -257,7 +245,21 @@ async def test_r19_an_invited_account_joins_by_accepting_signed_in(site, browser
     customer = site.customer("Kutsuja Oy")
     admin, existing = "kari@kutsuja.example", "sini@toinen.example"
     site.user(customer, admin, PASSWORD, "customer")
-    site.user(site.customer("Toinen Oy"), existing, PASSWORD)
+    other = site.customer("Toinen Oy")
+    site.cli(
+        "user",
+        "create",
+        "--customer",
+        other,
+        "--email",
+        existing,
+        "--password",
+        PASSWORD,
+        "--level",
+        "company",
+        "--locale",
+        "fi",
+    )
     tab = await open_tab(browser, shots, PHONE, locale="fi-FI")
     await open_members(tab, site, customer, admin, "members-fi")
     await invite(tab, existing)

@@ -80,8 +80,9 @@ function actionButton(key, onClick, vars = {}) {
 function actions(member) {
   const { user } = member;
   const list = [actionButton("members.level.change", () => changeLevel(member), { email: user.email })];
-  // R19: a PENDING conversion's invitation can be sent again, to the address the conversion started with.
-  if (user.conversion === "PENDING") list.push(actionButton("members.resend", () => resend(member)));
+  // R19: a PENDING conversion's invitation can be sent again, to the address the conversion started with;
+  // so can an invitation to join that is not accepted yet.
+  if (user.conversion === "PENDING" || !member.acceptedAt) list.push(actionButton("members.resend", () => resend(member)));
   // R9, R19: only a password member's password is an admin's to help with.
   if (user.loginMethod === "PASSWORD" && member.acceptedAt) {
     list.push(actionButton("members.reset", () => sendReset(member)));
