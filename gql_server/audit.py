@@ -72,6 +72,22 @@ class AuditKind(StrEnum):
     # when the browser was remembered again, else why it no longer qualified at a login: "expired",
     # "setting_lowered", "credentials_changed"; `ip`).
     DEVICE_FORGOTTEN = "device_forgotten"
+    # R19, by a customer's admin (the actor), in that customer's log: a new account (`level`, `login_method`,
+    # `existing`: false) or a JOIN_CUSTOMER invitation of an existing account (`existing`: true).
+    USER_INVITED = "user_invited"
+    # R19: an admin sent a pending member's invitation again (`sent_to`, masked; `kind`).
+    INVITATION_RESENT = "invitation_resent"
+    # R19: an admin removed a member, or withdrew an invitation (`level`, `invited`: whether it was one).
+    MEMBER_REMOVED = "member_removed"
+    # R19: an admin changed a member's level (`from`, `to`).
+    MEMBER_LEVEL_CHANGED = "member_level_changed"
+    # R19: an admin sent a password member a reset link (`sent_to`, masked).
+    PASSWORD_RESET_SENT = "password_reset_sent"  # noqa: S105 (an event name, not a secret)
+    # R19: an invited existing account accepted and is a member now (`level`).
+    INVITATION_ACCEPTED = "invitation_accepted"
+    # R20: a converting account was linked into the account that owns the address it typed, in the log of
+    # every customer involved (`linked`: the old account's address, `into`: the remaining one's).
+    ACCOUNTS_LINKED = "accounts_linked"
 
 
 class Auditor:

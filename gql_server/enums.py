@@ -64,3 +64,15 @@ class TokenPurpose(StrEnum):
     REAUTHENTICATION = "reauthentication"
     # R13: the link mailed to a new address; it holds the address, and confirming it proves the mailbox.
     EMAIL_CHANGE = "email_change"
+    # R19: an admin's invitation of an existing account to join a customer; accepted from its own session.
+    JOIN_CUSTOMER = "join_customer"
+    # R20: a conversion typed another account's address; that account's owner links the two from its session.
+    LINK_ACCOUNT = "link_account"
+
+
+class InvitationKind(StrEnum):
+    """What an invitation link leads to (R5, R19, R20)."""
+
+    ENROLL = "ENROLL"
+    LINK_ACCOUNT = "LINK_ACCOUNT"
+    JOIN_CUSTOMER = "JOIN_CUSTOMER"

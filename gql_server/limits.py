@@ -182,6 +182,14 @@ RATE_LIMIT_RESET_PASSWORD: Final = "10/minute"  # noqa: S105 (a rate, not a secr
 RATE_LIMIT_REAUTHENTICATE: Final = "30/minute"
 # R14, setting: RATE_LIMIT_SEND_REAUTHENTICATION_CODE.
 RATE_LIMIT_SEND_REAUTHENTICATION_CODE: Final = "10/minute"
+# --- Per customer admin (R19: keyed by the admin's account, wherever their requests come from) -------
+
+# R19, setting: RATE_LIMIT_INVITE_USER (each sends a mail to an address the admin chose).
+RATE_LIMIT_INVITE_USER: Final = "100/hour"
+# R19, setting: RATE_LIMIT_RESEND_INVITATION (each member's own INVITATIONS_PER_HOUR counts too).
+RATE_LIMIT_RESEND_INVITATION: Final = "60/hour"
+# R19, setting: RATE_LIMIT_SEND_PASSWORD_RESET (each member's own PASSWORD_RESETS_PER_HOUR counts too).
+RATE_LIMIT_SEND_PASSWORD_RESET: Final = "60/hour"  # noqa: S105 (a rate, not a secret)
 # R12: how long the limiter counts in-process before asking a failed Redis again.
 REDIS_RETRY_SECONDS: Final = 5.0
 # S37: connecting to Redis and each command, at most: an unreachable Redis costs a request this, not a hang.

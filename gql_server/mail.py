@@ -154,14 +154,43 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "{link}\n\n"
             "The link works once and expires at {expires}.\n",
         ),
-        "address_in_use": Template(
-            "Your address was typed in for another account",
+        "password_reset_by_admin": Template(
+            "Choose a new password",
             "Hello,\n\n"
-            "Someone signing in to another account asked for a two-step verification invitation to be sent to "
-            "this address, {email}. It already belongs to your account, so no invitation was sent and your "
-            "account is unchanged.\n\n"
-            "If that was you with a second account, sign in to it with its own address. Otherwise you can "
-            "ignore this message.\n",
+            "{inviter}, an administrator of {customer}, sent you this link to choose a new password for your "
+            "account, {email}:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}. Your current password works until you choose a "
+            "new one. If you did not expect this, ask your administrator.\n",
+        ),
+        "link_account": Template(
+            "Link your accounts?",
+            "Hello,\n\n"
+            "Someone signed in to another account ({link_from}, of {customers}) asked for a two-step verification "
+            "invitation to be sent to this address, {email}. It already belongs to your account, so no second "
+            "account was set up for it.\n\n"
+            "If that was you, you can have one account for both: open this link, sign in to this address's "
+            "account (with its second factor, if it has one) and accept. The other account's customers then "
+            "move to this account, and the other account can no longer sign in.\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}. If it wasn't you, ignore this message: nothing "
+            "changes unless you accept.\n",
+        ),
+        "join_customer": Template(
+            "Invitation to join {customer}",
+            "Hello,\n\n"
+            "{inviter} invited your account, {email}, to join {customer}. You become a member only when you "
+            "accept: open this link, sign in to your account and accept.\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}. If you do not want to join, ignore this message.\n",
+        ),
+        "account_invitation_password": Template(
+            "Your account at {customer}",
+            "Hello,\n\n"
+            "{inviter} created an account for you, {email}, at {customer}. Choose your password with this "
+            "link, then sign in with your address and that password:\n\n"
+            "{link}\n\n"
+            "The link works once and expires at {expires}.\n",
         ),
         "notice_invitation_elsewhere": Template(
             "An invitation for your account went to another address",
@@ -320,14 +349,44 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "{link}\n\n"
             "Linkki toimii kerran ja vanhenee {expires}.\n",
         ),
-        "address_in_use": Template(
-            "Osoitettasi yritettiin käyttää toiselle tilille",
+        "password_reset_by_admin": Template(
+            "Valitse uusi salasana",
             "Hei,\n\n"
-            "Toiselle tilille kirjautuva pyysi lähettämään kaksivaiheisen tunnistautumisen kutsun tähän "
-            "osoitteeseen, {email}. Osoite kuuluu jo sinun tilillesi, joten kutsua ei lähetetty eikä "
-            "tilisi muuttunut.\n\n"
-            "Jos se olit sinä toisella tililläsi, kirjaudu sille sen omalla osoitteella. Muuten voit jättää "
-            "tämän viestin huomiotta.\n",
+            "{inviter}, asiakkaan {customer} ylläpitäjä, lähetti sinulle tämän linkin uuden salasanan "
+            "valitsemiseksi tilillesi {email}:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}. Nykyinen salasanasi toimii, kunnes valitset uuden. "
+            "Jos et odottanut tätä, kysy ylläpitäjältäsi.\n",
+        ),
+        "link_account": Template(
+            "Yhdistetäänkö tilisi?",
+            "Hei,\n\n"
+            "Toiselle tilille ({link_from}, {customers}) kirjautunut pyysi lähettämään kaksivaiheisen "
+            "tunnistautumisen kutsun tähän osoitteeseen, {email}. Osoite kuuluu jo sinun tilillesi, joten "
+            "sille ei luotu toista tiliä.\n\n"
+            "Jos se olit sinä, voit käyttää yhtä tiliä molempiin: avaa tämä linkki, kirjaudu tämän osoitteen "
+            "tilille (myös sen toisella tunnistautumistavalla, jos sellainen on) ja hyväksy. Toisen tilin "
+            "asiakkaat siirtyvät silloin tälle tilille, eikä toisella tilillä voi enää kirjautua.\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}. Jos se et ollut sinä, jätä viesti huomiotta: mikään "
+            "ei muutu, ellet hyväksy.\n",
+        ),
+        "join_customer": Template(
+            "Kutsu: {customer}",
+            "Hei,\n\n"
+            "{inviter} kutsui tilisi, {email}, asiakkaan {customer} jäseneksi. Sinusta tulee jäsen vasta, kun "
+            "hyväksyt kutsun: avaa tämä linkki, kirjaudu tilillesi ja hyväksy.\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}. Jos et halua liittyä, voit jättää tämän viestin "
+            "huomiotta.\n",
+        ),
+        "account_invitation_password": Template(
+            "Tilisi: {customer}",
+            "Hei,\n\n"
+            "{inviter} loi sinulle tilin, {email}, asiakkaalle {customer}. Valitse salasanasi tällä "
+            "linkillä ja kirjaudu sitten osoitteellasi ja sillä salasanalla:\n\n"
+            "{link}\n\n"
+            "Linkki toimii kerran ja vanhenee {expires}.\n",
         ),
         "notice_invitation_elsewhere": Template(
             "Tilisi kutsu lähetettiin toiseen osoitteeseen",

@@ -87,7 +87,11 @@ class Membership(Model):
         "models.Customer", related_name="memberships", on_delete=fields.CASCADE
     )
     level = fields.CharEnumField(MembershipLevel, max_length=16)
+    # When the user became a member (for an invited existing account: when it accepted, R19).
     created_at = fields.DatetimeField(auto_now_add=True)
+    # R19: when a customer's admin invited this existing account (JOIN_CUSTOMER); null for a member from the
+    # start (an operator's, a conversion's, an admin's new account).
+    invited_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "membership"
@@ -95,6 +99,37 @@ class Membership(Model):
         # R19: a customer's members, in the order they were added, one keyset page at a time; the unique
         # index leads with the user and cannot serve it.
         indexes = (Index(fields=["customer_id", "created_at"], name="idx_membership_customer"),)
+
+
+class PendingMembership(Model):
+    """R19: an existing account invited to join a customer by one of its admins (JOIN_CUSTOMER), not accepted yet.
+
+    Kept apart from Membership on purpose: an invited account is no member for any rule (R2 enforcement,
+    R5 methods, R10, R18, access, the scope of the audit log) until it accepts, and every one of those
+    reads Membership only, so none of them can count it by mistake. Only the member list shows it.
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="pending_memberships", on_delete=fields.CASCADE
+    )
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="pending_memberships", on_delete=fields.CASCADE
+    )
+    level = fields.CharEnumField(MembershipLevel, max_length=16)
+    invited_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    # The JOIN_CUSTOMER invitation now in the account's mailbox; a new one replaces it.
+    token: fields.ForeignKeyNullableRelation[Token] = fields.ForeignKeyField(
+        "models.Token", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "pending_membership"
+        unique_together = (("user", "customer"),)
+        indexes = (Index(fields=["customer_id", "created_at"], name="idx_pending_membership_customer"),)
 
 
 class Session(Model):

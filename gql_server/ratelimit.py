@@ -41,6 +41,10 @@ class Action(StrEnum):
     SEND_REAUTHENTICATION_CODE = "send_reauthentication_code"
     CONFIRM_EMAIL_CHANGE = "confirm_email_change"
     CHANGE_PASSWORD = "change_password"  # noqa: S105 (an action name, not a secret)
+    # R19: counted per customer admin (`admin_key`), not per address.
+    INVITE_USER = "invite_user"
+    RESEND_INVITATION = "resend_invitation"
+    SEND_PASSWORD_RESET = "send_password_reset"  # noqa: S105 (an action name, not a secret)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,11 @@ class RateLimits:
     def item(self, action: Action) -> RateLimitItem:
         """The parsed budget of one action."""
         return parse(self.budgets[action])
+
+
+def admin_key(user_id: object) -> str:
+    """The key of a customer admin's own budget (R19): their account, wherever their requests come from."""
+    return f"user:{user_id}"
 
 
 class ClientRateLimiter:

@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from gql_server.audit import Auditor
 from gql_server.audit_export import JsonLinesAuditExporter
 from gql_server.auth import lockout
+from gql_server.auth.accept_invitation import InvitationAcceptance
 from gql_server.auth.conversion import ConversionService
 from gql_server.auth.customers import CustomerService
 from gql_server.auth.devices import RememberedDevices
@@ -19,6 +20,7 @@ from gql_server.auth.email_change import EmailChanges
 from gql_server.auth.enrollment import EnrollmentService, EnrollmentSettings
 from gql_server.auth.factors import FactorCore
 from gql_server.auth.login import LoginLimits, LoginService
+from gql_server.auth.member_admin import MemberAdmin
 from gql_server.auth.members import Members
 from gql_server.auth.my_factors import MyFactors
 from gql_server.auth.my_sessions import MySessions
@@ -78,6 +80,8 @@ class Services:
     reports: ReportService
     password_changes: PasswordChanges
     email_changes: EmailChanges
+    member_admin: MemberAdmin
+    acceptance: InvitationAcceptance
     plugin_runner: PluginRunner
     rate_limiter: ClientRateLimiter | None = None
     audit_exporter: JsonLinesAuditExporter | None = None
@@ -169,6 +173,8 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
         reports=ReportService(auditor, outbox, resets, rate_limiter),
         password_changes=PasswordChanges(login, step_up, passwords, notices, outbox, auditor, policy, rate_limiter),
         email_changes=EmailChanges(step_up, notices, outbox, links, auditor, rate_limiter),
+        member_admin=MemberAdmin(auditor, outbox, links, conversion, resets, rate_limiter, policy),
+        acceptance=InvitationAcceptance(policy, step_up, auditor),
         plugin_runner=plugin_runner,
         rate_limiter=rate_limiter,
         audit_exporter=exporter,

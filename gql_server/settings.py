@@ -22,13 +22,16 @@ from gql_server.limits import (
     PLUGIN_TIMEOUT_SECONDS,
     RATE_LIMIT_CHANGE_PASSWORD,
     RATE_LIMIT_CONFIRM_EMAIL_CHANGE,
+    RATE_LIMIT_INVITE_USER,
     RATE_LIMIT_LOGIN,
     RATE_LIMIT_REAUTHENTICATE,
     RATE_LIMIT_REPORT_UNRECOGNIZED_CHANGE,
     RATE_LIMIT_REQUEST_CONVERSION,
     RATE_LIMIT_REQUEST_PASSWORD_RESET,
+    RATE_LIMIT_RESEND_INVITATION,
     RATE_LIMIT_RESET_PASSWORD,
     RATE_LIMIT_SEND_LOGIN_CODE,
+    RATE_LIMIT_SEND_PASSWORD_RESET,
     RATE_LIMIT_SEND_REAUTHENTICATION_CODE,
     RATE_LIMIT_VERIFY_SECOND_FACTOR,
     SECRET_KEY_MIN_LENGTH,
@@ -98,6 +101,10 @@ class Settings(BaseSettings):
     rate_limit_send_reauthentication_code: str = RATE_LIMIT_SEND_REAUTHENTICATION_CODE
     rate_limit_confirm_email_change: str = RATE_LIMIT_CONFIRM_EMAIL_CHANGE
     rate_limit_change_password: str = RATE_LIMIT_CHANGE_PASSWORD
+    # R19: per customer admin (their account, not their address).
+    rate_limit_invite_user: str = RATE_LIMIT_INVITE_USER
+    rate_limit_resend_invitation: str = RATE_LIMIT_RESEND_INVITATION
+    rate_limit_send_password_reset: str = RATE_LIMIT_SEND_PASSWORD_RESET
     # Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; none by default,
     # so a client cannot choose its own address for the rate limits.
     trusted_proxies: str = ""
@@ -145,6 +152,9 @@ class Settings(BaseSettings):
         "rate_limit_send_reauthentication_code",
         "rate_limit_confirm_email_change",
         "rate_limit_change_password",
+        "rate_limit_invite_user",
+        "rate_limit_resend_invitation",
+        "rate_limit_send_password_reset",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

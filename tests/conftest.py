@@ -209,6 +209,9 @@ def settings(database_url: str, settings_overrides: dict[str, Any], mailbox: Mai
         "rate_limit_verify_second_factor": "10000/minute",
         "rate_limit_send_login_code": "10000/minute",
         "rate_limit_request_conversion": "10000/minute",
+        "rate_limit_invite_user": "10000/minute",
+        "rate_limit_resend_invitation": "10000/minute",
+        "rate_limit_send_password_reset": "10000/minute",
         **settings_overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -170,9 +170,10 @@ async def test_r4_an_address_of_another_account_gets_the_same_answer_as_any_othe
     assert (taken["sentTo"], free["sentTo"]) == ("b***@example.com", "c***@example.org")
     assert taken["delivery"] == free["delivery"] == "SENT"
     assert abs((_at(taken) - _at(free)).total_seconds()) < 5
-    # bea is told, gets no invitation, and her account is unchanged; anna's conversion waits there (R4, R20).
-    notice = await mailbox.next_to("bea@example.com", "address_in_use")
-    assert "/invitation#token=" not in body(notice)
+    # bea gets a LINK_ACCOUNT invitation, never an enrollment, and her account is unchanged until she
+    # accepts; anna's conversion waits there (R4, R20).
+    link = await mailbox.next_to("bea@example.com", "link_account")
+    assert "/invitation#token=" in body(link)
     assert (await User.get(email="bea@example.com")).conversion is ConversionState.NOT_STARTED
     user = await User.get(id=anna.id)
     assert (user.conversion, user.pending_email) == (ConversionState.PENDING, "bea@example.com")

@@ -55,6 +55,13 @@ def test_r9_the_api_has_no_way_back():
         # method stay, and a remembered browser skips the factor only for a two-factor user after the
         # right password (verifySecondFactor's rememberDevice, above).
         "forgetDevice",
+        # R19: an admin's actions take places in a customer and send links to the member's own address; a
+        # new account starts as the state machine allows (INITIAL), and a two-factor user's password and
+        # factors are refused (sendPasswordReset: tests/test_member_admin.py). No login method goes back.
+        "inviteUser", "resendInvitation", "removeMember", "setMemberLevel", "sendPasswordReset",
+        # R19, R20: joining adds a membership; a link moves memberships into the signed-in account and
+        # deletes the converting one (which never had a factor); no account goes back to PASSWORD.
+        "acceptInvitation",
     }  # fmt: skip
     # updateCustomerSettings only takes the customer's settings, never a user's method or factors
     # (rememberDeviceDays lets a browser skip the second factor of a two-factor user, never the password,

@@ -8,7 +8,7 @@ import base64
 import pytest
 
 from gql_server.enums import ConversionState, MembershipLevel
-from gql_server.models import Customer, Membership, User
+from gql_server.models import Customer, Membership, PendingMembership, User
 
 from .flows import PASSWORD
 
@@ -104,6 +104,33 @@ async def test_r19_pages_follow_each_other_without_gaps_or_repeats(client, acme,
     assert len(seen) == 7 and len(set(seen)) == 7
     assert seen[0] == "admin@acme.example"
     assert (await _members(client, admin, acme, first=0))["edges"][0]["node"]["user"]["email"] == seen[0]
+
+
+async def test_r19_invited_accounts_are_listed_in_order_among_the_members(
+    client, acme, admin, make_user, make_customer
+):
+    other = await make_customer("Other Oy")
+    expected = ["admin@acme.example"]
+    for n in range(3):
+        await make_user(acme, f"user{n}@acme.example", PASSWORD)
+        guest = await make_user(other, f"guest{n}@other.example", PASSWORD)
+        # An existing account invited to join (R19): listed, not yet a member.
+        await PendingMembership.create(user=guest, customer=acme, level=MembershipLevel.COMPANY)
+        expected += [f"user{n}@acme.example", f"guest{n}@other.example"]
+    seen: list[tuple[str, bool]] = []
+    after = None
+    while True:
+        page = await _members(client, admin, acme, first=2, after=after)
+        assert page is not None and page["totalCount"] == 7
+        seen += [(e["node"]["user"]["email"], e["node"]["acceptedAt"] is None) for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+
+    assert [email for email, _ in seen] == expected
+    assert [email for email, invited in seen if invited] == [e for e in expected if e.startswith("guest")]
+    only_invited = await _members(client, admin, acme, filter={"emailContains": "guest1"})
+    assert only_invited is not None and only_invited["totalCount"] == 1
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,12 @@ class ConversionRequested:
 
 
 strawberry.enum(
+    enums.InvitationKind,
+    name="InvitationKind",
+    description="What an invitation link leads to (rules R5, R19, R20).",
+)
+
+strawberry.enum(
     enums.InvitationPassword,
     name="InvitationPassword",
     description="What confirmEnrollment needs besides the code (rules R5, S34).",
@@ -75,11 +81,27 @@ class Invitation:
     locale: str = strawberry.field(
         description='The account\'s language ("fi" or "en"): the invitation page opens in it, as its email did.'
     )
+    kind: enums.InvitationKind = strawberry.field(
+        description=(
+            "ENROLL: choose and enroll a second factor. LINK_ACCOUNT and JOIN_CUSTOMER: sign in to the account "
+            "at `email`, then acceptInvitation (methods is empty)."
+        )
+    )
+    customer_name: str | None = strawberry.field(
+        description=(
+            "For JOIN_CUSTOMER: the customer's name. For LINK_ACCOUNT: the customers of the account whose "
+            "memberships would move."
+        )
+    )
+    link_from: str | None = strawberry.field(
+        description="For LINK_ACCOUNT: the address of the account whose memberships would move, masked (R20)."
+    )
 
 
 async def invitation(info: Info, token: str) -> Invitation | None:
     """What an invitation link allows; null when the token is unknown, used or expired."""
-    view = await info.context.services.enrollment.invitation(token)
+    services = info.context.services
+    view = await services.enrollment.invitation(token) or await services.acceptance.view(token)
     if view is None:
         return None
     return Invitation(
@@ -89,4 +111,7 @@ async def invitation(info: Info, token: str) -> Invitation | None:
         password_required=view.password is not enums.InvitationPassword.NONE,
         password=view.password,
         locale=view.locale,
+        kind=view.kind,
+        customer_name=view.customer_name,
+        link_from=view.link_from,
     )

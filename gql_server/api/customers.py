@@ -19,7 +19,7 @@ from gql_server.auth import members, results
 from gql_server.auth.customers import AuditFilter, allowed_method_ids
 from gql_server.auth.members import Position
 from gql_server.limits import AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, MEMBERS_PAGE_DEFAULT, MEMBERS_PAGE_MAX
-from gql_server.models import AuditEvent, Customer, Membership
+from gql_server.models import AuditEvent, Customer
 
 # Audit event ids are BIGINT: a cursor naming a larger one is no cursor of ours (issue 12, item 12).
 MAX_AUDIT_EVENT_ID = 2**63 - 1
@@ -168,7 +168,22 @@ class MemberConnection:
     total_count: int = strawberry.field(description="How many members match the filter, on every page.")
 
 
-def _member_cursor(membership: Membership) -> str:
+def _member(row: members.Listed) -> Member:
+    accepted = members.accepted_at(row)
+    user = UserType.from_model(row.user)
+    if accepted is None:
+        # An account invited from another customer is not this customer's yet: its activity is not shown.
+        user.last_login_at = None
+    return Member(
+        user=user,
+        level=row.level,
+        added_at=members.added_at(row),
+        accepted_at=accepted,
+        pending_invitation_sent_to=members.pending_invitation_sent_to(row),
+    )
+
+
+def _member_cursor(membership: members.Listed) -> str:
     text = f"member:{membership.created_at.isoformat()}|{membership.id}"
     return base64.urlsafe_b64encode(text.encode()).decode("ascii")
 
@@ -235,20 +250,7 @@ class CustomerType:
         )
         if page is None:
             return None
-        edges = [
-            MemberEdge(
-                cursor=_member_cursor(m),
-                node=Member(
-                    user=UserType.from_model(m.user),
-                    level=m.level,
-                    added_at=m.created_at,
-                    # Every membership today was made by an operator or a conversion, never left to accept.
-                    accepted_at=m.created_at,
-                    pending_invitation_sent_to=members.pending_invitation_sent_to(m),
-                ),
-            )
-            for m in page.members
-        ]
+        edges = [MemberEdge(cursor=_member_cursor(m), node=_member(m)) for m in page.members]
         return MemberConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),

@@ -80,6 +80,11 @@ class LastFactor(Error):
     """R9: the user's last second factor cannot be removed."""
 
 
+@strawberry.type
+class LastAdministrator(Error):
+    """R19: a customer keeps at least one CUSTOMER-level member; this change would leave it none."""
+
+
 class PublicError(Exception):
     """An error whose message may be shown to the caller (not masked by MaskErrors).
 
@@ -107,3 +112,6 @@ EMAIL_TAKEN = "This email address belongs to another account."
 STEP_UP = "Confirm it's you: verify a second factor again (reauthenticate) and repeat the request."
 STEP_UP_NO_FACTOR = "This needs a second factor, and this account has none yet."
 LAST_FACTOR = "This is your last second factor: add another one before you remove it."
+LAST_ADMINISTRATOR = (
+    "This is the customer's last administrator: make another member an administrator (CUSTOMER level) first."
+)

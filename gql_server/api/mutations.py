@@ -17,6 +17,13 @@ from gql_server.api.conversion import RequestConversionResult
 from gql_server.api.customer_settings import CustomerSettingsInput, UpdateCustomerSettingsResult
 from gql_server.api.enrollment import BeginEnrollmentResult, ConfirmEnrollmentResult
 from gql_server.api.login import LoginResult
+from gql_server.api.members import (
+    AcceptInvitationResult,
+    InviteUserResult,
+    MemberResult,
+    ResendInvitationResult,
+    SendPasswordResetResult,
+)
 from gql_server.api.my_factors import ConfirmFactorResult, FactorResult, RegenerateRecoveryCodesResult
 from gql_server.api.profile import UpdateProfileResult
 from gql_server.api.recovery import (
@@ -26,6 +33,7 @@ from gql_server.api.recovery import (
 )
 from gql_server.api.step_up import ReauthenticateResult
 from gql_server.auth.customers import SettingsChange
+from gql_server.enums import LoginMethod, MembershipLevel
 
 # beginEnrollment's and addFactor's: where a method that texts a code sends it.
 PhoneNumber = Annotated[
@@ -266,3 +274,72 @@ async def remove_factor(info: Info, id: strawberry.ID) -> FactorResult:
     session = await info.context.session()
     outcome = await info.context.services.my_factors.remove(session, str(id), ip=info.context.client_ip)
     return outcomes.FACTOR(outcome, info)
+
+
+async def invite_user(
+    info: Info,
+    customer_id: strawberry.ID,
+    email: str,
+    level: MembershipLevel,
+    locale: str | None = None,
+    login_method: LoginMethod | None = LoginMethod.TWO_FACTOR,
+) -> InviteUserResult:
+    """R19: a new address gets an account and its invitation; an existing account a JOIN_CUSTOMER one."""
+    context = info.context
+    outcome = await context.services.member_admin.invite(
+        await context.session(),
+        str(customer_id),
+        email,
+        level,
+        locale,
+        login_method or LoginMethod.TWO_FACTOR,
+        ip=context.client_ip,
+    )
+    return outcomes.INVITE_USER(outcome, info)
+
+
+async def resend_invitation(info: Info, customer_id: strawberry.ID, user_id: strawberry.ID) -> ResendInvitationResult:
+    """R19: send a pending member's invitation again."""
+    context = info.context
+    outcome = await context.services.member_admin.resend(
+        await context.session(), str(customer_id), str(user_id), ip=context.client_ip
+    )
+    return outcomes.RESEND_INVITATION(outcome, info)
+
+
+async def remove_member(info: Info, customer_id: strawberry.ID, user_id: strawberry.ID) -> MemberResult:
+    """R19: remove a member (or withdraw an invitation to join); never the last administrator."""
+    context = info.context
+    outcome = await context.services.member_admin.remove(
+        await context.session(), str(customer_id), str(user_id), ip=context.client_ip
+    )
+    return outcomes.MEMBER(outcome, info)
+
+
+async def set_member_level(
+    info: Info, customer_id: strawberry.ID, user_id: strawberry.ID, level: MembershipLevel
+) -> MemberResult:
+    """R19: change a member's level; never demote the last administrator."""
+    context = info.context
+    outcome = await context.services.member_admin.set_level(
+        await context.session(), str(customer_id), str(user_id), level, ip=context.client_ip
+    )
+    return outcomes.MEMBER(outcome, info)
+
+
+async def send_password_reset(
+    info: Info, customer_id: strawberry.ID, user_id: strawberry.ID
+) -> SendPasswordResetResult:
+    """R19: a reset link to a PASSWORD member who belongs to no other customer."""
+    context = info.context
+    outcome = await context.services.member_admin.send_password_reset(
+        await context.session(), str(customer_id), str(user_id), ip=context.client_ip
+    )
+    return outcomes.SEND_PASSWORD_RESET(outcome, info)
+
+
+async def accept_invitation(info: Info, invitation: str) -> AcceptInvitationResult:
+    """R19, R20: accept a JOIN_CUSTOMER or LINK_ACCOUNT invitation from a session of the account it names."""
+    context = info.context
+    outcome = await context.services.acceptance.accept(await context.session(), invitation, ip=context.client_ip)
+    return outcomes.ACCEPT_INVITATION(outcome, info)

@@ -23,6 +23,7 @@ from gql_server.api import (
     enrollment,
     errors,
     login,
+    members,
     my_factors,
     profile,
     recovery,
@@ -183,6 +184,27 @@ REGISTRY = Registry(
             my_factors.FactorUpdated,
             lambda o, _: my_factors.FactorUpdated(user=UserType.from_model(o.user)),
         ),
+        translation(results.UserInvited, members.UserInvited, lambda o, _: members.UserInvited(sent_to=o.sent_to)),
+        translation(
+            results.InvitationResent,
+            members.InvitationResent,
+            lambda o, _: members.InvitationResent(sent_to=o.sent_to, expires_at=o.expires_at),
+        ),
+        translation(
+            results.MemberUpdated,
+            members.MemberUpdated,
+            lambda o, _: members.MemberUpdated(customer=CustomerType.from_model(o.customer)),
+        ),
+        translation(
+            results.PasswordResetSent,
+            members.PasswordResetSent,
+            lambda o, _: members.PasswordResetSent(sent_to=o.sent_to),
+        ),
+        translation(
+            results.InvitationAccepted,
+            members.InvitationAccepted,
+            lambda o, _: members.InvitationAccepted(user=UserType.from_model(o.user)),
+        ),
         # Expected failures (the `Error` interface).
         translation(
             results.InvalidCredentials,
@@ -223,6 +245,11 @@ REGISTRY = Registry(
         ),
         translation(results.ReauthenticationRequired, errors.ReauthenticationRequired, _reauthentication_required),
         translation(results.LastFactor, errors.LastFactor, lambda o, _: errors.LastFactor(message=errors.LAST_FACTOR)),
+        translation(
+            results.LastAdministrator,
+            errors.LastAdministrator,
+            lambda o, _: errors.LastAdministrator(message=errors.LAST_ADMINISTRATOR),
+        ),
     ]
 )
 
@@ -276,6 +303,21 @@ CONFIRM_FACTOR: Answers[results.ConfirmFactorResult, my_factors.ConfirmFactorRes
 FACTOR: Answers[results.FactorResult, my_factors.FactorResult] = Answers(
     REGISTRY, my_factors.FactorResult, results.FactorResult
 )
+INVITE_USER: Answers[results.InviteUserResult, members.InviteUserResult] = Answers(
+    REGISTRY, members.InviteUserResult, results.InviteUserResult
+)
+RESEND_INVITATION: Answers[results.ResendInvitationResult, members.ResendInvitationResult] = Answers(
+    REGISTRY, members.ResendInvitationResult, results.ResendInvitationResult
+)
+MEMBER: Answers[results.MemberResult, members.MemberResult] = Answers(
+    REGISTRY, members.MemberResult, results.MemberResult
+)
+SEND_PASSWORD_RESET: Answers[results.SendPasswordResetResult, members.SendPasswordResetResult] = Answers(
+    REGISTRY, members.SendPasswordResetResult, results.SendPasswordResetResult
+)
+ACCEPT_INVITATION: Answers[results.AcceptInvitationResult, members.AcceptInvitationResult] = Answers(
+    REGISTRY, members.AcceptInvitationResult, results.AcceptInvitationResult
+)
 
 ANSWERS: tuple[Answers[Any, Any], ...] = (
     LOGIN,
@@ -295,4 +337,9 @@ ANSWERS: tuple[Answers[Any, Any], ...] = (
     CONFIRM_EMAIL_CHANGE,
     CONFIRM_FACTOR,
     FACTOR,
+    INVITE_USER,
+    RESEND_INVITATION,
+    MEMBER,
+    SEND_PASSWORD_RESET,
+    ACCEPT_INVITATION,
 )

@@ -20,6 +20,7 @@ from gql_server.api import conversion as conversion_api
 from gql_server.api import customer_settings, customers, mutations, users
 from gql_server.api import enrollment as enrollment_api
 from gql_server.api import login as login_api
+from gql_server.api import members as members_api
 from gql_server.api import my_factors as my_factors_api
 from gql_server.api import profile as profile_api
 from gql_server.api import recovery as recovery_api
@@ -183,6 +184,33 @@ class Mutation:
     remove_factor: my_factors_api.FactorResult = strawberry.mutation(
         resolver=mutations.remove_factor,
         description="R15, R9: never the last factor; the other sessions end (S18). Needs a recent second factor (R14).",
+    )
+    invite_user: members_api.InviteUserResult = strawberry.mutation(
+        resolver=mutations.invite_user,
+        description=(
+            "R19: a new address gets a two-factor account invitation (or, with loginMethod PASSWORD while the "
+            "customer does not enforce, a link to choose a password); an existing account a JOIN_CUSTOMER one."
+        ),
+    )
+    resend_invitation: members_api.ResendInvitationResult = strawberry.mutation(
+        resolver=mutations.resend_invitation,
+        description="R19: re-send a PENDING member's invitation to the address its conversion started with.",
+    )
+    remove_member: members_api.MemberResult = strawberry.mutation(
+        resolver=mutations.remove_member,
+        description="R19: remove a member, or withdraw an invitation to join; never the last CUSTOMER-level one.",
+    )
+    set_member_level: members_api.MemberResult = strawberry.mutation(
+        resolver=mutations.set_member_level,
+        description="R19: change a member's level; never leave the customer without a CUSTOMER-level member.",
+    )
+    send_password_reset: members_api.SendPasswordResetResult = strawberry.mutation(
+        resolver=mutations.send_password_reset,
+        description="R19: PASSWORD members only; a two-factor user's password is theirs alone (R9).",
+    )
+    accept_invitation: members_api.AcceptInvitationResult = strawberry.mutation(
+        resolver=mutations.accept_invitation,
+        description="R19, R20: LINK_ACCOUNT and JOIN_CUSTOMER invitations, from a session of the account they name.",
     )
 
 

@@ -7,7 +7,7 @@ account's own is announced to the account's own address, with a "this wasn't me"
 password alone must not be able to take the account quietly.
 
 An address that belongs to another account gets the same answer as any other (R4: no enumeration);
-that address receives a notice instead of an invitation (R20 will make it a linking invitation).
+that address receives a LINK_ACCOUNT invitation instead of an enrollment (R20, auth/linking.py).
 
 Mail goes through the outbox (S36): written in the transaction with the change, delivered after it.
 """
@@ -20,7 +20,7 @@ from datetime import datetime
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
-from gql_server.auth import account_state
+from gql_server.auth import account_state, linking
 from gql_server.auth.account_state import PASSWORD_ONLY, AccountState, is_two_factor
 from gql_server.auth.hourly import hourly_limit_reached
 from gql_server.auth.notices import ChangeNotices
@@ -128,6 +128,43 @@ class ConversionService:
         )
         return queued, invitation.record
 
+    async def resend_for_admin(self, user: User) -> tuple[Queued, str, datetime] | TooManyAttempts | None:
+        """R19: a customer's admin re-sends a PENDING conversion's invitation, to the address the conversion
+        started with (a LINK_ACCOUNT one when that address is another account's, R20). None when the account
+        is not PENDING (any more). Nobody showed the account's password for it, so finishing it needs the
+        password (S34), unless the account has none yet (a new account chooses its first one). The caller
+        delivers the message after the commit."""
+        async with in_transaction():
+            current = await User.select_for_update().get_or_none(id=user.id)
+            if current is None or current.conversion is not ConversionState.PENDING:
+                return None
+            refused = await hourly_limit_reached(user.id, TokenPurpose.INVITATION, INVITATIONS_PER_HOUR)
+            if refused is not None:
+                return refused
+            address = current.pending_email or current.email
+            await revoke_tokens(current, TokenPurpose.INVITATION)
+            await revoke_tokens(current, TokenPurpose.LINK_ACCOUNT)
+            invitation = await issue_token(
+                current, TokenPurpose.INVITATION, INVITATION_LIFETIME, {"email": address, "password_proven": False}
+            )
+            owner = await User.filter(email=address).exclude(id=current.id).first()
+            if owner is None:
+                queued = await self._outbox.put(
+                    "invitation",
+                    to=address,
+                    locale=current.locale,
+                    token=invitation.record,
+                    link=self._links.invitation(invitation.token),
+                    expires_at=invitation.expires_at,
+                    email=address,
+                )
+            else:
+                await use_token(invitation.record)
+                queued = await linking.invite_in_transaction(
+                    current, owner, address, outbox=self._outbox, links=self._links, policy=self._policy
+                )
+        return queued, mask_email(address), invitation.expires_at
+
     async def _invite(
         self, user: User, address: str, *, ip: str | None, ticket: Token | None = None
     ) -> RequestConversionResult:
@@ -163,6 +200,7 @@ class ConversionService:
             if ticket is not None and not await use_token(ticket):
                 return ChallengeExpired()
             await revoke_tokens(user, TokenPurpose.INVITATION)
+            await revoke_tokens(user, TokenPurpose.LINK_ACCOUNT)
             # Issued whoever owns the address, so that the hourly limit and the answer are the same either way.
             invitation = await issue_token(
                 user, TokenPurpose.INVITATION, INVITATION_LIFETIME, {"email": address, "password_proven": True}
@@ -179,9 +217,12 @@ class ConversionService:
                     email=address,
                 )
             else:
-                # That address's owner is told, and the invitation can never be used for it (R4, R20).
+                # R20: the address's owner gets a LINK_ACCOUNT invitation instead; this one can never enroll
+                # anything for that address (used at once, it still counts for the hourly limit).
                 await use_token(invitation.record)
-                queued = await self._outbox.put("address_in_use", to=address, locale=owner.locale, email=address)
+                queued = await linking.invite_in_transaction(
+                    current, owner, address, outbox=self._outbox, links=self._links, policy=self._policy
+                )
             previous_pending = current.pending_email
             # R4: sending the first invitation starts the conversion; a re-sent one changes only its address.
             starting = AccountState.of(current) == PASSWORD_ONLY

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from tortoise.transactions import in_transaction
 
@@ -89,17 +90,22 @@ class PasswordResets:
             await self._audit.record(AuditKind.PASSWORD_RESET_REQUESTED, subject=held, data={"ip": ip})
         return PasswordResetRequested()
 
-    async def link_in_transaction(self, user: User) -> Queued:
-        """Within the caller's transaction: a new reset link to the account's own address (older ones die)."""
+    async def link_in_transaction(
+        self, user: User, *, template: str = "password_reset", lifetime: timedelta = RESET_LIFETIME, **values: object
+    ) -> Queued:
+        """Within the caller's transaction: a new reset link to the account's own address (older ones die).
+        `template` and `values`: the message it goes in (an admin's reset, R19; a new password account's
+        first password, R19, with the invitation's `lifetime`)."""
         await revoke_tokens(user, TokenPurpose.PASSWORD_RESET)
-        reset = await issue_token(user, TokenPurpose.PASSWORD_RESET, RESET_LIFETIME)
+        reset = await issue_token(user, TokenPurpose.PASSWORD_RESET, lifetime)
         return await self._outbox.put(
-            "password_reset",
+            template,
             to=user.email,
             locale=user.locale,
             token=reset.record,
             link=self._links.password_reset(reset.token),
             expires_at=reset.expires_at,
+            **values,
         )
 
     async def reset(

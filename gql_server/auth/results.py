@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from gql_server.enums import InvitationPassword
+from gql_server.enums import InvitationKind, InvitationPassword
 from gql_server.models import Customer, EnrolledFactor, Session, User
 from gql_server.outbox import Delivery
 from gql_server.plugin_api import SecondFactorMethod
@@ -168,6 +168,12 @@ class Invitation:
     password: InvitationPassword
     # The account's language (R13): the page opens in it, as the invitation email was written in it.
     locale: str
+    # R19, R20: ENROLL (choose a factor), or sign in to the named account and accept (no methods then).
+    kind: InvitationKind = InvitationKind.ENROLL
+    # JOIN_CUSTOMER: the customer's name; LINK_ACCOUNT: the customers whose memberships would move.
+    customer_name: str | None = None
+    # LINK_ACCOUNT: the masked address of the account whose memberships would move (R20).
+    link_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -284,6 +290,47 @@ class LastFactor:
     """R9: the user's last second factor stays (recovery codes are not a factor)."""
 
 
+@dataclass(frozen=True)
+class LastAdministrator:
+    """R19: the change would leave the customer without a CUSTOMER-level member."""
+
+
+@dataclass(frozen=True)
+class UserInvited:
+    """R19: an invitation is on its way (a new account's, or a JOIN_CUSTOMER one: the answer is the same)."""
+
+    sent_to: str
+
+
+@dataclass(frozen=True)
+class InvitationResent:
+    """R19: a pending member's invitation was sent again."""
+
+    sent_to: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class MemberUpdated:
+    """R19: a member's level was changed, or the member removed; the customer as it is now."""
+
+    customer: Customer
+
+
+@dataclass(frozen=True)
+class PasswordResetSent:
+    """R19: a reset link went to a password member's own address."""
+
+    sent_to: str
+
+
+@dataclass(frozen=True)
+class InvitationAccepted:
+    """R19, R20: the signed-in account joined the customer, or took over the linked account's memberships."""
+
+    user: User
+
+
 RequestConversionResult = (
     ConversionRequested | ChallengeExpired | EmailInUse | InvalidInput | AuthenticationRequired | TooManyAttempts
 )
@@ -328,3 +375,11 @@ ConfirmFactorResult = (
     FactorAdded | InvalidCode | ChallengeExpired | ReauthenticationRequired | TooManyAttempts | InvalidInput
 )
 FactorResult = FactorUpdated | LastFactor | ReauthenticationRequired | AuthenticationRequired | InvalidInput
+InviteUserResult = UserInvited | InvalidInput | PermissionDenied | AuthenticationRequired | TooManyAttempts
+ResendInvitationResult = InvitationResent | InvalidInput | PermissionDenied | AuthenticationRequired | TooManyAttempts
+MemberResult = MemberUpdated | LastAdministrator | InvalidInput | PermissionDenied | AuthenticationRequired
+SendPasswordResetResult = PasswordResetSent | InvalidInput | PermissionDenied | AuthenticationRequired | TooManyAttempts
+# InvalidInput: accepting would leave the account no method it may enroll (S32).
+AcceptInvitationResult = (
+    InvitationAccepted | ChallengeExpired | AuthenticationRequired | ReauthenticationRequired | InvalidInput
+)

@@ -164,3 +164,30 @@ FORGET_DEVICE = "mutation Hostile($id: ID!) { forgetDevice(id: $id) }"
 MUTATIONS["forgetDevice"] = (FORGET_DEVICE, {"id": "ID!"})
 CUSTOMER = "query Hostile($id: ID!) { customer(id: $id) { id name settings { enforceTwoFactor } } }"
 INVITATION = "query Hostile($token: String!) { invitation(token: $token) { email methods { id } } }"
+INVITE_USER = mutation(
+    "inviteUser",
+    {
+        "customerId": "ID!",
+        "email": "String!",
+        "level": "MembershipLevel!",
+        "locale": "String",
+        "loginMethod": "LoginMethod",
+    },
+    "__typename ... on Error { message } ... on InvalidInput { field }",
+)
+_MEMBER_ARGUMENTS = {"customerId": "ID!", "userId": "ID!"}
+RESEND_INVITATION = mutation(
+    "resendInvitation", _MEMBER_ARGUMENTS, "__typename ... on Error { message } ... on InvalidInput { field }"
+)
+REMOVE_MEMBER = mutation(
+    "removeMember", _MEMBER_ARGUMENTS, "__typename ... on Error { message } ... on InvalidInput { field }"
+)
+SET_MEMBER_LEVEL = mutation(
+    "setMemberLevel",
+    {**_MEMBER_ARGUMENTS, "level": "MembershipLevel!"},
+    "__typename ... on Error { message } ... on InvalidInput { field }",
+)
+SEND_PASSWORD_RESET = mutation(
+    "sendPasswordReset", _MEMBER_ARGUMENTS, "__typename ... on Error { message } ... on InvalidInput { field }"
+)
+ACCEPT_INVITATION = mutation("acceptInvitation", {"invitation": "String!"})

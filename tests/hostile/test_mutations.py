@@ -26,6 +26,7 @@ from gql_server.tokens import hash_token, issue_token
 
 from ..flows import PASSWORD
 from .answers import (
+    ACCEPT_INVITATION,
     ADD_FACTOR,
     BEGIN_ENROLLMENT,
     CHANGE_PASSWORD,
@@ -35,20 +36,25 @@ from .answers import (
     END_OTHER_SESSIONS,
     END_SESSION,
     FORGET_DEVICE,
+    INVITE_USER,
     LOGIN,
     LOGOUT,
     REAUTHENTICATE,
     REGENERATE_RECOVERY_CODES,
     REMOVE_FACTOR,
+    REMOVE_MEMBER,
     RENAME_FACTOR,
     REPORT_UNRECOGNIZED_CHANGE,
     REQUEST_CONVERSION,
     REQUEST_EMAIL_CHANGE,
     REQUEST_PASSWORD_RESET,
+    RESEND_INVITATION,
     RESET_PASSWORD,
     SCHEMA,
     SEND_LOGIN_CODE,
+    SEND_PASSWORD_RESET,
     SEND_REAUTHENTICATION_CODE,
+    SET_MEMBER_LEVEL,
     START_CONVERSION,
     UPDATE_PROFILE,
     UPDATE_SETTINGS,
@@ -66,9 +72,11 @@ from .strategies import (
     HOSTILE_TEXT,
     KNOWN_METHODS,
     METHODS,
+    NEW,
     OTHER,
     PASSWORD_TEXT,
     PASSWORDS,
+    PENDING,
     PHONE_NUMBERS,
     Live,
     Mangled,
@@ -209,7 +217,7 @@ async def test_request_conversion_with_a_live_ticket_of_a_password_user(world, e
 
         address = normalize_email(variables["email"])
         if result["__typename"] == "ConversionRequested":
-            expected = {(address, "address_in_use" if address in FIXTURE_EMAILS and address != OTHER else "invitation")}
+            expected = {(address, "link_account" if address in FIXTURE_EMAILS and address != OTHER else "invitation")}
             if address != OTHER:
                 expected.add((OTHER, "notice_invitation_elsewhere"))
             await mail_settled()
@@ -220,7 +228,7 @@ async def test_request_conversion_with_a_live_ticket_of_a_password_user(world, e
         await mail_settled()
         del world.mailbox.messages[mail_before:]
         await MailOutbox.exclude(id__in=list(outbox_before)).delete()
-        purposes = (TokenPurpose.INVITATION, TokenPurpose.REPORT_CHANGE)
+        purposes = (TokenPurpose.INVITATION, TokenPurpose.REPORT_CHANGE, TokenPurpose.LINK_ACCOUNT)
         await Token.filter(user_id=user.id, purpose__in=purposes).delete()
         await Token.filter(id=ticket.record.id).delete()
         await User.filter(id=user.id).update(conversion=ConversionState.NOT_STARTED, pending_email=None)
@@ -860,6 +868,225 @@ async def test_report_unrecognized_change(world, token):
     )
 
     assert result["__typename"] == "ChallengeExpired"
+    await world.unchanged()
+
+
+# --- R19, R20: what customer admins do, and accepting invitations -------------------------------------
+
+CALLERS = st.sampled_from([None, "admin_session", "other_session", "pending_session"]) | mangled(*SESSIONS)
+# A customer id: Acme's or Other's in some spelling, a random id, or any text.
+CUSTOMER_IDS = st.one_of(
+    HOSTILE_TEXT,
+    st.uuids().map(str),
+    st.builds(lambda which, i: (which, i), st.sampled_from(["acme", "other"]), st.integers(0, 7)),
+)
+# A user id: Kim's (Acme's only admin), Pat's (pending), Eve's (a new account), Paula's (Other's) in some
+# spelling, a random id, or any text.
+USER_IDS = st.one_of(
+    HOSTILE_TEXT,
+    st.uuids().map(str),
+    st.builds(lambda who, i: (who, i), st.sampled_from(["admin", "pending", "new", "other"]), st.integers(0, 7)),
+)
+LEVELS = st.sampled_from(["CUSTOMER", "COMPANY"])
+
+
+def _spelled(world, value: object, real: dict[str, str]) -> str:
+    if not isinstance(value, tuple):
+        return str(value)
+    which, index = value
+    spellings = [real[which], *uuid_spellings(real[which])]
+    return spellings[index % len(spellings)]
+
+
+async def _ids(world) -> dict[str, str]:
+    new = await User.get(email=NEW)
+    return {
+        "acme": world.acme_id,
+        "other": world.other_id,
+        "admin": world.admin_id,
+        "pending": world.pending_id,
+        "new": str(new.id),
+        "other_user": world.other_user_id,
+    }
+
+
+def _who(ids: dict[str, str], user: str) -> str | None:
+    """Which of the world's users an id names, if any."""
+    return next((name for name in ("admin", "pending", "new", "other_user") if same_id(user, ids[name])), None)
+
+
+def _bearer(world, session):
+    return world.token(session, header=True) if isinstance(session, Mangled) else world.live.get(session or "")
+
+
+def _refused_caller(result, session, admin_of_acme: bool) -> bool:
+    """The answer to anyone but Acme's admin acting on Acme: True when it was checked here."""
+    if session is None or isinstance(session, Mangled) or session == "pending_session":
+        # No session, a damaged one, or one that may only convert (R10: Acme enforces, Pat has not converted).
+        assert result["__typename"] == "AuthenticationRequired"
+        return True
+    if not admin_of_acme:
+        # Paula is Other's COMPANY-level member; Kim is no member of Other; unknown customers alike.
+        assert result["__typename"] == "PermissionDenied"
+        return True
+    return False
+
+
+@HOSTILE
+@given(
+    session=CALLERS,
+    customer=CUSTOMER_IDS,
+    email=EMAILS | st.sampled_from([ADMIN, PENDING, NEW, OTHER]),
+    level=LEVELS,
+    locale=st.none() | st.sampled_from(LOCALES) | HOSTILE_TEXT,
+    login_method=st.none() | st.sampled_from(["PASSWORD", "TWO_FACTOR"]),
+)
+async def test_invite_user(world, session, customer, email, level, locale, login_method):
+    ids = await _ids(world)
+    customer = _spelled(world, customer, {"acme": world.acme_id, "other": world.other_id})
+    admin_of_acme = session == "admin_session" and same_id(customer, world.acme_id)
+    address = normalize_email(email[: MAX_EMAIL_LENGTH + 1])
+    bad_email = len(address) > MAX_EMAIL_LENGTH or not looks_like_email(address) or address in {ADMIN, PENDING, NEW}
+    bad_locale = locale is not None and locale not in LOCALES
+    # Acme enforces two factors: no new password accounts (R19).
+    bad_method = login_method == "PASSWORD"
+    if admin_of_acme:
+        # Kim may invite to Acme: only input that is refused is hostile here (a member already included).
+        assume(bad_email or bad_locale or bad_method)
+    variables = {
+        "customerId": customer,
+        "email": email,
+        "level": level,
+        "locale": locale,
+        "loginMethod": login_method,
+    }
+
+    result = typed(
+        await world.send(INVITE_USER, variables, bearer=_bearer(world, session)), "inviteUser", members("inviteUser")
+    )
+
+    if not _refused_caller(result, session, admin_of_acme):
+        field = "email" if (bad_email and not looks_like_email(address)) or len(address) > MAX_EMAIL_LENGTH else None
+        field = field or ("locale" if bad_locale else "loginMethod" if bad_method else "email")
+        assert (result["__typename"], result["field"]) == ("InvalidInput", field)
+    assert ids == await _ids(world)
+    await world.unchanged()
+
+
+@HOSTILE
+@given(session=CALLERS, customer=CUSTOMER_IDS, user=USER_IDS)
+async def test_resend_invitation(world, session, customer, user):
+    ids = await _ids(world)
+    customer = _spelled(world, customer, ids)
+    user = _spelled(world, user, ids)
+    admin_of_acme = session == "admin_session" and same_id(customer, world.acme_id)
+    if admin_of_acme:
+        # Pat's and Eve's invitations Kim may send again; everyone else has none to re-send.
+        assume(_who(ids, user) not in {"pending", "new"})
+
+    result = typed(
+        await world.send(RESEND_INVITATION, {"customerId": customer, "userId": user}, bearer=_bearer(world, session)),
+        "resendInvitation",
+        members("resendInvitation"),
+    )
+
+    if not _refused_caller(result, session, admin_of_acme):
+        assert (result["__typename"], result["field"]) == ("InvalidInput", "userId")
+    await world.unchanged()
+
+
+@HOSTILE
+@given(session=CALLERS, customer=CUSTOMER_IDS, user=USER_IDS)
+async def test_remove_member(world, session, customer, user):
+    ids = await _ids(world)
+    customer = _spelled(world, customer, ids)
+    user = _spelled(world, user, ids)
+    admin_of_acme = session == "admin_session" and same_id(customer, world.acme_id)
+    who = _who(ids, user)
+    if admin_of_acme:
+        # Kim may remove Pat and Eve; Kim herself is Acme's last administrator.
+        assume(who not in {"pending", "new"})
+
+    result = typed(
+        await world.send(REMOVE_MEMBER, {"customerId": customer, "userId": user}, bearer=_bearer(world, session)),
+        "removeMember",
+        members("removeMember"),
+    )
+
+    if not _refused_caller(result, session, admin_of_acme):
+        if who == "admin":
+            assert result["__typename"] == "LastAdministrator"
+        else:
+            assert (result["__typename"], result["field"]) == ("InvalidInput", "userId")
+    await world.unchanged()
+
+
+@HOSTILE
+@given(session=CALLERS, customer=CUSTOMER_IDS, user=USER_IDS, level=LEVELS)
+async def test_set_member_level(world, session, customer, user, level):
+    ids = await _ids(world)
+    customer = _spelled(world, customer, ids)
+    user = _spelled(world, user, ids)
+    admin_of_acme = session == "admin_session" and same_id(customer, world.acme_id)
+    who = _who(ids, user)
+    if admin_of_acme:
+        # Kim may change Pat's and Eve's levels (COMPANY now); Kim stays Acme's administrator.
+        assume(who not in {"pending", "new"} or level == "COMPANY")
+
+    result = typed(
+        await world.send(
+            SET_MEMBER_LEVEL, {"customerId": customer, "userId": user, "level": level}, bearer=_bearer(world, session)
+        ),
+        "setMemberLevel",
+        members("setMemberLevel"),
+    )
+
+    if not _refused_caller(result, session, admin_of_acme):
+        if who == "admin" and level == "COMPANY":
+            assert result["__typename"] == "LastAdministrator"
+        elif who is not None and who != "other_user":
+            # The level it has already: nothing to change.
+            assert result["__typename"] == "MemberUpdated"
+        else:
+            assert (result["__typename"], result["field"]) == ("InvalidInput", "userId")
+    await world.unchanged()
+
+
+@HOSTILE
+@given(session=CALLERS, customer=CUSTOMER_IDS, user=USER_IDS)
+async def test_send_password_reset(world, session, customer, user):
+    ids = await _ids(world)
+    customer = _spelled(world, customer, ids)
+    user = _spelled(world, user, ids)
+    admin_of_acme = session == "admin_session" and same_id(customer, world.acme_id)
+    if admin_of_acme:
+        # Pat is a password member of Acme alone: Kim may send her a link. Kim and Eve are two-factor (R9).
+        assume(_who(ids, user) != "pending")
+
+    result = typed(
+        await world.send(SEND_PASSWORD_RESET, {"customerId": customer, "userId": user}, bearer=_bearer(world, session)),
+        "sendPasswordReset",
+        members("sendPasswordReset"),
+    )
+
+    if not _refused_caller(result, session, admin_of_acme):
+        assert (result["__typename"], result["field"]) == ("InvalidInput", "userId")
+    await world.unchanged()
+
+
+@HOSTILE
+@given(session=st.sampled_from([None, *SESSIONS]) | mangled(*SESSIONS), token=tokens(*ALL_TOKENS))
+async def test_accept_invitation(world, session, token):
+    # R19, R20: only a live JOIN_CUSTOMER or LINK_ACCOUNT link, from the named account's session, does
+    # anything; none of the world's tokens (an enrollment invitation included) is one.
+    result = typed(
+        await world.send(ACCEPT_INVITATION, {"invitation": world.token(token)}, bearer=_bearer(world, session)),
+        "acceptInvitation",
+        {"AuthenticationRequired", "ChallengeExpired"},
+    )
+
+    expected = "AuthenticationRequired" if session is None or isinstance(session, Mangled) else "ChallengeExpired"
+    assert result["__typename"] == expected
     await world.unchanged()
 
 
