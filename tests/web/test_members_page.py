@@ -202,6 +202,18 @@ async def test_r19_admin_invites_changes_levels_and_keeps_an_administrator(site,
     await expect(member(tab, existing)).to_contain_text("Invited, not accepted yet")
     await tab.step("members", "members-invited")
 
+    # The new account's invitation again (the earlier link stops working), and a reset link for a password
+    # member, after a confirmation that says where it goes.
+    await member(tab, "new@toimisto.example").locator("button", has_text="Re-send invitation").click()
+    await expect(page.locator("#action-message")).to_contain_text("The invitation was sent again to n")
+    await mailbox.next_to("new@toimisto.example", "invitation")
+    await member(tab, worker).locator("button", has_text="Send password reset link").click()
+    await tab.step("confirm", "members-reset-confirm")
+    await expect(page.locator("#confirm-text")).to_contain_text("member's own address")
+    await page.click("#confirm-ok")
+    await expect(page.locator("#action-message")).to_contain_text("A password reset link was sent to b")
+    await mailbox.next_to(worker, "password_reset_by_admin")
+
     # A level changed in its dialog, which names the last-administrator rule.
     await member(tab, worker).locator("button", has_text="Change level").click()
     await tab.step("level-dialog", "members-level-dialog")
