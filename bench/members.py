@@ -1,6 +1,7 @@
 """R19's member list at 10,000 members per customer: the first page against one after the 9,950th member,
 and a page filtered by part of the address (`python -m bench.members DATABASE_URL`, on an empty database:
-it seeds 10,000 members of the measured customer and 10,000 of another one sharing the table)."""
+it seeds 10,000 members of the measured customer and 10,000 of another one sharing the table, 1,000 of whom
+are invited to the measured customer and have not accepted: listed among its members, PendingMembership)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from gql_server.auth.members import MemberFilter, Members, Position
 from gql_server.clock import utcnow
 from gql_server.db import migrate, tortoise_config
 from gql_server.enums import Assurance, ConversionState, LoginMethod, MembershipLevel
-from gql_server.models import Customer, Membership, Session, User
+from gql_server.models import Customer, Membership, PendingMembership, Session, User
 from gql_server.plugins import collect_methods, create_plugin_manager
 from gql_server.policy import Policy
 
 MEMBERS = 10_000
+INVITED = 1_000
 PAGE = 50
 REPEATS = 30
 
@@ -67,7 +69,21 @@ async def main(url: str) -> None:
         members = Members(Policy(pm, collect_methods(pm, {})))
         customer = await Customer.create(name="Big Oy")
         ids = await _seed(customer, "u")
-        await _seed(await Customer.create(name="Other Oy"), "o")
+        others = await _seed(await Customer.create(name="Other Oy"), "o")
+        # Invited to the measured customer after its members were added: the later pages merge both tables.
+        start = utcnow()
+        await PendingMembership.bulk_create(
+            [
+                PendingMembership(
+                    user_id=uid,
+                    customer=customer,
+                    level=MembershipLevel.COMPANY,
+                    created_at=start + timedelta(microseconds=10 * i),
+                )
+                for i, uid in enumerate(others[:INVITED])
+            ],
+            batch_size=1000,
+        )
         now = utcnow()
         created = await Session.create(
             user_id=ids[0],
@@ -95,7 +111,7 @@ async def main(url: str) -> None:
         print(
             f"{url.split(':')[0]}: first page {first:.1f} ms, page after member 9,950 {later:.1f} ms, "
             f"filtered by part of the address {filtered:.1f} ms (medians of {REPEATS}; {PAGE} per page; "
-            f"{MEMBERS} members, and {MEMBERS} of another customer in the same table)"
+            f"{MEMBERS} members and {INVITED} invited, and {MEMBERS} of another customer in the same table)"
         )
     finally:
         await Tortoise.close_connections()

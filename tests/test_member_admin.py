@@ -4,6 +4,7 @@ an administrator or pulls another customer's user under this one's enforcement."
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -310,3 +311,20 @@ async def test_r19_invitations_count_against_the_admins_own_budget(client, acme,
     second = await make_user(acme, "second@acme.example", PASSWORD, MembershipLevel.CUSTOMER)
     other_admin = await converted_session(second)
     assert (await _invite(client, other_admin, acme, "n9@acme.example"))["__typename"] == "UserInvited"
+
+
+async def test_r19_two_admins_demoting_each_other_at_once_leave_one(client, acme, admin, make_user, converted_session):
+    kim = await User.get(email="admin@acme.example")
+    lea = await make_user(acme, "lea@acme.example", PASSWORD, MembershipLevel.CUSTOMER)
+    lea_token = await converted_session(lea)
+
+    async def demote(token: str, user: User) -> str:
+        data = await client.run(
+            "SetMemberLevel", bearer=token, customerId=str(acme.id), userId=str(user.id), level="COMPANY"
+        )
+        return str(data["setMemberLevel"]["__typename"])
+
+    answers = await asyncio.gather(demote(admin, lea), demote(lea_token, kim))
+
+    assert sorted(answers) == ["LastAdministrator", "MemberUpdated"]
+    assert await Membership.filter(customer_id=acme.id, level=MembershipLevel.CUSTOMER).count() == 1

@@ -106,7 +106,10 @@ class Members:
         total = 0
         for model in (Membership, PendingMembership):
             rows = _matching(model, customer, wanted)
-            total += await rows.count()
+            matching = await rows.count()
+            total += matching
+            if not matching:
+                continue  # most customers have no invitation waiting: no second page query
             if after is not None:
                 rows = rows.filter(Q(created_at__gt=after.added_at) | Q(created_at=after.added_at, id__gt=after.id))
             found.extend(await rows.order_by("created_at", "id").limit(first + 1).prefetch_related("user"))
