@@ -1,5 +1,6 @@
 """The audit log as admins and operators read it: what is kept of what callers type (S29), whose log an
-event belongs to (S33), addresses as they were (R13), and cursors that are not ours (issue 12)."""
+event belongs to (S33), addresses as they were (R13), cursors that are not ours (issue 12), and the
+admins' newest-first order and filters by kind and by address as recorded (R19)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from gql_server.audit import AuditKind
 from gql_server.enums import MembershipLevel
 from gql_server.models import AuditEvent, User
+
+from .graphql import operation
 
 PASSWORD = "correct horse battery"
 # What a user types into the email field when the focus is in the wrong place.
@@ -201,3 +205,133 @@ async def test_the_largest_audit_event_id_is_a_cursor(client, acme, acme_admin):
 
     assert result["__typename"] == "AuditLogConnection"
     assert result["edges"] == [] and result["pageInfo"]["hasNextPage"] is False
+
+
+# --- R19: newest first, narrowed to a kind or an address ----------------------------------------------
+
+
+async def _pages(client, token, customer, **filters):
+    """Every event the filters select, page by page (2 a page), and how many pages it took."""
+    seen, after, pages = [], None, 0
+    while True:
+        data = await client.run("AuditLog", bearer=token, id=str(customer.id), first=2, after=after, **filters)
+        log = data["customer"]["auditLog"]
+        assert log["__typename"] == "AuditLogConnection", log
+        seen += [edge["node"] for edge in log["edges"]]
+        pages += 1
+        if not log["pageInfo"]["hasNextPage"]:
+            return seen, pages
+        after = log["pageInfo"]["endCursor"]
+
+
+@pytest.fixture
+async def busy_acme(client, acme, make_user):
+    """Acme with a few more events: a member's failed and good logins, another member's failure."""
+    await make_user(acme, "bea@acme.example", PASSWORD)
+    await make_user(acme, "cai@acme.example", PASSWORD)
+    await client.login("bea@acme.example", "wrong-guess-1")
+    await client.login("bea@acme.example", PASSWORD)
+    await client.login("cai@acme.example", "wrong-guess-2")
+    return acme
+
+
+async def test_r19_the_audit_log_newest_first_pages_from_the_newest(client, busy_acme, acme_admin):
+    oldest_first = await _log(client, acme_admin, busy_acme)
+
+    newest_first, pages = await _pages(client, acme_admin, busy_acme, newestFirst=True)
+
+    assert len(oldest_first) >= 7
+    assert [e["id"] for e in newest_first] == [e["id"] for e in reversed(oldest_first)]
+    assert pages == (len(oldest_first) + 1) // 2
+    assert newest_first[0]["kind"] == "login_failed" and newest_first[0]["subjectEmail"] == "cai@acme.example"
+    # Asked for explicitly, the old order is the default's.
+    assert [e["id"] for e in (await _pages(client, acme_admin, busy_acme, newestFirst=False))[0]] == [
+        e["id"] for e in oldest_first
+    ]
+
+
+async def test_r19_the_audit_log_narrowed_to_one_kind(client, busy_acme, acme_admin):
+    failed, _ = await _pages(client, acme_admin, busy_acme, kind="login_failed", newestFirst=True)
+
+    assert [(e["kind"], e["subjectEmail"]) for e in failed] == [
+        ("login_failed", "cai@acme.example"),
+        ("login_failed", "bea@acme.example"),
+    ]
+    assert (await _pages(client, acme_admin, busy_acme, kind="factor_removed"))[0] == []
+
+
+async def test_r19_the_audit_log_narrowed_to_an_address_as_it_was_recorded(client, busy_acme, acme_admin):
+    bea = await User.get(email="bea@acme.example")
+    await User.filter(id=bea.id).update(email="bea.renamed@acme.example")
+    await client.login("bea.renamed@acme.example", "wrong-guess-3")
+
+    before, _ = await _pages(client, acme_admin, busy_acme, email="  BEA@Acme ")
+    after, _ = await _pages(client, acme_admin, busy_acme, email="renamed")
+
+    # R13: history keeps the address of the time; the filter searches that, whatever it is today.
+    assert [(e["kind"], e["subjectEmail"]) for e in before] == [
+        ("user_created", "bea@acme.example"),
+        ("login_failed", "bea@acme.example"),
+        ("login_succeeded", "bea@acme.example"),
+    ]
+    assert [(e["kind"], e["subjectEmail"]) for e in after] == [("login_failed", "bea.renamed@acme.example")]
+
+
+async def test_r19_the_audit_log_address_filter_matches_the_actor_too(client, busy_acme, acme_admin):
+    changed = await client.run(
+        "UpdateCustomerSettings", bearer=acme_admin, customerId=str(busy_acme.id), input={"rememberDeviceDays": 3}
+    )
+    assert changed["updateCustomerSettings"]["__typename"] == "CustomerSettingsUpdated"
+
+    events, _ = await _pages(client, acme_admin, busy_acme, email="admin@", kind="settings_changed")
+
+    assert [(e["actorEmail"], e["subjectEmail"]) for e in events] == [("admin@acme.example", None)]
+
+
+@pytest.mark.parametrize("typed", ["%", "_", "a%e", "bea_acme", "\\"])
+async def test_r19_the_audit_log_address_filter_takes_wildcards_literally(client, busy_acme, acme_admin, typed):
+    events, _ = await _pages(client, acme_admin, busy_acme, email=typed)
+
+    assert events == []
+
+
+@pytest.mark.parametrize(
+    ("filters", "field"),
+    [({"kind": "no_such_kind"}, "kind"), ({"kind": ""}, "kind"), ({"email": "a" * 321}, "email")],
+    ids=["unknown-kind", "empty-kind", "longer-than-an-address"],
+)
+async def test_r19_an_unknown_kind_or_an_overlong_address_is_invalid_input(
+    client, busy_acme, acme_admin, filters, field
+):
+    result = (await client.run("AuditLog", bearer=acme_admin, id=str(busy_acme.id), **filters))["customer"]
+
+    assert (result["auditLog"]["__typename"], result["auditLog"]["field"]) == ("InvalidInput", field)
+
+
+async def test_r19_a_member_who_is_no_admin_gets_no_filtered_log_either(client, busy_acme):
+    token = await client.login_token("bea@acme.example", PASSWORD)
+
+    for filters in ({"newestFirst": True}, {"kind": "login_failed"}, {"kind": "no_such_kind"}, {"email": "bea"}):
+        log = (await client.run("AuditLog", bearer=token, id=str(busy_acme.id), **filters))["customer"]["auditLog"]
+        assert log["__typename"] == "PermissionDenied", (filters, log)
+
+
+async def test_r19_a_bad_cursor_stays_invalid_input_newest_first(client, busy_acme, acme_admin):
+    result = await client.run(
+        "AuditLog", bearer=acme_admin, id=str(busy_acme.id), newestFirst=True, after=_b64("audit:x")
+    )
+
+    assert (result["customer"]["auditLog"]["__typename"], result["customer"]["auditLog"]["field"]) == (
+        "InvalidInput",
+        "after",
+    )
+
+
+async def test_r19_the_audit_event_kinds_are_every_kind_for_admins_only(client, busy_acme, acme_admin):
+    kinds = (await client.run("AuditEventKinds", bearer=acme_admin, id=str(busy_acme.id)))["customer"]
+
+    assert kinds["auditEventKinds"] == sorted(kind.value for kind in AuditKind)
+    member = await client.login_token("bea@acme.example", PASSWORD)
+    refused = (await client.post(operation("AuditEventKinds"), {"id": str(busy_acme.id)}, bearer=member)).json()
+    assert refused["data"] == {"customer": None}
+    assert refused["errors"][0]["extensions"]["code"] == "PERMISSION_DENIED"

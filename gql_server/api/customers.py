@@ -16,7 +16,7 @@ from gql_server.api.context import Info
 from gql_server.api.errors import NOT_PERMITTED, InvalidInput, PermissionDenied, PublicError
 from gql_server.api.users import UserType
 from gql_server.auth import members, results
-from gql_server.auth.customers import allowed_method_ids
+from gql_server.auth.customers import AuditFilter, allowed_method_ids
 from gql_server.auth.members import Position
 from gql_server.limits import AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, MEMBERS_PAGE_DEFAULT, MEMBERS_PAGE_MAX
 from gql_server.models import AuditEvent, Customer
@@ -97,7 +97,7 @@ class AuditLogEdge:
 
 @strawberry.type
 class AuditLogConnection:
-    """A page of the audit log, oldest first."""
+    """A page of the audit log, oldest first or (newestFirst) newest first."""
 
     edges: list[AuditLogEdge]
     page_info: PageInfo
@@ -279,23 +279,50 @@ class CustomerType:
         description=(
             "Customer-level members only (PermissionDenied otherwise): this customer's doings and what its "
             "policy caused (settings changes, conversions it required), and its members' own logins and "
-            "failures, lockouts, conversions and factor changes, oldest first; page with `first` and `after` "
-            "(InvalidInput for a cursor that is not pageInfo.endCursor of this log)."
+            "failures, lockouts, conversions and factor changes, oldest first (newest first with "
+            "`newestFirst`); narrowed to one `kind` (one of auditEventKinds) and to events whose actor's or "
+            "subject's address, as recorded with the event, contains `email` (case-insensitive, R13, R19); "
+            "page with `first` and `after` (InvalidInput for a cursor that is not pageInfo.endCursor of this "
+            "log, for an unknown kind, or for an `email` longer than an address)."
         )
     )
-    async def audit_log(self, info: Info, first: int = AUDIT_PAGE_DEFAULT, after: str | None = None) -> AuditLogResult:
-        """One page of the audit log, at most `first` (capped) events after the cursor `after`."""
+    async def audit_log(
+        self,
+        info: Info,
+        first: int = AUDIT_PAGE_DEFAULT,
+        after: str | None = None,
+        newest_first: bool | None = False,
+        kind: str | None = None,
+        email: str | None = None,
+    ) -> AuditLogResult:
+        """One page of the audit log, at most `first` (capped) matching events after the cursor `after`."""
         limit = max(1, min(first, AUDIT_PAGE_MAX))
         start = _after(after)
         if isinstance(start, InvalidInput):
             return start
         session = await info.context.session()
-        events = await info.context.services.customers.audit_log(session, self.model, limit + 1, start)
+        wanted = AuditFilter(newest_first=bool(newest_first), kind=kind, email=email)
+        events = await info.context.services.customers.audit_log(session, self.model, limit + 1, start, wanted)
         if isinstance(events, results.PermissionDenied):
             return PermissionDenied(message=NOT_PERMITTED)
+        if isinstance(events, results.InvalidInput):
+            return InvalidInput(message=events.message, field=events.field)
         page = events[:limit]
         edges = [AuditLogEdge(cursor=_cursor(e.id), node=AuditEventType.from_model(e)) for e in page]
         return AuditLogConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=len(events) > limit, end_cursor=edges[-1].cursor if edges else None),
         )
+
+    @strawberry.field(
+        description=(
+            "Customer-level members only: the kinds of audit event, sorted (every kind the service records, "
+            "whether or not this log holds one yet); auditLog's `kind` takes one of them (R19)."
+        )
+    )
+    async def audit_event_kinds(self, info: Info) -> list[str]:
+        """R19: what the audit log can be narrowed to."""
+        kinds = await info.context.services.customers.audit_event_kinds(await info.context.session(), self.model)
+        if isinstance(kinds, results.PermissionDenied):
+            raise PublicError(NOT_PERMITTED, "PERMISSION_DENIED")
+        return kinds

@@ -22,6 +22,7 @@ from gql_server.auth.results import (
     UpdateCustomerSettingsResult,
 )
 from gql_server.clock import utcnow
+from gql_server.emails import MAX_EMAIL_LENGTH, normalize_email
 from gql_server.enums import ConversionState
 from gql_server.limits import REMEMBER_DEVICE_MAX_DAYS
 from gql_server.models import AuditEvent, Customer, Session, User
@@ -30,6 +31,17 @@ from gql_server.policy import MethodConflict, Policy
 if TYPE_CHECKING:
     # Only a type here: auth/devices.py imports `parse_id` from this module.
     from gql_server.auth.devices import RememberedDevices
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What an admin narrows the audit log to, and its order (R19); None means any."""
+
+    newest_first: bool = False
+    # An AuditKind value, exactly.
+    kind: str | None = None
+    # Part of the actor's or the subject's address as recorded with the event, case-insensitive.
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,23 +94,41 @@ class CustomerService:
         )
 
     async def audit_log(
-        self, session: Session | None, customer: Customer, first: int, after: int | None
-    ) -> list[AuditEvent] | PermissionDenied:
-        """The customer's audit log in the order it happened, for its admins only (S33): events of the
-        customer's doing or caused by its policy (settings, members added, conversions its enforcement
-        required), and its members' own actions (logins and failures, lockouts, factors). Up to `first`
-        events after the event id `after`.
+        self, session: Session | None, customer: Customer, first: int, after: int | None, wanted: AuditFilter
+    ) -> list[AuditEvent] | PermissionDenied | InvalidInput:
+        """The customer's audit log, for its admins only (S33): events of the customer's doing or caused by
+        its policy (settings, members added, conversions its enforcement required), and its members' own
+        actions (logins and failures, lockouts, factors). Up to `first` events matching `wanted`, after the
+        event id `after` in the order asked for: the order it happened, or newest first (R19).
         """
         if not await self._is_admin(session, customer):
             return PermissionDenied()
+        problem = _check_audit_filter(wanted)
+        if problem:
+            return problem
         members = User.filter(memberships__customer_id=customer.id).values_list("id", flat=True)
         # S33: an event with a customer is that customer's alone (another customer's policy acting on a
         # shared member included: `Auditor.record_caused_by`); one without is the member's own doing.
         scope = Q(customer_id=customer.id) | Q(customer_id=None, subject_id__in=Subquery(members))
         query = AuditEvent.filter(scope)
+        if wanted.kind is not None:
+            query = query.filter(kind=wanted.kind)
+        if wanted.email:
+            # R13, R19: the addresses as they were recorded with each event (stored in lower case), never
+            # today's: an admin looking for an old address finds what happened under it.
+            needle = normalize_email(wanted.email)
+            query = query.filter(Q(subject_email__contains=needle) | Q(actor_email__contains=needle))
         if after is not None:
-            query = query.filter(id__gt=after)
-        return await query.order_by("id").limit(first)
+            query = query.filter(id__lt=after) if wanted.newest_first else query.filter(id__gt=after)
+        return await query.order_by("-id" if wanted.newest_first else "id").limit(first)
+
+    async def audit_event_kinds(self, session: Session | None, customer: Customer) -> list[str] | PermissionDenied:
+        """The kinds the audit log's `kind` filter takes (R19): every AuditKind, sorted; for the admins only,
+        like the log. Every kind, not only those the log holds yet: the list costs no query and tells
+        nothing about the customer."""
+        if not await self._is_admin(session, customer):
+            return PermissionDenied()
+        return sorted(kind.value for kind in AuditKind)
 
     async def _is_admin(self, session: Session | None, customer: Customer) -> bool:
         user = await acting_user(session, self._policy)
@@ -176,6 +206,18 @@ def _check_days(days: int | None) -> InvalidInput | None:
     return InvalidInput(
         f"Days to remember a device: from 0 (never) to {REMEMBER_DEVICE_MAX_DAYS}.", "rememberDeviceDays"
     )
+
+
+def _check_audit_filter(wanted: AuditFilter) -> InvalidInput | None:
+    """R19: a kind is one of AuditKind's; a part of an address is no longer than an address."""
+    if wanted.kind is not None and wanted.kind not in _AUDIT_KINDS:
+        return InvalidInput("Not a kind of audit event: choose one of Customer.auditEventKinds.", "kind")
+    if wanted.email is not None and len(wanted.email.strip()) > MAX_EMAIL_LENGTH:
+        return InvalidInput(f"An address has at most {MAX_EMAIL_LENGTH} characters.", "email")
+    return None
+
+
+_AUDIT_KINDS = frozenset(kind.value for kind in AuditKind)
 
 
 def _conflict_input(conflict: MethodConflict) -> InvalidInput:

@@ -23,7 +23,7 @@ PAGES = WEB / "pages"
 STATIC = WEB / "static"
 OPERATIONS = WEB / "operations"
 
-# URL path -> page file. The settings page reads the customer id from its own path.
+# URL path -> page file. The customer's pages read the customer id from their own path.
 PAGE_FILES = {
     "/login": "login.html",
     # R13/R16: choosing a new password leads on to what a login with it answers, so it is the login page.
@@ -36,6 +36,9 @@ PAGE_FILES = {
     "/invitation": "invitation.html",
     "/account": "account.html",
     "/customers/{customer_id}/settings": "settings.html",
+    # R19: a customer's admins manage its members and read its audit log.
+    "/customers/{customer_id}/members": "members.html",
+    "/customers/{customer_id}/audit": "audit.html",
 }
 
 CONTENT_SECURITY_POLICY = "; ".join(

@@ -6,6 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gql_server.audit import AuditKind
+from gql_server.emails import MAX_EMAIL_LENGTH
+
 from .answers import CUSTOMER, INVITATION
 from .strategies import FEWER, HOSTILE_TEXT, same_id, tokens, uuid_spellings
 from .world import ALL_TOKENS
@@ -44,4 +47,45 @@ async def test_invitation_query(world, token):
 
     assert response.status_code == 200, response.text
     assert response.json() == {"data": {"invitation": None}}
+    await world.unchanged()
+
+
+AUDIT_LOG = (
+    "query Hostile($id: ID!, $kind: String, $email: String, $newestFirst: Boolean) { customer(id: $id) { "
+    "auditLog(first: 500, kind: $kind, email: $email, newestFirst: $newestFirst) { __typename "
+    "... on AuditLogConnection { edges { node { id kind actorEmail subjectEmail } } } "
+    "... on InvalidInput { field } } } }"
+)
+
+
+@FEWER
+@given(
+    kind=st.none() | HOSTILE_TEXT | st.sampled_from(sorted(AuditKind)),
+    email=st.none() | HOSTILE_TEXT | st.sampled_from(["admin", "ACME", "%", "_", "\\", "a" * 321]),
+    newest_first=st.none() | st.booleans(),
+)
+async def test_r19_audit_log_filters_take_any_text(world, kind, email, newest_first):
+    variables = {"id": world.acme_id, "kind": kind, "email": email, "newestFirst": newest_first}
+    # What the service receives: world.send turns U+0000 (refused at the boundary) into U+0001.
+    kind, email = (None if v is None else v.replace("\x00", "\x01") for v in (kind, email))
+
+    response = await world.send(AUDIT_LOG, variables, bearer=world.live["admin_session"])
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body
+    log = body["data"]["customer"]["auditLog"]
+    if kind is not None and kind not in set(AuditKind):
+        assert (log["__typename"], log["field"]) == ("InvalidInput", "kind"), log
+    elif email is not None and len(email.strip()) > MAX_EMAIL_LENGTH:
+        assert (log["__typename"], log["field"]) == ("InvalidInput", "email"), log
+    else:
+        assert log["__typename"] == "AuditLogConnection", log
+        events = [edge["node"] for edge in log["edges"]]
+        ids = [int(event["id"]) for event in events]
+        assert ids == sorted(ids, reverse=bool(newest_first))
+        assert all(event["kind"] == kind for event in events) if kind else True
+        # Every event found holds the text, lower-cased as addresses are stored, in a recorded address.
+        needle = (email or "").strip().lower()
+        assert all(needle in (e["actorEmail"] or "") or needle in (e["subjectEmail"] or "") for e in events)
     await world.unchanged()

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Browser, expect
 
-from ..flows import PASSWORD
+from ..flows import PASSWORD, Converted, enroll
 from ..graphql import GraphQLClient
-from ..mailbox import Mailbox, body
+from ..mailbox import Mailbox, body, invitation_token_in
 from .pages import Shots, Site, Visit
 
 
@@ -30,6 +30,18 @@ async def enforce(site: Site, customer: str, admin_email: str) -> None:
         await client.login_token(admin_email, PASSWORD)
         done = await client.run("UpdateCustomerSettings", customerId=customer, input={"enforceTwoFactor": True})
         assert done["updateCustomerSettings"]["__typename"] == "CustomerSettingsUpdated", done
+
+
+async def convert_by_choice(site: Site, mailbox: Mailbox, email: str, *, finish: bool) -> Converted | None:
+    """A password member converts of their own accord (R8) through the API: left PENDING, or finished with
+    an authenticator app (its secret and recovery codes in the answer)."""
+    async with httpx.AsyncClient(base_url=site.url, timeout=30) as http:
+        client = GraphQLClient(http)
+        await client.login_token(email, PASSWORD)
+        started = (await client.run("StartConversion", email=email))["startConversion"]
+        assert started["__typename"] == "ConversionRequested", started
+        token = invitation_token_in(await mailbox.next_to(email, "invitation"))
+        return await enroll(client, mailbox, token) if finish else None
 
 
 async def sign_in(tab: Visit, site: Site, email: str, password: str = PASSWORD) -> None:

@@ -70,8 +70,10 @@ function locale() {
 }
 
 // Values are kept raw on the elements and formatted at each render, so dates and waits follow the language.
+// A value {key: "..."} is that string, in the language of each render (a level's name inside a sentence).
 function formatValue(name, value) {
   if (value === null || value === undefined) return "";
+  if (typeof value === "object" && typeof value.key === "string") return t(value.key);
   if (name.endsWith("At")) {
     return new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeStyle: "short" }).format(new Date(value));
   }

@@ -1,8 +1,12 @@
 // /invitation#token=...: choose a method, prove it with a code, get recovery codes, signed in (R5).
+// A LINK_ACCOUNT invitation (R20: the address typed in a conversion has an account) or a JOIN_CUSTOMER one
+// (R19: an admin invited an existing account) says what accepting does instead, asks to sign in to the
+// account it names (the login page brings the user back here), and accepts (accept.js).
 //
 // The token is read from the fragment (which browsers never send to a server) and removed from the
 // address bar at once, so it is not left in the history, in bookmarks or on a shared screen.
 
+import { showAcceptance } from "./accept.js";
 import { run } from "./api.js";
 import { language, translate, useLanguage } from "./i18n.js";
 import { delivers, methodKey, methodName, prepareCodeInput } from "./methods.js";
@@ -43,6 +47,10 @@ async function load() {
   if (!data.invitation) return invalid("invitation.invalid.used");
   // The page speaks the account's language, as its email did (R13); the header's switch still changes it.
   if (data.invitation.locale && data.invitation.locale !== language()) await useLanguage(data.invitation.locale);
+  if (data.invitation.kind !== "ENROLL") {
+    await showAcceptance(data.invitation, state.token, invalid);
+    return;
+  }
   // The authenticator app first: it is the recommended method, the others are fallbacks.
   const methods = [...data.invitation.methods].sort(
     (a, b) => Number(b.channel === "authenticator_app") - Number(a.channel === "authenticator_app"),

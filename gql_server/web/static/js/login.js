@@ -7,20 +7,27 @@
 // /reset-password#token=... is this page too: a new password first (R13, R16), then the same steps,
 // since resetPassword answers what a login with the new password would (never skipping a factor). So is
 // /forgot-password, which asks for that link (R16).
+//
+// /login#invitation=<token>&email=<address> comes from a LINK_ACCOUNT or JOIN_CUSTOMER invitation (R19,
+// R20): the address is filled in, and a successful sign-in goes back to /invitation#token=<token> rather
+// than to /account. Like every token here, it is taken from the fragment and kept in memory only.
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
 import { delivers, methodKey, methodName, prepareCodeInput } from "./methods.js";
 import { busy, byId, element, explain, fill, invitationSentKey, quiet, say, showStep, startPage } from "./ui.js";
 
-function takeToken() {
-  const token = new URLSearchParams(window.location.hash.slice(1)).get("token");
+function takeFragment() {
+  const fragment = new URLSearchParams(window.location.hash.slice(1));
   if (window.location.hash) window.history.replaceState(null, "", window.location.pathname);
-  return token;
+  return fragment;
 }
 
-// Before anything else: the reset link's token leaves the address bar at once.
-const resetToken = window.location.pathname === "/reset-password" ? takeToken() : null;
+// Before anything else: the reset link's token, or the invitation to return to, leaves the address bar at once.
+const fragment = takeFragment();
+const resetToken = window.location.pathname === "/reset-password" ? fragment.get("token") : null;
+// R19, R20: /login#invitation=<token>&email=<address>, from an invitation that needs its account signed in.
+const invitation = window.location.pathname === "/login" ? fragment.get("invitation") : null;
 const state = { challenge: null, methods: [], method: null, ticket: null };
 
 function startOver(key = null) {
@@ -56,11 +63,17 @@ async function onPassword(event) {
   }
 }
 
+/** Where a successful sign-in leads: the invitation it was for, or the account page. */
+function signedIn() {
+  const invitationPage = `/invitation#${new URLSearchParams({ token: invitation ?? "" })}`;
+  window.location.assign(invitation ? invitationPage : "/account");
+}
+
 /** Go on from a LoginResult (of login or resetPassword); false when it is a failure to explain. */
 function follow(result, email) {
   switch (result.__typename) {
     case "LoginSuccess":
-      window.location.assign("/account");
+      signedIn();
       return true;
     case "SecondFactorRequired":
       showSecondFactor(result);
@@ -222,7 +235,7 @@ async function onCode(event) {
   if (!data) return;
   const result = data.verifySecondFactor;
   if (result.__typename === "LoginSuccess") {
-    window.location.assign("/account");
+    signedIn();
   } else if (result.__typename === "ChallengeExpired" || (result.__typename === "InvalidCode" && result.attemptsLeft === 0)) {
     // The challenge is used up: only a new password step helps.
     startOver(result.__typename === "ChallengeExpired" ? "login.error.ChallengeExpired" : "error.InvalidCode.none");
@@ -339,7 +352,10 @@ for (const button of document.querySelectorAll(".start-over")) button.addEventLi
 if (window.location.pathname === "/forgot-password") {
   showForgot();
 } else if (window.location.pathname !== "/reset-password") {
-  showStep("step-password", byId("email"));
+  // Signing in for an invitation: its address is the account to sign in to.
+  byId("login-for-invitation").hidden = invitation === null;
+  if (invitation) byId("email").value = fragment.get("email") ?? "";
+  showStep("step-password", byId(byId("email").value ? "password" : "email"));
 } else {
   translate(document.querySelector("title"), "reset.title");
   if (resetToken) showStep("step-reset", byId("reset-password"));

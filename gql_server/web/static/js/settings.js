@@ -2,6 +2,7 @@
 // a confirmation, the methods the customer's users may enroll (R1), and how many days a browser may
 // skip the second factor after "remember this browser" (R18).
 
+import { linkCustomerPages } from "./admin.js";
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
 import { methodName } from "./methods.js";
@@ -16,6 +17,7 @@ function stop(key) {
 }
 
 async function load() {
+  linkCustomerPages(customerId);
   const message = byId("page-message");
   let viewerData;
   try {
