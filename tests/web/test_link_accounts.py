@@ -92,3 +92,37 @@ async def test_r20_a_second_account_is_linked_into_the_first_from_its_own_sessio
     await tab.wait_for_path("/account")
     await expect(page.locator("#customers")).to_contain_text("Tiukka Oy")
     tab.assert_never_leaked(PASSWORD, link.split("token=")[1])
+
+
+async def test_r20_a_password_account_is_told_to_turn_on_two_factor_login_first(site, browser, shots, mailbox):
+    strict, relaxed = site.customer("Tarkka Oy"), site.customer("Leppoisa Oy")
+    strict_admin = "admin@tarkka.example"
+    site.user(strict, strict_admin, PASSWORD, "customer")
+    site.user(strict, "olli@tarkka.example", PASSWORD)
+    site.user(relaxed, "olli@leppoisa.example", PASSWORD)
+    await enforce(site, strict, strict_admin)
+    tab = await open_tab(browser, shots, PHONE)
+    page = tab.page
+    await sign_in(tab, site, "olli@tarkka.example")
+    await tab.step("step-conversion", "conversion")
+    await page.fill("#conversion-email", "olli@leppoisa.example")
+    await page.click("#conversion-form button[type=submit]")
+    await tab.step("step-check-email", "check-email")
+    message = await mailbox.next_to("olli@leppoisa.example", "link_account")
+    await page.goto(f"{site.url}/invitation#token={link_token_in(message, 'invitation')}")
+    await tab.step("step-accept", "sign-in-first")
+    await page.click("#accept-sign-in-button")
+    await tab.wait_for_path("/login")
+    await page.fill("#password", PASSWORD)
+    await page.keyboard.press("Enter")
+    await tab.wait_for_path("/invitation")
+
+    # The account signs in with a password alone: it has no second factor to link with (R14).
+    await page.click("#accept-submit")
+
+    await expect(page.locator("#accept-message")).to_contain_text("Turn on two-factor login on your account page")
+    await tab.step("step-accept", "convert-first")
+    async with httpx.AsyncClient(base_url=site.url, timeout=30) as http:
+        client = GraphQLClient(http)
+        # Nothing was linked: the converting account still signs in (to its pending conversion).
+        assert (await client.login("olli@tarkka.example", PASSWORD))["__typename"] == "ConversionPending"

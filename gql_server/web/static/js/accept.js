@@ -98,6 +98,10 @@ async function onAccept(event) {
       showSignedIn("accept.error.AuthenticationRequired");
       byId("accept-sign-in-button").focus();
       break;
+    case "ReauthenticationRequired":
+      // R14 with no methods: a password account has no second factor to link with; it converts first (R8).
+      say(message, "accept.link.convert.first", { email: state.invitation.email, expiresAt: state.invitation.expiresAt }, "error");
+      break;
     case "InvalidInput":
       // S32: the service says which customer would leave the account no method, and what would help.
       sayText(message, result.message);
