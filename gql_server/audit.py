@@ -11,6 +11,7 @@ import pluggy
 from gql_server.clock import utcnow
 from gql_server.models import AuditEvent, Customer, User
 from gql_server.plugins import call_each
+from gql_server.views import auth_event_view
 
 
 class AuditKind(StrEnum):
@@ -117,7 +118,7 @@ class Auditor:
             data=data or {},
         )
         # An observer's failure must never undo or block what was audited.
-        call_each(self._pm.hook.auth_event, event=event)
+        call_each(self._pm.hook.auth_event, event=auth_event_view(event))
         return event
 
     async def record_caused_by(

@@ -14,21 +14,20 @@ import sys
 import threading
 from typing import IO, Any
 
-from gql_server.hookspecs import hookimpl
-from gql_server.models import AuditEvent
+from gql_server.plugin_api import AuthEvent, hookimpl
 
 
-def event_record(event: AuditEvent) -> dict[str, Any]:
+def event_record(event: AuthEvent) -> dict[str, Any]:
     """The exported form of an audit event (never a secret: `data` holds none, S25)."""
-    actor_id = getattr(event, "actor_id", None)
+    actor = {"id": event.actor_id, "email": event.actor_email} if event.actor_id or event.actor_email else None
     return {
         "at": event.at.isoformat(),
         "kind": event.kind,
         "id": str(event.id),
-        "actor": {"id": str(actor_id), "email": event.actor_email} if actor_id or event.actor_email else None,
-        "subject": _id(getattr(event, "subject_id", None)),
-        "customer": _id(getattr(event, "customer_id", None)),
-        "data": event.data,
+        "actor": actor,
+        "subject": event.subject_id,
+        "customer": event.customer_id,
+        "data": dict(event.data),
     }
 
 
@@ -53,13 +52,9 @@ class JsonLinesAuditExporter:
             self._stream.close()
 
     @hookimpl
-    def auth_event(self, event: AuditEvent) -> None:
+    def auth_event(self, event: AuthEvent) -> None:
         """Append the event as one JSON line."""
         line = json.dumps(event_record(event), ensure_ascii=False, default=str)
         with self._lock:
             self._stream.write(line + "\n")
             self._stream.flush()
-
-
-def _id(value: object) -> str | None:
-    return None if value is None else str(value)

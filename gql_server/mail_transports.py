@@ -17,10 +17,10 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from gql_server.clock import utcnow
-from gql_server.hookspecs import hookimpl
 from gql_server.limits import SMTP_QUIT_SECONDS, SMTP_TIMEOUT_SECONDS
 from gql_server.mail import TEMPLATE_HEADER
 from gql_server.models import DevelopmentMailbox
+from gql_server.plugin_api import hookimpl
 
 log = logging.getLogger("gql_server.mail")
 

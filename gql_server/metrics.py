@@ -18,7 +18,7 @@ from typing import Any, Literal
 import pluggy
 from prometheus_client import Counter, Gauge, Histogram
 
-from gql_server.hookspecs import hookimpl
+from gql_server.plugin_api import hookimpl
 
 PREFIX = "gql_server"
 

@@ -12,6 +12,10 @@ There are two kinds of method:
   6-digit code, stores its digest, and asks the method to get it to the user.
 
 Lookup secrets (`recovery_code`) are the core's own: the plugin only makes and normalises codes.
+
+This is the one module of the core a plugin imports: the hook marker (`hookimpl`), the method protocols,
+the frozen views of users, customers, memberships and audited events that hooks receive (never a
+database row), and the helpers a method may use (`mask_email`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,82 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
+
+import pluggy
+
+from gql_server.emails import mask_email
+from gql_server.enums import ConversionState, LoginMethod, MembershipLevel
+
+# Mark a plugin's hook implementations: `@hookimpl def register_second_factors(register): ...`. Built-ins
+# use `@hookimpl(trylast=True)`, so that an installed package's implementation answers before theirs.
+hookimpl = pluggy.HookimplMarker("gql_server")
+
+__all__ = [
+    "Account",
+    "AuthEvent",
+    "CodeCheckingMethod",
+    "CodeDeliveringMethod",
+    "CodeDelivery",
+    "ConversionState",
+    "CustomerView",
+    "EnrollmentDraft",
+    "InvalidEnrollmentInput",
+    "LoginMethod",
+    "LookupSecretMethod",
+    "Mailer",
+    "MembershipLevel",
+    "MembershipView",
+    "PolicyRequirement",
+    "SecondFactorMethod",
+    "UserView",
+    "hookimpl",
+    "mask_email",
+]
+
+
+@dataclass(frozen=True)
+class UserView:
+    """A user as hooks see it (`policy_requirements`): what a policy may decide on, nothing to write."""
+
+    id: str
+    email: str
+    locale: str
+    login_method: LoginMethod
+    conversion: ConversionState
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """A customer as hooks see it. `allowed_methods` None: every installed method (R5)."""
+
+    id: str
+    name: str
+    enforce_two_factor: bool
+    allowed_methods: frozenset[str] | None
+
+
+@dataclass(frozen=True)
+class MembershipView:
+    """A user's place in a customer (accepted members only: an invitation to join is no membership)."""
+
+    customer_id: str
+    level: MembershipLevel
+
+
+@dataclass(frozen=True)
+class AuthEvent:
+    """An audited event as observers (`auth_event`) see it, after it was recorded. Times are UTC; the
+    addresses are those of the moment; `data` never holds a secret (S25)."""
+
+    id: int
+    kind: str
+    at: datetime
+    actor_id: str | None
+    actor_email: str | None
+    subject_id: str | None
+    subject_email: str | None
+    customer_id: str | None
+    data: Mapping[str, object]
 
 
 @runtime_checkable

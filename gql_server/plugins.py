@@ -53,13 +53,22 @@ def _entry_points() -> list[tuple[Distribution, EntryPoint]]:
     return [(d, ep) for d in distributions() for ep in d.entry_points if ep.group == ENTRY_POINT_GROUP]
 
 
+def call_order(hook: pluggy.HookCaller) -> list[HookImpl]:
+    """A hook's implementations in pluggy's own call order: `tryfirst` ones, then the others from the
+    last registered to the first, then `trylast` ones (the built-ins), so that an installed package's
+    implementation comes before the built-in one it may refine."""
+    # get_hookimpls() lists them in the reverse of the order pluggy calls them.
+    return list(reversed(hook.get_hookimpls()))
+
+
 def call_each(hook: pluggy.HookCaller, **kwargs: Any) -> list[Any]:
-    """Call every implementation of a hook, containing failures plugin by plugin; the non-None answers.
+    """Call every implementation of a hook in pluggy's call order (`call_order`), containing failures
+    plugin by plugin; the non-None answers, in that order.
 
     pluggy stops at the first exception; one plugin that breaks must not silence the others.
     """
     answers = []
-    for impl in hook.get_hookimpls():
+    for impl in call_order(hook):
         answer = call_each_impl(impl, hook.name, **kwargs)
         if answer is not None:
             answers.append(answer)
@@ -82,7 +91,7 @@ def registered_methods(pm: pluggy.PluginManager) -> list[tuple[str, SecondFactor
     Each plugin is asked on its own, so one that raises loses only its own methods.
     """
     found: list[tuple[str, SecondFactorMethod]] = []
-    for impl in pm.hook.register_second_factors.get_hookimpls():
+    for impl in call_order(pm.hook.register_second_factors):
 
         def register(method: SecondFactorMethod, plugin: str = impl.plugin_name) -> None:
             if not isinstance(method, SecondFactorMethod):

@@ -20,6 +20,7 @@ from gql_server.enums import Assurance, ConversionState, MembershipLevel, Requir
 from gql_server.models import Customer, EnrolledFactor, Membership, Session, User
 from gql_server.plugin_api import PolicyRequirement, SecondFactorMethod
 from gql_server.plugins import call_each
+from gql_server.views import customer_view, membership_view, user_view
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,13 @@ class Policy:
         self, user: User, customers: Sequence[Customer], memberships: Sequence[Membership]
     ) -> list[PolicyRequirement]:
         hook = self._pm.hook.policy_requirements
-        answers = call_each(hook, user=user, customers=customers, memberships=memberships, methods=self._methods)
+        answers = call_each(
+            hook,
+            user=user_view(user),
+            customers=[customer_view(c) for c in customers],
+            memberships=[membership_view(m) for m in memberships],
+            methods=self._methods,
+        )
         valid = [a for a in answers if isinstance(a, PolicyRequirement)]
         if len(valid) != len(answers):
             log.error("ignored policy_requirements answers that are not PolicyRequirement objects")

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gql_server.emails import mask_email
-from gql_server.hookspecs import hookimpl
 from gql_server.plugin_api import (
     Account,
     CodeDeliveringMethod,
@@ -17,6 +15,8 @@ from gql_server.plugin_api import (
     EnrollmentDraft,
     Mailer,
     SecondFactorMethod,
+    hookimpl,
+    mask_email,
 )
 
 
@@ -45,7 +45,7 @@ class EmailCodeMethod(CodeDeliveringMethod):
         return mask_email(address)
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def register_second_factors(register: Callable[[SecondFactorMethod], None]) -> None:
     """Offer email codes to the core, exactly as a third-party method would be offered."""
     register(EmailCodeMethod())

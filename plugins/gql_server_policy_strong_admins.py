@@ -13,19 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from gql_server.enums import MembershipLevel
-from gql_server.hookspecs import hookimpl
-from gql_server.models import Customer, Membership, User
-from gql_server.plugin_api import PolicyRequirement, SecondFactorMethod
+from gql_server.plugin_api import (
+    CustomerView,
+    MembershipLevel,
+    MembershipView,
+    PolicyRequirement,
+    SecondFactorMethod,
+    UserView,
+    hookimpl,
+)
 
 WEAK_CHANNELS = frozenset({"email"})
 
 
 @hookimpl
 def policy_requirements(
-    user: User,
-    customers: Sequence[Customer],
-    memberships: Sequence[Membership],
+    user: UserView,
+    customers: Sequence[CustomerView],
+    memberships: Sequence[MembershipView],
     methods: Mapping[str, SecondFactorMethod],
 ) -> PolicyRequirement | None:
     """Customer-level members may enroll only methods whose channel is not email."""

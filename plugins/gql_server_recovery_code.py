@@ -9,8 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from gql_server.hookspecs import hookimpl
-from gql_server.plugin_api import LookupSecretMethod, SecondFactorMethod
+from gql_server.plugin_api import LookupSecretMethod, SecondFactorMethod, hookimpl
 
 # Lower-case RFC 4648 base32: 5 bits a character, and no 0/1/8/9 to mistake for o/l/b/g.
 ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
@@ -50,7 +49,7 @@ def _new_code() -> str:
     return "-".join(raw[i : i + GROUP] for i in range(0, LENGTH, GROUP))
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def register_second_factors(register: Callable[[SecondFactorMethod], None]) -> None:
     """Offer recovery codes to the core, exactly as a third-party method would be offered."""
     register(RecoveryCodeMethod())

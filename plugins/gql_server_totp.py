@@ -15,8 +15,7 @@ from collections.abc import Callable, Mapping
 import pyotp
 import segno
 
-from gql_server.hookspecs import hookimpl
-from gql_server.plugin_api import Account, CodeCheckingMethod, EnrollmentDraft, SecondFactorMethod
+from gql_server.plugin_api import Account, CodeCheckingMethod, EnrollmentDraft, SecondFactorMethod, hookimpl
 
 # S9: 32 base32 characters are 160 bits, the HMAC-SHA-1 block size RFC 4226 recommends.
 SECRET_LENGTH = 32
@@ -78,7 +77,7 @@ def _qr_svg(uri: str) -> str:
     return buffer.getvalue().decode("utf-8")
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def register_second_factors(register: Callable[[SecondFactorMethod], None]) -> None:
     """Offer TOTP to the core, exactly as a third-party method would be offered."""
     register(TotpMethod())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,17 @@ from gql_server.plugins import collect_methods, create_plugin_manager
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 
 
-def test_every_hook_is_documented_under_its_own_heading():
-    headings = set(re.findall(r"^## (\w+)\(", DOCS.read_text(encoding="utf-8"), flags=re.M))
-    hooks = {name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "gql_server_spec")}
+def test_every_hook_is_documented_under_its_own_heading_with_its_arguments():
+    # Like datasette's: the names *and* the arguments of every hook, as the specs declare them.
+    headings = {
+        name: [a.strip() for a in arguments.split(",") if a.strip()]
+        for name, arguments in re.findall(r"^## (\w+)\(([^)]*)\)", DOCS.read_text(encoding="utf-8"), flags=re.M)
+    }
+    hooks = {
+        name: list(inspect.signature(getattr(hookspecs, name)).parameters)
+        for name in dir(hookspecs)
+        if hasattr(getattr(hookspecs, name), "gql_server_spec")
+    }
 
     assert hooks
     assert hooks == headings

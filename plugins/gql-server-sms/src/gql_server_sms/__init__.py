@@ -12,8 +12,7 @@ import logging
 import os
 from collections.abc import Callable
 
-from gql_server.hookspecs import hookimpl
-from gql_server.plugin_api import SecondFactorMethod
+from gql_server.plugin_api import SecondFactorMethod, hookimpl
 
 from gql_server_sms.messages import code_message
 from gql_server_sms.method import WEBHOOK_URL_VARIABLE, SmsMethod

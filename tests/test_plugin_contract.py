@@ -1,0 +1,144 @@
+"""The plugin contract (issue 16): plugins import nothing of the core but `gql_server.plugin_api`, hooks
+receive frozen views (never rows), and hooks run in pluggy's own call order with the built-ins last."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from gql_server import plugin_api
+from gql_server.plugin_api import CustomerView, MembershipView, PolicyRequirement, UserView, hookimpl
+from gql_server.plugins import call_each, call_order, collect_methods, create_plugin_manager, registered_methods
+
+from .flows import PASSWORD
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN_SOURCES = sorted((ROOT / "plugins").glob("*.py")) + sorted(
+    (ROOT / "plugins" / "gql-server-sms" / "src" / "gql_server_sms").glob("*.py")
+)
+
+
+def _core_imports(path: Path) -> set[str]:
+    """The modules of the core (`gql_server` and below) that a source file imports."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found |= {n for n in names if n == "gql_server" or n.startswith("gql_server.")}
+    return found
+
+
+@pytest.mark.parametrize("path", PLUGIN_SOURCES, ids=lambda p: p.name)
+def test_builtins_and_the_sms_package_import_only_the_plugin_api(path):
+    assert _core_imports(path) <= {"gql_server.plugin_api"}
+
+
+def test_the_scan_sees_what_it_should():
+    # The check above must be able to fail: a core module that imports models is found.
+    assert "gql_server.models" in _core_imports(ROOT / "gql_server" / "policy.py")
+    assert len(PLUGIN_SOURCES) >= 6
+
+
+def test_the_views_are_frozen():
+    for view in (UserView, CustomerView, MembershipView, plugin_api.AuthEvent):
+        assert dataclasses.is_dataclass(view) and view.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+class Pinned:
+    """A third-party method package registered after the built-ins."""
+
+    @hookimpl
+    def register_second_factors(self, register):
+        from .test_plugins import CarrierPigeon
+
+        register(CarrierPigeon())
+
+
+def test_hooks_run_in_pluggys_order_with_the_builtins_last():
+    pm = create_plugin_manager()
+    pm.register(Pinned(), name="pigeon")
+    try:
+        plugins = [impl.plugin_name for impl in call_order(pm.hook.register_second_factors)]
+        methods = [plugin for plugin, _ in registered_methods(pm)]
+
+        assert plugins[0] == "pigeon"
+        assert set(plugins[-3:]) == {"totp", "email_code", "recovery_code"}
+        assert methods == plugins
+        assert "pigeon" in collect_methods(pm)
+    finally:
+        pm.unregister(name="pigeon")
+
+
+class Recorder:
+    """Keeps what `policy_requirements` and `auth_event` were handed."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[object, ...]] = []
+        self.events: list[object] = []
+
+    @hookimpl
+    def policy_requirements(self, user, customers, memberships, methods):
+        self.seen.append((user, tuple(customers), tuple(memberships)))
+        return PolicyRequirement(reason="recorded")
+
+    @hookimpl
+    def auth_event(self, event):
+        self.events.append(event)
+
+
+@pytest.fixture
+def recorder(services):
+    plugin = Recorder()
+    services.plugins.register(plugin, name="recorder")
+    try:
+        yield plugin
+    finally:
+        services.plugins.unregister(name="recorder")
+
+
+async def test_hooks_receive_frozen_views_never_rows(client, recorder, make_customer, make_user):
+    # A customer that does not enforce: the policy asks the plugins whether two factors are needed.
+    open_customer = await make_customer("Open Oy")
+    olli = await make_user(open_customer, "olli@example.com", PASSWORD)
+
+    await client.login("olli@example.com", PASSWORD)
+
+    assert recorder.seen
+    user, customers, memberships = recorder.seen[0]
+    assert isinstance(user, UserView) and (user.id, user.email) == (str(olli.id), "olli@example.com")
+    assert [(type(c), c.name, c.enforce_two_factor) for c in customers] == [(CustomerView, "Open Oy", False)]
+    assert [(type(m), m.customer_id) for m in memberships] == [(MembershipView, str(open_customer.id))]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        user.email = "someone@else.example"  # type: ignore[misc]
+    assert recorder.events and all(isinstance(e, plugin_api.AuthEvent) for e in recorder.events)
+    login = next(e for e in recorder.events if e.kind == "login_succeeded")
+    assert (login.subject_email, login.subject_id) == ("olli@example.com", str(olli.id))
+
+
+def test_call_each_contains_a_failing_implementation():
+    class Broken:
+        @hookimpl
+        def policy_requirements(self, user, customers, memberships, methods):
+            raise RuntimeError("boom")
+
+    pm = create_plugin_manager()
+    pm.register(Broken(), name="broken")
+    pm.register(Recorder(), name="recorder")
+    view = UserView(
+        id="1",
+        email="a@b.example",
+        locale="en",
+        login_method=plugin_api.LoginMethod.PASSWORD,
+        conversion=plugin_api.ConversionState.NOT_STARTED,
+    )
+
+    answers = call_each(pm.hook.policy_requirements, user=view, customers=[], memberships=[], methods={})
+
+    assert [a.reason for a in answers] == ["recorded"]
