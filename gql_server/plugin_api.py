@@ -22,7 +22,7 @@ database row), and the helpers a method may use (`mask_email`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -42,6 +42,8 @@ __all__ = [
     "AuthEvent",
     "AuthenticatorKind",
     "Capabilities",
+    "ChallengeOptions",
+    "ChallengeResponseMethod",
     "CodeCheckingMethod",
     "CodeDeliveringMethod",
     "CodeDelivery",
@@ -211,6 +213,9 @@ class EnrollmentDraft:
     qr_code_svg: str | None = None
     # Where codes will go, masked for display (delivering methods).
     sent_to: str | None = None
+    # For the client of a challenge-response method (JSON: e.g. WebAuthn's creation options), shown as
+    # EnrollmentStarted.options; the client answers it with confirmEnrollment's `code` (JSON text).
+    options: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -271,6 +276,41 @@ class CodeDeliveringMethod(SecondFactorMethod, Protocol):
 
     async def send_code(self, delivery: CodeDelivery, mailer: Mailer) -> str:
         """Deliver `delivery.code`; return where it went, masked for display."""
+
+
+@dataclass(frozen=True)
+class ChallengeOptions:
+    """A challenge-response method's answer to one challenge: `options` for the client (JSON: e.g.
+    WebAuthn's request options, shown as SecondFactorChallenge.options) and `pending`, which the core keeps
+    with the challenge, encrypted, and hands back to `verify_response` (e.g. the random challenge)."""
+
+    options: Mapping[str, object]
+    pending: Mapping[str, str]
+
+
+@runtime_checkable
+class ChallengeResponseMethod(SecondFactorMethod, Protocol):
+    """A method whose client answers a challenge with a structured response instead of a typed code
+    (passkeys, security keys). The client asks for the challenge (beginSecondFactor, or beginEnrollment
+    when enrolling) and sends its response as JSON text where other methods send a code."""
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        """The draft's `state` holds what finishing needs (the registration challenge); its `options` go
+        to the client."""
+
+    async def finish_enrollment(self, state: Mapping[str, str], response: Mapping[str, object]) -> Verified | None:
+        """The client's registration response checked against the draft's state: `Verified(counter,
+        state)` with the new factor's state (required), or None when the response is not right."""
+
+    async def begin_challenge(self, states: Sequence[Mapping[str, str]]) -> ChallengeOptions:
+        """A challenge over the user's factors of this method (`states`, one per factor: e.g. WebAuthn's
+        allowed credentials)."""
+
+    async def verify_response(
+        self, state: Mapping[str, str], pending: Mapping[str, str], response: Mapping[str, object]
+    ) -> int | Verified | None:
+        """Whether `response` answers the pending challenge with the factor whose state is `state`: its
+        counter (a signature count) or Verified with the new state, or None."""
 
 
 @runtime_checkable

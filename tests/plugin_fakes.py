@@ -4,17 +4,32 @@
 never answers, "block" blocks its thread (as `time.sleep(30)` would: a synchronous call inside an
 `async def`) until a test sets UNBLOCK. `flakysms` delivers codes; MODE decides whether sending works,
 raises or hangs. `stepper` keeps a counter in its state (issue 16's Verified): the right code is the
-next number; "junk" answers a Verified with a state that is not text, "yes" answers True.
+next number; "junk" answers a Verified with a state that is not text, "yes" answers True. `echokey` is a
+challenge-response method like a security key: its client signs the challenge with the key's secret and a use
+count that must grow (as WebAuthn's signature counter); `sign` makes such a response.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gql_server.plugin_api import Account, CodeDelivery, EnrollmentDraft, Mailer, Verified, hookimpl
+from gql_server.plugin_api import (
+    Account,
+    AuthenticatorKind,
+    Capabilities,
+    ChallengeOptions,
+    CodeDelivery,
+    EnrollmentDraft,
+    Mailer,
+    Verified,
+    hookimpl,
+)
 
 MODE = {"send": "ok"}
 SENT: list[str] = []
@@ -105,6 +120,50 @@ class Plain:
         return int(code) if code.isdigit() and code.startswith("2") else None
 
 
+def sign(secret: str, challenge: str, count: int) -> str:
+    """An echokey response's signature: what the key computes over the challenge and its use count."""
+    return hmac.new(secret.encode(), f"{challenge}:{count}".encode(), hashlib.sha256).hexdigest()
+
+
+class EchoKey:
+    """A challenge-response method (a toy security key): no code is typed, a response answers a challenge."""
+
+    id = "echokey"
+    display_name = "Echo key"
+    channel = "security_key"
+    phishing_resistant = True
+    enrollable = True
+    capabilities = Capabilities(
+        kind=AuthenticatorKind.POSSESSION, phishing_resistant=True, hardware_bound=True, browser_api="echo"
+    )
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        secret, challenge = secrets.token_hex(16), secrets.token_hex(8)
+        # The toy key's secret travels to the client (a real key makes its own and sends a public key).
+        return EnrollmentDraft(
+            state={"secret": secret, "challenge": challenge}, options={"challenge": challenge, "secret": secret}
+        )
+
+    async def finish_enrollment(self, state: Mapping[str, str], response: Mapping[str, object]) -> Verified | None:
+        if response.get("signature") != sign(state["secret"], state["challenge"], 0):
+            return None
+        return Verified(0, {"secret": state["secret"]})
+
+    async def begin_challenge(self, states: Any) -> ChallengeOptions:
+        challenge = secrets.token_hex(8)
+        return ChallengeOptions(options={"challenge": challenge, "keys": len(states)}, pending={"challenge": challenge})
+
+    async def verify_response(
+        self, state: Mapping[str, str], pending: Mapping[str, str], response: Mapping[str, object]
+    ) -> Verified | None:
+        count = response.get("count")
+        if not isinstance(count, int) or isinstance(count, bool):
+            return None
+        if response.get("signature") != sign(state["secret"], pending["challenge"], count):
+            return None
+        return Verified(count, {"secret": state["secret"]})
+
+
 # Where Plain's calls ran (never the service's own thread).
 PLAIN_THREADS: list[str] = []
 
@@ -115,3 +174,4 @@ def register_second_factors(register: Callable[[Any], None]) -> None:
     register(FlakySms())
     register(Stepper())
     register(Plain())
+    register(EchoKey())

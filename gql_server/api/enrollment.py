@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from gql_server.api.errors import (
     ChallengeExpired,
@@ -32,6 +33,12 @@ class EnrollmentStarted:
     provisioning_uri: str | None
     qr_code_svg: str | None
     sent_to: str | None
+    options: JSON | None = strawberry.field(
+        description=(
+            "For challenge-response methods (passkeys): what the client answers; send its response as JSON "
+            "text in confirmEnrollment's (or confirmFactor's) `code`."
+        )
+    )
 
 
 # ReauthenticationRequired is addFactor's (R14): an invitation's beginEnrollment never answers it.

@@ -11,7 +11,7 @@ import strawberry
 
 from gql_server.api import outcomes
 from gql_server.api.account import ChangePasswordResult, ConfirmEmailChangeResult, RequestEmailChangeResult
-from gql_server.api.codes import SendLoginCodeResult
+from gql_server.api.codes import BeginSecondFactorResult, SendLoginCodeResult
 from gql_server.api.context import Info
 from gql_server.api.conversion import RequestConversionResult
 from gql_server.api.customer_settings import CustomerSettingsInput, UpdateCustomerSettingsResult
@@ -49,6 +49,14 @@ async def login(info: Info, email: str, password: str) -> LoginResult:
         email, password, ip=context.client_ip, user_agent=context.user_agent, device=context.device_token
     )
     return outcomes.LOGIN(outcome, info)
+
+
+async def begin_second_factor(info: Info, challenge: str, method: str) -> BeginSecondFactorResult:
+    """For challenge-response methods (passkeys): the options the client answers (then verifySecondFactor
+    with its response as JSON text in `code`)."""
+    services = info.context.services
+    outcome = await services.second_factor.begin_second_factor(challenge, method, ip=info.context.client_ip)
+    return outcomes.BEGIN_SECOND_FACTOR(outcome, info)
 
 
 async def verify_second_factor(
@@ -211,6 +219,13 @@ async def send_reauthentication_code(info: Info, method: str) -> SendLoginCodeRe
     session = await info.context.session()
     outcome = await info.context.services.step_up.send_code(session, method, ip=info.context.client_ip)
     return outcomes.SEND_LOGIN_CODE(outcome, info)
+
+
+async def begin_reauthentication(info: Info, method: str) -> BeginSecondFactorResult:
+    """R14 for challenge-response methods (passkeys): the options the client answers for reauthenticate."""
+    session = await info.context.session()
+    outcome = await info.context.services.step_up.begin_challenge(session, method, ip=info.context.client_ip)
+    return outcomes.BEGIN_SECOND_FACTOR(outcome, info)
 
 
 async def regenerate_recovery_codes(info: Info) -> RegenerateRecoveryCodesResult:

@@ -13,7 +13,9 @@ mutation's union, and one `translation` in `REGISTRY` below.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+from strawberry.scalars import JSON
 
 from gql_server.api import (
     account,
@@ -67,6 +69,7 @@ def _enrollment_started(outcome: results.EnrollmentStarted, _: Info) -> enrollme
         provisioning_uri=outcome.provisioning_uri,
         qr_code_svg=outcome.qr_code_svg,
         sent_to=outcome.sent_to,
+        options=cast(JSON, outcome.options),
     )
 
 
@@ -125,6 +128,11 @@ REGISTRY = Registry(
             ),
         ),
         translation(results.EnrollmentStarted, enrollment.EnrollmentStarted, _enrollment_started),
+        translation(
+            results.SecondFactorChallenge,
+            codes.SecondFactorChallenge,
+            lambda o, _: codes.SecondFactorChallenge(options=cast(JSON, o.options), expires_at=o.expires_at),
+        ),
         translation(results.EnrollmentCompleted, enrollment.EnrollmentCompleted, _enrollment_completed),
         translation(
             results.CodeSent,
@@ -258,6 +266,9 @@ LOGIN: Answers[results.LoginResult, login.LoginResult] = Answers(REGISTRY, login
 SEND_LOGIN_CODE: Answers[results.SendLoginCodeResult, codes.SendLoginCodeResult] = Answers(
     REGISTRY, codes.SendLoginCodeResult, results.SendLoginCodeResult
 )
+BEGIN_SECOND_FACTOR: Answers[results.BeginSecondFactorResult, codes.BeginSecondFactorResult] = Answers(
+    REGISTRY, codes.BeginSecondFactorResult, results.BeginSecondFactorResult
+)
 REQUEST_CONVERSION: Answers[results.RequestConversionResult, conversion.RequestConversionResult] = Answers(
     REGISTRY, conversion.RequestConversionResult, results.RequestConversionResult
 )
@@ -322,6 +333,7 @@ ACCEPT_INVITATION: Answers[results.AcceptInvitationResult, members.AcceptInvitat
 ANSWERS: tuple[Answers[Any, Any], ...] = (
     LOGIN,
     SEND_LOGIN_CODE,
+    BEGIN_SECOND_FACTOR,
     REQUEST_CONVERSION,
     BEGIN_ENROLLMENT,
     CONFIRM_ENROLLMENT,

@@ -93,6 +93,13 @@ class Mutation:
         resolver=mutations.send_login_code,
         description="For methods that deliver a code (email_code, sms, ...): send one for this challenge.",
     )
+    begin_second_factor: codes_api.BeginSecondFactorResult = strawberry.mutation(
+        resolver=mutations.begin_second_factor,
+        description=(
+            "For challenge-response methods (passkeys, security keys): the options the client answers; send "
+            "its response as JSON text in verifySecondFactor's `code`. A new one replaces the last."
+        ),
+    )
     verify_second_factor: login_api.LoginResult = strawberry.mutation(
         resolver=mutations.verify_second_factor,
         description="R18: with rememberDevice the browser gets a device cookie that skips the second factor later.",
@@ -152,6 +159,13 @@ class Mutation:
     send_reauthentication_code: codes_api.SendLoginCodeResult = strawberry.mutation(
         resolver=mutations.send_reauthentication_code,
         description="R14: for methods that deliver a code: send one for reauthenticate.",
+    )
+    begin_reauthentication: codes_api.BeginSecondFactorResult = strawberry.mutation(
+        resolver=mutations.begin_reauthentication,
+        description=(
+            "R14 for challenge-response methods (passkeys): the options the client answers; send its response "
+            "as JSON text in reauthenticate's `code`."
+        ),
     )
     regenerate_recovery_codes: my_factors_api.RegenerateRecoveryCodesResult = strawberry.mutation(
         resolver=mutations.regenerate_recovery_codes,

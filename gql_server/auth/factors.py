@@ -8,9 +8,10 @@ never inside a database transaction or under a row lock (S36): a slow plugin del
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -26,6 +27,8 @@ from gql_server.limits import CODE_DIGITS, CODE_LIFETIME
 from gql_server.models import EnrolledFactor, OneTimeCode, RecoveryCode, Token, User
 from gql_server.plugin_api import (
     Account,
+    ChallengeOptions,
+    ChallengeResponseMethod,
     CodeCheckingMethod,
     CodeDeliveringMethod,
     CodeDelivery,
@@ -72,7 +75,7 @@ class FactorCore:
     async def begin(self, method: SecondFactorMethod, account: Account) -> EnrollmentDraft | InvalidInput | None:
         """Ask the plugin for a new factor's state; InvalidInput for unusable input, None when the plugin
         cannot (contained, logged)."""
-        if not isinstance(method, CodeCheckingMethod | CodeDeliveringMethod):
+        if not isinstance(method, CodeCheckingMethod | CodeDeliveringMethod | ChallengeResponseMethod):
             return None
         try:
             return await self._runner.call(lambda: method.begin_enrollment(account))
@@ -174,6 +177,63 @@ class FactorCore:
             metrics.plugin_failed(method.id, "verify")
         return verified
 
+    async def begin_challenge(
+        self, method: ChallengeResponseMethod, states: Sequence[Mapping[str, str]]
+    ) -> ChallengeOptions | None:
+        """The plugin's challenge over the user's factors of this method; None when it fails or answers
+        anything but ChallengeOptions with text-to-text `pending` (contained, logged)."""
+        try:
+            answer = await self._runner.call(lambda: method.begin_challenge(states))
+        except Exception:
+            log.exception("method %s failed to begin a challenge", method.id)
+            metrics.plugin_failed(method.id, "begin_challenge")
+            return None
+        if not isinstance(answer, ChallengeOptions) or not _text_map(answer.pending):
+            log.error("method %s answered begin_challenge with %s", method.id, type(answer))
+            metrics.plugin_failed(method.id, "begin_challenge")
+            return None
+        return answer
+
+    async def check_response(
+        self,
+        method: ChallengeResponseMethod,
+        state: Mapping[str, str],
+        pending: Mapping[str, str],
+        response: Mapping[str, object],
+    ) -> Verified | None:
+        """The plugin's verdict on a structured response; a plugin that raises, or answers anything but a
+        counter or a well-formed Verified, never counts as a valid response."""
+        try:
+            answer = await self._runner.call(lambda: method.verify_response(state, pending, response))
+        except Exception:
+            log.exception("method %s failed to verify a response", method.id)
+            metrics.plugin_failed(method.id, "verify_response")
+            return None
+        verified = _verified(answer)
+        if verified is None and answer is not None:
+            log.error("method %s answered verify_response with %s", method.id, type(answer))
+            metrics.plugin_failed(method.id, "verify_response")
+        return verified
+
+    async def finish_enrollment(
+        self, method: ChallengeResponseMethod, state: Mapping[str, str], response: Mapping[str, object]
+    ) -> Verified | None:
+        """The plugin's verdict on a registration response: Verified with the new factor's state, or None
+        (a failure, or an answer without a state, never enrolls anything)."""
+        try:
+            answer = await self._runner.call(lambda: method.finish_enrollment(state, response))
+        except Exception:
+            log.exception("method %s failed to finish an enrollment", method.id)
+            metrics.plugin_failed(method.id, "finish_enrollment")
+            return None
+        verified = _verified(answer)
+        if verified is None or verified.state is None:
+            if answer is not None:
+                log.error("method %s answered finish_enrollment with %s", method.id, type(answer))
+                metrics.plugin_failed(method.id, "finish_enrollment")
+            return None
+        return verified
+
     async def accept_counter(self, factor: EnrolledFactor, verified: Verified) -> bool:
         """S8: accept a code's counter once, and store the method's new state with it. Anything at or
         before the last accepted counter is a replay; of parallel uses of one factor exactly one wins (one
@@ -230,6 +290,22 @@ def _verified(answer: object) -> Verified | None:
         return None
     if state is None:
         return Verified(counter)
-    if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in state.items()):
+    if not _text_map(state):
         return None
+    assert isinstance(state, Mapping)
     return Verified(counter, dict(state))
+
+
+def _text_map(value: object) -> bool:
+    """Whether `value` maps text to text, as every state the core stores."""
+    return isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+def parse_response(code: str) -> dict[str, object] | None:
+    """A challenge-response method's answer, sent as JSON text where other methods send a code: a JSON
+    object, or None for anything else (which is then a wrong answer, never an error)."""
+    try:
+        value = json.loads(code)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
-from gql_server.auth.factors import FactorCore
+from gql_server.auth.factors import FactorCore, parse_response
 from gql_server.auth.hourly import hourly_limit_reached
 from gql_server.auth.results import (
     BeginEnrollmentResult,
@@ -27,7 +27,13 @@ from gql_server.clock import utcnow
 from gql_server.enums import TokenPurpose
 from gql_server.limits import ENROLLMENT_ATTEMPTS, ENROLLMENT_LIFETIME, ENROLLMENTS_PER_HOUR
 from gql_server.models import EnrolledFactor, Token, User
-from gql_server.plugin_api import Account, CodeCheckingMethod, CodeDeliveringMethod, SecondFactorMethod
+from gql_server.plugin_api import (
+    Account,
+    ChallengeResponseMethod,
+    CodeCheckingMethod,
+    CodeDeliveringMethod,
+    SecondFactorMethod,
+)
 from gql_server.policy import Policy
 from gql_server.tokens import find_token, issue_token, reserve_attempt
 
@@ -101,6 +107,7 @@ class NewFactors:
             provisioning_uri=draft.provisioning_uri,
             qr_code_svg=draft.qr_code_svg,
             sent_to=sent_to,
+            options=None if draft.options is None else dict(draft.options),
         )
 
     def method_of(self, enrollment: Token) -> SecondFactorMethod | None:
@@ -124,6 +131,13 @@ class NewFactors:
                 counter = verified.counter
                 # A method whose state changes with each use starts the factor from the state after it.
                 state = dict(verified.state) if verified.state is not None else state
+        elif isinstance(method, ChallengeResponseMethod):
+            # The client's registration response, as JSON text where other methods send a code.
+            response = parse_response(code)
+            finished = None if response is None else await self._core.finish_enrollment(method, state, response)
+            ok = finished is not None and finished.state is not None
+            if finished is not None and finished.state is not None:
+                counter, state = finished.counter, dict(finished.state)
         elif isinstance(method, CodeDeliveringMethod):
             ok = await self._core.check_sent_code(enrollment, method.id, code)
         else:

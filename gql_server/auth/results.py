@@ -187,6 +187,8 @@ class EnrollmentStarted:
     provisioning_uri: str | None = None
     qr_code_svg: str | None = None
     sent_to: str | None = None
+    # A challenge-response method's options for the client (JSON), answered as confirm's `code`.
+    options: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,14 @@ class LastFactor:
 
 
 @dataclass(frozen=True)
+class SecondFactorChallenge:
+    """A challenge-response method's options for the client (JSON), answered as `code` (JSON text)."""
+
+    options: dict[str, object]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class LastAdministrator:
     """R19: the change would leave the customer without a CUSTOMER-level member."""
 
@@ -353,6 +363,7 @@ ConfirmEnrollmentResult = (
     | InvalidCredentials
 )
 SendLoginCodeResult = CodeSent | ChallengeExpired | MethodNotAvailable | TooManyAttempts
+BeginSecondFactorResult = SecondFactorChallenge | ChallengeExpired | MethodNotAvailable | TooManyAttempts
 ReportUnrecognizedChangeResult = ChangeReported | ChallengeExpired
 UpdateProfileResult = ProfileUpdated | InvalidInput | AuthenticationRequired
 RequestPasswordResetResult = PasswordResetRequested | InvalidInput | TooManyAttempts

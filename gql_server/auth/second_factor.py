@@ -16,15 +16,17 @@ from tortoise.transactions import in_transaction
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
 from gql_server.auth.devices import RememberedDevices
-from gql_server.auth.factors import RECOVERY_METHOD, FactorCore
+from gql_server.auth.factors import RECOVERY_METHOD, FactorCore, parse_response
 from gql_server.auth.lockout import Attempt, Failure, Refusal
 from gql_server.auth.results import (
+    BeginSecondFactorResult,
     ChallengeExpired,
     CodeSent,
     InvalidCode,
     LoginResult,
     LoginSuccess,
     MethodNotAvailable,
+    SecondFactorChallenge,
     SecondFactorRequired,
     SendLoginCodeResult,
     TooManyAttempts,
@@ -40,7 +42,13 @@ from gql_server.limits import (
 )
 from gql_server.models import EnrolledFactor, Token, User
 from gql_server.outbox import Outbox, Queued
-from gql_server.plugin_api import CodeCheckingMethod, CodeDeliveringMethod, SecondFactorMethod, Verified
+from gql_server.plugin_api import (
+    ChallengeResponseMethod,
+    CodeCheckingMethod,
+    CodeDeliveringMethod,
+    SecondFactorMethod,
+    Verified,
+)
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import SessionPolicy, create_session
 from gql_server.tokens import attempts_used, find_token, issue_token, spend_attempt, use_token
@@ -57,6 +65,9 @@ log = logging.getLogger(__name__)
 # with no recovery code left needs the operator's reset-factors. The one rule; a challenge's token data
 # records the channels it leaves out, and what it lists, sends and accepts follows that record.
 MAILBOX_CHANNELS: tuple[str, ...] = ("email",)
+# The key, in a login challenge's (or a step-up token's) data, of the challenges begun for challenge-response
+# methods: method id -> the method's pending part, encrypted.
+PENDING = "pending"
 # The key, in a login challenge's token data, of the channels that challenge does not accept.
 EXCLUDED_CHANNELS = "excluded_channels"
 # The key, in the data of the PASSWORD_RESET token a reset used, saying that the password it set has not been
@@ -189,6 +200,48 @@ class SecondFactorService:
         await self._audit.record(AuditKind.LOGIN_CODE_SENT, subject=challenge.user, data={"method": method_id})
         return CodeSent(sent_to=sent.sent_to, expires_at=sent.expires_at)
 
+    async def begin_second_factor(
+        self, raw_challenge: str, method_id: str, *, ip: str | None = None
+    ) -> BeginSecondFactorResult:
+        """For challenge-response methods (passkeys): the options the client answers with its response,
+        sent as `code` to verifySecondFactor. A new challenge replaces the previous one of this method."""
+        retry_after = await self._rate.hit(Action.SEND_LOGIN_CODE, ip)
+        if retry_after is not None:
+            return TooManyAttempts(retry_after_seconds=retry_after)
+        challenge = await find_token(raw_challenge, TokenPurpose.LOGIN_CHALLENGE)
+        if challenge is None or challenge.attempts >= CHALLENGE_ATTEMPTS:
+            return ChallengeExpired()
+        if lockout.streak_capped(challenge.user):
+            return MethodNotAvailable(recovery_only=True)
+        method = self._core.methods.get(method_id)
+        if not isinstance(method, ChallengeResponseMethod) or method.channel in excluded_channels(challenge):
+            return MethodNotAvailable()
+        return await self.challenge_options(challenge, challenge.user, method)
+
+    async def challenge_options(
+        self, token: Token, user: User, method: ChallengeResponseMethod
+    ) -> SecondFactorChallenge | MethodNotAvailable:
+        """A challenge over the user's factors of `method`, its pending part kept with `token` (a login
+        challenge or a step-up token), encrypted; MethodNotAvailable without such a factor."""
+        factors = await EnrolledFactor.filter(user_id=user.id, method=method.id).order_by("created_at")
+        if not factors:
+            return MethodNotAvailable()
+        states = [self._core.keyring.decrypt_state(f.state_encrypted) for f in factors]
+        begun = await self._core.begin_challenge(method, states)
+        if begun is None:
+            return MethodNotAvailable()
+        pending = dict(token.data.get(PENDING) or {})  # type: ignore[call-overload]
+        pending[method.id] = self._core.keyring.encrypt_state(begun.pending)
+        token.data = {**token.data, PENDING: pending}
+        await Token.filter(id=token.id).update(data=token.data)
+        return SecondFactorChallenge(options=dict(begun.options), expires_at=token.expires_at)
+
+    def _pending(self, token: Token, method_id: str) -> dict[str, str] | None:
+        """The pending part of the last challenge begun for `method_id` on `token`, if any."""
+        pending = token.data.get(PENDING)
+        stored = pending.get(method_id) if isinstance(pending, dict) else None
+        return self._core.keyring.decrypt_state(stored) if isinstance(stored, str) else None
+
     async def verify(
         self,
         raw_challenge: str,
@@ -275,16 +328,28 @@ class SecondFactorService:
                 ok = await self._core.check_sent_code(challenge, method_id, code)
                 await self._end_challenge_if(ok, challenge)
             return Verdict(ok=ok, factor=factors[0] if ok and factors else None)
-        if not isinstance(method, CodeCheckingMethod):
-            return Verdict(ok=False)
         # The plugin first, outside any transaction: a slow or hanging verify holds no lock and delays no
         # one else's request, on SQLite's single connection either (S37).
         matched: list[tuple[EnrolledFactor, Verified]] = []
-        for factor in factors:
-            state = self._core.keyring.decrypt_state(factor.state_encrypted)
-            verified = await self._core.check_with_plugin(method, state, code)
-            if verified is not None:
-                matched.append((factor, verified))
+        if isinstance(method, ChallengeResponseMethod):
+            response = parse_response(code)
+            pending = self._pending(challenge, method_id)
+            if response is None or pending is None:
+                # Not a JSON object, or no challenge was begun for this method: a wrong answer.
+                return Verdict(ok=False)
+            for factor in factors:
+                state = self._core.keyring.decrypt_state(factor.state_encrypted)
+                answered = await self._core.check_response(method, state, pending, response)
+                if answered is not None:
+                    matched.append((factor, answered))
+        elif isinstance(method, CodeCheckingMethod):
+            for factor in factors:
+                state = self._core.keyring.decrypt_state(factor.state_encrypted)
+                verified = await self._core.check_with_plugin(method, state, code)
+                if verified is not None:
+                    matched.append((factor, verified))
+        else:
+            return Verdict(ok=False)
         async with in_transaction():
             for factor, verified in matched:
                 if await self._core.accept_counter(factor, verified):

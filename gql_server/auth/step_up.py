@@ -26,6 +26,7 @@ from gql_server.auth.factors import RECOVERY_METHOD, FactorCore
 from gql_server.auth.lockout import Attempt, Refusal
 from gql_server.auth.results import (
     AuthenticationRequired,
+    BeginSecondFactorResult,
     ChallengeExpired,
     CodeSent,
     InvalidCode,
@@ -48,7 +49,7 @@ from gql_server.limits import (
 )
 from gql_server.models import EnrolledFactor, Session, Token, User
 from gql_server.outbox import Outbox
-from gql_server.plugin_api import CodeDeliveringMethod
+from gql_server.plugin_api import ChallengeResponseMethod, CodeDeliveringMethod
 from gql_server.policy import Policy
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import end_session
@@ -140,6 +141,26 @@ class StepUpService:
             AuditKind.LOGIN_CODE_SENT, subject=user, data={"method": method_id, "step_up": True, "ip": ip}
         )
         return CodeSent(sent_to=sent.sent_to, expires_at=sent.expires_at)
+
+    async def begin_challenge(
+        self, session: Session | None, method_id: str, *, ip: str | None = None
+    ) -> BeginSecondFactorResult:
+        """For challenge-response methods (passkeys): the options the client answers for reauthenticate (its
+        response as JSON text in `code`), kept with the session's step-up token."""
+        retry_after = await self._rate.hit(Action.SEND_REAUTHENTICATION_CODE, ip)
+        if retry_after is not None:
+            return TooManyAttempts(retry_after_seconds=retry_after)
+        user = await acting_user(session, self._policy)
+        if session is None or user is None or not is_two_factor(user):
+            # As sendReauthenticationCode: there is no step-up to begin (this union has no AuthenticationRequired).
+            return ChallengeExpired()
+        if lockout.streak_capped(user):
+            return MethodNotAvailable(recovery_only=True)
+        method = self._core.methods.get(method_id)
+        if not isinstance(method, ChallengeResponseMethod):
+            return MethodNotAvailable()
+        token = await self._step_up_token(session, user)
+        return await self._second_factor.challenge_options(token, user, method)
 
     async def reauthenticate(
         self, session: Session | None, method_id: str, code: str, *, ip: str | None = None

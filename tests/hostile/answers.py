@@ -68,6 +68,7 @@ def mutation(field: str, arguments: dict[str, str], selection: str = "__typename
 
 LOGIN = mutation("login", {"email": "String!", "password": "String!"})
 SEND_LOGIN_CODE = mutation("sendLoginCode", {"challenge": "String!", "method": "String!"})
+BEGIN_SECOND_FACTOR = mutation("beginSecondFactor", {"challenge": "String!", "method": "String!"})
 VERIFY = mutation(
     "verifySecondFactor",
     {"challenge": "String!", "method": "String!", "code": "String!", "rememberDevice": "Boolean"},
@@ -120,6 +121,7 @@ REAUTHENTICATE = mutation(
     "__typename ... on Error { message } ... on InvalidCode { attemptsLeft }",
 )
 SEND_REAUTHENTICATION_CODE = mutation("sendReauthenticationCode", {"method": "String!"})
+BEGIN_REAUTHENTICATION = mutation("beginReauthentication", {"method": "String!"})
 REGENERATE_RECOVERY_CODES = "mutation Hostile { regenerateRecoveryCodes { __typename ... on Error { message } } }"
 CHANGE_PASSWORD = mutation(
     "changePassword",

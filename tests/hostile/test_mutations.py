@@ -29,6 +29,8 @@ from .answers import (
     ACCEPT_INVITATION,
     ADD_FACTOR,
     BEGIN_ENROLLMENT,
+    BEGIN_REAUTHENTICATION,
+    BEGIN_SECOND_FACTOR,
     CHANGE_PASSWORD,
     CONFIRM_EMAIL_CHANGE,
     CONFIRM_ENROLLMENT,
@@ -119,6 +121,19 @@ async def test_send_login_code(world, challenge, method):
     result = typed(await world.send(SEND_LOGIN_CODE, variables), "sendLoginCode", members("sendLoginCode"))
 
     # Kim's challenge is live, but Kim has no method that delivers codes.
+    assert result["__typename"] == ("MethodNotAvailable" if isinstance(challenge, Live) else "ChallengeExpired")
+    await world.unchanged()
+
+
+@HOSTILE
+@given(challenge=either(st.just(Live("challenge")), tokens(*ALL_TOKENS)), method=METHODS)
+async def test_begin_second_factor(world, challenge, method):
+    # No method of the world answers challenges (passkeys): a live challenge gets MethodNotAvailable, and
+    # nothing is kept with it; anything else is no challenge.
+    variables = {"challenge": world.token(challenge), "method": method}
+
+    result = typed(await world.send(BEGIN_SECOND_FACTOR, variables), "beginSecondFactor", members("beginSecondFactor"))
+
     assert result["__typename"] == ("MethodNotAvailable" if isinstance(challenge, Live) else "ChallengeExpired")
     await world.unchanged()
 
@@ -668,6 +683,23 @@ async def test_reauthenticate(world, session, method, code):
     else:
         assert result["__typename"] == "MethodNotAvailable"
     await _reset_step_up(world)
+    await world.unchanged()
+
+
+@HOSTILE
+@given(session=st.sampled_from([None, *SESSIONS]) | mangled(*SESSIONS), method=METHODS)
+async def test_begin_reauthentication(world, session, method):
+    # R14: only a two-factor session's own challenge-response method gets a challenge; the world has none.
+    bearer = world.token(session, header=True) if isinstance(session, Mangled) else world.live.get(session or "")
+
+    result = typed(
+        await world.send(BEGIN_REAUTHENTICATION, {"method": method}, bearer=bearer),
+        "beginReauthentication",
+        {"ChallengeExpired", "MethodNotAvailable"},
+    )
+
+    if session != "admin_session":
+        assert result["__typename"] == "ChallengeExpired"
     await world.unchanged()
 
 
