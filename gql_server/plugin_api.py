@@ -7,7 +7,9 @@ expiry (S10), tokens, transactions, encryption of state at rest (S23) and the au
 There are two kinds of method:
 
 - a **code-checking** method (TOTP, hardware tokens) keeps a secret in its `state` and answers
-  `verify(state, code)` with the counter of the matched code (for TOTP the time step) or None;
+  `verify(state, code)` with the counter of the matched code (for TOTP the time step) or None, or with
+  `Verified(counter, state)` when its state changes with each use (an HOTP counter, a signature count):
+  the core stores the new state with the replay guard, in one conditional update;
 - a **code-delivering** method (email, SMS) has `send_code(delivery, mailer)`: the core makes a
   6-digit code, stores its digest, and asks the method to get it to the user.
 
@@ -52,6 +54,7 @@ __all__ = [
     "PolicyRequirement",
     "SecondFactorMethod",
     "UserView",
+    "Verified",
     "hookimpl",
     "mask_email",
 ]
@@ -169,6 +172,21 @@ class CodeDelivery:
     account_email: str | None = None
 
 
+@dataclass(frozen=True)
+class Verified:
+    """What `verify` answers for a right code when the method's state changes with each use.
+
+    `counter` is the matched code's counter, as a bare int answer would be (the replay guard, S8, refuses
+    it again and anything before it); `state`, when given, replaces the factor's state. The core stores
+    both in the same conditional update that accepts the counter: the new state is written only with an
+    accepted code, exactly once, even when two requests use codes of one factor at once. No method needs
+    a table of its own for this (an HOTP counter, a WebAuthn signature count).
+    """
+
+    counter: int
+    state: Mapping[str, str] | None = None
+
+
 class Mailer(Protocol):
     """The core's mail service, handed to methods that deliver codes by email."""
 
@@ -183,8 +201,9 @@ class CodeCheckingMethod(SecondFactorMethod, Protocol):
     async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
         """Make the factor's state (e.g. a new secret) and what the user needs to set it up."""
 
-    async def verify(self, state: Mapping[str, str], code: str) -> int | None:
-        """The counter of the matched code (TOTP: its time step), or None when the code is wrong."""
+    async def verify(self, state: Mapping[str, str], code: str) -> int | Verified | None:
+        """The counter of the matched code (TOTP: its time step), or `Verified(counter, new_state)` when
+        the state changes with each use, or None when the code is wrong."""
 
 
 @runtime_checkable

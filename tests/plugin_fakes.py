@@ -3,7 +3,8 @@
 `flaky` checks codes itself: "1nnnnn" is right (its counter is the number), "boom" raises, "hang"
 never answers, "block" blocks its thread (as `time.sleep(30)` would: a synchronous call inside an
 `async def`) until a test sets UNBLOCK. `flakysms` delivers codes; MODE decides whether sending works,
-raises or hangs.
+raises or hangs. `stepper` keeps a counter in its state (issue 16's Verified): the right code is the
+next number; "junk" answers a Verified with a state that is not text, "yes" answers True.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gql_server.hookspecs import hookimpl
-from gql_server.plugin_api import Account, CodeDelivery, EnrollmentDraft, Mailer
+from gql_server.plugin_api import Account, CodeDelivery, EnrollmentDraft, Mailer, Verified, hookimpl
 
 MODE = {"send": "ok"}
 SENT: list[str] = []
@@ -67,7 +67,29 @@ class FlakySms:
         return "+358 ••• 67"
 
 
+class Stepper:
+    """A method whose state changes with each accepted code, as an HOTP counter does."""
+
+    id = "stepper"
+    display_name = "Stepping counter"
+    channel = "hardware_token"
+    phishing_resistant = False
+    enrollable = True
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        return EnrollmentDraft(state={"step": "0"})
+
+    async def verify(self, state: Mapping[str, str], code: str) -> int | Verified | None:
+        step = int(state["step"]) + 1
+        if code == "junk":
+            return Verified(step, {"step": step})  # type: ignore[dict-item]  # not text: refused by the core
+        if code == "yes":
+            return True  # a bool is no counter
+        return Verified(step, {"step": str(step)}) if code == str(step) else None
+
+
 @hookimpl
 def register_second_factors(register: Callable[[Any], None]) -> None:
     register(Flaky())
     register(FlakySms())
+    register(Stepper())

@@ -34,6 +34,7 @@ from gql_server.plugin_api import (
     LookupSecretMethod,
     Mailer,
     SecondFactorMethod,
+    Verified,
 )
 from gql_server.plugin_runner import MainLoopMailer, PluginRunner
 
@@ -156,23 +157,32 @@ class FactorCore:
             return False
         return bool(await OneTimeCode.filter(id=matches[0].id, used_at=None).update(used_at=utcnow()))
 
-    async def check_with_plugin(self, method: CodeCheckingMethod, state: Mapping[str, str], code: str) -> int | None:
-        """The plugin's verdict; a plugin that raises never counts as a valid code."""
+    async def check_with_plugin(
+        self, method: CodeCheckingMethod, state: Mapping[str, str], code: str
+    ) -> Verified | None:
+        """The plugin's verdict, as Verified (a bare counter has no new state); a plugin that raises, or
+        answers anything but a counter or a well-formed Verified, never counts as a valid code."""
         try:
-            counter = await self._runner.call(lambda: method.verify(state, code))
+            answer = await self._runner.call(lambda: method.verify(state, code))
         except Exception:
             log.exception("method %s failed to verify a code", method.id)
             metrics.plugin_failed(method.id, "verify")
             return None
-        return counter if isinstance(counter, int) and not isinstance(counter, bool) else None
+        verified = _verified(answer)
+        if verified is None and answer is not None:
+            log.error("method %s answered verify with %s, neither a counter nor Verified", method.id, type(answer))
+            metrics.plugin_failed(method.id, "verify")
+        return verified
 
-    async def accept_counter(self, factor: EnrolledFactor, counter: int) -> bool:
-        """S8: accept a code's counter once. Anything at or before the last accepted one is a replay;
-        of parallel uses of one code exactly one wins (conditional update)."""
-        fresh = Q(last_counter=None) | Q(last_counter__lt=counter)
-        return bool(
-            await EnrolledFactor.filter(fresh, id=factor.id).update(last_counter=counter, last_used_at=utcnow())
-        )
+    async def accept_counter(self, factor: EnrolledFactor, verified: Verified) -> bool:
+        """S8: accept a code's counter once, and store the method's new state with it. Anything at or
+        before the last accepted counter is a replay; of parallel uses of one factor exactly one wins (one
+        conditional update writes the counter and the state together)."""
+        fresh = Q(last_counter=None) | Q(last_counter__lt=verified.counter)
+        changes: dict[str, object] = {"last_counter": verified.counter, "last_used_at": utcnow()}
+        if verified.state is not None:
+            changes["state_encrypted"] = self.keyring.encrypt_state(verified.state)
+        return bool(await EnrolledFactor.filter(fresh, id=factor.id).update(**changes))
 
     async def replace_recovery_codes(self, user: User) -> list[str]:
         """S11: a new set of recovery codes replaces the whole old set; only digests are stored."""
@@ -209,3 +219,17 @@ class FactorCore:
 async def recovery_codes_left(user: User) -> int:
     """R15: how many of the user's recovery codes are not used yet (of the set made last)."""
     return await RecoveryCode.filter(user_id=user.id, used_at=None).count()
+
+
+def _verified(answer: object) -> Verified | None:
+    """A verify answer as Verified, or None for a wrong code and for anything malformed (a bool is no
+    counter; a state must map text to text, as every state the core stores)."""
+    counter: object = answer.counter if isinstance(answer, Verified) else answer
+    state: object = answer.state if isinstance(answer, Verified) else None
+    if not isinstance(counter, int) or isinstance(counter, bool) or counter < 0 or counter >= 2**63:
+        return None
+    if state is None:
+        return Verified(counter)
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in state.items()):
+        return None
+    return Verified(counter, dict(state))

@@ -118,8 +118,12 @@ class NewFactors:
         state = self._core.keyring.decrypt_state(str(enrollment.data["state"]))
         counter: int | None = None
         if isinstance(method, CodeCheckingMethod):
-            counter = await self._core.check_with_plugin(method, state, code)
-            ok = counter is not None
+            verified = await self._core.check_with_plugin(method, state, code)
+            ok = verified is not None
+            if verified is not None:
+                counter = verified.counter
+                # A method whose state changes with each use starts the factor from the state after it.
+                state = dict(verified.state) if verified.state is not None else state
         elif isinstance(method, CodeDeliveringMethod):
             ok = await self._core.check_sent_code(enrollment, method.id, code)
         else:

@@ -40,7 +40,7 @@ from gql_server.limits import (
 )
 from gql_server.models import EnrolledFactor, Token, User
 from gql_server.outbox import Outbox, Queued
-from gql_server.plugin_api import CodeCheckingMethod, CodeDeliveringMethod, SecondFactorMethod
+from gql_server.plugin_api import CodeCheckingMethod, CodeDeliveringMethod, SecondFactorMethod, Verified
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import SessionPolicy, create_session
 from gql_server.tokens import attempts_used, find_token, issue_token, spend_attempt, use_token
@@ -279,15 +279,15 @@ class SecondFactorService:
             return Verdict(ok=False)
         # The plugin first, outside any transaction: a slow or hanging verify holds no lock and delays no
         # one else's request, on SQLite's single connection either (S37).
-        matched: list[tuple[EnrolledFactor, int]] = []
+        matched: list[tuple[EnrolledFactor, Verified]] = []
         for factor in factors:
             state = self._core.keyring.decrypt_state(factor.state_encrypted)
-            counter = await self._core.check_with_plugin(method, state, code)
-            if counter is not None:
-                matched.append((factor, counter))
+            verified = await self._core.check_with_plugin(method, state, code)
+            if verified is not None:
+                matched.append((factor, verified))
         async with in_transaction():
-            for factor, counter in matched:
-                if await self._core.accept_counter(factor, counter):
+            for factor, verified in matched:
+                if await self._core.accept_counter(factor, verified):
                     await self._end_challenge_if(True, challenge)
                     # accept_counter has set the factor's last_used_at already.
                     return Verdict(ok=True, factor=factor, factor_touched=True)
