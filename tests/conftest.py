@@ -35,18 +35,16 @@ from gql_server.models import Customer, User
 from gql_server.services import Services
 from gql_server.sessions import create_session
 from gql_server.settings import Settings
-from gql_server.testing.harness import (
-    CHEAP_HASHER,
-    CustomerFactory,
-    UserFactory,
-    sqlite_copy,
-)
+from gql_server.testing import harness
+from gql_server.testing.harness import CHEAP_HASHER, CustomerFactory, UserFactory, sqlite_copy
 
 from .flows import PASSWORD
 from .graphql import GraphQLClient
 from .local_services import OwnRedis
 from .mailbox import Mailbox
 
+# The kit's fixed secret key, which tests import from here.
+SECRET = harness.SECRET
 # pytest-xdist's worker (make test and make test-fast run two): each has a PostgreSQL database and a Redis database of its
 # own, as a second checkout testing at the same time would, so that no worker truncates or flushes another's.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")

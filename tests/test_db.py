@@ -15,8 +15,8 @@ import pytest
 from gql_server.app import create_app
 from gql_server.db import migrate
 from gql_server.settings import Settings
-from gql_server.testing.harness import SECRET
 
+from .conftest import SECRET
 from .graphql import GraphQLClient
 
 

@@ -16,8 +16,8 @@ import pytest
 from gql_server.enums import MembershipLevel
 from gql_server.logs import QUIET_AT_DEBUG, JsonFormatter, RequestIdFilter, TextFormatter, logging_config
 from gql_server.settings import LogFormat, Settings
-from gql_server.testing.harness import SECRET
 
+from .conftest import SECRET
 from .flows import PASSWORD, totp_code
 from .graphql import operation
 from .mailbox import code_in, invitation_token_in
