@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
 import pluggy
@@ -39,6 +40,8 @@ hookimpl = pluggy.HookimplMarker("gql_server")
 __all__ = [
     "Account",
     "AuthEvent",
+    "AuthenticatorKind",
+    "Capabilities",
     "CodeCheckingMethod",
     "CodeDeliveringMethod",
     "CodeDelivery",
@@ -55,6 +58,7 @@ __all__ = [
     "SecondFactorMethod",
     "UserView",
     "Verified",
+    "capabilities_of",
     "hookimpl",
     "mask_email",
 ]
@@ -107,13 +111,65 @@ class AuthEvent:
 
 @runtime_checkable
 class SecondFactorMethod(Protocol):
-    """The attributes every registered method has (shown as `SecondFactorMethod` in the API)."""
+    """The attributes every registered method has (shown as `SecondFactorMethod` in the API). A method
+    may also have `capabilities: Capabilities` (see `capabilities_of`)."""
 
     id: str
     display_name: str
     channel: str
     phishing_resistant: bool
     enrollable: bool
+
+
+class AuthenticatorKind(StrEnum):
+    """What the factor is, in NIST SP 800-63B's terms."""
+
+    KNOWLEDGE = "knowledge"  # something you know
+    POSSESSION = "possession"  # something you have: an app's secret, a mailbox, a phone, a key
+    INHERENCE = "inherence"  # something you are (a biometric that unlocks a key counts as possession)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a method is, for policies and clients to read instead of its id: the kind of authenticator,
+    whether it resists phishing (the response is bound to the site's origin), whether its secret cannot
+    leave a piece of hardware, whether the core delivers codes for it (and through what), and which
+    browser API a client needs (e.g. "webauthn"). `extra` carries what a later descriptor may add."""
+
+    kind: AuthenticatorKind = AuthenticatorKind.POSSESSION
+    phishing_resistant: bool = False
+    hardware_bound: bool = False
+    delivers_codes: bool = False
+    browser_api: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+# Channels whose codes the core makes and the method delivers (for methods without `capabilities`).
+_DELIVERING_CHANNELS = frozenset({"email", "sms"})
+
+
+def capabilities_of(method: SecondFactorMethod) -> Capabilities:
+    """A method's `capabilities`, or, for a method written before they existed, what its `channel` and
+    `phishing_resistant` say (a lookup secret is something you know; everything else something you have).
+    The `phishing_resistant` attribute and the descriptor never disagree: the attribute wins."""
+    declared = getattr(method, "capabilities", None)
+    if isinstance(declared, Capabilities):
+        if declared.phishing_resistant != bool(method.phishing_resistant):
+            return Capabilities(
+                kind=declared.kind,
+                phishing_resistant=bool(method.phishing_resistant),
+                hardware_bound=declared.hardware_bound,
+                delivers_codes=declared.delivers_codes,
+                browser_api=declared.browser_api,
+                extra=declared.extra,
+            )
+        return declared
+    kind = AuthenticatorKind.KNOWLEDGE if method.channel == "lookup_secret" else AuthenticatorKind.POSSESSION
+    return Capabilities(
+        kind=kind,
+        phishing_resistant=bool(method.phishing_resistant),
+        delivers_codes=method.channel in _DELIVERING_CHANNELS,
+    )
 
 
 @dataclass(frozen=True)

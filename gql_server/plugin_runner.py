@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import itertools
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from gql_server.limits import PLUGIN_THREADS
 from gql_server.plugin_api import Mailer
@@ -57,8 +58,10 @@ class _PluginThread:
 
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
         try:
-            # Called here, not on the service's loop: even the synchronous part of the plugin runs on this thread.
-            return await make()
+            # Called here, not on the service's loop: even the synchronous part of the plugin runs on this
+            # thread, and so does a method written without `async` (its answer is there at once).
+            answer: Any = make()
+            return cast(T, await answer if inspect.isawaitable(answer) else answer)
         finally:
             with self._lock:
                 self.running -= 1
@@ -107,7 +110,8 @@ class PluginRunner:
         self._closed = False
 
     async def call(self, make: Callable[[], Awaitable[T]]) -> T:
-        """`await make()` on a plugin thread; TimeoutError after `timeout` seconds, whatever the plugin does.
+        """`make()` on a plugin thread (awaited when it is a coroutine: methods may be written with or
+        without `async`); TimeoutError after `timeout` seconds, whatever the plugin does.
 
         Cancelling the caller (or the timeout) cancels the plugin's task on its loop.
         """

@@ -13,7 +13,7 @@ import pluggy
 from pluggy import HookImpl
 
 from gql_server import hookspecs, metrics
-from gql_server.plugin_api import SecondFactorMethod
+from gql_server.plugin_api import SecondFactorMethod, capabilities_of
 from gql_server.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,7 @@ def describe(pm: pluggy.PluginManager, overrides: Mapping[str, str] | None = Non
             "channel": method.channel,
             "phishingResistant": method.phishing_resistant,
             "enrollable": method.enrollable,
+            "capabilities": _capabilities(method),
             "plugin": plugin_name,
             "active": active,
         }
@@ -190,3 +191,15 @@ def collect_methods(
 ) -> Mapping[str, SecondFactorMethod]:
     """Every registered second-factor method by id: the only one, or the one `overrides` names (S40)."""
     return {method.id: method for _plugin, method, active in active_methods(pm, overrides) if active}
+
+
+def _capabilities(method: SecondFactorMethod) -> dict[str, Any]:
+    declared = capabilities_of(method)
+    return {
+        "kind": declared.kind.value,
+        "phishingResistant": declared.phishing_resistant,
+        "hardwareBound": declared.hardware_bound,
+        "deliversCodes": declared.delivers_codes,
+        "browserApi": declared.browser_api,
+        **({"extra": dict(declared.extra)} if declared.extra else {}),
+    }

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from gql_server.plugin_api import (
     Account,
+    AuthenticatorKind,
+    Capabilities,
     CodeDeliveringMethod,
     CodeDelivery,
     EnrollmentDraft,
@@ -28,6 +30,7 @@ class EmailCodeMethod(CodeDeliveringMethod):
     channel: str = "email"
     phishing_resistant: bool = False
     enrollable: bool = True
+    capabilities: Capabilities = Capabilities(kind=AuthenticatorKind.POSSESSION, delivers_codes=True)
 
     async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
         """Codes will go to the account's address, shown masked; the core then sends the first one."""

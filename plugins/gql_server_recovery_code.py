@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from gql_server.plugin_api import LookupSecretMethod, SecondFactorMethod, hookimpl
+from gql_server.plugin_api import AuthenticatorKind, Capabilities, LookupSecretMethod, SecondFactorMethod, hookimpl
 
 # Lower-case RFC 4648 base32: 5 bits a character, and no 0/1/8/9 to mistake for o/l/b/g.
 ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
@@ -27,6 +27,7 @@ class RecoveryCodeMethod(LookupSecretMethod):
     phishing_resistant: bool = False
     # Recovery codes come with another factor; they are not enrolled on their own.
     enrollable: bool = False
+    capabilities: Capabilities = Capabilities(kind=AuthenticatorKind.KNOWLEDGE)
     count: int = 10
 
     def new_codes(self) -> list[str]:

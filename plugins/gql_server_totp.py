@@ -15,7 +15,15 @@ from collections.abc import Callable, Mapping
 import pyotp
 import segno
 
-from gql_server.plugin_api import Account, CodeCheckingMethod, EnrollmentDraft, SecondFactorMethod, hookimpl
+from gql_server.plugin_api import (
+    Account,
+    AuthenticatorKind,
+    Capabilities,
+    CodeCheckingMethod,
+    EnrollmentDraft,
+    SecondFactorMethod,
+    hookimpl,
+)
 
 # S9: 32 base32 characters are 160 bits, the HMAC-SHA-1 block size RFC 4226 recommends.
 SECRET_LENGTH = 32
@@ -36,6 +44,7 @@ class TotpMethod(CodeCheckingMethod):
     channel: str = "authenticator_app"
     phishing_resistant: bool = False
     enrollable: bool = True
+    capabilities: Capabilities = Capabilities(kind=AuthenticatorKind.POSSESSION)
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         """Use `clock` (Unix seconds) as "now"; the server's clock unless a test injects one (S9)."""

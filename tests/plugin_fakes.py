@@ -88,8 +88,30 @@ class Stepper:
         return Verified(step, {"step": str(step)}) if code == str(step) else None
 
 
+class Plain:
+    """A code-checking method written without `async` (the core runs it on a plugin thread too)."""
+
+    id = "plain"
+    display_name = "Plain checker"
+    channel = "hardware_token"
+    phishing_resistant = False
+    enrollable = True
+
+    def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        return EnrollmentDraft(state={"thread": threading.current_thread().name})
+
+    def verify(self, state: Mapping[str, str], code: str) -> int | None:
+        PLAIN_THREADS.append(threading.current_thread().name)
+        return int(code) if code.isdigit() and code.startswith("2") else None
+
+
+# Where Plain's calls ran (never the service's own thread).
+PLAIN_THREADS: list[str] = []
+
+
 @hookimpl
 def register_second_factors(register: Callable[[Any], None]) -> None:
     register(Flaky())
     register(FlakySms())
     register(Stepper())
+    register(Plain())

@@ -11,6 +11,7 @@ import pytest
 from gql_server.crypto import Keyring
 from gql_server.models import EnrolledFactor
 
+from . import plugin_fakes
 from .conftest import SECRET
 from .flows import PASSWORD, challenge, request_invitation, verify
 from .test_plugin_kit import FAKES
@@ -77,3 +78,17 @@ async def test_two_logins_with_one_code_at_once_move_the_state_once(client, mail
     assert sorted(r["__typename"] for r in results) == ["InvalidCode", "LoginSuccess"]
     stored = await EnrolledFactor.get(id=factor.id)
     assert (_state(stored), stored.last_counter) == ({"step": "2"}, 2)
+
+
+async def test_a_method_written_without_async_runs_on_a_plugin_thread(client, mailbox, make_user, acme):
+    plugin_fakes.PLAIN_THREADS.clear()
+    await make_user(acme, "anna@example.com", PASSWORD)
+    invitation = await request_invitation(client, mailbox, "anna@example.com")
+    begun = (await client.run("BeginEnrollment", invitation=invitation, method="plain"))["beginEnrollment"]
+    done = (await client.run("ConfirmEnrollment", enrollment=begun["enrollment"], code="200"))["confirmEnrollment"]
+    assert done["__typename"] == "EnrollmentCompleted", done
+
+    signed_in = await verify(client, await challenge(client, "anna@example.com"), "plain", "201")
+
+    assert signed_in["__typename"] == "LoginSuccess"
+    assert plugin_fakes.PLAIN_THREADS and all(name.startswith("plugin-") for name in plugin_fakes.PLAIN_THREADS)

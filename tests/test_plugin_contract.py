@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from gql_server import plugin_api
-from gql_server.plugin_api import CustomerView, MembershipView, PolicyRequirement, UserView, hookimpl
+from gql_server.plugin_api import (
+    AuthenticatorKind,
+    Capabilities,
+    CustomerView,
+    MembershipView,
+    PolicyRequirement,
+    UserView,
+    capabilities_of,
+    hookimpl,
+)
 from gql_server.plugins import call_each, call_order, collect_methods, create_plugin_manager, registered_methods
 
 from .flows import PASSWORD
@@ -142,3 +151,44 @@ def test_call_each_contains_a_failing_implementation():
     answers = call_each(pm.hook.policy_requirements, user=view, customers=[], memberships=[], methods={})
 
     assert [a.reason for a in answers] == ["recorded"]
+
+
+async def test_methods_describe_their_capabilities(client):
+    methods = {m["id"]: m for m in (await client.run("SecondFactorMethods"))["secondFactorMethods"]}
+
+    assert methods["totp"]["capabilities"] == {
+        "kind": "POSSESSION",
+        "phishingResistant": False,
+        "hardwareBound": False,
+        "deliversCodes": False,
+        "browserApi": None,
+    }
+    assert methods["email_code"]["capabilities"]["deliversCodes"] is True
+    assert methods["recovery_code"]["capabilities"]["kind"] == "KNOWLEDGE"
+
+
+def test_a_method_without_capabilities_is_described_from_its_attributes():
+    from .test_plugins import CarrierPigeon
+
+    described = capabilities_of(CarrierPigeon())
+    sms_like = capabilities_of(dataclasses.replace(CarrierPigeon(), channel="sms", phishing_resistant=True))
+
+    assert (described.kind, described.delivers_codes, described.phishing_resistant) == (
+        AuthenticatorKind.POSSESSION,
+        False,
+        False,
+    )
+    assert (sms_like.delivers_codes, sms_like.phishing_resistant) == (True, True)
+
+
+def test_the_phishing_resistant_attribute_and_the_descriptor_never_disagree():
+    @dataclasses.dataclass(frozen=True)
+    class Boastful:
+        id: str = "boast"
+        display_name: str = "Boastful"
+        channel: str = "authenticator_app"
+        phishing_resistant: bool = False
+        enrollable: bool = True
+        capabilities: Capabilities = dataclasses.field(default_factory=lambda: Capabilities(phishing_resistant=True))
+
+    assert capabilities_of(Boastful()).phishing_resistant is False

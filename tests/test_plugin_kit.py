@@ -141,6 +141,10 @@ def test_cli_plugins_lists_plugins_and_methods_with_capabilities(tmp_path):
     assert totp == {
         "id": "totp", "displayName": "Authenticator app", "channel": "authenticator_app",
         "phishingResistant": False, "enrollable": True, "plugin": "totp", "active": True,
+        "capabilities": {
+            "kind": "possession", "phishingResistant": False, "hardwareBound": False, "deliversCodes": False,
+            "browserApi": None,
+        },
     }  # fmt: skip
     assert {"name": "totp", "distribution": "gql-server"}.items() <= next(
         p for p in default["plugins"] if p["name"] == "totp"

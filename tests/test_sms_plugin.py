@@ -215,6 +215,13 @@ async def test_second_factor_methods_lists_sms(client):
         "channel": "sms",
         "phishingResistant": False,
         "enrollable": True,
+        "capabilities": {
+            "kind": "POSSESSION",
+            "phishingResistant": False,
+            "hardwareBound": False,
+            "deliversCodes": True,
+            "browserApi": None,
+        },
     } in methods
 
 

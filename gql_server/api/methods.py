@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import strawberry
 
-from gql_server.plugin_api import SecondFactorMethod
+from gql_server.plugin_api import AuthenticatorKind, SecondFactorMethod, capabilities_of
+
+strawberry.enum(AuthenticatorKind, name="AuthenticatorKind", description="What a factor is (NIST SP 800-63B).")
+
+
+@strawberry.type(name="MethodCapabilities")
+class MethodCapabilitiesType:
+    """What a method is, for policies and clients to read instead of its id (issue 16)."""
+
+    kind: AuthenticatorKind = strawberry.field(description="knowledge, possession or inherence.")
+    phishing_resistant: bool = strawberry.field(description="The response is bound to this site's origin.")
+    hardware_bound: bool = strawberry.field(description="The secret cannot leave a piece of hardware.")
+    delivers_codes: bool = strawberry.field(
+        description="The service sends a code for it (sendLoginCode, sendReauthenticationCode)."
+    )
+    browser_api: str | None = strawberry.field(description='A browser API a client needs, e.g. "webauthn".')
 
 
 @strawberry.type(name="SecondFactorMethod")
@@ -20,6 +35,7 @@ class SecondFactorMethodType:
     enrollable: bool = strawberry.field(
         description="False for methods that cannot be enrolled on their own (recovery_code)."
     )
+    capabilities: MethodCapabilitiesType
 
     @classmethod
     def from_method(cls, method: SecondFactorMethod) -> SecondFactorMethodType:
@@ -30,4 +46,16 @@ class SecondFactorMethodType:
             channel=method.channel,
             phishing_resistant=method.phishing_resistant,
             enrollable=method.enrollable,
+            capabilities=_capabilities(method),
         )
+
+
+def _capabilities(method: SecondFactorMethod) -> MethodCapabilitiesType:
+    declared = capabilities_of(method)
+    return MethodCapabilitiesType(
+        kind=declared.kind,
+        phishing_resistant=declared.phishing_resistant,
+        hardware_bound=declared.hardware_bound,
+        delivers_codes=declared.delivers_codes,
+        browser_api=declared.browser_api,
+    )

@@ -349,6 +349,9 @@ class MemberAdmin:
             return InvalidInput(NOT_A_MEMBER, "userId")
         async with in_transaction():
             await Customer.select_for_update().get(id=acting.customer.id)
+            if not await is_customer_admin(acting.admin, acting.customer.id):
+                # Demoted or removed by another admin since the request began (their change came first).
+                return PermissionDenied()
             membership = await Membership.get_or_none(user_id=uid, customer_id=acting.customer.id)
             if membership is None:
                 pending = await PendingMembership.get_or_none(user_id=uid, customer_id=acting.customer.id)
@@ -385,6 +388,9 @@ class MemberAdmin:
             return InvalidInput(NOT_A_MEMBER, "userId")
         async with in_transaction():
             await Customer.select_for_update().get(id=acting.customer.id)
+            if not await is_customer_admin(acting.admin, acting.customer.id):
+                # Demoted or removed by another admin since the request began (their change came first).
+                return PermissionDenied()
             row: Membership | PendingMembership | None = await Membership.get_or_none(
                 user_id=uid, customer_id=acting.customer.id
             )

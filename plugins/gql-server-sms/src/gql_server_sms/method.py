@@ -12,7 +12,15 @@ import os
 from datetime import UTC, datetime
 
 import httpx
-from gql_server.plugin_api import Account, CodeDeliveringMethod, CodeDelivery, EnrollmentDraft, Mailer
+from gql_server.plugin_api import (
+    Account,
+    AuthenticatorKind,
+    Capabilities,
+    CodeDeliveringMethod,
+    CodeDelivery,
+    EnrollmentDraft,
+    Mailer,
+)
 
 from gql_server_sms.messages import code_message, minutes_left
 from gql_server_sms.phone import mask_phone_number, normalize_phone_number
@@ -37,6 +45,7 @@ class SmsMethod(CodeDeliveringMethod):
     channel: str = "sms"
     phishing_resistant: bool = False
     enrollable: bool = True
+    capabilities: Capabilities = Capabilities(kind=AuthenticatorKind.POSSESSION, delivers_codes=True)
 
     def __init__(self, webhook_url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         """`webhook_url` fixes the webhook; by default it is read from GQL_SERVER_SMS_WEBHOOK_URL at
