@@ -57,6 +57,13 @@ def test_the_package_imports_only_the_plugin_api() -> None:
     assert _core_imports(Path(str(gql_server_hotp.__file__))) == {"gql_server.plugin_api"}
 
 
+async def test_the_service_offers_it_as_a_hardware_token(gql_client):
+    methods = {m["id"]: m for m in (await gql_client.run("SecondFactorMethods"))["secondFactorMethods"]}
+
+    assert methods["hotp"]["capabilities"]["hardwareBound"] is True
+    assert methods["hotp"]["capabilities"]["deliversCodes"] is False
+
+
 async def test_enroll_and_log_in(gql_client, gql_mailbox, gql_make_customer, gql_make_user):
     secret = await _token(gql_client, gql_mailbox, gql_make_customer, gql_make_user)
 

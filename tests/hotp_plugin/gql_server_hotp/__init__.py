@@ -22,7 +22,16 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import quote, urlencode
 
-from gql_server.plugin_api import Account, CodeCheckingMethod, EnrollmentDraft, SecondFactorMethod, Verified, hookimpl
+from gql_server.plugin_api import (
+    Account,
+    AuthenticatorKind,
+    Capabilities,
+    CodeCheckingMethod,
+    EnrollmentDraft,
+    SecondFactorMethod,
+    Verified,
+    hookimpl,
+)
 
 METHOD_ID = "hotp"
 DIGITS = 6
@@ -59,6 +68,8 @@ class HotpMethod(CodeCheckingMethod):
     channel: str = "hardware_token"
     phishing_resistant: bool = False
     enrollable: bool = True
+    # A token's key cannot be read back out of it; its codes work on any site (not phishing-resistant).
+    capabilities: Capabilities = Capabilities(kind=AuthenticatorKind.POSSESSION, hardware_bound=True)
 
     async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
         """A new 160-bit key, shown once in base32 and as an otpauth://hotp/ URI; the token starts at 0."""
