@@ -115,6 +115,13 @@ def _parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.set_defaults(run=_export_schema, needs_secret_key=False)
+
+    new_plugin = commands.add_parser(
+        "new-plugin", help="write a plugin package gql-server-NAME/ (a method to replace, tests that pass)"
+    )
+    new_plugin.add_argument("name", metavar="NAME", help="the plugin's name and method id, e.g. hotp")
+    new_plugin.add_argument("--directory", type=Path, default=Path(), metavar="DIR", help="where to write it")
+    new_plugin.set_defaults(run=_new_plugin, needs_secret_key=False)
     return parser
 
 
@@ -260,6 +267,18 @@ def _export_schema(_settings: Settings, _args: argparse.Namespace) -> int:
     from gql_server.api.schema import build_schema
 
     print(build_schema().as_str())
+    return 0
+
+
+def _new_plugin(_settings: Settings, args: argparse.Namespace) -> int:
+    from gql_server.new_plugin import NewPluginError, write_plugin
+
+    try:
+        root = write_plugin(args.name, args.directory)
+    except NewPluginError as exc:
+        print(f"gql-server: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(json.dumps({"directory": str(root)}))
     return 0
 
 

@@ -18,31 +18,33 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher
 from hypothesis import settings as hypothesis_settings
 from starlette.applications import Starlette
 
-from gql_server.app import create_app
 from gql_server.auth.operator import Operator
 from gql_server.db import migrate
-from gql_server.enums import Assurance, ConversionState, LoginMethod, MembershipLevel
+from gql_server.enums import Assurance, ConversionState, LoginMethod
 from gql_server.models import Customer, User
 from gql_server.services import Services
 from gql_server.sessions import create_session
 from gql_server.settings import Settings
+from gql_server.testing import harness
+from gql_server.testing.harness import CHEAP_HASHER, CustomerFactory, UserFactory, sqlite_copy
 
 from .flows import PASSWORD
 from .graphql import GraphQLClient
 from .local_services import OwnRedis
-from .mailbox import Mailbox, running_smtp_server
+from .mailbox import Mailbox
 
+# The kit's fixed secret key, which tests import from here.
+SECRET = harness.SECRET
 # pytest-xdist's worker (make test and make test-fast run two): each has a PostgreSQL database and a Redis database of its
 # own, as a second checkout testing at the same time would, so that no worker truncates or flushes another's.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
@@ -54,7 +56,6 @@ if XDIST_WORKER:
     _redis_base, _, _redis_db = REDIS_TEST_URL.rpartition("/")
     # gw0 keeps the database; gw1 takes the one below it (15, 14, ...).
     REDIS_TEST_URL = f"{_redis_base}/{int(_redis_db) - int(XDIST_WORKER.removeprefix('gw'))}"
-SECRET = "test-secret-key-that-is-long-enough-0123456789"
 MIGRATIONS_TABLE = "tortoise_migrations"
 
 # Hypothesis profiles. `ci` (the default here, so `make test` and CI use it): the same examples on every
@@ -68,10 +69,6 @@ hypothesis_settings.register_profile("explore", hypothesis_settings.get_profile(
 # `--hypothesis-profile NAME` (pytest_configure, after this module is imported) overrides it.
 hypothesis_settings.load_profile("ci")
 
-
-# The cheapest argon2id (8 KiB, one pass): the same library, hash format and code paths as S1's parameters
-# (verification reads the cost from the stored hash, rehash-on-login compares it), for well under a millisecond.
-CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
 WEB_TESTS = Path(__file__).resolve().parent / "web"
 
 
@@ -103,12 +100,34 @@ def password_hasher(request: pytest.FixtureRequest) -> PasswordHasher | None:
     return CHEAP_HASHER
 
 
+# The app, its client, the mailbox and the factories are the installed test kit's (gql_server.testing, the
+# fixtures named gql_*, which plugin authors use), under the names these tests have always used. The kit is
+# told this suite's database (SQLite and PostgreSQL), settings and password hashing through its own
+# fixtures, overridden here.
+
+
+@pytest.fixture
+def gql_database_url(database_url: str) -> str:
+    """The kit's app runs on the database of this half of the test (SQLite or PostgreSQL)."""
+    return database_url
+
+
+@pytest.fixture
+def gql_settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
+    """A test module's `settings_overrides` reach the kit's settings."""
+    return settings_overrides
+
+
+@pytest.fixture
+def gql_password_hasher(password_hasher: PasswordHasher | None) -> PasswordHasher | None:
+    """The kit's app hashes as `--password-hashing` and the `real_hash` marker say."""
+    return password_hasher
+
+
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sqlite_template(gql_sqlite_template: Path) -> Path:
     """One SQLite file migrated with the real migrations; each test gets a copy."""
-    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
-    asyncio.run(migrate(f"sqlite://{path}"))
-    return path
+    return gql_sqlite_template
 
 
 @pytest.fixture(scope="session")
@@ -167,9 +186,7 @@ async def _truncate_postgres(url: str) -> None:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty, migrated database for one test."""
     if request.param == "sqlite":
-        path = tmp_path / "test.sqlite3"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite://{path}"
+        yield sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path / "test.sqlite3")
     else:
         url = request.getfixturevalue("postgres_ready")
         asyncio.run(_truncate_postgres(url))
@@ -177,17 +194,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture(scope="session")
-def smtp_session() -> Iterator[Mailbox]:
+def smtp_session(gql_smtp_session: Mailbox) -> Mailbox:
     """One real SMTP server (aiosmtpd) for the whole run; the app mails through it."""
-    with running_smtp_server() as mailbox:
-        yield mailbox
+    return gql_smtp_session
 
 
 @pytest.fixture
-def mailbox(smtp_session: Mailbox) -> Mailbox:
+def mailbox(gql_mailbox: Mailbox) -> Mailbox:
     """The mail the service sent during this test, as the user would read it."""
-    smtp_session.clear()
-    return smtp_session
+    return gql_mailbox
 
 
 @pytest.fixture
@@ -197,47 +212,27 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(database_url: str, settings_overrides: dict[str, Any], mailbox: Mailbox) -> Settings:
+def settings(gql_settings: Settings) -> Settings:
     """Settings for a test: its own database, a fixed secret, real SMTP, no .env file."""
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "smtp_url": mailbox.url,
-        "secret_key": SECRET,
-        "public_url": "http://testserver",
-        # Per-address limits would stop the many logins of one test; tests of the limits set their own.
-        "rate_limit_login": "10000/minute",
-        "rate_limit_verify_second_factor": "10000/minute",
-        "rate_limit_send_login_code": "10000/minute",
-        "rate_limit_request_conversion": "10000/minute",
-        "rate_limit_invite_user": "10000/minute",
-        "rate_limit_resend_invitation": "10000/minute",
-        "rate_limit_send_password_reset": "10000/minute",
-        **settings_overrides,
-    }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return gql_settings
 
 
 @pytest.fixture
-async def app(settings: Settings, password_hasher: PasswordHasher | None) -> AsyncIterator[Starlette]:
+def app(gql_app: Starlette) -> Starlette:
     """The real ASGI app with its lifespan running (Tortoise connected)."""
-    application = create_app(settings, password_hasher=password_hasher)
-    async with application.router.lifespan_context(application):
-        yield application
+    return gql_app
 
 
 @pytest.fixture
-def services(app: Starlette) -> Services:
+def services(gql_services: Services) -> Services:
     """The app's own service graph."""
-    services: Services = app.state.services
-    return services
+    return gql_services
 
 
 @pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[GraphQLClient]:
+def client(gql_client: GraphQLClient) -> GraphQLClient:
     """A frontend's view of the service: HTTP to /graphql, cookies kept like a browser."""
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield GraphQLClient(http)
+    return gql_client
 
 
 @pytest.fixture
@@ -247,33 +242,15 @@ def operator(services: Services) -> Operator:
 
 
 @pytest.fixture
-def make_customer(operator: Operator) -> Callable[..., Awaitable[Customer]]:
+def make_customer(gql_make_customer: CustomerFactory) -> CustomerFactory:
     """Factory: a customer, optionally already enforcing two-factor authentication."""
-
-    async def make(name: str = "Acme Oy", *, enforce: bool = False) -> Customer:
-        customer = await operator.create_customer(name)
-        if enforce:
-            customer.enforce_two_factor = True
-            await customer.save()
-        return customer
-
-    return make
+    return gql_make_customer
 
 
 @pytest.fixture
-def make_user(operator: Operator) -> Callable[..., Awaitable[User]]:
+def make_user(gql_make_user: UserFactory) -> UserFactory:
     """Factory: a password user who is a member of `customer` at `level`."""
-
-    async def make(
-        customer: Customer,
-        email: str = "user@example.com",
-        password: str = "correct horse battery",
-        level: MembershipLevel = MembershipLevel.COMPANY,
-    ) -> User:
-        created = await operator.create_user(customer_id=str(customer.id), email=email, level=level, password=password)
-        return created.user
-
-    return make
+    return gql_make_user
 
 
 @pytest.fixture

@@ -1,17 +1,26 @@
-"""Test helpers that walk the flows as a frontend does: convert an account, log in with two factors."""
+"""Test helpers that walk the flows as a frontend does: convert an account, log in with two factors.
+
+The method-neutral ones are the installed test kit's (gql_server.testing.flows), the ones plugin authors use;
+here they learn the built-in TOTP's codes.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import pyotp
 
-from .graphql import GraphQLClient
-from .mailbox import Mailbox, code_in, invitation_token_in
+from gql_server.testing import flows as kit
+from gql_server.testing.flows import PASSWORD, challenge, request_invitation, verify
 
-PASSWORD = "correct horse battery"
+from .graphql import GraphQLClient
+from .mailbox import Mailbox
+
+__all__ = ["PASSWORD", "Converted", "challenge", "convert", "enroll", "request_invitation", "totp_code", "verify"]
+
+# What a user holds after converting: the factor's secret (TOTP), recovery codes, a session.
+Converted = kit.Enrolled
 
 
 def totp_code(secret: str, steps_ahead: int = 0) -> str:
@@ -19,24 +28,8 @@ def totp_code(secret: str, steps_ahead: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
 
 
-@dataclass
-class Converted:
-    """What a user holds after converting: the factor's secret (TOTP), recovery codes, a session."""
-
-    token: str
-    recovery_codes: list[str]
-    secret: str | None
-    result: dict[str, Any]
-    begun: dict[str, Any]
-
-
-async def request_invitation(client: GraphQLClient, mailbox: Mailbox, email: str, password: str = PASSWORD) -> str:
-    """Password login under enforcement -> requestConversion -> the invitation token from the email."""
-    login = await client.login(email, password)
-    assert login["__typename"] in {"ConversionRequired", "ConversionPending"}, login
-    sent = (await client.run("RequestConversion", ticket=login["ticket"], email=email))["requestConversion"]
-    assert sent["__typename"] == "ConversionRequested", sent
-    return invitation_token_in(await mailbox.next_to(email, "invitation"))
+def _app_code(begun: dict[str, Any]) -> str:
+    return totp_code(begun["secret"])
 
 
 async def enroll(
@@ -48,19 +41,9 @@ async def enroll(
     email: str | None = None,
     password: str | None = None,
 ) -> Converted:
-    """beginEnrollment + confirmEnrollment with the right code."""
-    begun = (await client.run("BeginEnrollment", invitation=invitation, method=method))["beginEnrollment"]
-    assert begun["__typename"] == "EnrollmentStarted", begun
-    if method == "totp":
-        code = totp_code(begun["secret"])
-    else:
-        assert email is not None
-        code = code_in(await mailbox.next_to(email, "enrollment_code"))
-    done = (await client.run("ConfirmEnrollment", enrollment=begun["enrollment"], code=code, password=password))[
-        "confirmEnrollment"
-    ]
-    assert done["__typename"] == "EnrollmentCompleted", done
-    return Converted(done["token"], done["recoveryCodes"], begun["secret"], done, begun)
+    """beginEnrollment + confirmEnrollment with the right code (TOTP's from the app, others' from the mail)."""
+    code = _app_code if method == "totp" else None
+    return await kit.enroll(client, mailbox, invitation, method, code=code, email=email, password=password)
 
 
 async def convert(
@@ -71,18 +54,3 @@ async def convert(
     converted = await enroll(client, mailbox, invitation, method, email=email)
     await mailbox.next_to(email, "factor_added")
     return converted
-
-
-async def challenge(client: GraphQLClient, email: str, password: str = PASSWORD) -> str:
-    """Password step of a two-factor login: the challenge token."""
-    login = await client.login(email, password)
-    assert login["__typename"] == "SecondFactorRequired", login
-    token: str = login["challenge"]
-    return token
-
-
-async def verify(client: GraphQLClient, challenge_token: str, method: str, code: str) -> dict[str, Any]:
-    """The verifySecondFactor result."""
-    data = await client.run("VerifySecondFactor", challenge=challenge_token, method=method, code=code)
-    result: dict[str, Any] = data["verifySecondFactor"]
-    return result

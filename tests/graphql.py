@@ -1,61 +1,10 @@
-"""Test helper: send the frontend's operation documents (schema/operations) over HTTP."""
+"""Test helper: send the frontend's operation documents (schema/operations) over HTTP.
+
+The implementation is the installed test kit's (gql_server.testing), the one plugin authors use.
+"""
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
-from typing import Any
+from gql_server.testing.client import OPERATIONS, GraphQLClient, operation
 
-import httpx
-
-OPERATIONS = Path(__file__).resolve().parent.parent / "schema" / "operations"
-
-
-@cache
-def operation(name: str) -> str:
-    """The text of schema/operations/NAME.graphql."""
-    return (OPERATIONS / f"{name}.graphql").read_text(encoding="utf-8")
-
-
-class GraphQLClient:
-    """Posts GraphQL as JSON, the way a frontend does; keeps the browser's cookies."""
-
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-
-    async def post(
-        self, query: str, variables: dict[str, Any] | None = None, *, bearer: str | None = None
-    ) -> httpx.Response:
-        """The raw HTTP response; `bearer` sends a session token in the Authorization header."""
-        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-        return await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
-
-    async def execute(
-        self, query: str, variables: dict[str, Any] | None = None, *, bearer: str | None = None
-    ) -> dict[str, Any]:
-        """`data` of a successful response; fails the test on HTTP or GraphQL errors."""
-        response = await self.post(query, variables, bearer=bearer)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert "errors" not in body, body
-        data: dict[str, Any] = body["data"]
-        return data
-
-    async def run(self, name: str, *, bearer: str | None = None, **variables: Any) -> dict[str, Any]:
-        """Run a named operation from schema/operations with keyword variables."""
-        return await self.execute(operation(name), variables, bearer=bearer)
-
-    async def login(self, email: str, password: str) -> dict[str, Any]:
-        """The `login` result object."""
-        return (await self.run("Login", email=email, password=password))["login"]
-
-    async def login_token(self, email: str, password: str) -> str:
-        """Log in and return the session token (the test fails unless it is LoginSuccess)."""
-        result = await self.login(email, password)
-        assert result["__typename"] == "LoginSuccess", result
-        token: str = result["token"]
-        return token
-
-    def forget_cookies(self) -> None:
-        """Act as a client without the browser's cookie jar."""
-        self.http.cookies.clear()
+__all__ = ["OPERATIONS", "GraphQLClient", "operation"]

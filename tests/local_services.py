@@ -15,12 +15,9 @@ from pathlib import Path
 
 import asyncpg
 
+from gql_server.testing.mailbox import free_port
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["OwnPostgres", "OwnRedis", "free_port", "fresh_postgres_database"]
 
 
 async def fresh_postgres_database(url: str) -> None:
