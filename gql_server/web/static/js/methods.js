@@ -6,11 +6,14 @@
 import { has } from "./i18n.js";
 import { element } from "./ui.js";
 
-// Channels whose codes come from the user's own device or paper; every other channel delivers them.
+// For a method described without capabilities (an older server): channels whose codes come from the
+// user's own device or paper; every other channel delivers them.
 const SELF_SERVED = new Set(["authenticator_app", "lookup_secret"]);
 
-/** Whether codes of this method are sent on request (email, sms, ...): show a "send code" button. */
+/** Whether codes of this method are sent on request (email, sms, ...): show a "send code" button. The
+ * method's capabilities say so (a hardware token of a plugin sends nothing); the channel only when absent. */
 export function delivers(method) {
+  if (typeof method.capabilities?.deliversCodes === "boolean") return method.capabilities.deliversCodes;
   return !SELF_SERVED.has(method.channel);
 }
 
