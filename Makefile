@@ -9,29 +9,31 @@ STAMP := $(VENV)/.installed
 .PHONY: lock serve test test-fast test-hostile test-explore lint schema check-contract plugin-roundtrip bench clean
 
 SMS := plugins/gql-server-sms
+WEBAUTHN := plugins/gql-server-webauthn
 
 # The lock is a constraints file: it pins every package that gets installed, and through PIP_CONSTRAINT
 # also the build back end (setuptools) in pip's isolated build environments.
 LOCK := $(CURDIR)/requirements.lock
 PIP_LOCKED := PIP_CONSTRAINT=$(LOCK) $(BIN)/pip install --quiet
 
-$(STAMP): pyproject.toml $(SMS)/pyproject.toml requirements.lock
+$(STAMP): pyproject.toml $(SMS)/pyproject.toml $(WEBAUTHN)/pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_LOCKED) --upgrade pip
 	$(PIP_LOCKED) -e '.[test,dev,bench]'
-	# The SMS method is a third-party package: installed beside the core, as an operator would.
+	# The SMS and WebAuthn methods are third-party packages: installed beside the core, as an operator would.
 	$(PIP_LOCKED) -e $(SMS)
+	$(PIP_LOCKED) -e $(WEBAUTHN)
 	touch $(STAMP)
 
-## Re-resolve requirements.lock from pyproject.toml (the core and the SMS package with every extra, plus pip
+## Re-resolve requirements.lock from pyproject.toml (the core, the SMS and WebAuthn packages with every extra, plus pip
 ## and the build back end); then `make clean test` and commit both.
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet 'pip-tools==$(PIP_TOOLS_VERSION)'
-	printf -- '-e .[test,dev,bench]\n-e ./$(SMS)\npip\nsetuptools\n' > .venv-lock/requirements.in
+	printf -- '-e .[test,dev,bench]\n-e ./$(SMS)\n-e ./$(WEBAUTHN)\npip\nsetuptools\n' > .venv-lock/requirements.in
 	.venv-lock/bin/pip-compile --quiet --no-header --allow-unsafe --strip-extras --no-emit-index-url \
 		--no-emit-find-links --output-file .venv-lock/requirements.txt .venv-lock/requirements.in
-	# Constraints hold no editable projects: the two local packages are left out (with their "via" lines).
+	# Constraints hold no editable projects: the local packages are left out (with their "via" lines).
 	( echo '# The exact versions `make`, the Dockerfile and CI install, as pip constraints. Made by `make lock`.'; \
 	  awk '/^-e /{skip=1; next} skip && /^ /{next} {skip=0; print}' .venv-lock/requirements.txt ) > requirements.lock
 	rm -rf .venv-lock
@@ -79,13 +81,21 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
-## Uninstall the SMS package, check that sms is gone, install it again, check that it is back
+## Uninstall each third-party method package (sms, webauthn), check that its method is gone, install it again, check
+## that it is back, and that GQL_SERVER_DISABLED_PLUGINS hides it while installed
 plugin-roundtrip: $(STAMP)
-	$(BIN)/pip uninstall --quiet --yes gql-server-sms
-	$(BIN)/gql-server plugins | $(BIN)/python -c "import json,sys; m=[x['id'] for x in json.load(sys.stdin)['methods']]; assert 'sms' not in m, m; print('without gql-server-sms:', m)"
-	$(BIN)/pip install --quiet -e $(SMS)
-	$(BIN)/gql-server plugins | $(BIN)/python -c "import json,sys; m=[x['id'] for x in json.load(sys.stdin)['methods']]; assert 'sms' in m, m; print('with gql-server-sms:', m)"
-	GQL_SERVER_DISABLED_PLUGINS=sms $(BIN)/gql-server plugins | $(BIN)/python -c "import json,sys; m=[x['id'] for x in json.load(sys.stdin)['methods']]; assert 'sms' not in m, m; print('disabled by GQL_SERVER_DISABLED_PLUGINS:', m)"
+	$(call roundtrip,gql-server-sms,$(SMS),sms)
+	$(call roundtrip,gql-server-webauthn,$(WEBAUTHN),webauthn)
+
+METHOD_IDS := import json,sys; m=[x['id'] for x in json.load(sys.stdin)['methods']]
+# $(call roundtrip,distribution,directory,method id)
+define roundtrip
+$(BIN)/pip uninstall --quiet --yes $(1)
+$(BIN)/gql-server plugins | $(BIN)/python -c "$(METHOD_IDS); assert '$(3)' not in m, m; print('without $(1):', m)"
+$(PIP_LOCKED) -e $(2)
+$(BIN)/gql-server plugins | $(BIN)/python -c "$(METHOD_IDS); assert '$(3)' in m, m; print('with $(1):', m)"
+GQL_SERVER_DISABLED_PLUGINS=$(3) $(BIN)/gql-server plugins | $(BIN)/python -c "$(METHOD_IDS); assert '$(3)' not in m, m; print('disabled by GQL_SERVER_DISABLED_PLUGINS:', m)"
+endef
 
 ## Rewrite schema/schema.graphql from the code
 schema: $(STAMP)
