@@ -6,18 +6,25 @@ Enrollment during conversion (beginEnrollment's options -> navigator.credentials
 login (beginSecondFactor -> .get() -> verifySecondFactor), step-up (beginReauthentication -> reauthenticate);
 refused: a cloned key whose signature count goes back (the core's replay guard, S8), a page on another origin,
 a key made for another RP ID, another credential's assertion. Both kinds of signature counter: a security key
-that counts, a passkey that always reports 0. Every test runs on SQLite and on PostgreSQL.
+that counts, a passkey that always reports 0. Every test through the API runs on SQLite and on PostgreSQL. Last,
+hostile responses (Hypothesis) given to the method directly: anything that is not right is a wrong answer (None),
+never an exception for the core to log as the plugin's failure.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import importlib.util
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 if importlib.util.find_spec("gql_server_webauthn") is None:
     _MISSING = "gql-server-webauthn is not installed: run `.venv/bin/pip install -e plugins/gql-server-webauthn`"
@@ -33,7 +40,7 @@ from gql_server.plugin_api import Account, ChallengeResponseMethod
 
 from .flows import PASSWORD, challenge, request_invitation, verify
 from .test_plugin_contract import _core_imports
-from .webauthn_authenticator import SoftAuthenticator, unb64url
+from .webauthn_authenticator import SoftAuthenticator, b64url, unb64url
 
 EMAIL = "anna@example.com"
 RP_ID = "example.test"
@@ -398,3 +405,95 @@ async def test_the_user_handle_is_the_same_for_every_enrollment_of_a_user():
     assert first.state["user_handle"] == second.state["user_handle"]
     assert first.state["challenge"] != second.state["challenge"]
     assert first.options["rp"] == {"id": RP_ID, "name": "Acme"}
+
+
+# --- hostile responses: a wrong answer, never a plugin failure ------------------------------------------------
+
+RP = RelyingParty(rp_id=RP_ID, name="Acme", origins=(ORIGIN,))
+ACCOUNT = Account(user_id="0b7d3f5e-6f0c-4a8e-9a55-2f1e8f1c9d11", email=EMAIL, issuer="Acme")
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+# A field as a client might send it: base64url of any bytes, any text, or any JSON value.
+FIELD = st.binary(max_size=120).map(b64url) | st.text(max_size=40) | JSON
+COSE_KEY = st.dictionaries(st.integers(-4, 4), st.integers(-300, 300) | st.binary(max_size=40), max_size=5)
+
+
+def _enrolled_state() -> tuple[SoftAuthenticator, dict[str, str]]:
+    """A key enrolled with the method directly (no service): the key and its factor's state."""
+    method, key = WebAuthnMethod(RP), SoftAuthenticator(ORIGIN)
+    draft = asyncio.run(method.begin_enrollment(ACCOUNT))
+    assert draft.options is not None
+    verified = asyncio.run(method.finish_enrollment(draft.state, key.create(dict(draft.options))))
+    assert verified is not None and verified.state is not None
+    return key, dict(verified.state)
+
+
+KEY, STATE = _enrolled_state()
+
+
+@given(
+    JSON | st.fixed_dictionaries({"id": st.just(KEY.id), "rawId": st.just(KEY.id) | FIELD, "type": FIELD}),
+    st.dictionaries(st.sampled_from(["clientDataJSON", "authenticatorData", "signature", "userHandle"]), FIELD),
+)
+def test_any_assertion_that_is_not_right_is_refused_without_an_error(outer, inner):
+    method = WebAuthnMethod(RP)
+    challenge = asyncio.run(method.begin_challenge([STATE]))
+    response = {**outer, "response": inner} if isinstance(outer, dict) else {"id": KEY.id, "response": outer}
+
+    assert asyncio.run(method.verify_response(STATE, challenge.pending, response)) is None
+
+
+@given(
+    st.sampled_from(["clientDataJSON", "authenticatorData", "signature"]), st.integers(0, 10_000), st.integers(1, 255)
+)
+def test_an_assertion_with_any_byte_changed_is_refused(field, position, flip):
+    method = WebAuthnMethod(RP)
+    challenge = asyncio.run(method.begin_challenge([STATE]))
+    response = KEY.get(dict(challenge.options))
+    raw = bytearray(unb64url(response["response"][field]))
+    raw[position % len(raw)] ^= flip
+    response["response"][field] = b64url(bytes(raw))
+
+    assert asyncio.run(method.verify_response(STATE, challenge.pending, response)) is None
+
+
+@given(st.none() | FIELD, st.none() | FIELD, COSE_KEY, st.integers(0, 255), st.binary(max_size=8))
+def test_any_registration_that_is_not_right_is_refused_without_an_error(client_data, fmt, cose_key, flags, tail):
+    """None: the right clientDataJSON, and "none" attestation, so that the checks reach the key itself."""
+    method = WebAuthnMethod(RP)
+    draft = asyncio.run(method.begin_enrollment(ACCOUNT))
+    if client_data is None:
+        collected = {"type": "webauthn.create", "challenge": draft.state["challenge"], "origin": ORIGIN}
+        client_data = b64url(json.dumps(collected).encode())
+    credential_id = b"\x01" * 16
+    auth_data = (
+        hashlib.sha256(RP_ID.encode()).digest()
+        + bytes([flags])
+        + bytes(4)
+        + bytes(16)
+        + len(credential_id).to_bytes(2, "big")
+        + credential_id
+        + cbor2.dumps(cose_key)
+        + tail
+    )
+    attestation = cbor2.dumps({"fmt": "none" if fmt is None else fmt, "attStmt": {}, "authData": auth_data})
+    response = {
+        "id": b64url(credential_id),
+        "rawId": b64url(credential_id),
+        "type": "public-key",
+        "response": {"clientDataJSON": client_data, "attestationObject": b64url(attestation)},
+    }
+
+    assert asyncio.run(method.finish_enrollment(draft.state, response)) is None
+
+
+def test_a_registered_key_that_is_no_point_on_its_curve_is_refused():
+    method, key = WebAuthnMethod(RP), SoftAuthenticator(ORIGIN)
+    key._cose_key = lambda: cbor2.dumps({1: 2, 3: -7, -1: 1, -2: bytes(32), -3: bytes(31) + b"\x01"})
+    draft = asyncio.run(method.begin_enrollment(ACCOUNT))
+    assert draft.options is not None
+
+    assert asyncio.run(method.finish_enrollment(draft.state, key.create(dict(draft.options)))) is None

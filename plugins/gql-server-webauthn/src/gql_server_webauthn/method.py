@@ -43,6 +43,8 @@ from webauthn import (
 from webauthn.helpers import (
     base64url_to_bytes,
     bytes_to_base64url,
+    decode_credential_public_key,
+    decoded_public_key_to_cryptography,
     options_to_json_dict,
     parse_authentication_credential_json,
     parse_registration_credential_json,
@@ -160,6 +162,9 @@ class WebAuthnMethod:
                 expected_rp_id=rp.rp_id,
                 expected_origin=list(rp.origins),
             )
+            # "none" attestation checks the key's form, not that it is a usable key (a point on its curve):
+            # a key that cannot verify anything is refused now, not at every login.
+            decoded_public_key_to_cryptography(decode_credential_public_key(registered.credential_public_key))
         except _REFUSED as exc:
             log.info("webauthn registration refused: %s", exc)
             return None
