@@ -14,6 +14,7 @@ never an exception for the core to log as the plugin's failure.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import importlib.util
 import json
@@ -421,6 +422,7 @@ FIELD = st.binary(max_size=120).map(b64url) | st.text(max_size=40) | JSON
 COSE_KEY = st.dictionaries(st.integers(-4, 4), st.integers(-300, 300) | st.binary(max_size=40), max_size=5)
 
 
+@functools.cache
 def _enrolled_state() -> tuple[SoftAuthenticator, dict[str, str]]:
     """A key enrolled with the method directly (no service): the key and its factor's state."""
     method, key = WebAuthnMethod(RP), SoftAuthenticator(ORIGIN)
@@ -431,33 +433,36 @@ def _enrolled_state() -> tuple[SoftAuthenticator, dict[str, str]]:
     return key, dict(verified.state)
 
 
-KEY, STATE = _enrolled_state()
-
-
 @given(
-    JSON | st.fixed_dictionaries({"id": st.just(KEY.id), "rawId": st.just(KEY.id) | FIELD, "type": FIELD}),
+    JSON | st.fixed_dictionaries({"id": st.just("KEY"), "rawId": st.just("KEY") | FIELD, "type": FIELD}),
     st.dictionaries(st.sampled_from(["clientDataJSON", "authenticatorData", "signature", "userHandle"]), FIELD),
 )
 def test_any_assertion_that_is_not_right_is_refused_without_an_error(outer, inner):
+    """The id "KEY" stands for the enrolled key's, so that the checks go past the id."""
+    key, state = _enrolled_state()
     method = WebAuthnMethod(RP)
-    challenge = asyncio.run(method.begin_challenge([STATE]))
-    response = {**outer, "response": inner} if isinstance(outer, dict) else {"id": KEY.id, "response": outer}
+    challenge = asyncio.run(method.begin_challenge([state]))
+    if isinstance(outer, dict):
+        response = {**{k: key.id if v == "KEY" else v for k, v in outer.items()}, "response": inner}
+    else:
+        response = {"id": key.id, "response": outer}
 
-    assert asyncio.run(method.verify_response(STATE, challenge.pending, response)) is None
+    assert asyncio.run(method.verify_response(state, challenge.pending, response)) is None
 
 
 @given(
     st.sampled_from(["clientDataJSON", "authenticatorData", "signature"]), st.integers(0, 10_000), st.integers(1, 255)
 )
 def test_an_assertion_with_any_byte_changed_is_refused(field, position, flip):
+    key, state = _enrolled_state()
     method = WebAuthnMethod(RP)
-    challenge = asyncio.run(method.begin_challenge([STATE]))
-    response = KEY.get(dict(challenge.options))
+    challenge = asyncio.run(method.begin_challenge([state]))
+    response = key.get(dict(challenge.options))
     raw = bytearray(unb64url(response["response"][field]))
     raw[position % len(raw)] ^= flip
     response["response"][field] = b64url(bytes(raw))
 
-    assert asyncio.run(method.verify_response(STATE, challenge.pending, response)) is None
+    assert asyncio.run(method.verify_response(state, challenge.pending, response)) is None
 
 
 @given(st.none() | FIELD, st.none() | FIELD, COSE_KEY, st.integers(0, 255), st.binary(max_size=8))
