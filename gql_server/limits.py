@@ -156,6 +156,9 @@ MEMBERS_PAGE_DEFAULT: Final = 50
 # S26: the audit log's page size when the caller names none.
 AUDIT_PAGE_DEFAULT: Final = 50
 
+# R5, R15: the longest message an InvalidInput about enrollment input carries (it may quote the schema).
+ENROLLMENT_INPUT_MESSAGE_MAX_LENGTH: Final = 300
+
 # --- Per client address (R12: the limits hold however requests are spread), "N/second|minute|hour" ---
 
 # R12, setting: RATE_LIMIT_LOGIN.

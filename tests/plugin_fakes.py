@@ -164,6 +164,47 @@ class EchoKey:
         return Verified(count, {"secret": state["secret"]})
 
 
+class Serial:
+    """A method that asks for input at enrollment (a hardware token's serial number), as a JSON Schema."""
+
+    id = "serial"
+    display_name = "Serial token"
+    channel = "hardware_token"
+    phishing_resistant = False
+    enrollable = True
+    enrollment_input: Mapping[str, object] = {
+        "type": "object",
+        "properties": {"serialNumber": {"type": "string", "pattern": "^[A-Z0-9]{8}$"}},
+        "required": ["serialNumber"],
+        "additionalProperties": False,
+    }
+    SEEN: list[Mapping[str, object]] = []  # noqa: RUF012 (what begin_enrollment was given, for tests)
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        Serial.SEEN.append(dict(account.input))
+        return EnrollmentDraft(state={"serial": str(account.input["serialNumber"])})
+
+    async def verify(self, state: Mapping[str, str], code: str) -> int | None:
+        return 1 if code == state["serial"][-6:] else None
+
+
+class Broken:
+    """A method whose enrollment_input is no JSON Schema: never offered for enrollment."""
+
+    id = "brokenschema"
+    display_name = "Broken schema"
+    channel = "hardware_token"
+    phishing_resistant = False
+    enrollable = True
+    enrollment_input: Mapping[str, object] = {"type": "no such type"}
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        return EnrollmentDraft(state={})
+
+    async def verify(self, state: Mapping[str, str], code: str) -> int | None:
+        return None
+
+
 # Where Plain's calls ran (never the service's own thread).
 PLAIN_THREADS: list[str] = []
 
@@ -175,3 +216,5 @@ def register_second_factors(register: Callable[[Any], None]) -> None:
     register(Stepper())
     register(Plain())
     register(EchoKey())
+    register(Serial())
+    register(Broken())

@@ -8,10 +8,12 @@ invitation's enrollment only by `confirmEnrollment`. Neither flow can finish the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
+from gql_server.auth.enrollment_input import PHONE_NUMBER, enrollment_input
 from gql_server.auth.factors import FactorCore, parse_response
 from gql_server.auth.hourly import hourly_limit_reached
 from gql_server.auth.results import (
@@ -68,15 +70,28 @@ class NewFactors:
         self._issuer = issuer
 
     async def begin(
-        self, user: User, method_id: str, address: str, phone_number: str | None, data: dict[str, object]
+        self,
+        user: User,
+        method_id: str,
+        address: str,
+        phone_number: str | None,
+        data: dict[str, object],
+        given: Mapping[str, object] | None = None,
     ) -> BeginEnrollmentResult:
         """Start enrolling `method_id` for `user`, if every customer of theirs allows it (R5). `address` is
-        where an email factor's code goes; `data` is stored with the token beside the method and its state."""
+        where an email factor's code goes; `data` is stored with the token beside the method and its state;
+        `given` is the caller's `input`, checked against the method's schema (`phone_number` its alias)."""
         allowed = {m.id: m for m in await self._policy.enrollable_methods(user)}
         method = allowed.get(method_id)
         if method is None:
             return MethodNotAvailable()
-        account = Account(str(user.id), address, self._issuer, user.locale, phone_number)
+        checked = enrollment_input(method, given, phone_number)
+        if isinstance(checked, InvalidInput | MethodNotAvailable):
+            return checked
+        phone = checked.get(PHONE_NUMBER)
+        account = Account(
+            str(user.id), address, self._issuer, user.locale, phone if isinstance(phone, str) else None, checked
+        )
         draft = await self._core.begin(method, account)
         if draft is None:
             return MethodNotAvailable()
