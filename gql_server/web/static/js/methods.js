@@ -17,6 +17,11 @@ export function delivers(method) {
   return !SELF_SERVED.has(method.channel);
 }
 
+/** Whether the method asks for a phone number at enrollment (its enrollmentInput declares `phoneNumber`). */
+export function asksForPhone(method) {
+  return Boolean(method?.enrollmentInput?.properties?.phoneNumber);
+}
+
 /** A span naming the method: our string for it, or the plugin's display name. */
 export function methodName(method) {
   const key = `method.${method.id}`;
