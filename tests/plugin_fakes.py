@@ -205,6 +205,44 @@ class Broken:
         return None
 
 
+class EchoKey2(EchoKey):
+    """A second key method, for two challenges begun on one login at once."""
+
+    id = "echokey2"
+    display_name = "Echo key 2"
+
+
+class RemoteRef(Serial):
+    """A method whose schema points at a URL: the core never fetches it, and does not offer the method."""
+
+    id = "remoteref"
+    display_name = "Remote schema"
+    enrollment_input: Mapping[str, object] = {"$ref": "http://127.0.0.1:9/schema.json"}
+
+
+class BadOptions(EchoKey):
+    """A challenge-response method whose options cannot be sent to a client (not JSON)."""
+
+    id = "badoptions"
+    display_name = "Bad options"
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        return EnrollmentDraft(state={"secret": "s", "challenge": "c"}, options={"when": object()})
+
+    async def begin_challenge(self, states: Any) -> ChallengeOptions:
+        return ChallengeOptions(options={"blob": b"bytes"}, pending={"challenge": "c"})
+
+
+class BadState(Plain):
+    """A code-checking method whose draft state is not text."""
+
+    id = "badstate"
+    display_name = "Bad state"
+
+    def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        return EnrollmentDraft(state={"count": 7})  # type: ignore[dict-item]  # not text: refused by the core
+
+
 # Where Plain's calls ran (never the service's own thread).
 PLAIN_THREADS: list[str] = []
 
@@ -218,3 +256,7 @@ def register_second_factors(register: Callable[[Any], None]) -> None:
     register(EchoKey())
     register(Serial())
     register(Broken())
+    register(EchoKey2())
+    register(RemoteRef())
+    register(BadOptions())
+    register(BadState())

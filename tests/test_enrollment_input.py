@@ -94,3 +94,33 @@ async def test_a_method_whose_schema_is_broken_is_not_offered(client, mailbox, m
 
     assert refused["__typename"] == "MethodNotAvailable"
     assert not await EnrolledFactor.filter(method="brokenschema").exists()
+
+
+async def test_a_schema_pointing_at_a_url_is_never_fetched(client, mailbox, make_user, acme):
+    invitation = await _invitation(client, mailbox, make_user, acme)
+
+    refused = await _begin(client, invitation, "remoteref", input={"serialNumber": "AB12CD34"})
+
+    # The empty registry resolves nothing remote: no request leaves the service (port 9 would refuse it).
+    assert refused["__typename"] == "MethodNotAvailable"
+
+
+async def test_oversized_input_is_refused_before_it_is_checked(client, mailbox, make_user, acme):
+    invitation = await _invitation(client, mailbox, make_user, acme)
+
+    refused = await _begin(client, invitation, "serial", input={f"k{n}": "x" * 40 for n in range(200)})
+
+    assert (refused["__typename"], refused["field"]) == ("InvalidInput", "input")
+    assert "bytes" in refused["message"]
+
+
+@pytest.mark.parametrize("method", ["badoptions", "badstate"])
+async def test_a_draft_the_core_cannot_keep_or_show_is_the_plugins_failure(
+    client, mailbox, make_user, acme, method, caplog
+):
+    invitation = await _invitation(client, mailbox, make_user, acme)
+
+    refused = await _begin(client, invitation, method)
+
+    assert refused["__typename"] == "MethodNotAvailable"
+    assert f"method {method} answered begin_enrollment with a draft" in caplog.text

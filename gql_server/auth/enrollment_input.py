@@ -11,12 +11,19 @@ import json
 import logging
 from collections.abc import Mapping
 from functools import lru_cache
+from itertools import islice
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
 
 from gql_server.auth.results import InvalidInput, MethodNotAvailable
-from gql_server.limits import ENROLLMENT_INPUT_MESSAGE_MAX_LENGTH
+from gql_server.limits import (
+    ENROLLMENT_INPUT_ERRORS_LOOKED_AT,
+    ENROLLMENT_INPUT_MAX_BYTES,
+    ENROLLMENT_INPUT_MESSAGE_MAX_LENGTH,
+)
 from gql_server.plugin_api import SecondFactorMethod, enrollment_input_of
 
 log = logging.getLogger(__name__)
@@ -42,7 +49,16 @@ def enrollment_input(
     validator = _validator(method.id, _frozen(schema))
     if validator is None:
         return MethodNotAvailable()
-    error = next(iter(sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path))), None)
+    # A bounded cost on the event loop (S37): the input's size first, then a few errors at most.
+    if len(json.dumps(merged, default=str)) > ENROLLMENT_INPUT_MAX_BYTES:
+        return InvalidInput(f"`input` is larger than {ENROLLMENT_INPUT_MAX_BYTES} bytes.", "input")
+    try:
+        errors = list(islice(validator.iter_errors(merged), ENROLLMENT_INPUT_ERRORS_LOOKED_AT))
+    except Unresolvable:
+        # The schema points elsewhere ($ref to a URL): nothing is fetched, and the method is not offered.
+        log.error("method %s declares an enrollment_input with a $ref the core does not fetch", method.id)
+        return MethodNotAvailable()
+    error = min(errors, key=lambda e: [str(p) for p in e.absolute_path], default=None)
     if error is None:
         return merged
     path = [str(p) for p in error.absolute_path]
@@ -66,4 +82,6 @@ def _validator(method_id: str, schema: str) -> Draft202012Validator | None:
     except SchemaError:
         log.error("method %s declares an enrollment_input that is not a JSON Schema: it is not offered", method_id)
         return None
-    return Draft202012Validator(loaded)
+    # An empty registry: a `$ref` to anything but the schema itself is never fetched (no request leaves the
+    # service because a plugin said so, and nothing blocks the event loop).
+    return Draft202012Validator(loaded, registry=Registry())

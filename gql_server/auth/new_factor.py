@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from tortoise.transactions import in_transaction
 
 from gql_server.auth.enrollment_input import PHONE_NUMBER, enrollment_input
-from gql_server.auth.factors import FactorCore, parse_response
+from gql_server.auth.factors import FactorCore, client_options, parse_response
 from gql_server.auth.hourly import hourly_limit_reached
 from gql_server.auth.results import (
     BeginEnrollmentResult,
@@ -122,7 +122,7 @@ class NewFactors:
             provisioning_uri=draft.provisioning_uri,
             qr_code_svg=draft.qr_code_svg,
             sent_to=sent_to,
-            options=None if draft.options is None else dict(draft.options),
+            options=None if draft.options is None else client_options(draft.options),
         )
 
     def method_of(self, enrollment: Token) -> SecondFactorMethod | None:
@@ -139,20 +139,21 @@ class NewFactors:
             return ChallengeExpired()
         state = self._core.keyring.decrypt_state(str(enrollment.data["state"]))
         counter: int | None = None
-        if isinstance(method, CodeCheckingMethod):
-            verified = await self._core.check_with_plugin(method, state, code)
-            ok = verified is not None
-            if verified is not None:
-                counter = verified.counter
-                # A method whose state changes with each use starts the factor from the state after it.
-                state = dict(verified.state) if verified.state is not None else state
-        elif isinstance(method, ChallengeResponseMethod):
+        # As at login (check_code): a challenge-response method first, whatever else it implements.
+        if isinstance(method, ChallengeResponseMethod):
             # The client's registration response, as JSON text where other methods send a code.
             response = parse_response(code)
             finished = None if response is None else await self._core.finish_enrollment(method, state, response)
             ok = finished is not None and finished.state is not None
             if finished is not None and finished.state is not None:
                 counter, state = finished.counter, dict(finished.state)
+        elif isinstance(method, CodeCheckingMethod):
+            verified = await self._core.check_with_plugin(method, state, code)
+            ok = verified is not None
+            if verified is not None:
+                counter = verified.counter
+                # A method whose state changes with each use starts the factor from the state after it.
+                state = dict(verified.state) if verified.state is not None else state
         elif isinstance(method, CodeDeliveringMethod):
             ok = await self._core.check_sent_code(enrollment, method.id, code)
         else:

@@ -3,7 +3,7 @@
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
-import { asksForPhone, delivers, methodKey, methodName, prepareCodeInput } from "./methods.js";
+import { asksForPhone, delivers, methodKey, methodName, prepareCodeInput, recommendedFirst } from "./methods.js";
 import { reloadSessions } from "./security.js";
 import { CANCELLED, runStepped } from "./stepup.js";
 import { ask, busy, byId, element, explain, fill, quiet, say } from "./ui.js";
@@ -143,7 +143,7 @@ async function enrollableMethods() {
     state.methods = data.secondFactorMethods
       .filter((method) => method.enrollable)
       // The authenticator app first, as on the invitation page: it is the recommended method.
-      .sort((a, b) => Number(b.channel === "authenticator_app") - Number(a.channel === "authenticator_app"));
+      .sort(recommendedFirst);
   }
   return state.methods;
 }
