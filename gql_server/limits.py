@@ -156,6 +156,18 @@ MEMBERS_PAGE_DEFAULT: Final = 50
 # S26: the audit log's page size when the caller names none.
 AUDIT_PAGE_DEFAULT: Final = 50
 
+# R5, R15: the longest message an InvalidInput about enrollment input carries (it may quote the schema).
+ENROLLMENT_INPUT_MESSAGE_MAX_LENGTH: Final = 300
+# R5, R15, S37: the largest enrollment `input` (as JSON) the core validates; beyond it InvalidInput at once, so
+# that checking a user's input against a method's schema stays a bounded cost on the event loop.
+ENROLLMENT_INPUT_MAX_BYTES: Final = 4096
+# S37: the most validation errors of one `input` looked at to choose the one answered.
+ENROLLMENT_INPUT_ERRORS_LOOKED_AT: Final = 20
+# S22, S37: the largest options a challenge-response method may hand the client (JSON); more is its failure.
+CLIENT_OPTIONS_MAX_BYTES: Final = 65536
+# S5: challenges a challenge-response method may begin on one login challenge or step-up token.
+CHALLENGES_PER_TOKEN: Final = 10
+
 # --- Per client address (R12: the limits hold however requests are spread), "N/second|minute|hour" ---
 
 # R12, setting: RATE_LIMIT_LOGIN.

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import pluggy
 
@@ -61,6 +61,7 @@ __all__ = [
     "UserView",
     "Verified",
     "capabilities_of",
+    "enrollment_input_of",
     "hookimpl",
     "mask_email",
 ]
@@ -114,7 +115,8 @@ class AuthEvent:
 @runtime_checkable
 class SecondFactorMethod(Protocol):
     """The attributes every registered method has (shown as `SecondFactorMethod` in the API). A method
-    may also have `capabilities: Capabilities` (see `capabilities_of`)."""
+    may also have `capabilities: Capabilities` (see `capabilities_of`) and `enrollment_input`: a JSON Schema
+    (an object schema) of what beginEnrollment's `input` holds for it (see `enrollment_input_of`)."""
 
     id: str
     display_name: str
@@ -144,6 +146,22 @@ class Capabilities:
     delivers_codes: bool = False
     browser_api: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+
+
+def enrollment_input_of(method: SecondFactorMethod) -> Mapping[str, object] | None:
+    """The JSON Schema of the input a method takes at enrollment, or None when it declares none (it then
+    takes nothing but the documented `phoneNumber` alias, as before)."""
+    schema = getattr(method, "enrollment_input", None)
+    return _plain(schema) if isinstance(schema, Mapping) else None
+
+
+def _plain(value: object) -> Any:
+    """A copy made of dicts and lists (a schema may be written with read-only mappings or tuples)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 # Channels whose codes the core makes and the method delivers (for methods without `capabilities`).
@@ -185,6 +203,9 @@ class Account:
     locale: str = "en"
     # What the user typed for methods that need it (beginEnrollment's phoneNumber, for SMS).
     phone_number: str | None = None
+    # beginEnrollment's (or addFactor's) `input`, checked against the method's `enrollment_input` JSON Schema;
+    # `phoneNumber` is also there when given through the argument of that name (its alias).
+    input: Mapping[str, object] = field(default_factory=dict)
 
 
 class InvalidEnrollmentInput(Exception):

@@ -164,6 +164,85 @@ class EchoKey:
         return Verified(count, {"secret": state["secret"]})
 
 
+class Serial:
+    """A method that asks for input at enrollment (a hardware token's serial number), as a JSON Schema."""
+
+    id = "serial"
+    display_name = "Serial token"
+    channel = "hardware_token"
+    phishing_resistant = False
+    enrollable = True
+    enrollment_input: Mapping[str, object] = {
+        "type": "object",
+        "properties": {"serialNumber": {"type": "string", "pattern": "^[A-Z0-9]{8}$"}},
+        "required": ["serialNumber"],
+        "additionalProperties": False,
+    }
+    SEEN: list[Mapping[str, object]] = []  # noqa: RUF012 (what begin_enrollment was given, for tests)
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        Serial.SEEN.append(dict(account.input))
+        return EnrollmentDraft(state={"serial": str(account.input["serialNumber"])})
+
+    async def verify(self, state: Mapping[str, str], code: str) -> int | None:
+        return 1 if code == state["serial"][-6:] else None
+
+
+class Broken:
+    """A method whose enrollment_input is no JSON Schema: never offered for enrollment."""
+
+    id = "brokenschema"
+    display_name = "Broken schema"
+    channel = "hardware_token"
+    phishing_resistant = False
+    enrollable = True
+    enrollment_input: Mapping[str, object] = {"type": "no such type"}
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        return EnrollmentDraft(state={})
+
+    async def verify(self, state: Mapping[str, str], code: str) -> int | None:
+        return None
+
+
+class EchoKey2(EchoKey):
+    """A second key method, for two challenges begun on one login at once."""
+
+    id = "echokey2"
+    display_name = "Echo key 2"
+
+
+class RemoteRef(Serial):
+    """A method whose schema points at a URL: the core never fetches it, and does not offer the method."""
+
+    id = "remoteref"
+    display_name = "Remote schema"
+    enrollment_input: Mapping[str, object] = {"$ref": "http://127.0.0.1:9/schema.json"}
+
+
+class BadOptions(EchoKey):
+    """A challenge-response method whose options cannot be sent to a client (not JSON)."""
+
+    id = "badoptions"
+    display_name = "Bad options"
+
+    async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        return EnrollmentDraft(state={"secret": "s", "challenge": "c"}, options={"when": object()})
+
+    async def begin_challenge(self, states: Any) -> ChallengeOptions:
+        return ChallengeOptions(options={"blob": b"bytes"}, pending={"challenge": "c"})
+
+
+class BadState(Plain):
+    """A code-checking method whose draft state is not text."""
+
+    id = "badstate"
+    display_name = "Bad state"
+
+    def begin_enrollment(self, account: Account) -> EnrollmentDraft:
+        return EnrollmentDraft(state={"count": 7})  # type: ignore[dict-item]  # not text: refused by the core
+
+
 # Where Plain's calls ran (never the service's own thread).
 PLAIN_THREADS: list[str] = []
 
@@ -175,3 +254,9 @@ def register_second_factors(register: Callable[[Any], None]) -> None:
     register(Stepper())
     register(Plain())
     register(EchoKey())
+    register(Serial())
+    register(Broken())
+    register(EchoKey2())
+    register(RemoteRef())
+    register(BadOptions())
+    register(BadState())

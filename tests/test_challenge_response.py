@@ -6,6 +6,7 @@ key in tests/plugin_fakes.py whose use count must grow (as WebAuthn's signature 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -147,3 +148,58 @@ async def test_a_key_steps_up_too(client, mailbox, make_user, acme):
     client.forget_cookies()
     nobody = (await client.run("BeginReauthentication", method="echokey"))["beginReauthentication"]
     assert nobody["__typename"] == "ChallengeExpired"
+
+
+async def test_challenges_begun_at_once_for_two_methods_both_stay(client, mailbox, make_user, acme):
+    secret = await _enrolled(client, mailbox, make_user, acme)
+    session = (
+        await verify(
+            client,
+            (t := await challenge(client, "anna@example.com")),
+            "echokey",
+            _answer(secret, (await _begin(client, t))["options"], 1),
+        )
+    )["token"]
+    added = (await client.run("AddFactor", bearer=session, method="echokey2"))["addFactor"]
+    options = added["options"]
+    confirmed = (
+        await client.run(
+            "ConfirmFactor",
+            bearer=session,
+            enrollment=added["enrollment"],
+            code=json.dumps({"signature": sign(options["secret"], options["challenge"], 0)}),
+        )
+    )["confirmFactor"]
+    assert confirmed["__typename"] == "FactorAdded", confirmed
+    client.forget_cookies()
+    token = await challenge(client, "anna@example.com")
+
+    first, _ = await asyncio.gather(
+        _begin(client, token),
+        client.run("BeginSecondFactor", challenge=token, method="echokey2"),
+    )
+
+    assert (await verify(client, token, "echokey", _answer(secret, first["options"], 2)))[
+        "__typename"
+    ] == "LoginSuccess"
+
+
+async def test_challenges_per_login_are_bounded(client, mailbox, make_user, acme):
+    await _enrolled(client, mailbox, make_user, acme)
+    token = await challenge(client, "anna@example.com")
+
+    answers = [(await _begin(client, token))["__typename"] for _ in range(11)]
+
+    assert answers == ["SecondFactorChallenge"] * 10 + ["TooManyAttempts"]
+
+
+async def test_options_a_client_cannot_be_sent_are_the_plugins_failure(client, mailbox, make_user, acme, caplog):
+    await _enrolled(client, mailbox, make_user, acme)
+    # Anna's echokey factor, relabelled as the method whose options are not JSON.
+    await EnrolledFactor.filter(method="echokey").update(method="badoptions")
+    token = await challenge(client, "anna@example.com")
+
+    answer = (await client.run("BeginSecondFactor", challenge=token, method="badoptions"))["beginSecondFactor"]
+
+    assert answer["__typename"] == "MethodNotAvailable"
+    assert "method badoptions answered begin_challenge" in caplog.text

@@ -222,6 +222,11 @@ async def test_second_factor_methods_lists_sms(client):
             "deliversCodes": True,
             "browserApi": None,
         },
+        "enrollmentInput": {
+            "type": "object",
+            "properties": {"phoneNumber": {"type": "string", "maxLength": 64, "description": "Where codes go"}},
+            "additionalProperties": False,
+        },
     } in methods
 
 

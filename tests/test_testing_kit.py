@@ -8,6 +8,7 @@ kit on its own (its SQLite database, cheap hashing) runs the tests `gql-server n
 
 from __future__ import annotations
 
+import json
 import time
 
 import pyotp
@@ -15,6 +16,8 @@ import pytest
 
 import gql_server.testing
 from gql_server.testing import PASSWORD, enroll, log_in, request_invitation
+
+from .plugin_fakes import sign
 
 # The cost parameters of the kit's cheap argon2id, as they stand in a stored hash.
 CHEAP = "$m=8,t=1,p=1$"
@@ -84,7 +87,7 @@ async def test_a_wrong_code_is_the_service_s_answer_not_a_failure_of_the_helper(
 
 class TestOverrides:
     @pytest.fixture
-    def gql_settings_overrides(self):
+    def settings_overrides(self):
         return {"gql_server_disabled_plugins": "email_code"}
 
     @pytest.fixture
@@ -103,3 +106,35 @@ class TestOverrides:
 def _totp(secret: str | None, steps_ahead: int = 0) -> str:
     assert secret is not None
     return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
+
+
+class TestChallengeResponse:
+    """A challenge-response method (tests/plugin_fakes.py's toy key) through the kit: enroll's code function
+    gets the options, log_in's `respond` answers beginSecondFactor's."""
+
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"gql_server_plugins": "tests.plugin_fakes"}
+
+    async def test_enroll_and_log_in_with_a_response(self, gql_client, gql_mailbox, gql_make_customer, gql_make_user):
+        acme = await gql_make_customer(enforce=True)
+        await gql_make_user(acme, "anna@example.com", PASSWORD)
+        invitation = await request_invitation(gql_client, gql_mailbox, "anna@example.com")
+
+        def register(begun: dict) -> str:
+            options = begun["options"]
+            return json.dumps({"signature": sign(options["secret"], options["challenge"], 0)})
+
+        enrolled = await enroll(gql_client, gql_mailbox, invitation, "echokey", code=register)
+        secret = enrolled.begun["options"]["secret"]
+        gql_client.forget_cookies()
+
+        result = await log_in(
+            gql_client,
+            gql_mailbox,
+            "anna@example.com",
+            "echokey",
+            respond=lambda options: json.dumps({"signature": sign(secret, options["challenge"], 1), "count": 1}),
+        )
+
+        assert result["__typename"] == "LoginSuccess", result

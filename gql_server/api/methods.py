@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import strawberry
+from typing import cast
 
-from gql_server.plugin_api import AuthenticatorKind, SecondFactorMethod, capabilities_of
+import strawberry
+from strawberry.scalars import JSON
+
+from gql_server.plugin_api import AuthenticatorKind, SecondFactorMethod, capabilities_of, enrollment_input_of
 
 strawberry.enum(AuthenticatorKind, name="AuthenticatorKind", description="What a factor is (NIST SP 800-63B).")
 
@@ -36,6 +39,13 @@ class SecondFactorMethodType:
         description="False for methods that cannot be enrolled on their own (recovery_code)."
     )
     capabilities: MethodCapabilitiesType
+    enrollment_input: JSON | None = strawberry.field(
+        default=None,
+        description=(
+            "A JSON Schema (an object schema) of what beginEnrollment's `input` holds for this method; null "
+            "when it takes none (`phoneNumber` stays the alias of input.phoneNumber)."
+        ),
+    )
 
     @classmethod
     def from_method(cls, method: SecondFactorMethod) -> SecondFactorMethodType:
@@ -47,6 +57,7 @@ class SecondFactorMethodType:
             phishing_resistant=method.phishing_resistant,
             enrollable=method.enrollable,
             capabilities=_capabilities(method),
+            enrollment_input=cast(JSON, enrollment_input_of(method)),
         )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from gql_server.api import outcomes
 from gql_server.api.account import ChangePasswordResult, ConfirmEmailChangeResult, RequestEmailChangeResult
@@ -32,13 +33,36 @@ from gql_server.api.recovery import (
     ResetPasswordResult,
 )
 from gql_server.api.step_up import ReauthenticateResult
+from gql_server.auth import results
 from gql_server.auth.customers import SettingsChange
 from gql_server.enums import LoginMethod, MembershipLevel
 
 # beginEnrollment's and addFactor's: where a method that texts a code sends it.
 PhoneNumber = Annotated[
-    str | None, strawberry.argument(description="For methods that text a code (sms): where to send it.")
+    str | None,
+    strawberry.argument(
+        description="For methods that text a code (sms): where to send it; an alias of input.phoneNumber."
+    ),
 ]
+# beginEnrollment's and addFactor's: what the method asks for (SecondFactorMethod.enrollmentInput).
+EnrollmentInput = Annotated[
+    JSON | None,
+    strawberry.argument(
+        description=(
+            "What the method asks for at enrollment, as its SecondFactorMethod.enrollmentInput (a JSON Schema) says."
+        )
+    ),
+]
+
+
+NOT_AN_OBJECT = "`input` is a JSON object of the fields the method asks for (SecondFactorMethod.enrollmentInput)."
+
+
+def _input_object(value: object) -> dict[str, object] | None:
+    """`input` as an object ({} when left out); None when it is JSON of another kind (a list, a number)."""
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else None
 
 
 async def login(info: Info, email: str, password: str) -> LoginResult:
@@ -115,9 +139,13 @@ async def begin_enrollment(
     invitation: str,
     method: str,
     phone_number: PhoneNumber = None,
+    input: EnrollmentInput = None,
 ) -> BeginEnrollmentResult:
     """Choose a method from the invitation and start enrolling it."""
-    outcome = await info.context.services.enrollment.begin(invitation, method, phone_number)
+    given = _input_object(input)
+    if given is None:
+        return outcomes.BEGIN_ENROLLMENT(results.InvalidInput(NOT_AN_OBJECT, "input"), info)
+    outcome = await info.context.services.enrollment.begin(invitation, method, phone_number, given)
     return outcomes.BEGIN_ENROLLMENT(outcome, info)
 
 
@@ -261,10 +289,14 @@ async def add_factor(
     info: Info,
     method: str,
     phone_number: PhoneNumber = None,
+    input: EnrollmentInput = None,
 ) -> BeginEnrollmentResult:
     """R15: begin enrolling another factor; confirmFactor makes it active."""
+    given = _input_object(input)
+    if given is None:
+        return outcomes.BEGIN_ENROLLMENT(results.InvalidInput(NOT_AN_OBJECT, "input"), info)
     session = await info.context.session()
-    outcome = await info.context.services.my_factors.add(session, method, phone_number)
+    outcome = await info.context.services.my_factors.add(session, method, phone_number, given)
     return outcomes.BEGIN_ENROLLMENT(outcome, info)
 
 

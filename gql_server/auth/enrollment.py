@@ -10,6 +10,7 @@ address is announced to the previous one, and audited with both addresses).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
@@ -102,14 +103,19 @@ class EnrollmentService:
         )
 
     async def begin(
-        self, raw_invitation: str, method_id: str, phone_number: str | None = None
+        self,
+        raw_invitation: str,
+        method_id: str,
+        phone_number: str | None = None,
+        given: Mapping[str, object] | None = None,
     ) -> BeginEnrollmentResult:
-        """Start enrolling one of the methods allowed for this user (R5)."""
+        """Start enrolling one of the methods allowed for this user (R5), with the method's `input`."""
         invitation = await find_token(raw_invitation, TokenPurpose.INVITATION)
         if invitation is None:
             return ChallengeExpired()
         data: dict[str, object] = {"invitation": str(invitation.id)}
-        return await self._new.begin(invitation.user, method_id, _invited_address(invitation), phone_number, data)
+        address = _invited_address(invitation)
+        return await self._new.begin(invitation.user, method_id, address, phone_number, data, given)
 
     async def confirm(
         self,

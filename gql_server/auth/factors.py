@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+import orjson
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -23,7 +24,7 @@ from gql_server import metrics
 from gql_server.auth.results import InvalidInput, TooManyAttempts
 from gql_server.clock import utcnow
 from gql_server.crypto import Keyring
-from gql_server.limits import CODE_DIGITS, CODE_LIFETIME
+from gql_server.limits import CLIENT_OPTIONS_MAX_BYTES, CODE_DIGITS, CODE_LIFETIME
 from gql_server.models import EnrolledFactor, OneTimeCode, RecoveryCode, Token, User
 from gql_server.plugin_api import (
     Account,
@@ -78,13 +79,23 @@ class FactorCore:
         if not isinstance(method, CodeCheckingMethod | CodeDeliveringMethod | ChallengeResponseMethod):
             return None
         try:
-            return await self._runner.call(lambda: method.begin_enrollment(account))
+            draft = await self._runner.call(lambda: method.begin_enrollment(account))
         except InvalidEnrollmentInput as exc:
             return InvalidInput(exc.message, exc.field)
         except Exception:
             log.exception("method %s failed to begin an enrollment", method.id)
             metrics.plugin_failed(method.id, "begin_enrollment")
             return None
+        # What the core stores and shows must be what it can: text state, JSON options of a bounded size.
+        if (
+            not isinstance(draft, EnrollmentDraft)
+            or not _text_map(draft.state)
+            or (draft.options is not None and client_options(draft.options) is None)
+        ):
+            log.error("method %s answered begin_enrollment with a draft the core cannot keep or show", method.id)
+            metrics.plugin_failed(method.id, "begin_enrollment")
+            return None
+        return draft
 
     async def send_code(
         self,
@@ -188,7 +199,11 @@ class FactorCore:
             log.exception("method %s failed to begin a challenge", method.id)
             metrics.plugin_failed(method.id, "begin_challenge")
             return None
-        if not isinstance(answer, ChallengeOptions) or not _text_map(answer.pending):
+        if (
+            not isinstance(answer, ChallengeOptions)
+            or not _text_map(answer.pending)
+            or client_options(answer.options) is None
+        ):
             log.error("method %s answered begin_challenge with %s", method.id, type(answer))
             metrics.plugin_failed(method.id, "begin_challenge")
             return None
@@ -294,6 +309,21 @@ def _verified(answer: object) -> Verified | None:
         return None
     assert isinstance(state, Mapping)
     return Verified(counter, dict(state))
+
+
+def client_options(options: object) -> dict[str, object] | None:
+    """A plugin's options for the client as the API sends them: a JSON object (text keys) that serialises,
+    at most CLIENT_OPTIONS_MAX_BYTES; None for anything else (then the plugin's failure, never a 500)."""
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        return None
+    try:
+        encoded = orjson.dumps(dict(options))
+    except TypeError:
+        return None
+    if len(encoded) > CLIENT_OPTIONS_MAX_BYTES:
+        return None
+    plain: dict[str, object] = orjson.loads(encoded)
+    return plain
 
 
 def _text_map(value: object) -> bool:

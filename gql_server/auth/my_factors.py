@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Mapping
 
 from tortoise.transactions import in_transaction
 
@@ -93,7 +94,11 @@ class MyFactors:
         self._policy = policy
 
     async def add(
-        self, session: Session | None, method_id: str, phone_number: str | None = None
+        self,
+        session: Session | None,
+        method_id: str,
+        phone_number: str | None = None,
+        given: Mapping[str, object] | None = None,
     ) -> BeginEnrollmentResult:
         """Begin enrolling another factor for a signed-in two-factor user, under R5's rules (the methods
         every customer allows, ENROLLMENTS_PER_HOUR), after a recent second factor (R14 names adding a
@@ -107,7 +112,7 @@ class MyFactors:
         if isinstance(user, ReauthenticationRequired):
             # A password user gets it with no methods: their first factor comes from converting (R8).
             return user
-        return await self._new.begin(user, method_id, user.email, phone_number, {ADD_FACTOR: True})
+        return await self._new.begin(user, method_id, user.email, phone_number, {ADD_FACTOR: True}, given)
 
     async def confirm(
         self, session: Session | None, raw_enrollment: str, code: str, label: str | None, *, ip: str | None = None

@@ -8,11 +8,13 @@ invitation's enrollment only by `confirmEnrollment`. Neither flow can finish the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
-from gql_server.auth.factors import FactorCore, parse_response
+from gql_server.auth.enrollment_input import PHONE_NUMBER, enrollment_input
+from gql_server.auth.factors import FactorCore, client_options, parse_response
 from gql_server.auth.hourly import hourly_limit_reached
 from gql_server.auth.results import (
     BeginEnrollmentResult,
@@ -68,15 +70,28 @@ class NewFactors:
         self._issuer = issuer
 
     async def begin(
-        self, user: User, method_id: str, address: str, phone_number: str | None, data: dict[str, object]
+        self,
+        user: User,
+        method_id: str,
+        address: str,
+        phone_number: str | None,
+        data: dict[str, object],
+        given: Mapping[str, object] | None = None,
     ) -> BeginEnrollmentResult:
         """Start enrolling `method_id` for `user`, if every customer of theirs allows it (R5). `address` is
-        where an email factor's code goes; `data` is stored with the token beside the method and its state."""
+        where an email factor's code goes; `data` is stored with the token beside the method and its state;
+        `given` is the caller's `input`, checked against the method's schema (`phone_number` its alias)."""
         allowed = {m.id: m for m in await self._policy.enrollable_methods(user)}
         method = allowed.get(method_id)
         if method is None:
             return MethodNotAvailable()
-        account = Account(str(user.id), address, self._issuer, user.locale, phone_number)
+        checked = enrollment_input(method, given, phone_number)
+        if isinstance(checked, InvalidInput | MethodNotAvailable):
+            return checked
+        phone = checked.get(PHONE_NUMBER)
+        account = Account(
+            str(user.id), address, self._issuer, user.locale, phone if isinstance(phone, str) else None, checked
+        )
         draft = await self._core.begin(method, account)
         if draft is None:
             return MethodNotAvailable()
@@ -107,7 +122,7 @@ class NewFactors:
             provisioning_uri=draft.provisioning_uri,
             qr_code_svg=draft.qr_code_svg,
             sent_to=sent_to,
-            options=None if draft.options is None else dict(draft.options),
+            options=None if draft.options is None else client_options(draft.options),
         )
 
     def method_of(self, enrollment: Token) -> SecondFactorMethod | None:
@@ -124,20 +139,21 @@ class NewFactors:
             return ChallengeExpired()
         state = self._core.keyring.decrypt_state(str(enrollment.data["state"]))
         counter: int | None = None
-        if isinstance(method, CodeCheckingMethod):
-            verified = await self._core.check_with_plugin(method, state, code)
-            ok = verified is not None
-            if verified is not None:
-                counter = verified.counter
-                # A method whose state changes with each use starts the factor from the state after it.
-                state = dict(verified.state) if verified.state is not None else state
-        elif isinstance(method, ChallengeResponseMethod):
+        # As at login (check_code): a challenge-response method first, whatever else it implements.
+        if isinstance(method, ChallengeResponseMethod):
             # The client's registration response, as JSON text where other methods send a code.
             response = parse_response(code)
             finished = None if response is None else await self._core.finish_enrollment(method, state, response)
             ok = finished is not None and finished.state is not None
             if finished is not None and finished.state is not None:
                 counter, state = finished.counter, dict(finished.state)
+        elif isinstance(method, CodeCheckingMethod):
+            verified = await self._core.check_with_plugin(method, state, code)
+            ok = verified is not None
+            if verified is not None:
+                counter = verified.counter
+                # A method whose state changes with each use starts the factor from the state after it.
+                state = dict(verified.state) if verified.state is not None else state
         elif isinstance(method, CodeDeliveringMethod):
             ok = await self._core.check_sent_code(enrollment, method.id, code)
         else:

@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
 from gql_server.auth.devices import RememberedDevices
-from gql_server.auth.factors import RECOVERY_METHOD, FactorCore, parse_response
+from gql_server.auth.factors import RECOVERY_METHOD, FactorCore, client_options, parse_response
 from gql_server.auth.lockout import Attempt, Failure, Refusal
 from gql_server.auth.results import (
     BeginSecondFactorResult,
@@ -36,6 +36,7 @@ from gql_server.enums import Assurance, TokenPurpose
 from gql_server.limits import (
     CHALLENGE_ATTEMPTS,
     CHALLENGE_LIFETIME,
+    CHALLENGES_PER_TOKEN,
     CODES_PER_CHALLENGE,
     FULL_RETRY_AFTER_SECONDS,
     STREAK_CAP,
@@ -68,11 +69,18 @@ MAILBOX_CHANNELS: tuple[str, ...] = ("email",)
 # The key, in a login challenge's (or a step-up token's) data, of the challenges begun for challenge-response
 # methods: method id -> the method's pending part, encrypted.
 PENDING = "pending"
+# The key, in the same data, of how many challenges were begun on the token (at most CHALLENGES_PER_TOKEN).
+BEGUN = "challenges_begun"
 # The key, in a login challenge's token data, of the channels that challenge does not accept.
 EXCLUDED_CHANNELS = "excluded_channels"
 # The key, in the data of the PASSWORD_RESET token a reset used, saying that the password it set has not been
 # followed by a factor outside the mailbox yet.
 PASSWORD_FROM_MAILBOX = "password_from_mailbox"  # noqa: S105 (a key, not a secret)
+
+
+def _begun(token: Token) -> int:
+    count = token.data.get(BEGUN)
+    return count if isinstance(count, int) else 0
 
 
 def excluded_channels(challenge: Token) -> frozenset[str]:
@@ -220,21 +228,37 @@ class SecondFactorService:
 
     async def challenge_options(
         self, token: Token, user: User, method: ChallengeResponseMethod
-    ) -> SecondFactorChallenge | MethodNotAvailable:
+    ) -> SecondFactorChallenge | MethodNotAvailable | TooManyAttempts:
         """A challenge over the user's factors of `method`, its pending part kept with `token` (a login
         challenge or a step-up token), encrypted; MethodNotAvailable without such a factor."""
         factors = await EnrolledFactor.filter(user_id=user.id, method=method.id).order_by("created_at")
         if not factors:
             return MethodNotAvailable()
+        if lockout.seconds_locked_in(user, lockout.SECOND_FACTOR_STEP):
+            # Nothing to answer while the step is locked (S6): verify would refuse the response anyway.
+            return TooManyAttempts(retry_after_seconds=lockout.seconds_locked_in(user, lockout.SECOND_FACTOR_STEP))
+        if _begun(token) >= CHALLENGES_PER_TOKEN:
+            retry = int((token.expires_at - utcnow()).total_seconds()) + 1
+            return TooManyAttempts(retry_after_seconds=max(retry, 1))
         states = [self._core.keyring.decrypt_state(f.state_encrypted) for f in factors]
         begun = await self._core.begin_challenge(method, states)
-        if begun is None:
+        options = None if begun is None else client_options(begun.options)
+        if begun is None or options is None:
             return MethodNotAvailable()
-        pending = dict(token.data.get(PENDING) or {})  # type: ignore[call-overload]
-        pending[method.id] = self._core.keyring.encrypt_state(begun.pending)
-        token.data = {**token.data, PENDING: pending}
-        await Token.filter(id=token.id).update(data=token.data)
-        return SecondFactorChallenge(options=dict(begun.options), expires_at=token.expires_at)
+        async with in_transaction():
+            # Read again with the row held: begins of other methods (or of this one) at the same moment each
+            # keep theirs, and the count of begins is exact.
+            held = await Token.select_for_update().get_or_none(id=token.id, used_at=None)
+            if held is None:
+                return MethodNotAvailable()
+            if _begun(held) >= CHALLENGES_PER_TOKEN:
+                return TooManyAttempts(retry_after_seconds=max(int((held.expires_at - utcnow()).total_seconds()), 1))
+            stored = held.data.get(PENDING)
+            pending: dict[str, object] = dict(stored) if isinstance(stored, dict) else {}
+            pending[method.id] = self._core.keyring.encrypt_state(begun.pending)
+            token.data = {**held.data, PENDING: pending, BEGUN: _begun(held) + 1}
+            await Token.filter(id=token.id).update(data=token.data)
+        return SecondFactorChallenge(options=options, expires_at=token.expires_at)
 
     def _pending(self, token: Token, method_id: str) -> dict[str, str] | None:
         """The pending part of the last challenge begun for `method_id` on `token`, if any."""

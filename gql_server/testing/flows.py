@@ -23,6 +23,8 @@ EnrollmentCode = Callable[[dict[str, Any]], str | Awaitable[str]]
 # What answers a login code: a code, or a function called after the password step (and after
 # sendLoginCode, when the method delivers codes); may be async. None: read it from the login email.
 LoginCode = str | Callable[[], str | Awaitable[str]]
+# A challenge-response method's client: beginSecondFactor's options in, its response (JSON text) out.
+Respond = Callable[[dict[str, Any]], str | Awaitable[str]]
 
 
 @dataclass
@@ -109,13 +111,20 @@ async def log_in(
     code: LoginCode | None = None,
     password: str = PASSWORD,
     send_code: bool | None = None,
+    respond: Respond | None = None,
 ) -> dict[str, Any]:
     """A whole two-factor login with `method`; the verifySecondFactor result (any union member).
 
     `send_code`: ask the service to deliver a code first (sendLoginCode); by default only when no `code`
-    is given, which then is read from the login email to `email`.
+    is given, which then is read from the login email to `email`. `respond`: for a challenge-response
+    method (a passkey), the client: it gets beginSecondFactor's options and answers the response as JSON
+    text, sent as the code (enroll's `code` gets EnrollmentStarted, options included, the same way).
     """
     token = await challenge(client, email, password)
+    if respond is not None:
+        begun = (await client.run("BeginSecondFactor", challenge=token, method=method))["beginSecondFactor"]
+        assert begun["__typename"] == "SecondFactorChallenge", begun
+        return await verify(client, token, method, await _answer(respond(begun["options"])))
     if send_code if send_code is not None else code is None:
         sent = (await client.run("SendLoginCode", challenge=token, method=method))["sendLoginCode"]
         assert sent["__typename"] == "CodeSent", sent

@@ -3,7 +3,7 @@
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
-import { delivers, methodKey, methodName, prepareCodeInput } from "./methods.js";
+import { asksForPhone, delivers, methodKey, methodName, prepareCodeInput, recommendedFirst } from "./methods.js";
 import { reloadSessions } from "./security.js";
 import { CANCELLED, runStepped } from "./stepup.js";
 import { ask, busy, byId, element, explain, fill, quiet, say } from "./ui.js";
@@ -143,7 +143,7 @@ async function enrollableMethods() {
     state.methods = data.secondFactorMethods
       .filter((method) => method.enrollable)
       // The authenticator app first, as on the invitation page: it is the recommended method.
-      .sort((a, b) => Number(b.channel === "authenticator_app") - Number(a.channel === "authenticator_app"));
+      .sort(recommendedFirst);
   }
   return state.methods;
 }
@@ -173,7 +173,7 @@ async function onAdd() {
 
 function onAddMethodChange() {
   const checked = document.querySelector("input[name=add-method]:checked");
-  byId("add-phone-area").hidden = state.methods.find((m) => m.id === checked?.value)?.channel !== "sms";
+  byId("add-phone-area").hidden = !asksForPhone(state.methods.find((m) => m.id === checked?.value));
 }
 
 function closeAdd() {
@@ -195,7 +195,7 @@ async function onChoose(event) {
     return;
   }
   // Methods that text a code need a number to text it to.
-  const phoneNumber = method.channel === "sms" ? byId("add-phone").value.trim() : null;
+  const phoneNumber = asksForPhone(method) ? byId("add-phone").value.trim() : null;
   // Adding a factor needs a recent second factor (R14): the step-up dialog first when it is older.
   const result = await busy(event.currentTarget, message, () =>
     runStepped("AddFactor", { method: method.id, phoneNumber }, "addFactor"),

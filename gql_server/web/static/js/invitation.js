@@ -9,7 +9,7 @@
 import { showAcceptance } from "./accept.js";
 import { run } from "./api.js";
 import { language, translate, useLanguage } from "./i18n.js";
-import { delivers, methodKey, methodName, prepareCodeInput } from "./methods.js";
+import { asksForPhone, delivers, methodKey, methodName, prepareCodeInput, recommendedFirst } from "./methods.js";
 import { showRecoveryCodes } from "./recovery.js";
 import { busy, byId, element, explain, explainError, fill, quiet, say, showStep, startPage } from "./ui.js";
 
@@ -51,10 +51,9 @@ async function load() {
     await showAcceptance(data.invitation, state.token, invalid);
     return;
   }
-  // The authenticator app first: it is the recommended method, the others are fallbacks.
-  const methods = [...data.invitation.methods].sort(
-    (a, b) => Number(b.channel === "authenticator_app") - Number(a.channel === "authenticator_app"),
-  );
+  // The recommended methods first (phishing-resistant, then codes from the user's own device), the others
+  // as fallbacks: what each method's capabilities say.
+  const methods = [...data.invitation.methods].sort(recommendedFirst);
   state.invitation = { ...data.invitation, methods };
   showChoice();
 }
@@ -93,8 +92,8 @@ function chosenMethod() {
 
 function onMethodChange() {
   const method = chosenMethod();
-  // Methods that text a code need a number to text it to.
-  byId("phone-area").hidden = method?.channel !== "sms";
+  // Methods that ask for a number (their enrollmentInput says so) get the field.
+  byId("phone-area").hidden = !asksForPhone(method);
 }
 
 async function begin(form, message) {
@@ -103,7 +102,7 @@ async function begin(form, message) {
     say(message, "invitation.choose.missing", {}, "error");
     return;
   }
-  const phoneNumber = method.channel === "sms" ? byId("phone").value.trim() : null;
+  const phoneNumber = asksForPhone(method) ? byId("phone").value.trim() : null;
   const data = await busy(form, message, () =>
     run("BeginEnrollment", { invitation: state.token, method: method.id, phoneNumber }),
   );

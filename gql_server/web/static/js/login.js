@@ -14,7 +14,7 @@
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
-import { delivers, methodKey, methodName, prepareCodeInput } from "./methods.js";
+import { delivers, isRecovery, methodKey, methodName, prepareCodeInput } from "./methods.js";
 import { busy, byId, element, explain, fill, invitationSentKey, quiet, say, showStep, startPage } from "./ui.js";
 
 function takeFragment() {
@@ -150,11 +150,11 @@ async function onForgot(event) {
 // --- Second factor (R6) ---------------------------------------------------------------------------
 
 function primaryMethods() {
-  return state.methods.filter((m) => m.channel !== "lookup_secret");
+  return state.methods.filter((m) => !isRecovery(m));
 }
 
 function recoveryMethod() {
-  return state.methods.find((m) => m.channel === "lookup_secret") ?? null;
+  return state.methods.find((m) => isRecovery(m)) ?? null;
 }
 
 function showSecondFactor(result) {
@@ -187,7 +187,7 @@ function offerRemember(days) {
 
 function chooseMethod(method) {
   state.method = method;
-  const recovery = method.channel === "lookup_secret";
+  const recovery = isRecovery(method);
   byId("method-choice").hidden = recovery || primaryMethods().length < 2;
   byId("use-recovery").hidden = recovery || recoveryMethod() === null;
   byId("use-other").hidden = !recovery || primaryMethods().length === 0;

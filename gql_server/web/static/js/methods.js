@@ -17,6 +17,30 @@ export function delivers(method) {
   return !SELF_SERVED.has(method.channel);
 }
 
+/** Whether the method is a set of codes the user keeps (recovery codes): something they know, typed from
+ * paper. Its capabilities say so; the channel only for a server that does not describe them. */
+export function isRecovery(method) {
+  if (method.capabilities?.kind) return method.capabilities.kind === "KNOWLEDGE";
+  return method.channel === "lookup_secret";
+}
+
+/** Order for offering methods: phishing-resistant ones first, then those whose codes come from the user's
+ * own device, then those the service sends (what the capabilities say, never an id). */
+export function recommendedFirst(a, b) {
+  return rank(a) - rank(b);
+}
+
+function rank(method) {
+  const capabilities = method.capabilities ?? {};
+  if (capabilities.phishingResistant) return 0;
+  return delivers(method) ? 2 : 1;
+}
+
+/** Whether the method asks for a phone number at enrollment (its enrollmentInput declares `phoneNumber`). */
+export function asksForPhone(method) {
+  return Boolean(method?.enrollmentInput?.properties?.phoneNumber);
+}
+
 /** A span naming the method: our string for it, or the plugin's display name. */
 export function methodName(method) {
   const key = `method.${method.id}`;
@@ -31,7 +55,7 @@ export function methodKey(method, what) {
 
 /** Set up a code input for `method`: recovery codes are letters with dashes, the others digits. */
 export function prepareCodeInput(input, method) {
-  const lookup = method.channel === "lookup_secret";
+  const lookup = isRecovery(method);
   input.value = "";
   input.inputMode = lookup ? "text" : "numeric";
   input.maxLength = lookup ? 24 : 12;

@@ -6,7 +6,7 @@
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
-import { delivers, methodKey, methodName, prepareCodeInput } from "./methods.js";
+import { delivers, isRecovery, methodKey, methodName, prepareCodeInput } from "./methods.js";
 import { busy, byId, element, explain, fill, quiet, say } from "./ui.js";
 
 /** What `runStepped` answers when the user closed the dialog: nothing was changed. */
@@ -25,7 +25,7 @@ async function installedMethods() {
 }
 
 function primaryMethods() {
-  return state.methods.filter((method) => method.channel !== "lookup_secret");
+  return state.methods.filter((method) => !isRecovery(method));
 }
 
 function choose(method) {
@@ -39,7 +39,7 @@ function choose(method) {
 
 function showOptions() {
   // Recovery codes come last, as on the login page: they are the fallback.
-  const ordered = [...primaryMethods(), ...state.methods.filter((m) => m.channel === "lookup_secret")];
+  const ordered = [...primaryMethods(), ...state.methods.filter((m) => isRecovery(m))];
   const options = ordered.map((method, index) =>
     element(
       "p",

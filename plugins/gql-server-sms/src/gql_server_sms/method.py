@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 import httpx
 from gql_server.plugin_api import (
@@ -46,6 +48,14 @@ class SmsMethod(CodeDeliveringMethod):
     phishing_resistant: bool = False
     enrollable: bool = True
     capabilities: Capabilities = Capabilities(kind=AuthenticatorKind.POSSESSION, delivers_codes=True)
+    # What beginEnrollment's `input` holds for SMS (`phoneNumber` is also its own argument, an alias).
+    enrollment_input: Mapping[str, object] = MappingProxyType(
+        {
+            "type": "object",
+            "properties": {"phoneNumber": {"type": "string", "maxLength": 64, "description": "Where codes go"}},
+            "additionalProperties": False,
+        }
+    )
 
     def __init__(self, webhook_url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         """`webhook_url` fixes the webhook; by default it is read from GQL_SERVER_SMS_WEBHOOK_URL at
