@@ -51,7 +51,9 @@ def enrollment_input(
         return MethodNotAvailable()
     # A bounded cost on the event loop (S37): the input's size first, then a few errors at most.
     if len(json.dumps(merged, default=str)) > ENROLLMENT_INPUT_MAX_BYTES:
-        return InvalidInput(f"`input` is larger than {ENROLLMENT_INPUT_MAX_BYTES} bytes.", "input")
+        # Named as the caller gave it: the phoneNumber argument, or `input`.
+        field = PHONE_NUMBER if not given and phone_number is not None else "input"
+        return InvalidInput(f"`{field}` is larger than {ENROLLMENT_INPUT_MAX_BYTES} bytes.", field)
     try:
         errors = list(islice(validator.iter_errors(merged), ENROLLMENT_INPUT_ERRORS_LOOKED_AT))
     except Unresolvable:

@@ -3,7 +3,15 @@
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
-import { asksForPhone, delivers, methodKey, methodName, prepareCodeInput, recommendedFirst } from "./methods.js";
+import {
+  asksForPhone,
+  delivers,
+  methodKey,
+  methodName,
+  prepareCodeInput,
+  recommendedFirst,
+  runsHere,
+} from "./methods.js";
 import { reloadSessions } from "./security.js";
 import { CANCELLED, runStepped } from "./stepup.js";
 import { ask, busy, byId, element, explain, fill, quiet, say } from "./ui.js";
@@ -142,7 +150,8 @@ async function enrollableMethods() {
     const data = await run("SecondFactorMethods");
     state.methods = data.secondFactorMethods
       .filter((method) => method.enrollable)
-      // The authenticator app first, as on the invitation page: it is the recommended method.
+      // What this client can run, the recommended first, as on the invitation page (their capabilities say).
+      .filter(runsHere)
       .sort(recommendedFirst);
   }
   return state.methods;

@@ -9,7 +9,15 @@
 import { showAcceptance } from "./accept.js";
 import { run } from "./api.js";
 import { language, translate, useLanguage } from "./i18n.js";
-import { asksForPhone, delivers, methodKey, methodName, prepareCodeInput, recommendedFirst } from "./methods.js";
+import {
+  asksForPhone,
+  delivers,
+  methodKey,
+  methodName,
+  prepareCodeInput,
+  recommendedFirst,
+  runsHere,
+} from "./methods.js";
 import { showRecoveryCodes } from "./recovery.js";
 import { busy, byId, element, explain, explainError, fill, quiet, say, showStep, startPage } from "./ui.js";
 
@@ -53,7 +61,7 @@ async function load() {
   }
   // The recommended methods first (phishing-resistant, then codes from the user's own device), the others
   // as fallbacks: what each method's capabilities say.
-  const methods = [...data.invitation.methods].sort(recommendedFirst);
+  const methods = data.invitation.methods.filter(runsHere).sort(recommendedFirst);
   state.invitation = { ...data.invitation, methods };
   showChoice();
 }

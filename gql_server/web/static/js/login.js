@@ -14,7 +14,7 @@
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
-import { delivers, isRecovery, methodKey, methodName, prepareCodeInput } from "./methods.js";
+import { delivers, isRecovery, methodKey, methodName, prepareCodeInput, runsHere } from "./methods.js";
 import { busy, byId, element, explain, fill, invitationSentKey, quiet, say, showStep, startPage } from "./ui.js";
 
 function takeFragment() {
@@ -159,7 +159,9 @@ function recoveryMethod() {
 
 function showSecondFactor(result) {
   state.challenge = result.challenge;
-  state.methods = result.methods;
+  // A method this client cannot run (a passkey, until its ceremony is here) is left out; a recovery code
+  // still signs in.
+  state.methods = result.methods.filter(runsHere);
   const primary = primaryMethods();
   const options = primary.map((method, index) =>
     element(

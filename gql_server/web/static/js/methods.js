@@ -17,6 +17,16 @@ export function delivers(method) {
   return !SELF_SERVED.has(method.channel);
 }
 
+// The browser APIs this client drives (a method whose capabilities name another is not offered here).
+const BROWSER_APIS = new Set();
+
+/** Whether this client can run the method: it needs no browser API, or one the client drives. A passkey
+ * method (browserApi "webauthn") waits for its ceremony in this client; other clients may offer it. */
+export function runsHere(method) {
+  const api = method.capabilities?.browserApi;
+  return !api || BROWSER_APIS.has(api);
+}
+
 /** Whether the method is a set of codes the user keeps (recovery codes): something they know, typed from
  * paper. Its capabilities say so; the channel only for a server that does not describe them. */
 export function isRecovery(method) {

@@ -6,7 +6,7 @@
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
-import { delivers, isRecovery, methodKey, methodName, prepareCodeInput } from "./methods.js";
+import { delivers, isRecovery, methodKey, methodName, prepareCodeInput, runsHere } from "./methods.js";
 import { busy, byId, element, explain, fill, quiet, say } from "./ui.js";
 
 /** What `runStepped` answers when the user closed the dialog: nothing was changed. */
@@ -62,7 +62,9 @@ function showOptions() {
 /** Ask for a second factor of `methodIds`; resolves to true once the session is verified again. */
 export async function stepUp(methodIds) {
   const known = await installedMethods();
-  state.methods = methodIds.map((id) => known.get(id) ?? { id, displayName: id, channel: "unknown" });
+  state.methods = methodIds
+    .map((id) => known.get(id) ?? { id, displayName: id, channel: "unknown" })
+    .filter(runsHere);
   state.ended = false;
   showOptions();
   byId("step-up-submit").hidden = false;
