@@ -9,7 +9,6 @@ must not leave the account without a method it may enroll.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 from tortoise.transactions import in_transaction
@@ -17,6 +16,7 @@ from tortoise.transactions import in_transaction
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import linking
 from gql_server.auth.access import acting_user
+from gql_server.auth.customers import parse_id
 from gql_server.auth.results import (
     AcceptInvitationResult,
     AuthenticationRequired,
@@ -56,17 +56,9 @@ async def lock_customers(users: Sequence[User], *, extra: Sequence[str] = ()) ->
     memberships takes them in, so that an acceptance, a removal and a settings change wait for each other
     instead of deadlocking."""
     rows = await Membership.filter(user_id__in=[u.id for u in users]).values_list("customer_id", flat=True)
-    ids: set[object] = {str(i) for i in rows} | {str(uuid.UUID(i)) for i in extra if _is_uuid(i)}
+    ids: set[object] = {str(i) for i in rows} | {str(cid) for cid in map(parse_id, extra) if cid is not None}
     for customer_id in sorted(ids, key=str):  # UUIDs order as their text in both databases
         await Customer.select_for_update().filter(id=customer_id).first()
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 class InvitationAcceptance:

@@ -40,7 +40,7 @@ from gql_server.models import Session, Token, User
 from gql_server.outbox import Delivery, Outbox, Queued
 from gql_server.policy import Policy
 from gql_server.ratelimit import Action, ClientRateLimiter
-from gql_server.tokens import find_token, issue_token, revoke_tokens, use_token
+from gql_server.tokens import IssuedToken, find_token, issue_token, revoke_tokens, use_token
 
 REFUSED_ADDRESS = (
     "The mail server refused this address, so the invitation cannot reach it. Sign in again to send it to "
@@ -142,28 +142,36 @@ class ConversionService:
             if refused is not None:
                 return refused
             address = current.pending_email or current.email
-            await revoke_tokens(current, TokenPurpose.INVITATION)
-            await revoke_tokens(current, TokenPurpose.LINK_ACCOUNT)
-            invitation = await issue_token(
-                current, TokenPurpose.INVITATION, INVITATION_LIFETIME, {"email": address, "password_proven": False}
-            )
-            owner = await User.filter(email=address).exclude(id=current.id).first()
-            if owner is None:
-                queued = await self._outbox.put(
-                    "invitation",
-                    to=address,
-                    locale=current.locale,
-                    token=invitation.record,
-                    link=self._links.invitation(invitation.token),
-                    expires_at=invitation.expires_at,
-                    email=address,
-                )
-            else:
-                await use_token(invitation.record)
-                queued = await linking.invite_in_transaction(
-                    current, owner, address, outbox=self._outbox, links=self._links, policy=self._policy
-                )
+            queued, invitation = await self._invitation_or_link(current, address, proven=False)
         return queued, mask_email(address), invitation.expires_at
+
+    async def _invitation_or_link(self, current: User, address: str, *, proven: bool) -> tuple[Queued, IssuedToken]:
+        """Within the caller's transaction (the user's row held): a new invitation to `address` (the older
+        ones and any LINK_ACCOUNT invitation die, S13), mailed there; or, when the address is another
+        account's, issued but used at once (it still counts for the hourly limit, and the answer is the same)
+        and a LINK_ACCOUNT invitation mailed to that account instead (R4, R20): it never enrolls anything."""
+        await revoke_tokens(current, TokenPurpose.INVITATION)
+        await revoke_tokens(current, TokenPurpose.LINK_ACCOUNT)
+        invitation = await issue_token(
+            current, TokenPurpose.INVITATION, INVITATION_LIFETIME, {"email": address, "password_proven": proven}
+        )
+        owner = await User.filter(email=address).exclude(id=current.id).first()
+        if owner is not None:
+            await use_token(invitation.record)
+            linked = await linking.invite_in_transaction(
+                current, owner, address, outbox=self._outbox, links=self._links, policy=self._policy
+            )
+            return linked, invitation
+        queued = await self._outbox.put(
+            "invitation",
+            to=address,
+            locale=current.locale,
+            token=invitation.record,
+            link=self._links.invitation(invitation.token),
+            expires_at=invitation.expires_at,
+            email=address,
+        )
+        return queued, invitation
 
     async def _invite(
         self, user: User, address: str, *, ip: str | None, ticket: Token | None = None
@@ -199,30 +207,8 @@ class ConversionService:
                 return refused
             if ticket is not None and not await use_token(ticket):
                 return ChallengeExpired()
-            await revoke_tokens(user, TokenPurpose.INVITATION)
-            await revoke_tokens(user, TokenPurpose.LINK_ACCOUNT)
             # Issued whoever owns the address, so that the hourly limit and the answer are the same either way.
-            invitation = await issue_token(
-                user, TokenPurpose.INVITATION, INVITATION_LIFETIME, {"email": address, "password_proven": True}
-            )
-            owner = await User.filter(email=address).exclude(id=user.id).first()
-            if owner is None:
-                queued = await self._outbox.put(
-                    "invitation",
-                    to=address,
-                    locale=user.locale,
-                    token=invitation.record,
-                    link=self._links.invitation(invitation.token),
-                    expires_at=invitation.expires_at,
-                    email=address,
-                )
-            else:
-                # R20: the address's owner gets a LINK_ACCOUNT invitation instead; this one can never enroll
-                # anything for that address (used at once, it still counts for the hourly limit).
-                await use_token(invitation.record)
-                queued = await linking.invite_in_transaction(
-                    current, owner, address, outbox=self._outbox, links=self._links, policy=self._policy
-                )
+            queued, invitation = await self._invitation_or_link(current, address, proven=True)
             previous_pending = current.pending_email
             # R4: sending the first invitation starts the conversion; a re-sent one changes only its address.
             starting = AccountState.of(current) == PASSWORD_ONLY

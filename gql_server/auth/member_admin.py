@@ -184,14 +184,7 @@ class MemberAdmin:
                     queued, token = await self._conversion.invite_in_transaction(user, proven=True)
                     expires_at = token.expires_at
                 else:
-                    queued = await self._resets.link_in_transaction(
-                        user,
-                        template="account_invitation_password",
-                        lifetime=INVITATION_LIFETIME,
-                        email=address,
-                        inviter=acting.admin.email,
-                        customer=acting.customer.name,
-                    )
+                    queued = await self._first_password_link(acting, user)
                     expires_at = utcnow() + INVITATION_LIFETIME
         except IntegrityError:
             # The address was taken meanwhile (another admin, an address change): ask again, it is an
@@ -224,8 +217,7 @@ class MemberAdmin:
                 )
             elif level is not None:
                 pending.level = level
-            if pending.token_id is not None:  # type: ignore[attr-defined]
-                await Token.filter(id=pending.token_id, used_at=None).update(used_at=utcnow())  # type: ignore[attr-defined]
+            await _end_link(pending)
             token = await issue_token(
                 user, TokenPurpose.JOIN_CUSTOMER, INVITATION_LIFETIME, {"customer": str(acting.customer.id)}
             )
@@ -325,15 +317,20 @@ class MemberAdmin:
             refused = await hourly_limit_reached(user.id, TokenPurpose.PASSWORD_RESET, PASSWORD_RESETS_PER_HOUR)
             if refused is not None:
                 return refused
-            queued = await self._resets.link_in_transaction(
-                held,
-                template="account_invitation_password",
-                lifetime=INVITATION_LIFETIME,
-                email=held.email,
-                inviter=acting.admin.email,
-                customer=acting.customer.name,
-            )
+            queued = await self._first_password_link(acting, held)
         return _Mail(queued, mask_email(held.email), utcnow() + INVITATION_LIFETIME)
+
+    async def _first_password_link(self, acting: _Acting, user: User) -> Queued:
+        """Within the caller's transaction: a new password account's link to choose its first password
+        (the invitation's lifetime, from the admin who invited it)."""
+        return await self._resets.link_in_transaction(
+            user,
+            template="account_invitation_password",
+            lifetime=INVITATION_LIFETIME,
+            email=user.email,
+            inviter=acting.admin.email,
+            customer=acting.customer.name,
+        )
 
     # --- removeMember, setMemberLevel ---------------------------------------------------------------
 
@@ -348,24 +345,15 @@ class MemberAdmin:
         if uid is None:
             return InvalidInput(NOT_A_MEMBER, "userId")
         async with in_transaction():
-            await Customer.select_for_update().get(id=acting.customer.id)
-            if not await is_customer_admin(acting.admin, acting.customer.id):
-                # Demoted or removed by another admin since the request began (their change came first).
-                return PermissionDenied()
-            membership = await Membership.get_or_none(user_id=uid, customer_id=acting.customer.id)
-            if membership is None:
-                pending = await PendingMembership.get_or_none(user_id=uid, customer_id=acting.customer.id)
-                if pending is None:
-                    return InvalidInput(NOT_A_MEMBER, "userId")
-                if pending.token_id is not None:  # type: ignore[attr-defined]
-                    await Token.filter(id=pending.token_id, used_at=None).update(used_at=utcnow())  # type: ignore[attr-defined]
-                await pending.delete()
-                level, invited = pending.level, True
-            else:
-                if await _last_administrator(acting.customer, membership):
-                    return LastAdministrator()
-                await membership.delete()
-                level, invited = membership.level, False
+            row = await _held_row(acting, uid)
+            if not isinstance(row, Membership | PendingMembership):
+                return row
+            if isinstance(row, PendingMembership):
+                await _end_link(row)
+            elif await _last_administrator(acting.customer, row):
+                return LastAdministrator()
+            await row.delete()
+            level, invited = row.level, isinstance(row, PendingMembership)
         subject = await User.get_or_none(id=uid)
         await self._audit.record(
             AuditKind.MEMBER_REMOVED,
@@ -387,17 +375,9 @@ class MemberAdmin:
         if uid is None:
             return InvalidInput(NOT_A_MEMBER, "userId")
         async with in_transaction():
-            await Customer.select_for_update().get(id=acting.customer.id)
-            if not await is_customer_admin(acting.admin, acting.customer.id):
-                # Demoted or removed by another admin since the request began (their change came first).
-                return PermissionDenied()
-            row: Membership | PendingMembership | None = await Membership.get_or_none(
-                user_id=uid, customer_id=acting.customer.id
-            )
-            if row is None:
-                row = await PendingMembership.get_or_none(user_id=uid, customer_id=acting.customer.id)
-            if row is None:
-                return InvalidInput(NOT_A_MEMBER, "userId")
+            row = await _held_row(acting, uid)
+            if not isinstance(row, Membership | PendingMembership):
+                return row
             previous = row.level
             if previous is level:
                 return MemberUpdated(customer=acting.customer)
@@ -475,6 +455,26 @@ async def _last_administrator(customer: Customer, membership: Membership) -> boo
         return False
     admins = await Membership.filter(customer_id=customer.id, level=MembershipLevel.CUSTOMER).count()
     return admins <= 1
+
+
+async def _held_row(acting: _Acting, uid: object) -> Membership | PendingMembership | PermissionDenied | InvalidInput:
+    """Within the caller's transaction: hold the customer's row (so that two admins' changes count one after
+    the other), check that the admin still is one, and find the member or the invitation to join."""
+    await Customer.select_for_update().get(id=acting.customer.id)
+    if not await is_customer_admin(acting.admin, acting.customer.id):
+        # Demoted or removed by another admin since the request began (their change came first).
+        return PermissionDenied()
+    row: Membership | PendingMembership | None = await Membership.get_or_none(
+        user_id=uid, customer_id=acting.customer.id
+    )
+    row = row or await PendingMembership.get_or_none(user_id=uid, customer_id=acting.customer.id)
+    return row if row is not None else InvalidInput(NOT_A_MEMBER, "userId")
+
+
+async def _end_link(pending: PendingMembership) -> None:
+    """The JOIN_CUSTOMER link an invitation to join last mailed stops working (replaced or withdrawn)."""
+    if pending.token_id is not None:  # type: ignore[attr-defined]
+        await Token.filter(id=pending.token_id, used_at=None).update(used_at=utcnow())  # type: ignore[attr-defined]
 
 
 async def _not_resettable(user: User, customer: Customer) -> InvalidInput | None:
