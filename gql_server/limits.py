@@ -61,6 +61,9 @@ SECOND_FACTOR_ATTEMPTS: Final = 10
 STREAK_CAP: Final = 100
 # S10: digits of an email (or other delivered) code.
 CODE_DIGITS: Final = 6
+# Plugin UI (issue 16): the longest code field a method may describe to clients (MethodUI.code); a longer
+# "code" is no code a person types (a browser prompt's JSON answer has no field).
+MAX_CODE_LENGTH: Final = 64
 # S10: how long a delivered code is valid.
 CODE_LIFETIME: Final = timedelta(minutes=10)
 

@@ -47,6 +47,7 @@ __all__ = [
     "CodeCheckingMethod",
     "CodeDeliveringMethod",
     "CodeDelivery",
+    "CodeField",
     "ConversionState",
     "CustomerView",
     "EnrollmentDraft",
@@ -56,7 +57,10 @@ __all__ = [
     "Mailer",
     "MembershipLevel",
     "MembershipView",
+    "MethodStrings",
+    "MethodUI",
     "PolicyRequirement",
+    "Prompt",
     "SecondFactorMethod",
     "UserView",
     "Verified",
@@ -64,6 +68,7 @@ __all__ = [
     "enrollment_input_of",
     "hookimpl",
     "mask_email",
+    "ui_of",
 ]
 
 
@@ -115,8 +120,9 @@ class AuthEvent:
 @runtime_checkable
 class SecondFactorMethod(Protocol):
     """The attributes every registered method has (shown as `SecondFactorMethod` in the API). A method
-    may also have `capabilities: Capabilities` (see `capabilities_of`) and `enrollment_input`: a JSON Schema
-    (an object schema) of what beginEnrollment's `input` holds for it (see `enrollment_input_of`)."""
+    may also have `capabilities: Capabilities` (see `capabilities_of`), `ui: MethodUI` (how clients present
+    it, with its own strings: see `ui_of`) and `enrollment_input`: a JSON Schema (an object schema) of what
+    beginEnrollment's `input` holds for it (see `enrollment_input_of`)."""
 
     id: str
     display_name: str
@@ -162,6 +168,63 @@ def _plain(value: object) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+class Prompt(StrEnum):
+    """How a client asks the user for a method's answer."""
+
+    CODE = "code"  # a field the user types a code into (`MethodUI.code` says its format)
+    # The client runs the browser API its capabilities name (`browser_api`) with the challenge's options and
+    # sends the API's answer as JSON text where other methods send a code; it shows no field.
+    BROWSER_API = "browser_api"
+
+
+@dataclass(frozen=True)
+class CodeField:
+    """What a typed code looks like, for a client's field: the keyboard (`input_mode`: "numeric" or
+    "text"), its length, a regular expression a whole code matches once spaces are removed (JavaScript
+    syntax, as HTML's `pattern`; None: any), and the HTML autocomplete token (one-time-code lets phones
+    offer a code from a message). A client only helps the user with these: the method's `verify` decides."""
+
+    input_mode: Literal["numeric", "text"] = "numeric"
+    min_length: int = 6
+    max_length: int = 6
+    pattern: str | None = "[0-9]{6}"
+    autocomplete: str = "one-time-code"
+
+
+@dataclass(frozen=True)
+class MethodStrings:
+    """What a client says about a method in one language: its `name` (in lists of methods), `about` (one or
+    two sentences to choose it by), `label` (of its code field, or of the button that starts a browser
+    prompt) and `hint` (under the field: where the code comes from, how long it lasts). Plain text: clients
+    show it as text, never as markup."""
+
+    name: str
+    about: str = ""
+    label: str = ""
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class MethodUI:
+    """How clients present a method (issue 16): the kind of prompt, the code field's format and the method's
+    own strings by language ("en", "fi": the web client's languages; others are welcome). A client falls
+    back to "en", then to the method's `display_name`, so a method without strings still works anywhere."""
+
+    prompt: Prompt = Prompt.CODE
+    code: CodeField = field(default_factory=CodeField)
+    strings: Mapping[str, MethodStrings] = field(default_factory=dict)
+
+
+def ui_of(method: SecondFactorMethod) -> MethodUI:
+    """A method's `ui`, or for a method without one: a six-digit code field (a browser prompt when its
+    capabilities name a browser API) and its display name in English."""
+    declared = getattr(method, "ui", None)
+    if isinstance(declared, MethodUI):
+        return declared
+    prompt = Prompt.BROWSER_API if capabilities_of(method).browser_api else Prompt.CODE
+    return MethodUI(prompt=prompt, strings={"en": MethodStrings(name=method.display_name)})
 
 
 # Channels whose codes the core makes and the method delivers (for methods without `capabilities`).

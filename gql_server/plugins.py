@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from importlib.metadata import Distribution, EntryPoint, distributions
 from typing import Any
@@ -13,7 +14,8 @@ import pluggy
 from pluggy import HookImpl
 
 from gql_server import hookspecs, metrics
-from gql_server.plugin_api import SecondFactorMethod, capabilities_of
+from gql_server.limits import MAX_CODE_LENGTH
+from gql_server.plugin_api import MethodUI, SecondFactorMethod, capabilities_of
 from gql_server.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -97,10 +99,34 @@ def registered_methods(pm: pluggy.PluginManager) -> list[tuple[str, SecondFactor
             if not isinstance(method, SecondFactorMethod):
                 log.error("plugin %s registered an object that is not a second-factor method: %r", plugin, method)
                 return
+            problem = ui_problem(getattr(method, "ui", None))
+            if problem:
+                log.error("plugin %s: method %r left out, its `ui` is unusable (%s)", plugin, method.id, problem)
+                return
             found.append((plugin, method))
 
         call_each_impl(impl, "register_second_factors", register=register)
     return found
+
+
+def ui_problem(ui: object) -> str | None:
+    """What makes a method's declared `ui` unusable for clients, or None (no `ui` at all is fine: `ui_of`
+    describes such a method from its display name and capabilities)."""
+    if ui is None:
+        return None
+    if not isinstance(ui, MethodUI):
+        return "not a MethodUI"
+    code = ui.code
+    if not 0 < code.min_length <= code.max_length <= MAX_CODE_LENGTH:
+        return f"code lengths must satisfy 0 < min_length <= max_length <= {MAX_CODE_LENGTH}"
+    if code.pattern is not None:
+        try:
+            re.compile(code.pattern)
+        except re.error as error:
+            return f"code.pattern is no regular expression: {error}"
+    if ui.strings and "en" not in ui.strings:
+        return 'strings need "en", the language every client falls back to'
+    return None
 
 
 class MethodIdTaken(ConfigurationError):

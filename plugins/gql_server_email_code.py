@@ -16,6 +16,8 @@ from gql_server.plugin_api import (
     CodeDelivery,
     EnrollmentDraft,
     Mailer,
+    MethodStrings,
+    MethodUI,
     SecondFactorMethod,
     hookimpl,
     mask_email,
@@ -31,6 +33,25 @@ class EmailCodeMethod(CodeDeliveringMethod):
     phishing_resistant: bool = False
     enrollable: bool = True
     capabilities: Capabilities = Capabilities(kind=AuthenticatorKind.POSSESSION, delivers_codes=True)
+    ui: MethodUI = MethodUI(
+        strings={
+            "en": MethodStrings(
+                name="Code by email",
+                about="We email you a six-digit code whenever you sign in. For when you cannot use an app.",
+                label="Code from the email",
+                hint='Six digits. Press "Send code" to get one; it works for 10 minutes.',
+            ),
+            "fi": MethodStrings(
+                name="Koodi sähköpostiin",
+                about=(
+                    "Lähetämme kuusinumeroisen koodin sähköpostiisi aina kirjautuessasi. Kun sovelluksen käyttö "
+                    "ei onnistu."
+                ),
+                label="Koodi sähköpostista",
+                hint="Kuusi numeroa. Pyydä koodi Lähetä koodi -painikkeella; se on voimassa 10 minuuttia.",
+            ),
+        }
+    )
 
     async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
         """Codes will go to the account's address, shown masked; the core then sends the first one."""

@@ -9,7 +9,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from gql_server.plugin_api import AuthenticatorKind, Capabilities, LookupSecretMethod, SecondFactorMethod, hookimpl
+from gql_server.plugin_api import (
+    AuthenticatorKind,
+    Capabilities,
+    CodeField,
+    LookupSecretMethod,
+    MethodStrings,
+    MethodUI,
+    SecondFactorMethod,
+    hookimpl,
+)
 
 # Lower-case RFC 4648 base32: 5 bits a character, and no 0/1/8/9 to mistake for o/l/b/g.
 ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
@@ -28,6 +37,24 @@ class RecoveryCodeMethod(LookupSecretMethod):
     # Recovery codes come with another factor; they are not enrolled on their own.
     enrollable: bool = False
     capabilities: Capabilities = Capabilities(kind=AuthenticatorKind.KNOWLEDGE)
+    # Letters with dashes, typed from paper: a text keyboard, no one-time-code autofill.
+    ui: MethodUI = MethodUI(
+        code=CodeField(input_mode="text", min_length=LENGTH, max_length=24, pattern=None, autocomplete="off"),
+        strings={
+            "en": MethodStrings(
+                name="Recovery code",
+                about="Single-use codes you saved when you set up two-factor login.",
+                label="Recovery code",
+                hint="One of the codes you saved, like abcd-efgh-ijkm-nopq. Each works once.",
+            ),
+            "fi": MethodStrings(
+                name="Varakoodi",
+                about="Kertakäyttöiset koodit, jotka tallensit ottaessasi kaksivaiheisen kirjautumisen käyttöön.",
+                label="Varakoodi",
+                hint="Jokin tallentamistasi koodeista, muotoa abcd-efgh-ijkm-nopq. Kukin toimii kerran.",
+            ),
+        },
+    )
     count: int = 10
 
     def new_codes(self) -> list[str]:

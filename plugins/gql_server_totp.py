@@ -21,6 +21,8 @@ from gql_server.plugin_api import (
     Capabilities,
     CodeCheckingMethod,
     EnrollmentDraft,
+    MethodStrings,
+    MethodUI,
     SecondFactorMethod,
     hookimpl,
 )
@@ -45,6 +47,28 @@ class TotpMethod(CodeCheckingMethod):
     phishing_resistant: bool = False
     enrollable: bool = True
     capabilities: Capabilities = Capabilities(kind=AuthenticatorKind.POSSESSION)
+    ui: MethodUI = MethodUI(
+        strings={
+            "en": MethodStrings(
+                name="Authenticator app",
+                about=(
+                    "Google Authenticator, Microsoft Authenticator or any other app that shows six-digit codes. "
+                    "Works without a network."
+                ),
+                label="Code from your authenticator app",
+                hint="Six digits; the app shows a new one every 30 seconds.",
+            ),
+            "fi": MethodStrings(
+                name="Todentajasovellus",
+                about=(
+                    "Google Authenticator, Microsoft Authenticator tai muu sovellus, joka näyttää kuusinumeroisia "
+                    "koodeja. Toimii ilman verkkoyhteyttä."
+                ),
+                label="Koodi todentajasovelluksesta",
+                hint="Kuusi numeroa; sovellus näyttää uuden 30 sekunnin välein.",
+            ),
+        }
+    )
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         """Use `clock` (Unix seconds) as "now"; the server's clock unless a test injects one (S9)."""

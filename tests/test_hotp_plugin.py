@@ -62,6 +62,11 @@ async def test_the_service_offers_it_as_a_hardware_token(gql_client):
 
     assert methods["hotp"]["capabilities"]["hardwareBound"] is True
     assert methods["hotp"]["capabilities"]["deliversCodes"] is False
+    # Its own words, which the web client shows in place of any of its own (it knows no method by id).
+    assert {(s["language"], s["label"]) for s in methods["hotp"]["ui"]["strings"]} == {
+        ("en", "Code from your token"),
+        ("fi", "Koodi laiteavaimesta"),
+    }
 
 
 async def test_enroll_and_log_in(gql_client, gql_mailbox, gql_make_customer, gql_make_user):

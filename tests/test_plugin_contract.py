@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,17 @@ from gql_server import plugin_api
 from gql_server.plugin_api import (
     AuthenticatorKind,
     Capabilities,
+    CodeField,
     CustomerView,
     MembershipView,
+    MethodStrings,
+    MethodUI,
     PolicyRequirement,
+    Prompt,
     UserView,
     capabilities_of,
     hookimpl,
+    ui_of,
 )
 from gql_server.plugins import call_each, call_order, collect_methods, create_plugin_manager, registered_methods
 
@@ -193,3 +199,86 @@ def test_the_phishing_resistant_attribute_and_the_descriptor_never_disagree():
         capabilities: Capabilities = dataclasses.field(default_factory=lambda: Capabilities(phishing_resistant=True))
 
     assert capabilities_of(Boastful()).phishing_resistant is False
+
+
+async def test_methods_describe_how_clients_present_them_in_their_own_words(client):
+    methods = {m["id"]: m for m in (await client.run("SecondFactorMethods"))["secondFactorMethods"]}
+    totp, email, recovery = methods["totp"]["ui"], methods["email_code"]["ui"], methods["recovery_code"]["ui"]
+
+    assert (totp["prompt"], totp["inputMode"], totp["minLength"], totp["maxLength"], totp["pattern"]) == (
+        "CODE",
+        "numeric",
+        6,
+        6,
+        "[0-9]{6}",
+    )
+    assert (totp["sendsCodes"], email["sendsCodes"], recovery["sendsCodes"]) == (False, True, False)
+    assert (recovery["inputMode"], recovery["pattern"], recovery["autocomplete"]) == ("text", None, "off")
+    # The built-ins ship their strings in both of the web client's languages; the web client has none of them.
+    for ui in (totp, email, recovery):
+        assert {s["language"] for s in ui["strings"]} == {"en", "fi"}
+    finnish = next(s for s in totp["strings"] if s["language"] == "fi")
+    assert finnish["name"] == "Todentajasovellus"
+
+
+def test_a_method_without_a_ui_is_presented_by_its_display_name_and_capabilities():
+    from .test_plugins import CarrierPigeon
+
+    plain = ui_of(CarrierPigeon())
+
+    @dataclasses.dataclass(frozen=True)
+    class NeedsABrowserApi(CarrierPigeon):
+        capabilities: Capabilities = dataclasses.field(default_factory=lambda: Capabilities(browser_api="webauthn"))
+
+    browser = ui_of(NeedsABrowserApi())
+
+    assert (plain.prompt, plain.code, dict(plain.strings)) == (
+        Prompt.CODE,
+        CodeField(),
+        {"en": MethodStrings(name="Carrier pigeon")},
+    )
+    assert browser.prompt is Prompt.BROWSER_API
+
+
+@pytest.mark.parametrize(
+    ("ui", "problem"),
+    [
+        ("a code field", "not a MethodUI"),
+        (MethodUI(code=CodeField(min_length=8, max_length=6)), "code lengths"),
+        (MethodUI(code=CodeField(max_length=10_000)), "code lengths"),
+        (MethodUI(code=CodeField(pattern="[0-9")), "no regular expression"),
+        (MethodUI(strings={"fi": MethodStrings(name="Kyyhky")}), 'strings need "en"'),
+    ],
+)
+def test_a_method_with_an_unusable_ui_is_left_out_with_the_reason(ui, problem, caplog):
+    from .test_plugins import CarrierPigeon
+
+    declared = ui
+
+    @dataclasses.dataclass(frozen=True)
+    class WithUI(CarrierPigeon):
+        id: str = "pigeon_ui"
+        ui: object = declared
+
+    class Unusable:
+        @hookimpl
+        def register_second_factors(self, register):
+            register(dataclasses.replace(CarrierPigeon()))
+            register(WithUI())
+
+    pm = create_plugin_manager()
+    pm.register(Unusable(), name="unusable")
+
+    methods = collect_methods(pm)
+
+    assert "pigeon" in methods
+    assert "pigeon_ui" not in methods
+    assert "method 'pigeon_ui' left out, its `ui` is unusable" in caplog.text
+    assert problem in caplog.text
+
+
+@pytest.mark.parametrize("name", plugin_api.__all__)
+def test_every_name_of_the_plugin_api_is_documented(name):
+    documented = (ROOT / "docs" / "plugins.md").read_text("utf-8")
+
+    assert re.search(rf"\b{name}\b", documented), f"docs/plugins.md never names {name}"

@@ -208,7 +208,12 @@ async def test_without_a_webhook_url_sending_fails_clearly(monkeypatch):
 
 async def test_second_factor_methods_lists_sms(client):
     methods = (await client.run("SecondFactorMethods"))["secondFactorMethods"]
+    sms = next(method for method in methods if method["id"] == "sms")
+    ui = sms.pop("ui")
 
+    # A code field with a "send code" button, and the package's own words in both of the web client's languages.
+    assert (ui["prompt"], ui["sendsCodes"], ui["inputMode"]) == ("CODE", True, "numeric")
+    assert {(s["language"], s["name"]) for s in ui["strings"]} == {("en", "Text message"), ("fi", "Tekstiviesti")}
     assert {
         "id": "sms",
         "displayName": "Text message",
@@ -227,7 +232,7 @@ async def test_second_factor_methods_lists_sms(client):
             "properties": {"phoneNumber": {"type": "string", "maxLength": 64, "description": "Where codes go"}},
             "additionalProperties": False,
         },
-    } in methods
+    } == sms
 
 
 @pytest.mark.parametrize("settings_overrides", [{"gql_server_disabled_plugins": "sms"}])

@@ -9,11 +9,11 @@ import strawberry
 
 from gql_server import enums
 from gql_server.api.context import Info
-from gql_server.api.methods import MethodCapabilitiesType, SecondFactorMethodType
+from gql_server.api.methods import SecondFactorMethodType
 from gql_server.auth.access import may_see_factors, visible_memberships
 from gql_server.auth.factors import recovery_codes_left
 from gql_server.models import EnrolledFactor, Membership, RememberedDevice, Session, User
-from gql_server.plugin_api import AuthenticatorKind, SecondFactorMethod
+from gql_server.plugin_api import SecondFactorMethod
 from gql_server.sessions import effective_expiry
 
 if TYPE_CHECKING:
@@ -83,20 +83,7 @@ class EnrolledFactorType:
         shown = (
             SecondFactorMethodType.from_method(method)
             if method is not None
-            else SecondFactorMethodType(
-                id=factor.method,
-                display_name=f"{factor.method} (not installed)",
-                channel="unknown",
-                phishing_resistant=False,
-                enrollable=False,
-                capabilities=MethodCapabilitiesType(
-                    kind=AuthenticatorKind.POSSESSION,
-                    phishing_resistant=False,
-                    hardware_bound=False,
-                    delivers_codes=False,
-                    browser_api=None,
-                ),
-            )
+            else SecondFactorMethodType.not_installed(factor.method)
         )
         return cls(
             id=strawberry.ID(str(factor.id)),

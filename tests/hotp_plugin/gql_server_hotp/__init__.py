@@ -28,6 +28,8 @@ from gql_server.plugin_api import (
     Capabilities,
     CodeCheckingMethod,
     EnrollmentDraft,
+    MethodStrings,
+    MethodUI,
     SecondFactorMethod,
     Verified,
     hookimpl,
@@ -70,6 +72,22 @@ class HotpMethod(CodeCheckingMethod):
     enrollable: bool = True
     # A token's key cannot be read back out of it; its codes work on any site (not phishing-resistant).
     capabilities: Capabilities = Capabilities(kind=AuthenticatorKind.POSSESSION, hardware_bound=True)
+    ui: MethodUI = MethodUI(
+        strings={
+            "en": MethodStrings(
+                name="Hardware token",
+                about="A key-ring token that shows a new six-digit code each time you press its button.",
+                label="Code from your token",
+                hint="Press the button on your token and type the six digits it shows.",
+            ),
+            "fi": MethodStrings(
+                name="Laiteavain",
+                about="Avaimenperään kiinnitettävä laite, joka näyttää uuden kuusinumeroisen koodin painettaessa.",
+                label="Koodi laiteavaimesta",
+                hint="Paina laiteavaimen painiketta ja kirjoita sen näyttämät kuusi numeroa.",
+            ),
+        }
+    )
 
     async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
         """A new 160-bit key, shown once in base32 and as an otpauth://hotp/ URI; the token starts at 0."""

@@ -11,6 +11,9 @@ const LANGUAGE_CHANGED = "gql-server-language";
 
 let strings = {};
 let current = "en";
+// Strings the server described along with its data (a second-factor method's own name, label and hints,
+// shipped by its plugin), by language; the page's own strings win over them.
+const learned = {};
 
 /** The language shown now: "en" or "fi". */
 export function language() {
@@ -49,9 +52,28 @@ export async function useLanguage(chosen = preferred()) {
   document.dispatchEvent(new Event(LANGUAGE_CHANGED));
 }
 
-/** Whether a key has a string (method names fall back to the plugin's own display name). */
+/**
+ * Take in strings the server sent for `language` (a method's own words): used for keys this client has no
+ * string of, in that language, else in English. Empty strings are left out (they mean "nothing to say").
+ */
+export function learn(language, entries) {
+  const known = (learned[language] ??= {});
+  for (const [key, value] of Object.entries(entries)) {
+    if (typeof value === "string" && value !== "") known[key] = value;
+  }
+}
+
+function lookup(key) {
+  if (Object.hasOwn(strings, key)) return strings[key];
+  for (const from of [learned[current], learned.en]) {
+    if (from && Object.hasOwn(from, key)) return from[key];
+  }
+  return undefined;
+}
+
+/** Whether a key has a string, the page's own or one the server sent (see `learn`). */
 export function has(key) {
-  return Object.hasOwn(strings, key);
+  return lookup(key) !== undefined;
 }
 
 /**
@@ -60,7 +82,7 @@ export function has(key) {
  */
 export function t(key, vars = {}) {
   const singular = vars.count === 1 && has(`${key}.one`);
-  const template = strings[singular ? `${key}.one` : key] ?? key;
+  const template = lookup(singular ? `${key}.one` : key) ?? key;
   return template.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? formatValue(name, vars[name]) : whole));
 }
 

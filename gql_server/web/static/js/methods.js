@@ -1,20 +1,14 @@
-// How a second-factor method is shown: its name and hint in the page's language, and its code field.
+// How a second-factor method is shown: the method describes itself (`ui`: the kind of prompt, its code
+// field, its own strings in fi and en, shipped by its plugin) and this client renders from that alone.
 //
-// Built-in methods (and the sms package) have strings of their own; any other plugin's method shows
-// the display name it registered, so a new method works here without a change to this client.
+// No method id or channel is written in this client: a new method (a pip package) works here as it is.
 
-import { has } from "./i18n.js";
+import { has, learn } from "./i18n.js";
 import { element } from "./ui.js";
 
-// For a method described without capabilities (an older server): channels whose codes come from the
-// user's own device or paper; every other channel delivers them.
-const SELF_SERVED = new Set(["authenticator_app", "lookup_secret"]);
-
-/** Whether codes of this method are sent on request (email, sms, ...): show a "send code" button. The
- * method's capabilities say so (a hardware token of a plugin sends nothing); the channel only when absent. */
+/** Whether codes of this method are sent on request (email, sms, ...): show a "send code" button. */
 export function delivers(method) {
-  if (typeof method.capabilities?.deliversCodes === "boolean") return method.capabilities.deliversCodes;
-  return !SELF_SERVED.has(method.channel);
+  return Boolean(method.ui?.sendsCodes ?? method.capabilities?.deliversCodes);
 }
 
 // The browser APIs this client drives (a method whose capabilities name another is not offered here).
@@ -28,10 +22,9 @@ export function runsHere(method) {
 }
 
 /** Whether the method is a set of codes the user keeps (recovery codes): something they know, typed from
- * paper. Its capabilities say so; the channel only for a server that does not describe them. */
+ * paper. Its capabilities say so. */
 export function isRecovery(method) {
-  if (method.capabilities?.kind) return method.capabilities.kind === "KNOWLEDGE";
-  return method.channel === "lookup_secret";
+  return method.capabilities?.kind === "KNOWLEDGE";
 }
 
 /** Order for offering methods: phishing-resistant ones first, then those whose codes come from the user's
@@ -41,8 +34,7 @@ export function recommendedFirst(a, b) {
 }
 
 function rank(method) {
-  const capabilities = method.capabilities ?? {};
-  if (capabilities.phishingResistant) return 0;
+  if (method.capabilities?.phishingResistant) return 0;
   return delivers(method) ? 2 : 1;
 }
 
@@ -51,23 +43,40 @@ export function asksForPhone(method) {
   return Boolean(method?.enrollmentInput?.properties?.phoneNumber);
 }
 
-/** A span naming the method: our string for it, or the plugin's display name. */
+// The method's own strings become keys method.<id>, method.<id>.about, .label and .hint (see `learn`).
+function learnStrings(method) {
+  for (const text of method.ui?.strings ?? []) {
+    learn(text.language, {
+      [`method.${method.id}`]: text.name,
+      [`method.${method.id}.about`]: text.about,
+      [`method.${method.id}.label`]: text.label,
+      [`method.${method.id}.hint`]: text.hint,
+    });
+  }
+}
+
+/** A span naming the method in the page's language: its own name, else its display name. */
 export function methodName(method) {
+  learnStrings(method);
   const key = `method.${method.id}`;
   return has(key) ? element("span", { i18n: key }) : element("span", { text: method.displayName });
 }
 
-/** The strings key for something said about a method ("label", "hint", "about"); generic for unknown methods. */
+/** The strings key for something said about a method ("label", "hint", "about"); generic when it says none. */
 export function methodKey(method, what) {
+  learnStrings(method);
   const key = `method.${method.id}.${what}`;
   return has(key) ? key : `method.other.${what}`;
 }
 
-/** Set up a code input for `method`: recovery codes are letters with dashes, the others digits. */
+/** Set up a code input for `method` from its code field's description (keyboard, length, autofill). */
 export function prepareCodeInput(input, method) {
-  const lookup = isRecovery(method);
+  const field = method.ui ?? {};
+  const longest = field.maxLength ?? 12;
   input.value = "";
-  input.inputMode = lookup ? "text" : "numeric";
-  input.maxLength = lookup ? 24 : 12;
+  input.inputMode = field.inputMode ?? "numeric";
+  // Room for the spaces and dashes people type or paste along with a code (the server removes them).
+  input.maxLength = longest + Math.ceil(longest / 3);
+  input.autocomplete = field.autocomplete ?? "one-time-code";
   input.autocapitalize = "off";
 }

@@ -15,7 +15,7 @@ export const CANCELLED = Object.freeze({ __typename: "StepUpCancelled" });
 const state = { methods: [], method: null, resolve: null, ended: false };
 let installed = null;
 
-// The installed methods (names, channels), to show the ids ReauthenticationRequired lists.
+// The installed methods (how each is shown), to present the ids ReauthenticationRequired lists.
 async function installedMethods() {
   if (!installed) {
     const data = await run("SecondFactorMethods");
@@ -63,7 +63,7 @@ function showOptions() {
 export async function stepUp(methodIds) {
   const known = await installedMethods();
   state.methods = methodIds
-    .map((id) => known.get(id) ?? { id, displayName: id, channel: "unknown" })
+    .map((id) => known.get(id) ?? { id, displayName: id })
     .filter(runsHere);
   state.ended = false;
   showOptions();

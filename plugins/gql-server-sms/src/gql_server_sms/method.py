@@ -22,6 +22,8 @@ from gql_server.plugin_api import (
     CodeDelivery,
     EnrollmentDraft,
     Mailer,
+    MethodStrings,
+    MethodUI,
 )
 
 from gql_server_sms.messages import code_message, minutes_left
@@ -48,6 +50,22 @@ class SmsMethod(CodeDeliveringMethod):
     phishing_resistant: bool = False
     enrollable: bool = True
     capabilities: Capabilities = Capabilities(kind=AuthenticatorKind.POSSESSION, delivers_codes=True)
+    ui: MethodUI = MethodUI(
+        strings={
+            "en": MethodStrings(
+                name="Text message",
+                about="We text a six-digit code to your mobile phone whenever you sign in.",
+                label="Code from the text message",
+                hint='Six digits. Press "Send code" to get one.',
+            ),
+            "fi": MethodStrings(
+                name="Tekstiviesti",
+                about="Lähetämme kuusinumeroisen koodin matkapuhelimeesi tekstiviestinä aina kirjautuessasi.",
+                label="Koodi tekstiviestistä",
+                hint="Kuusi numeroa. Pyydä koodi Lähetä koodi -painikkeella.",
+            ),
+        }
+    )
     # What beginEnrollment's `input` holds for SMS (`phoneNumber` is also its own argument, an alias).
     enrollment_input: Mapping[str, object] = MappingProxyType(
         {

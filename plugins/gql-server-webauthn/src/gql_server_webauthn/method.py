@@ -32,6 +32,9 @@ from gql_server.plugin_api import (
     Capabilities,
     ChallengeOptions,
     EnrollmentDraft,
+    MethodStrings,
+    MethodUI,
+    Prompt,
     Verified,
 )
 from webauthn import (
@@ -115,6 +118,30 @@ class WebAuthnMethod:
     enrollable: bool = True
     capabilities: Capabilities = Capabilities(
         kind=AuthenticatorKind.POSSESSION, phishing_resistant=True, hardware_bound=True, browser_api="webauthn"
+    )
+    # No code field: the client runs navigator.credentials with the options and sends the answer (JSON).
+    ui: MethodUI = MethodUI(
+        prompt=Prompt.BROWSER_API,
+        strings={
+            "en": MethodStrings(
+                name="Passkey or security key",
+                about=(
+                    "Sign in with your fingerprint, face or screen lock, or a security key. Nothing to type, and "
+                    "it only works on this site, so a fake site gets nothing from it."
+                ),
+                label="Use your passkey",
+                hint="Your browser asks for your passkey, security key or screen lock.",
+            ),
+            "fi": MethodStrings(
+                name="Pääsyavain tai suojausavain",
+                about=(
+                    "Kirjaudu sormenjäljellä, kasvoilla tai näytön lukituksella tai suojausavaimella. Mitään ei "
+                    "tarvitse kirjoittaa, ja se toimii vain tällä sivustolla, joten huijaussivusto ei saa siitä mitään."
+                ),
+                label="Käytä pääsyavainta",
+                hint="Selaimesi pyytää pääsyavainta, suojausavainta tai näytön lukitusta.",
+            ),
+        },
     )
 
     def __init__(self, rp: RelyingParty | None = None, *, timeout_ms: int = 120_000) -> None:
