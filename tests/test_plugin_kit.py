@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +151,29 @@ def test_cli_plugins_lists_plugins_and_methods_with_capabilities(tmp_path):
         p for p in default["plugins"] if p["name"] == "totp"
     ).items()
     assert "totp" not in [m["id"] for m in without_totp["methods"]]
+
+
+def _pytest_in(folder: Path, *, hide: str | None) -> subprocess.CompletedProcess[str]:
+    """pytest run on `folder` in a fresh interpreter, with the module `hide` made unimportable."""
+    hiding = f"sys.modules[{hide!r}] = None; " if hide else ""
+    program = f"import sys; {hiding}import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '.']))"
+    return subprocess.run(
+        [sys.executable, "-c", program], cwd=folder, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+# (pytest-asyncio is a pytest plugin of its own: without it, pytest-asyncio is what is missing, not us.)
+@pytest.mark.parametrize("hide", ["aiosmtpd", "httpx", None])
+def test_pytest_starts_with_or_without_the_testing_extra(tmp_path, hide):
+    (tmp_path / "test_other_project.py").write_text(
+        "def test_loaded(request):\n"
+        "    assert request.config.pluginmanager.has_plugin('gql_server.testing') is LOADED\n".replace(
+            "LOADED", str(hide is None)
+        )
+    )
+
+    run = _pytest_in(tmp_path, hide=hide)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    if hide:
+        assert f"gql_server.testing is not loaded: {hide} missing (pip install 'gql-server[testing]')" in run.stdout
