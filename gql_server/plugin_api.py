@@ -269,6 +269,9 @@ class Account:
     # beginEnrollment's (or addFactor's) `input`, checked against the method's `enrollment_input` JSON Schema;
     # `phoneNumber` is also there when given through the argument of that name (its alias).
     input: Mapping[str, object] = field(default_factory=dict)
+    # The states of the user's factors of this method already enrolled (one per factor): a passkey method
+    # lists their credentials so that an authenticator is not registered twice (WebAuthn's excludeCredentials).
+    factors: Sequence[Mapping[str, str]] = ()
 
 
 class InvalidEnrollmentInput(Exception):

@@ -204,6 +204,28 @@ async def test_a_second_key_is_added_from_the_account_and_either_signs_in(client
     assert (await _log_in(client, first))["__typename"] == "LoginSuccess"
 
 
+async def test_a_key_already_enrolled_is_excluded_and_refused_a_second_time(client, mailbox, make_user, acme):
+    key = SoftAuthenticator(ORIGIN)
+    await _enrolled(client, mailbox, make_user, acme, key)
+    token = await challenge(client, EMAIL)
+    session = (await verify(client, token, "webauthn", json.dumps(key.get(await _options(client, token)))))["token"]
+
+    begun = (await client.run("AddFactor", bearer=session, method="webauthn"))["addFactor"]
+    # A client that ignores excludeCredentials (a browser would refuse to register the key again) is refused.
+    again = (
+        await client.run(
+            "ConfirmFactor",
+            bearer=session,
+            enrollment=begun["enrollment"],
+            code=json.dumps(key.create(begun["options"])),
+        )
+    )["confirmFactor"]
+
+    assert [c["id"] for c in begun["options"]["excludeCredentials"]] == [key.id]
+    assert again["__typename"] == "InvalidCode", again
+    assert await EnrolledFactor.filter(method="webauthn").count() == 1
+
+
 # --- signature counters ------------------------------------------------------------------------------
 
 

@@ -89,8 +89,15 @@ class NewFactors:
         if isinstance(checked, InvalidInput | MethodNotAvailable):
             return checked
         phone = checked.get(PHONE_NUMBER)
+        enrolled = await EnrolledFactor.filter(user_id=user.id, method=method.id).order_by("created_at")
         account = Account(
-            str(user.id), address, self._issuer, user.locale, phone if isinstance(phone, str) else None, checked
+            str(user.id),
+            address,
+            self._issuer,
+            user.locale,
+            phone if isinstance(phone, str) else None,
+            checked,
+            tuple(self._core.keyring.decrypt_state(factor.state_encrypted) for factor in enrolled),
         )
         draft = await self._core.begin(method, account)
         if draft is None:

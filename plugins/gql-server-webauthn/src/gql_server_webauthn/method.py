@@ -157,10 +157,14 @@ class WebAuthnMethod:
 
         User verification and a discoverable credential (passkey) are preferred, not required, so a plain
         security key works too; no attestation is asked for (nothing here decides on the authenticator's
-        make). The draft's state keeps the challenge and the user handle for `finish_enrollment`.
+        make). The user's credentials already enrolled are excluded (the browser then refuses to register
+        the same authenticator twice), and the draft's state lists them, so that `finish_enrollment` refuses
+        one even from a client that ignores the exclusion. The draft's state also keeps the challenge and the
+        user handle.
         """
         rp = self.relying_party(account.issuer)
         handle = user_handle(account.user_id)
+        enrolled = [factor for factor in account.factors if factor.get("credential_id")]
         options = generate_registration_options(
             rp_id=rp.rp_id,
             rp_name=rp.name,
@@ -169,12 +173,17 @@ class WebAuthnMethod:
             user_display_name=account.email,
             timeout=self._timeout_ms,
             attestation=AttestationConveyancePreference.NONE,
+            exclude_credentials=[_descriptor(factor) for factor in enrolled],
             authenticator_selection=AuthenticatorSelectionCriteria(
                 resident_key=ResidentKeyRequirement.PREFERRED,
                 user_verification=UserVerificationRequirement.PREFERRED,
             ),
         )
-        state = {"challenge": bytes_to_base64url(options.challenge), "user_handle": bytes_to_base64url(handle)}
+        state = {
+            "challenge": bytes_to_base64url(options.challenge),
+            "user_handle": bytes_to_base64url(handle),
+            "enrolled": ",".join(factor["credential_id"].rstrip("=") for factor in enrolled),
+        }
         return EnrollmentDraft(state=state, options=options_to_json_dict(options))
 
     async def finish_enrollment(self, state: Mapping[str, str], response: Mapping[str, object]) -> Verified | None:
@@ -194,6 +203,9 @@ class WebAuthnMethod:
             decoded_public_key_to_cryptography(decode_credential_public_key(registered.credential_public_key))
         except _REFUSED as exc:
             log.info("webauthn registration refused: %s", exc)
+            return None
+        if bytes_to_base64url(registered.credential_id).rstrip("=") in state.get("enrolled", "").split(","):
+            log.info("webauthn registration refused: the credential is already one of the user's factors")
             return None
         transports = credential.response.transports or []
         factor = {
