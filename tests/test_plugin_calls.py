@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from aiosmtpd.controller import Controller
 
-from gql_server.models import OneTimeCode
+from gql_server.models import EnrolledFactor, OneTimeCode
 
 from . import plugin_fakes
 from .flows import PASSWORD, challenge, convert, request_invitation, verify
@@ -94,6 +94,25 @@ async def test_s37_a_hanging_verify_holds_no_transaction_and_delays_no_other_log
 
     assert login["__typename"] == "LoginSuccess" and login_took < 1.0, login_took
     assert answer["__typename"] == "InvalidCode"
+
+
+async def test_s37_several_factors_of_a_hanging_method_cost_one_timeout_not_one_each(client, mailbox, make_user, acme):
+    token = await _enroll_flaky(client, mailbox, make_user, acme)
+    first = await EnrolledFactor.get(method="flaky")
+    # Two more factors of the same method (as addFactor would leave them): three verify calls per code.
+    for label in ("second", "third"):
+        await EnrolledFactor.create(
+            user_id=first.user_id,
+            method="flaky",
+            state_encrypted=first.state_encrypted,
+            label=label,
+            created_at=first.created_at,
+        )
+
+    answer, took = await _timed(verify(client, token, "flaky", "hang"))
+
+    assert answer["__typename"] == "InvalidCode", answer
+    assert took < TIMEOUT + 0.5, took
 
 
 async def test_s37_the_plugin_runner_keeps_a_blocked_thread_out_of_new_work(client, mailbox, make_user, acme, services):

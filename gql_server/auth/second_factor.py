@@ -7,9 +7,11 @@ recovery codes, S41). Each resolver call is one attempt, so batching or aliasing
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -354,26 +356,22 @@ class SecondFactorService:
             return Verdict(ok=ok, factor=factors[0] if ok and factors else None)
         # The plugin first, outside any transaction: a slow or hanging verify holds no lock and delays no
         # one else's request, on SQLite's single connection either (S37).
-        matched: list[tuple[EnrolledFactor, Verified]] = []
+        checks: list[Coroutine[Any, Any, Verified | None]]
         if isinstance(method, ChallengeResponseMethod):
             response = parse_response(code)
             pending = self._pending(challenge, method_id)
             if response is None or pending is None:
                 # Not a JSON object, or no challenge was begun for this method: a wrong answer.
                 return Verdict(ok=False)
-            for factor in factors:
-                state = self._core.keyring.decrypt_state(factor.state_encrypted)
-                answered = await self._core.check_response(method, state, pending, response)
-                if answered is not None:
-                    matched.append((factor, answered))
+            checks = [self._core.check_response(method, state, pending, response) for state in self._states(factors)]
         elif isinstance(method, CodeCheckingMethod):
-            for factor in factors:
-                state = self._core.keyring.decrypt_state(factor.state_encrypted)
-                verified = await self._core.check_with_plugin(method, state, code)
-                if verified is not None:
-                    matched.append((factor, verified))
+            checks = [self._core.check_with_plugin(method, state, code) for state in self._states(factors)]
         else:
             return Verdict(ok=False)
+        # Every factor at once: a user's several factors of a slow or hanging method cost one timeout, not
+        # one each (S37). The checks never raise (a plugin's failure is a wrong code).
+        answers = await asyncio.gather(*checks)
+        matched = [(factor, answer) for factor, answer in zip(factors, answers, strict=True) if answer is not None]
         async with in_transaction():
             for factor, verified in matched:
                 if await self._core.accept_counter(factor, verified):
@@ -382,6 +380,9 @@ class SecondFactorService:
                     return Verdict(ok=True, factor=factor, factor_touched=True)
         # A right code whose step was accepted before: a replay (S8).
         return Verdict(ok=False, replay=bool(matched))
+
+    def _states(self, factors: list[EnrolledFactor]) -> list[Mapping[str, str]]:
+        return [self._core.keyring.decrypt_state(factor.state_encrypted) for factor in factors]
 
     @staticmethod
     async def _end_challenge_if(ok: bool, challenge: Token) -> None:
