@@ -17,11 +17,14 @@ Lookup secrets (`recovery_code`) are the core's own: the plugin only makes and n
 
 This is the one module of the core a plugin imports: the hook marker (`hookimpl`), the method protocols,
 the frozen views of users, customers, memberships and audited events that hooks receive (never a
-database row), and the helpers a method may use (`mask_email`).
+database row), and the helpers a method may use (`mask_email`; `typed_code`, `same_code` and `code_digest`
+for comparing and keeping codes).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,11 +68,33 @@ __all__ = [
     "UserView",
     "Verified",
     "capabilities_of",
+    "code_digest",
     "enrollment_input_of",
     "hookimpl",
     "mask_email",
+    "same_code",
+    "typed_code",
     "ui_of",
 ]
+
+
+def typed_code(code: str) -> str:
+    """A code as the user meant it: without the spaces people type or paste along with it ("123 456")."""
+    return "".join(code.split())
+
+
+def same_code(typed: str, expected: str) -> bool:
+    """Whether a typed code is `expected`, spaces ignored, in time that does not depend on where they differ
+    (a timing difference would let an attacker find a code digit by digit)."""
+    return hmac.compare_digest(typed_code(typed).encode(), expected.encode())
+
+
+def code_digest(key: str, code: str) -> str:
+    """A keyed digest of a code (HMAC-SHA-256, hex) for a method that must keep something to check a code
+    against without keeping the code: `key` is a secret of the factor's own state (encrypted at rest by the
+    core). A plain hash of a six-digit code is no protection: a million guesses undo it. Compare digests
+    with `same_code`."""
+    return hmac.new(key.encode(), typed_code(code).encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

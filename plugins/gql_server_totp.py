@@ -6,7 +6,6 @@ and `verify` answers the matched time step, which the core keeps as the replay g
 
 from __future__ import annotations
 
-import hmac
 import io
 import re
 import time
@@ -25,6 +24,8 @@ from gql_server.plugin_api import (
     MethodUI,
     SecondFactorMethod,
     hookimpl,
+    same_code,
+    typed_code,
 )
 
 # S9: 32 base32 characters are 160 bits, the HMAC-SHA-1 block size RFC 4226 recommends.
@@ -82,7 +83,7 @@ class TotpMethod(CodeCheckingMethod):
 
     async def verify(self, state: Mapping[str, str], code: str) -> int | None:
         """The time step whose code matches `code` (now, or one step either side), else None."""
-        typed = "".join(code.split())
+        typed = typed_code(code)
         if not _CODE.fullmatch(typed):
             return None
         totp = _totp(state["secret"])
@@ -92,7 +93,7 @@ class TotpMethod(CodeCheckingMethod):
         # about which step matched. Should two steps share a code, the latest wins: the core refuses
         # steps at or before the last accepted one, so the later step is the stricter guard.
         for step in range(now_step - DRIFT_STEPS, now_step + DRIFT_STEPS + 1):
-            if hmac.compare_digest(typed.encode(), totp.generate_otp(step).encode()):
+            if same_code(typed, totp.generate_otp(step)):
                 matched = step
         return matched
 

@@ -282,3 +282,14 @@ def test_every_name_of_the_plugin_api_is_documented(name):
     documented = (ROOT / "docs" / "plugins.md").read_text("utf-8")
 
     assert re.search(rf"\b{name}\b", documented), f"docs/plugins.md never names {name}"
+
+
+def test_the_code_helpers_ignore_spaces_compare_whole_codes_and_key_their_digests():
+    assert plugin_api.typed_code(" 123 456\n") == "123456"
+    assert plugin_api.same_code("123 456", "123456")
+    assert not plugin_api.same_code("123457", "123456")
+    assert not plugin_api.same_code("12345", "123456")
+    digest = plugin_api.code_digest("factor-key", "123 456")
+    assert digest == plugin_api.code_digest("factor-key", "123456")
+    assert digest != plugin_api.code_digest("other-key", "123456")
+    assert len(digest) == 64 and "123456" not in digest
