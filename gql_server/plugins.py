@@ -15,7 +15,7 @@ from pluggy import HookImpl
 
 from gql_server import hookspecs, metrics
 from gql_server.limits import MAX_CODE_LENGTH
-from gql_server.plugin_api import MethodUI, SecondFactorMethod, capabilities_of
+from gql_server.plugin_api import MethodUI, SecondFactorMethod, capabilities_of, ui_of
 from gql_server.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,7 @@ def describe(pm: pluggy.PluginManager, overrides: Mapping[str, str] | None = Non
             "phishingResistant": method.phishing_resistant,
             "enrollable": method.enrollable,
             "capabilities": _capabilities(method),
+            "ui": _ui(method),
             "plugin": plugin_name,
             "active": active,
         }
@@ -229,3 +230,9 @@ def _capabilities(method: SecondFactorMethod) -> dict[str, Any]:
         "browserApi": declared.browser_api,
         **({"extra": dict(declared.extra)} if declared.extra else {}),
     }
+
+
+def _ui(method: SecondFactorMethod) -> dict[str, Any]:
+    """How clients present the method, in short: the prompt and the languages it speaks."""
+    declared = ui_of(method)
+    return {"prompt": declared.prompt.value, "languages": sorted(declared.strings)}

@@ -146,6 +146,7 @@ def test_cli_plugins_lists_plugins_and_methods_with_capabilities(tmp_path):
             "kind": "possession", "phishingResistant": False, "hardwareBound": False, "deliversCodes": False,
             "browserApi": None,
         },
+        "ui": {"prompt": "code", "languages": ["en", "fi"]},
     }  # fmt: skip
     assert {"name": "totp", "distribution": "gql-server"}.items() <= next(
         p for p in default["plugins"] if p["name"] == "totp"
