@@ -293,3 +293,25 @@ def test_the_code_helpers_ignore_spaces_compare_whole_codes_and_key_their_digest
     assert digest == plugin_api.code_digest("factor-key", "123456")
     assert digest != plugin_api.code_digest("other-key", "123456")
     assert len(digest) == 64 and "123456" not in digest
+
+
+def test_the_web_client_names_no_method_and_no_channel():
+    """Issue 16: the web client renders every method from its descriptor (capabilities, ui), so a method
+    shipped as a pip package works there as the built-ins do. Audit event kinds ("recovery_code_used") are
+    the core's own words, and a browser API's name ("webauthn") is what a capability says, not an id."""
+    methods = collect_methods(create_plugin_manager())
+    browser_apis = {capabilities_of(m).browser_api for m in methods.values()}
+    # "email" is every page's word for an address (type="email"), not only a channel.
+    words = ({m.id for m in methods.values()} | {m.channel for m in methods.values()}) - browser_apis - {"email"}
+    assert {"totp", "email_code", "recovery_code", "authenticator_app", "lookup_secret"} <= words
+    pattern = re.compile(rf"(?<![\w.-])({'|'.join(sorted(words))})(?![\w-])")
+    found = []
+    for path in sorted((ROOT / "gql_server" / "web").rglob("*")):
+        if path.suffix not in {".js", ".html", ".json", ".css", ".graphql"}:
+            continue
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            if "auditkind." in line:
+                continue
+            found += [f"{path.relative_to(ROOT)}:{number}: {m.group(1)}" for m in pattern.finditer(line)]
+
+    assert not found, "\n".join(found)

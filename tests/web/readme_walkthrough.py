@@ -129,7 +129,7 @@ async def walk(base: str, terminal: Terminal, shots: Path) -> None:
         await continue_button.click()
         await expect(page.locator("#qr")).to_be_visible()
         await page.screenshot(path=shots / "qr-code.png", full_page=True)
-        admin_key = (await page.locator("#totp-secret").inner_text()).replace(" ", "")
+        admin_key = (await page.locator("#secret-text").inner_text()).replace(" ", "")
         await page.fill("#code", pyotp.TOTP(admin_key).now())
         await page.click("text=Turn on two-factor login")
         await expect(page.locator("#recovery-codes li")).to_have_count(10)

@@ -38,11 +38,11 @@ async def test_user_converts_with_an_authenticator_app_and_signs_in_with_a_code(
     # The authenticator app is offered first.
     assert await page.is_checked("#method-totp")
     await page.click("#choose-form button[type=submit]")
-    await tab.step("totp-area", "qr-code")
+    await tab.step("secret-area", "qr-code")
     assert await page.evaluate("document.getElementById('qr').naturalWidth") > 0
     assert (await page.get_attribute("#qr", "src") or "").startswith("data:image/svg+xml")
     assert (await page.get_attribute("#open-app", "href") or "").startswith("otpauth://totp/")
-    secret = (await tab.text("#totp-secret")).replace(" ", "")
+    secret = (await tab.text("#secret-text")).replace(" ", "")
     await page.fill("#code", totp_code(secret))
     await page.click("#confirm-form button[type=submit]")
     await finish_with_recovery_codes(tab, "recovery-codes")

@@ -56,6 +56,15 @@ async def test_each_page_is_html_with_a_strict_content_security_policy(http, url
     assert response.headers["referrer-policy"] == "no-referrer"
 
 
+@pytest.mark.parametrize("url", PAGE_URLS)
+async def test_no_header_keeps_the_pages_from_running_passkey_ceremonies(http, url):
+    # navigator.credentials.create()/get() in the page itself: a Permissions-Policy naming
+    # publickey-credentials-create/-get could forbid them (the CSP has no directive for WebAuthn).
+    response = await http.get(url)
+
+    assert "publickey-credentials" not in ",".join(response.headers.get_list("permissions-policy"))
+
+
 @pytest.mark.parametrize("page", sorted(PAGES.glob("*.html")), ids=lambda p: p.stem)
 def test_pages_hold_no_inline_script_or_style(page):
     html = page.read_text("utf-8")

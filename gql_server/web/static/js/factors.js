@@ -5,6 +5,7 @@ import { run } from "./api.js";
 import { translate } from "./i18n.js";
 import {
   asksForPhone,
+  ceremonyOf,
   delivers,
   methodKey,
   methodName,
@@ -16,7 +17,7 @@ import { reloadSessions } from "./security.js";
 import { CANCELLED, runStepped } from "./stepup.js";
 import { ask, busy, byId, element, explain, fill, quiet, say } from "./ui.js";
 
-const state = { viewer: null, manage: false, enrollment: null, method: null, methods: null };
+const state = { viewer: null, manage: false, enrollment: null, method: null, methods: null, options: null };
 
 function leave() {
   window.location.replace("/login");
@@ -187,6 +188,7 @@ function onAddMethodChange() {
 
 function closeAdd() {
   state.enrollment = null;
+  state.options = null;
   byId("add-code").value = "";
   byId("add-label").value = "";
   byId("add-factor-panel").hidden = true;
@@ -217,14 +219,21 @@ async function onChoose(event) {
   }
   state.enrollment = result.enrollment;
   state.method = method;
-  const totp = Boolean(result.secret);
-  byId("add-totp-area").hidden = !totp;
-  byId("add-sent-to").hidden = totp;
-  if (totp) {
+  // A method answered by the browser (a passkey): the options its ceremony takes; nothing to type.
+  state.options = result.options ?? null;
+  const ceremony = ceremonyOf(method);
+  const showsSecret = Boolean(result.secret);
+  byId("add-secret-area").hidden = !showsSecret;
+  byId("add-sent-to").hidden = showsSecret || ceremony !== null;
+  byId("add-code-area").hidden = ceremony !== null;
+  byId("add-ceremony-hint").hidden = ceremony === null;
+  if (ceremony) translate(byId("add-ceremony-hint"), ceremony.words.enrollHint);
+  translate(byId("add-confirm-submit"), ceremony?.words.enroll ?? "factors.add.submit");
+  if (showsSecret) {
     byId("add-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(result.qrCodeSvg)}`;
     byId("add-secret").textContent = result.secret.match(/.{1,4}/g).join(" ");
     byId("add-open-app").href = result.provisioningUri;
-  } else {
+  } else if (!ceremony) {
     translate(byId("add-sent-to"), "invitation.sent", { sentTo: result.sentTo ?? "", expiresAt: result.expiresAt });
   }
   translate(byId("add-code-label"), methodKey(method, "label"));
@@ -232,20 +241,37 @@ async function onChoose(event) {
   quiet(byId("add-confirm-message"));
   byId("add-choose-form").hidden = true;
   byId("add-enroll").hidden = false;
-  byId(totp || !delivers(method) ? "add-factor-heading" : "add-code").focus();
+  byId(showsSecret || ceremony || !delivers(method) ? "add-factor-heading" : "add-code").focus();
+}
+
+/** Where the answer is given: the code field, or a passkey's button. */
+function answerField() {
+  return ceremonyOf(state.method) ? "add-confirm-submit" : "add-code";
 }
 
 async function onConfirm(event) {
   event.preventDefault();
+  const form = event.currentTarget;
   const message = byId("add-confirm-message");
-  const code = byId("add-code").value.trim();
+  const ceremony = ceremonyOf(state.method);
+  let code = ceremony ? null : byId("add-code").value.trim();
   const label = byId("add-label").value.trim() || null;
-  if (!code) {
+  if (ceremony) {
+    // The browser makes the passkey; its credential (JSON) is the answer to confirm.
+    const made = await busy(form, message, () => ceremony.create(state.options));
+    if (!made) return;
+    if (made.failure) {
+      say(message, made.failure, {}, "error");
+      byId("add-confirm-submit").focus();
+      return;
+    }
+    code = made.code;
+  } else if (!code) {
     say(message, "second.missing", {}, "error");
     byId("add-code").focus();
     return;
   }
-  const result = await busy(event.currentTarget, message, () =>
+  const result = await busy(form, message, () =>
     runStepped("ConfirmFactor", { enrollment: state.enrollment, code, label }, "confirmFactor"),
   );
   if (!result) return;
@@ -259,8 +285,8 @@ async function onConfirm(event) {
     explain(byId("add-choose-message"), result, "enroll");
   } else {
     if (result.__typename === "InvalidCode") byId("add-code").value = "";
-    explainStepped(message, result, "factors");
-    byId("add-code").focus();
+    explainStepped(message, result, [ceremony?.words.context, "factors"]);
+    byId(answerField()).focus();
   }
 }
 

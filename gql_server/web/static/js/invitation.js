@@ -11,6 +11,7 @@ import { run } from "./api.js";
 import { language, translate, useLanguage } from "./i18n.js";
 import {
   asksForPhone,
+  ceremonyOf,
   delivers,
   methodKey,
   methodName,
@@ -28,7 +29,7 @@ function takeToken() {
 }
 
 // Before anything else, even before the strings load.
-const state = { token: takeToken(), invitation: null, method: null, enrollment: null };
+const state = { token: takeToken(), invitation: null, method: null, enrollment: null, options: null };
 
 function invalid(key) {
   translate(byId("invalid-heading"), "invitation.invalid.heading");
@@ -119,6 +120,8 @@ async function begin(form, message) {
   if (result.__typename === "EnrollmentStarted") {
     state.method = method;
     state.enrollment = result.enrollment;
+    // A method answered by the browser (a passkey): the options its ceremony takes.
+    state.options = result.options ?? null;
     showEnrollment(result);
   } else if (result.__typename === "ChallengeExpired") {
     invalid("invitation.invalid.used");
@@ -132,16 +135,23 @@ async function begin(form, message) {
 
 function showEnrollment(started) {
   const method = state.method;
-  const totp = Boolean(started.secret);
-  translate(byId("enroll-heading"), totp ? "invitation.totp.heading" : "invitation.sent.heading");
-  byId("totp-area").hidden = !totp;
-  byId("sent-area").hidden = totp;
-  if (totp) {
+  const showsSecret = Boolean(started.secret);
+  const ceremony = ceremonyOf(method);
+  const heading = showsSecret ? "invitation.secret.heading" : "invitation.sent.heading";
+  translate(byId("enroll-heading"), ceremony?.words.enrollHeading ?? heading);
+  byId("secret-area").hidden = !showsSecret;
+  byId("sent-area").hidden = showsSecret || ceremony !== null;
+  // Nothing to type for a passkey: a hint, and the button runs the browser's ceremony.
+  byId("code-area").hidden = ceremony !== null;
+  byId("ceremony-hint").hidden = ceremony === null;
+  if (ceremony) translate(byId("ceremony-hint"), ceremony.words.enrollHint);
+  translate(byId("confirm-submit"), ceremony?.words.enroll ?? "invitation.confirm");
+  if (showsSecret) {
     byId("qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(started.qrCodeSvg)}`;
     // Groups of four are easier to type into an app by hand; apps ignore the spaces.
-    byId("totp-secret").textContent = started.secret.match(/.{1,4}/g).join(" ");
+    byId("secret-text").textContent = started.secret.match(/.{1,4}/g).join(" ");
     byId("open-app").href = started.provisioningUri;
-  } else {
+  } else if (!ceremony) {
     translate(byId("sent-to"), "invitation.sent", { sentTo: started.sentTo ?? "", expiresAt: started.expiresAt });
   }
   // NEW: a new account chooses its first password; CURRENT: after an operator reset, the account's own (S34).
@@ -152,10 +162,15 @@ function showEnrollment(started) {
   translate(byId("code-label"), methodKey(method, "label"));
   prepareCodeInput(byId("code"), method);
   // Where the code went is part of the field's description for screen readers.
-  if (totp) byId("code").removeAttribute("aria-describedby");
+  if (showsSecret) byId("code").removeAttribute("aria-describedby");
   else byId("code").setAttribute("aria-describedby", "sent-to");
   quiet(byId("confirm-message"));
-  showStep("step-enroll", byId(totp ? "enroll-heading" : passwordField() ?? "code"));
+  showStep("step-enroll", byId(showsSecret ? "enroll-heading" : passwordField() ?? answerField()));
+}
+
+/** Where the answer is given: the code field, or a passkey's button. */
+function answerField() {
+  return ceremonyOf(state.method) ? "confirm-submit" : "code";
 }
 
 /** The id of the password field this invitation needs, if any. */
@@ -165,8 +180,10 @@ function passwordField() {
 
 async function onConfirm(event) {
   event.preventDefault();
+  const form = event.currentTarget;
   const message = byId("confirm-message");
-  const code = byId("code").value.trim();
+  const ceremony = ceremonyOf(state.method);
+  let code = ceremony ? null : byId("code").value.trim();
   let password = null;
   if (state.invitation.password === "CURRENT") password = byId("current-password").value;
   if (state.invitation.password === "NEW") {
@@ -177,12 +194,22 @@ async function onConfirm(event) {
       return;
     }
   }
-  if (!code) {
+  if (ceremony) {
+    // The browser makes the passkey; its credential (JSON) is the answer to confirm.
+    const made = await busy(form, message, () => ceremony.create(state.options));
+    if (!made) return;
+    if (made.failure) {
+      say(message, made.failure, {}, "error");
+      byId("confirm-submit").focus();
+      return;
+    }
+    code = made.code;
+  } else if (!code) {
     say(message, "second.missing", {}, "error");
     byId("code").focus();
     return;
   }
-  const data = await busy(event.currentTarget, message, () =>
+  const data = await busy(form, message, () =>
     run("ConfirmEnrollment", { enrollment: state.enrollment, code, password }),
   );
   if (!data) return;
@@ -199,17 +226,17 @@ async function onConfirm(event) {
     showStep("step-choose");
     return;
   }
-  explain(message, result, "enroll");
+  explain(message, result, [ceremony?.words.context, "enroll"]);
   const wrongPassword = result.field === "password" || result.__typename === "InvalidCredentials";
-  byId(wrongPassword ? passwordField() ?? "code" : "code").focus();
+  byId(wrongPassword ? passwordField() ?? answerField() : answerField()).focus();
   if (result.__typename === "InvalidCode") byId("code").value = "";
 }
 
 async function onCopySecret() {
-  const secret = byId("totp-secret").textContent.replaceAll(" ", "");
+  const secret = byId("secret-text").textContent.replaceAll(" ", "");
   try {
     await navigator.clipboard.writeText(secret);
-    say(byId("confirm-message"), "invitation.totp.copied", {}, "success");
+    say(byId("confirm-message"), "invitation.secret.copied", {}, "success");
   } catch {
     say(byId("confirm-message"), "copy.failed", {}, "error");
   }

@@ -14,7 +14,7 @@
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
-import { delivers, isRecovery, methodKey, methodName, prepareCodeInput, runsHere } from "./methods.js";
+import { ceremonyOf, delivers, isRecovery, methodKey, methodName, prepareCodeInput, runsHere } from "./methods.js";
 import { busy, byId, element, explain, fill, invitationSentKey, quiet, say, showStep, startPage } from "./ui.js";
 
 function takeFragment() {
@@ -159,7 +159,7 @@ function recoveryMethod() {
 
 function showSecondFactor(result) {
   state.challenge = result.challenge;
-  // A method this client cannot run (a passkey, until its ceremony is here) is left out; a recovery code
+  // A method this client cannot run (a passkey in a browser without WebAuthn) is left out; a recovery code
   // still signs in.
   state.methods = result.methods.filter(runsHere);
   const primary = primaryMethods();
@@ -175,7 +175,13 @@ function showSecondFactor(result) {
   offerRemember(result.rememberDeviceDays ?? 0);
   chooseMethod(primary[0] ?? recoveryMethod());
   quiet(byId("code-message"));
-  showStep("step-second-factor", byId(delivers(state.method) ? "send-code" : "code"));
+  showStep("step-second-factor", byId(answerField()));
+}
+
+/** Where the user goes on: "Send code", the code field, or a passkey's button. */
+function answerField() {
+  if (ceremonyOf(state.method)) return "code-submit";
+  return delivers(state.method) ? "send-code" : "code";
 }
 
 // R18: "remember this browser" only when the user's customers allow it, for as many days as they do
@@ -194,6 +200,10 @@ function chooseMethod(method) {
   byId("use-recovery").hidden = recovery || recoveryMethod() === null;
   byId("use-other").hidden = !recovery || primaryMethods().length === 0;
   byId("send-area").hidden = !delivers(method);
+  // A passkey: nothing to type; the hint says what the browser asks for, the button starts it.
+  const ceremony = ceremonyOf(method);
+  byId("code-area").hidden = ceremony !== null;
+  translate(byId("code-submit"), ceremony?.words.use ?? "second.submit");
   translate(byId("code-label"), methodKey(method, "label"));
   translate(byId("code-hint"), methodKey(method, "hint"));
   prepareCodeInput(byId("code"), method);
@@ -217,16 +227,43 @@ async function onSendCode() {
   }
 }
 
+/** A passkey's answer to the login challenge: the server's options, the browser's ceremony; the JSON to
+ * verify, or null after saying why not. */
+async function ceremonyAnswer(form, message, ceremony) {
+  const data = await busy(form, message, () =>
+    run("BeginSecondFactor", { challenge: state.challenge, method: state.method.id }),
+  );
+  if (!data) return null;
+  const begun = data.beginSecondFactor;
+  if (begun.__typename === "ChallengeExpired") {
+    startOver("login.error.ChallengeExpired");
+    return null;
+  }
+  if (begun.__typename !== "SecondFactorChallenge") {
+    explain(message, begun, [ceremony.words.context, "second"]);
+    return null;
+  }
+  const answered = await busy(form, message, () => ceremony.get(begun.options));
+  if (answered?.failure) say(message, answered.failure, {}, "error");
+  return answered?.code ?? null;
+}
+
 async function onCode(event) {
   event.preventDefault();
+  const form = event.currentTarget;
   const message = byId("code-message");
-  const code = byId("code").value.trim();
+  const ceremony = ceremonyOf(state.method);
+  const code = ceremony ? await ceremonyAnswer(form, message, ceremony) : byId("code").value.trim();
+  if (ceremony && !code) {
+    byId("code-submit").focus();
+    return;
+  }
   if (!code) {
     say(message, "second.missing", {}, "error");
     byId("code").focus();
     return;
   }
-  const data = await busy(event.currentTarget, message, () =>
+  const data = await busy(form, message, () =>
     run("VerifySecondFactor", {
       challenge: state.challenge,
       method: state.method.id,
@@ -243,8 +280,8 @@ async function onCode(event) {
     startOver(result.__typename === "ChallengeExpired" ? "login.error.ChallengeExpired" : "error.InvalidCode.none");
   } else {
     byId("code").value = "";
-    explain(message, result, "second");
-    byId("code").focus();
+    explain(message, result, [ceremony?.words.context, "second"]);
+    byId(answerField()).focus();
   }
 }
 
@@ -339,7 +376,7 @@ byId("use-recovery").addEventListener("click", () => {
 byId("use-other").addEventListener("click", () => {
   const checked = document.querySelector("input[name=method]:checked");
   chooseMethod(primaryMethods().find((m) => m.id === checked?.value) ?? primaryMethods()[0]);
-  byId("code").focus();
+  byId(answerField()).focus();
 });
 byId("conversion-form").addEventListener("submit", onConversion);
 byId("resend-form").addEventListener("submit", onResend);

@@ -5,20 +5,29 @@
 
 import { has, learn } from "./i18n.js";
 import { element } from "./ui.js";
+import * as webauthn from "./webauthn.js";
 
-/** Whether codes of this method are sent on request (email, sms, ...): show a "send code" button. */
+/** Whether codes of this method are sent on request (by email, by text message, ...): show a "send code" button. */
 export function delivers(method) {
   return Boolean(method.ui?.sendsCodes ?? method.capabilities?.deliversCodes);
 }
 
-// The browser APIs this client drives (a method whose capabilities name another is not offered here).
-const BROWSER_APIS = new Set();
+// The browser APIs this client drives, each by a module with `supported()`, `create(options)`, `get(options)`
+// and its `words`; only those this browser supports count (a method needing another is not offered here).
+const CEREMONIES = new Map([["webauthn", webauthn]].filter(([, ceremony]) => ceremony.supported()));
+const BROWSER_APIS = new Set(CEREMONIES.keys());
 
-/** Whether this client can run the method: it needs no browser API, or one the client drives. A passkey
- * method (browserApi "webauthn") waits for its ceremony in this client; other clients may offer it. */
+/** Whether this client can run the method: it needs no browser API, or one the client drives in this
+ * browser (passkeys: WebAuthn with its JSON helpers, on https or localhost). */
 export function runsHere(method) {
   const api = method.capabilities?.browserApi;
   return !api || BROWSER_APIS.has(api);
+}
+
+/** The browser ceremony that answers the method instead of a typed code (webauthn.js for browserApi
+ * "webauthn"), or null: the user types a code. */
+export function ceremonyOf(method) {
+  return CEREMONIES.get(method?.capabilities?.browserApi) ?? null;
 }
 
 /** Whether the method is a set of codes the user keeps (recovery codes): something they know, typed from
@@ -55,18 +64,22 @@ function learnStrings(method) {
   }
 }
 
-/** A span naming the method in the page's language: its own name, else its display name. */
+/** A span naming the method in the page's language: its own name, its browser API's, or its display name. */
 export function methodName(method) {
   learnStrings(method);
   const key = `method.${method.id}`;
-  return has(key) ? element("span", { i18n: key }) : element("span", { text: method.displayName });
+  if (has(key)) return element("span", { i18n: key });
+  const ceremony = ceremonyOf(method);
+  return ceremony ? element("span", { i18n: ceremony.words.name }) : element("span", { text: method.displayName });
 }
 
-/** The strings key for something said about a method ("label", "hint", "about"); generic when it says none. */
+/** The strings key for something said about a method ("label", "hint", "about"): its own, its browser
+ * API's (a passkey's "about"), or the generic one. */
 export function methodKey(method, what) {
   learnStrings(method);
   const key = `method.${method.id}.${what}`;
-  return has(key) ? key : `method.other.${what}`;
+  if (has(key)) return key;
+  return ceremonyOf(method)?.words[what] ?? `method.other.${what}`;
 }
 
 /** Set up a code input for `method` from its code field's description (keyboard, length, autofill). */

@@ -2,11 +2,12 @@
 // one of the listed methods again (reauthenticate), and the change is then made as first asked.
 //
 // Any page with the dialog's elements (see account.html, <dialog id="step-up">) runs its sensitive
-// mutations through `runStepped`. The codes typed here are sent once and kept nowhere.
+// mutations through `runStepped`. The codes typed here are sent once and kept nowhere. A passkey is answered
+// by the browser's ceremony instead (beginReauthentication's options, then reauthenticate with its JSON).
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
-import { delivers, isRecovery, methodKey, methodName, prepareCodeInput, runsHere } from "./methods.js";
+import { ceremonyOf, delivers, isRecovery, methodKey, methodName, prepareCodeInput, runsHere } from "./methods.js";
 import { busy, byId, element, explain, fill, quiet, say } from "./ui.js";
 
 /** What `runStepped` answers when the user closed the dialog: nothing was changed. */
@@ -31,6 +32,10 @@ function primaryMethods() {
 function choose(method) {
   state.method = method;
   byId("step-up-send-area").hidden = !delivers(method);
+  // A passkey: nothing to type; the hint says what the browser asks for, the button starts it.
+  const ceremony = ceremonyOf(method);
+  byId("step-up-code-area").hidden = ceremony !== null;
+  translate(byId("step-up-submit"), ceremony?.words.use ?? "second.submit");
   translate(byId("step-up-code-label"), methodKey(method, "label"));
   translate(byId("step-up-hint"), methodKey(method, "hint"));
   prepareCodeInput(byId("step-up-code"), method);
@@ -71,10 +76,16 @@ export async function stepUp(methodIds) {
   translate(byId("step-up-cancel"), "confirm.cancel");
   const dialog = byId("step-up");
   dialog.showModal();
-  byId(delivers(state.method) ? "step-up-send" : "step-up-code").focus();
+  byId(answerField()).focus();
   return new Promise((resolve) => {
     state.resolve = resolve;
   });
+}
+
+/** Where the user goes on: "Send code", the code field, or a passkey's button. */
+function answerField() {
+  if (ceremonyOf(state.method)) return "step-up-submit";
+  return delivers(state.method) ? "step-up-send" : "step-up-code";
 }
 
 function finish(verified) {
@@ -110,16 +121,41 @@ function ended(key) {
   byId("step-up-cancel").focus();
 }
 
+/** A passkey's answer: the server's options for this session, the browser's ceremony; the JSON to send, or
+ * null after saying why not. */
+async function ceremonyAnswer(form, message, ceremony) {
+  const data = await busy(form, message, () => run("BeginReauthentication", { method: state.method.id }));
+  if (!data) return null;
+  const begun = data.beginReauthentication;
+  if (begun.__typename === "ChallengeExpired") {
+    ended("stepup.ended");
+    return null;
+  }
+  if (begun.__typename !== "SecondFactorChallenge") {
+    explain(message, begun, [ceremony.words.context, "stepup"]);
+    return null;
+  }
+  const answered = await busy(form, message, () => ceremony.get(begun.options));
+  if (answered?.failure) say(message, answered.failure, {}, "error");
+  return answered?.code ?? null;
+}
+
 async function onSubmit(event) {
   event.preventDefault();
+  const form = event.currentTarget;
   const message = byId("step-up-message");
-  const code = byId("step-up-code").value.trim();
+  const ceremony = ceremonyOf(state.method);
+  const code = ceremony ? await ceremonyAnswer(form, message, ceremony) : byId("step-up-code").value.trim();
+  if (ceremony && !code) {
+    if (!state.ended) byId("step-up-submit").focus();
+    return;
+  }
   if (!code) {
     say(message, "second.missing", {}, "error");
     byId("step-up-code").focus();
     return;
   }
-  const data = await busy(event.currentTarget, message, () =>
+  const data = await busy(form, message, () =>
     run("Reauthenticate", { method: state.method.id, code }),
   );
   if (!data) return;
@@ -133,8 +169,8 @@ async function onSubmit(event) {
     ended("stepup.ended");
   } else {
     byId("step-up-code").value = "";
-    explain(message, result, "stepup");
-    byId("step-up-code").focus();
+    explain(message, result, [ceremony?.words.context, "stepup"]);
+    byId(answerField()).focus();
   }
 }
 
@@ -168,5 +204,5 @@ byId("step-up").addEventListener("close", () => {
 });
 byId("step-up-options").addEventListener("change", (event) => {
   choose(state.methods.find((method) => method.id === event.target.value));
-  byId(delivers(state.method) ? "step-up-send" : "step-up-code").focus();
+  byId(answerField()).focus();
 });

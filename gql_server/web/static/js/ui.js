@@ -56,18 +56,20 @@ export function quiet(element) {
 
 /**
  * Explain a failure member of a result union in `element`. Page-specific strings
- * (`<context>.error.<Typename>`) win over the general ones (`error.<Typename>`); a member this client
- * does not know shows the server's message.
+ * (`<context>.error.<Typename>`) win over the general ones (`error.<Typename>`); `context` may be a list,
+ * the first with a string winning (a passkey's words, then the page's); a member this client does not
+ * know shows the server's message.
  */
 export function explain(element, result, context) {
   const type = result.__typename;
   const vars = { attemptsLeft: result.attemptsLeft, retryAfterSeconds: result.retryAfterSeconds };
+  const contexts = [context].flat().filter(Boolean);
   const candidates = [];
   if (type === "InvalidInput" && result.field) {
-    candidates.push(`${context}.error.InvalidInput.${result.field}`, `error.InvalidInput.${result.field}`);
+    candidates.push(...contexts.map((c) => `${c}.error.InvalidInput.${result.field}`), `error.InvalidInput.${result.field}`);
   }
   if (type === "InvalidCode" && result.attemptsLeft === 0) candidates.push("error.InvalidCode.none");
-  candidates.push(`${context}.error.${type}`, `error.${type}`);
+  candidates.push(...contexts.map((c) => `${c}.error.${type}`), `error.${type}`);
   const key = candidates.find(has);
   if (key) say(element, key, vars, "error");
   else sayText(element, result.message ?? t("error.unexpected"));
