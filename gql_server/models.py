@@ -22,6 +22,8 @@ class Customer(Model):
     allowed_methods: fields.Field[list[str] | None] = fields.JSONField(null=True)
     # R18: days a browser may skip the second factor after a success with "remember this device"; 0 = never.
     remember_device_days = fields.IntField(default=0)
+    # CUSTOMER-level members enroll and sign in with phishing-resistant methods only (issue 16).
+    require_phishing_resistant_admins = fields.BooleanField(default=False)
     settings_updated_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

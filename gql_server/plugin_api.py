@@ -110,12 +110,15 @@ class UserView:
 
 @dataclass(frozen=True)
 class CustomerView:
-    """A customer as hooks see it. `allowed_methods` None: every installed method (R5)."""
+    """A customer as hooks see it. `allowed_methods` None: every installed method (R5).
+    `require_phishing_resistant_admins`: the customer's CUSTOMER-level members must use phishing-resistant
+    methods (the core's own policy answers it; a plugin may read it too)."""
 
     id: str
     name: str
     enforce_two_factor: bool
     allowed_methods: frozenset[str] | None
+    require_phishing_resistant_admins: bool = False
 
 
 @dataclass(frozen=True)
@@ -444,8 +447,15 @@ class PolicyRequirement:
 
     `two_factor` demands two factors even where no customer enforces them; `allowed_methods`
     narrows the methods the user may enroll (intersected with the customers' own lists).
+
+    `login_methods` narrows the factors that finish the user's login and step-up (R6, R14): only factors
+    of these methods are offered and accepted, recovery codes included only when named (`recovery_code`).
+    Several answers intersect. So that it never locks anyone out, the core applies it only while the user
+    has an enrolled factor of one of these methods; and it refuses to remove the last such factor while the
+    requirement stands. Name the same methods in `allowed_methods`, so that a user without one enrolls one.
     """
 
     reason: str
     two_factor: bool = False
     allowed_methods: frozenset[str] | None = field(default=None)
+    login_methods: frozenset[str] | None = field(default=None)

@@ -21,6 +21,12 @@ from gql_server.settings import ConfigurationError
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "gql_server"
+# The core's own policy plugin for the customer setting requirePhishingResistantAdmins (issue 16). It is
+# registered by the core, not through an entry point, and GQL_SERVER_DISABLED_PLUGINS does not block it: a
+# customer's security setting must not silently stop being enforced. Its hook answers only for members of
+# a customer with the setting on, so the policy skips it for everyone else (`Policy.plugin_requirements`).
+CORE_POLICY_MODULE = "gql_server_policy_phishing_resistant"
+CORE_POLICY = "phishing_resistant_admins"
 
 
 def create_plugin_manager(disabled: Iterable[str] = (), modules: Iterable[str] = ()) -> pluggy.PluginManager:
@@ -30,10 +36,12 @@ def create_plugin_manager(disabled: Iterable[str] = (), modules: Iterable[str] =
     """
     pm = pluggy.PluginManager("gql_server")
     pm.add_hookspecs(hookspecs)
+    pm.register(importlib.import_module(CORE_POLICY_MODULE), name=CORE_POLICY)
     for name in disabled:
-        pm.set_blocked(name)
+        if name != CORE_POLICY:
+            pm.set_blocked(name)
     for module_name in modules:
-        if not pm.is_blocked(module_name):
+        if not pm.is_blocked(module_name) and not pm.has_plugin(module_name) and module_name != CORE_POLICY_MODULE:
             # Asked for by name in the configuration: a module that is missing is a start-up error.
             pm.register(importlib.import_module(module_name), name=module_name)
     for _dist, entry_point in _entry_points():

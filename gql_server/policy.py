@@ -1,6 +1,8 @@
 """The core policy: what a user, or a session, must do next (R2, R3, R4, R6, R7, R10), which
-methods a user may enroll (R5) and which changes would leave members none (S32), and whose policy
-caused a user's conversion requirement (S33). Every rule lives here once; plugins may only tighten it.
+methods a user may enroll (R5) and which changes would leave members none (S32), whose policy
+caused a user's conversion requirement (S33), and which factors finish a login or a step-up when a
+policy narrows them (PolicyRequirement.login_methods: a customer's requirePhishingResistantAdmins).
+Every rule lives here once; plugins may only tighten it.
 """
 
 from __future__ import annotations
@@ -8,9 +10,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 import pluggy
 from tortoise.expressions import Q, Subquery
@@ -18,8 +20,8 @@ from tortoise.expressions import Q, Subquery
 from gql_server.auth.account_state import AccountState, is_two_factor
 from gql_server.enums import Assurance, ConversionState, MembershipLevel, Requirement
 from gql_server.models import Customer, EnrolledFactor, Membership, Session, User
-from gql_server.plugin_api import PolicyRequirement, SecondFactorMethod
-from gql_server.plugins import call_each
+from gql_server.plugin_api import PolicyRequirement, SecondFactorMethod, capabilities_of
+from gql_server.plugins import CORE_POLICY, call_each
 from gql_server.views import customer_view, membership_view, user_view
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,14 @@ class NextStep(StrEnum):
     CONVERSION_REQUIRED = "conversion_required"  # R3
     CONVERSION_PENDING = "conversion_pending"  # R4, and two-factor users left without a factor (R9)
     SECOND_FACTOR = "second_factor"  # R6
+
+
+class _Unchanged(Enum):
+    UNCHANGED = "unchanged"
+
+
+# A setting a change leaves as it is (None is a value of allowedMethods: every installed method).
+UNCHANGED = _Unchanged.UNCHANGED
 
 
 @dataclass(frozen=True)
@@ -65,12 +75,18 @@ class Policy:
 
     async def plugin_requirements(self, user: User, customers: Sequence[Customer]) -> list[PolicyRequirement]:
         """What plugins add (`policy_requirements`); anything that is not a PolicyRequirement is ignored."""
-        if not self._has_plugin_policies():
+        if not self._consults_hook(customers):
             return []
         return self._plugin_answers(user, customers, await Membership.filter(user_id=user.id))
 
-    def _has_plugin_policies(self) -> bool:
-        return bool(self._pm.hook.policy_requirements.get_hookimpls())
+    def _consults_hook(self, customers: Iterable[Customer]) -> bool:
+        """Whether `policy_requirements` can answer anything for members of `customers`: some plugin other
+        than the core's own implements it, or one of them has requirePhishingResistantAdmins on (the core's
+        implementation answers nothing otherwise). Without either the memberships are not even loaded, so
+        that logins and viewer queries of everyone else cost what they did (P1, P2)."""
+        if any(c.require_phishing_resistant_admins for c in customers):
+            return True
+        return any(impl.plugin_name != CORE_POLICY for impl in self._pm.hook.policy_requirements.get_hookimpls())
 
     def _plugin_answers(
         self, user: User, customers: Sequence[Customer], memberships: Sequence[Membership]
@@ -122,6 +138,10 @@ class Policy:
         what a customer may allow (a recovery-code method is installed but never enrolled)."""
         return sorted(m.id for m in self._methods.values() if m.enrollable)
 
+    def phishing_resistant_method_ids(self) -> list[str]:
+        """The installed, enrollable methods whose capabilities say they resist phishing, sorted."""
+        return sorted(m.id for m in self._methods.values() if m.enrollable and capabilities_of(m).phishing_resistant)
+
     async def enrollable_methods(self, user: User) -> list[SecondFactorMethod]:
         """R5: the installed, enrollable methods that every customer of the user (and every plugin) allows."""
         customers = await self.customers_of(user)
@@ -143,12 +163,14 @@ class Policy:
         self,
         customer_id: uuid.UUID,
         *,
-        allowed_methods: list[str] | None = None,
+        allowed_methods: list[str] | _Unchanged | None = UNCHANGED,
+        require_phishing_resistant_admins: bool | None = None,
         newcomer: tuple[User, MembershipLevel] | None = None,
     ) -> MethodConflict | None:
         """S32: whether members would be left with no method to enroll (R5 empty) if the customer allowed
-        `allowed_methods` (a settings change), or if `newcomer` joined it at that level (only the newcomer
-        is checked then). None when everyone keeps a method.
+        `allowed_methods` and had `require_phishing_resistant_admins` (a settings change; None: as it is),
+        or if `newcomer` joined it at that level (only the newcomer is checked then). None when everyone
+        keeps a method.
 
         Two queries however many members (three with policy plugins, which are asked per member). Called
         in a transaction, it locks the customers involved (FOR UPDATE, in id order, so that two admins
@@ -163,8 +185,12 @@ class Policy:
         customers = {str(c.id): c for c in await locked}
         target = customers[str(customer_id)]
         if newcomer is None:
-            target.allowed_methods = allowed_methods  # this copy only: the caller saves the change
-        if self._has_plugin_policies():
+            # This copy only: the caller saves the change.
+            if allowed_methods is not UNCHANGED:
+                target.allowed_methods = allowed_methods
+            if require_phishing_resistant_admins is not None:
+                target.require_phishing_resistant_admins = require_phishing_resistant_admins
+        if self._consults_hook(customers.values()):
             return await self._conflict_with_plugins(target, customers, members, newcomer)
         combinations = await self._customer_sets(members, target, newcomer)
         await _load_missing(customers, set().union(*combinations))
@@ -217,6 +243,66 @@ class Policy:
                 stranded += 1
                 would_help |= self._allowed([c for c in theirs if c is not target], requirements)
         return MethodConflict(stranded, frozenset(would_help)) if stranded else None
+
+    # --- Which factors finish a login or a step-up (PolicyRequirement.login_methods) ---------------------
+
+    async def login_methods(self, user: User, enrolled: Collection[str]) -> frozenset[str] | None:
+        """The methods whose factors alone finish this user's login and step-up (R6, R14), when a policy
+        narrows them (e.g. requirePhishingResistantAdmins) and the user has an `enrolled` factor of one of
+        them; None otherwise: every enrolled method and recovery codes. Never a lockout: a user with no
+        such factor (the narrowing is theirs since their last factor was reset, or the method was
+        uninstalled) signs in as before; the promotions, joins and removals that would make one refuse."""
+        narrowed = await self.narrowed_login(user)
+        if narrowed is None or not narrowed & set(enrolled):
+            return None
+        return narrowed
+
+    async def narrowed_login(self, user: User) -> frozenset[str] | None:
+        """Every policy's `login_methods` for this user, intersected; None when no policy narrows them."""
+        customers = await self.customers_of(user)
+        return _narrowed(await self.plugin_requirements(user, customers))
+
+    async def login_gaps(
+        self, customer_id: uuid.UUID, *, require_phishing_resistant_admins: bool, at: MembershipLevel
+    ) -> int:
+        """How many `at`-level members of the customer would have their login narrowed to methods they have
+        no factor of, were its setting `require_phishing_resistant_admins` (a settings change: what the
+        caller refuses with the count, so that no administrator is left signing in with a phishable code).
+        The caller holds the customer's row."""
+        members = await User.filter(memberships__customer_id=customer_id, memberships__level=at)
+        target = await Customer.get(id=customer_id)
+        target.require_phishing_resistant_admins = require_phishing_resistant_admins  # this copy only
+        return sum([await self._gap(user, target, None) for user in members])
+
+    async def joining_gap(self, user: User, customer: Customer, level: MembershipLevel) -> bool:
+        """Whether `user`, a member of `customer` at `level` (joining, linked into it or promoted), would have
+        their login narrowed to methods they have no factor of: refused while a brand-new account, which
+        enrolls through the narrowed R5 list, is not."""
+        return await self._gap(user, customer, level)
+
+    async def _gap(self, user: User, target: Customer, level: MembershipLevel | None) -> bool:
+        rows = [m for m in await Membership.filter(user_id=user.id) if _ids(m)[1] != str(target.id)]
+        if level is not None:
+            rows.append(Membership(user_id=user.id, customer_id=target.id, level=level))
+        else:
+            rows += await Membership.filter(user_id=user.id, customer_id=target.id)
+        others = [_ids(m)[1] for m in rows if _ids(m)[1] != str(target.id)]
+        theirs = [*await Customer.filter(id__in=others), target]
+        if not self._consults_hook(theirs):
+            return False
+        narrowed = _narrowed(self._plugin_answers(user, sorted(theirs, key=lambda c: c.name), rows))
+        if narrowed is None:
+            return False
+        return not await EnrolledFactor.filter(user_id=user.id, method__in=sorted(narrowed)).exists()
+
+
+def _narrowed(requirements: Iterable[PolicyRequirement]) -> frozenset[str] | None:
+    """The intersection of the requirements' `login_methods`; None when none of them narrows."""
+    narrowed: frozenset[str] | None = None
+    for requirement in requirements:
+        if requirement.login_methods is not None:
+            narrowed = requirement.login_methods if narrowed is None else narrowed & requirement.login_methods
+    return narrowed
 
 
 async def _load_missing(customers: dict[str, Customer], ids: set[str]) -> None:

@@ -128,7 +128,7 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
     plugin_runner = PluginRunner(settings.gql_server_plugin_timeout_seconds)
     core = FactorCore(methods, keyring, mailer, plugin_runner)
     devices = RememberedDevices(keyring, auditor, policy, sessions)
-    second_factor = SecondFactorService(core, auditor, outbox, sessions, rate_limiter, devices)
+    second_factor = SecondFactorService(core, auditor, outbox, sessions, rate_limiter, devices, policy)
     links = Links(settings.public_url)
     notices = ChangeNotices(outbox, links)
     resets = PasswordResets(auditor, outbox, links, passwords, rate_limiter, notices)

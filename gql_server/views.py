@@ -26,6 +26,7 @@ def customer_view(customer: Customer) -> CustomerView:
         name=customer.name,
         enforce_two_factor=customer.enforce_two_factor,
         allowed_methods=None if allowed is None else frozenset(allowed),
+        require_phishing_resistant_admins=customer.require_phishing_resistant_admins,
     )
 
 

@@ -145,6 +145,8 @@ async def test_r1_customer_is_visible_to_members_only(client, acme, make_custome
         "updatedAt": None,
         # R18: off until an admin sets it.
         "rememberDeviceDays": 0,
+        # Issue 16: off until an admin sets it.
+        "requirePhishingResistantAdmins": False,
     }
     assert {"email_code", "totp"} <= set(seen["settings"]["allowedMethods"])
     assert (await client.run("Customer", bearer=outsider, id=str(acme.id)))["customer"] is None

@@ -68,12 +68,14 @@ def test_r9_the_api_has_no_way_back():
     }  # fmt: skip
     # updateCustomerSettings only takes the customer's settings, never a user's method or factors
     # (rememberDeviceDays lets a browser skip the second factor of a two-factor user, never the password,
-    # and never makes anyone a password user again: tests/test_remembered_devices.py).
+    # and never makes anyone a password user again: tests/test_remembered_devices.py; requirePhishingResistantAdmins
+    # only narrows the methods administrators use, never below one they have: tests/test_phishing_resistant_admins.py).
     schema = parse_sdl(SCHEMA_FILE.read_text())
     assert set(schema.type_map["CustomerSettingsInput"].fields) == {
         "enforceTwoFactor",
         "allowedMethods",
         "rememberDeviceDays",
+        "requirePhishingResistantAdmins",
     }
 
 

@@ -19,6 +19,13 @@ class CustomerSettingsInput:
     remember_device_days: int | None = strawberry.field(
         default=None, description="R18: 0 (never remember a browser) to 30 days."
     )
+    require_phishing_resistant_admins: bool | None = strawberry.field(
+        default=None,
+        description=(
+            "CUSTOMER-level members use phishing-resistant methods only (to enroll, sign in and step up). "
+            "Switching it on is refused (InvalidInput) while an administrator has no such factor."
+        ),
+    )
 
 
 @strawberry.type

@@ -38,6 +38,12 @@ class CustomerSettingsType:
     )
     updated_at: datetime | None
     remember_device_days: int = strawberry.field(description="0 = never remember; at most 30 (R18).")
+    require_phishing_resistant_admins: bool = strawberry.field(
+        default=False,
+        description=(
+            "CUSTOMER-level members enroll, sign in and step up with phishing-resistant methods only (passkeys)."
+        ),
+    )
 
 
 @strawberry.type
@@ -230,6 +236,7 @@ class CustomerType:
             allowed_methods=allowed_method_ids(self.model, installed),
             updated_at=self.model.settings_updated_at,
             remember_device_days=self.model.remember_device_days,
+            require_phishing_resistant_admins=self.model.require_phishing_resistant_admins,
         )
 
     @strawberry.field(description="Customer-level members only (R19); everyone else gets null.")

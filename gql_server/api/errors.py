@@ -108,10 +108,18 @@ METHOD_UNAVAILABLE = "This method is not available here."
 RECOVERY_CODE_ONLY = (
     "Too many wrong codes: sign in with one of your recovery codes, or ask your administrator to reset your factors."
 )
+PHISHING_RESISTANT_ONLY = (
+    "Your organisation requires a phishing-resistant method (such as a passkey) of its administrators: "
+    "use one of the methods offered."
+)
 EMAIL_TAKEN = "This email address belongs to another account."
 STEP_UP = "Confirm it's you: verify a second factor again (reauthenticate) and repeat the request."
 STEP_UP_NO_FACTOR = "This needs a second factor, and this account has none yet."
 LAST_FACTOR = "This is your last second factor: add another one before you remove it."
+LAST_PHISHING_RESISTANT_FACTOR = (
+    "Your organisation requires a phishing-resistant method (such as a passkey) of its administrators, and "
+    "this is your last one: add another one before you remove it."
+)
 LAST_ADMINISTRATOR = (
     "This is the customer's last administrator: make another member an administrator (CUSTOMER level) first."
 )

@@ -169,6 +169,7 @@ async def update_customer_settings(
         enforce_two_factor=input.enforce_two_factor,
         allowed_methods=input.allowed_methods,
         remember_device_days=input.remember_device_days,
+        require_phishing_resistant_admins=input.require_phishing_resistant_admins,
     )
     outcome = await info.context.services.customers.update(await info.context.session(), str(customer_id), change)
     return outcomes.UPDATE_CUSTOMER_SETTINGS(outcome, info)

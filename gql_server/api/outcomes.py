@@ -90,6 +90,8 @@ def _too_many_attempts(outcome: results.TooManyAttempts, _: Info) -> errors.TooM
 
 def _method_not_available(outcome: results.MethodNotAvailable, _: Info) -> errors.MethodNotAvailable:
     message = errors.RECOVERY_CODE_ONLY if outcome.recovery_only else errors.METHOD_UNAVAILABLE
+    if outcome.phishing_resistant_only:
+        message = errors.PHISHING_RESISTANT_ONLY
     return errors.MethodNotAvailable(message=message)
 
 
@@ -252,7 +254,13 @@ REGISTRY = Registry(
             lambda o, _: errors.PermissionDenied(message=errors.NOT_PERMITTED),
         ),
         translation(results.ReauthenticationRequired, errors.ReauthenticationRequired, _reauthentication_required),
-        translation(results.LastFactor, errors.LastFactor, lambda o, _: errors.LastFactor(message=errors.LAST_FACTOR)),
+        translation(
+            results.LastFactor,
+            errors.LastFactor,
+            lambda o, _: errors.LastFactor(
+                message=errors.LAST_PHISHING_RESISTANT_FACTOR if o.phishing_resistant else errors.LAST_FACTOR
+            ),
+        ),
         translation(
             results.LastAdministrator,
             errors.LastAdministrator,

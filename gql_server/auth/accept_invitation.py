@@ -4,7 +4,8 @@ invited this existing account) and LINK_ACCOUNT (a conversion typed this account
 Accepting needs a session of the account the invitation names, one that satisfies the policy (R10), and,
 for a two-factor account, a recent second factor (R14 step-up): a stolen invitation link alone, or a
 password alone, changes nothing. Both kinds are checked against the allowed methods first (S32): joining
-must not leave the account without a method it may enroll.
+must not leave the account without a method it may enroll, nor make it an administrator of a customer
+that requires phishing-resistant methods of them while it has no such factor (issue 16).
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ def stranded_message(customer: Customer, conflict: MethodConflict) -> str:
         f"Your account would have no second-factor method left that every customer of yours allows: "
         f"{customer.name} allows none of the methods your other customers allow ({usable}). Ask its "
         "administrators to allow one of them, then accept again."
+    )
+
+
+def no_phishing_resistant_message(customer: Customer) -> str:
+    """Issue 16, said to the account that would become an administrator of `customer` without the
+    phishing-resistant factor it requires of them."""
+    return (
+        f"{customer.name} requires a phishing-resistant method (such as a passkey) of its administrators, and "
+        "your account has none: add one on your account page, then accept again."
     )
 
 
@@ -144,6 +154,8 @@ class InvitationAcceptance:
             conflict = await self._policy.method_conflict(customer.id, newcomer=(user, pending.level))
             if conflict is not None:
                 raise _Refused(InvalidInput(stranded_message(customer, conflict), "invitation"))
+            if await self._policy.joining_gap(user, customer, pending.level):
+                raise _Refused(InvalidInput(no_phishing_resistant_message(customer), "invitation"))
             # A member already (an operator added them meanwhile): the invitation is simply done with.
             if not await Membership.exists(user_id=user.id, customer_id=customer.id):
                 await Membership.create(
@@ -171,6 +183,8 @@ class InvitationAcceptance:
             moved = await linking.move_memberships(old, into, self._policy)
             if isinstance(moved, linking.Stranded):
                 raise _Refused(InvalidInput(stranded_message(moved.customer, moved.conflict), "invitation"))
+            if isinstance(moved, linking.NoPhishingResistantFactor):
+                raise _Refused(InvalidInput(no_phishing_resistant_message(moved.customer), "invitation"))
             old_email = old.email
             # R13: the owner of the old account keeps their "this wasn't me" links; used now, they end the
             # sessions of the account that holds the memberships and lock its password.

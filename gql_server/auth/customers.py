@@ -23,10 +23,10 @@ from gql_server.auth.results import (
 )
 from gql_server.clock import utcnow
 from gql_server.emails import MAX_EMAIL_LENGTH, normalize_email
-from gql_server.enums import ConversionState
+from gql_server.enums import ConversionState, MembershipLevel
 from gql_server.limits import REMEMBER_DEVICE_MAX_DAYS
 from gql_server.models import AuditEvent, Customer, Session, User
-from gql_server.policy import MethodConflict, Policy
+from gql_server.policy import UNCHANGED, MethodConflict, Policy
 
 if TYPE_CHECKING:
     # Only a type here: auth/devices.py imports `parse_id` from this module.
@@ -51,6 +51,7 @@ class SettingsChange:
     enforce_two_factor: bool | None = None
     allowed_methods: list[str] | None = None
     remember_device_days: int | None = None
+    require_phishing_resistant_admins: bool | None = None
 
 
 def parse_id(value: str) -> uuid.UUID | None:
@@ -147,16 +148,29 @@ class CustomerService:
         # Unknown customers answer like foreign ones: ids are not a way to learn what exists.
         if cid is None or not await is_customer_admin(user, cid):
             return PermissionDenied()
-        problem = self._check_methods(change.allowed_methods) or _check_days(change.remember_device_days)
+        problem = (
+            self._check_methods(change.allowed_methods)
+            or _check_days(change.remember_device_days)
+            or self._check_phishing_resistant(change.require_phishing_resistant_admins)
+        )
         if problem:
             return problem
         async with in_transaction():
-            if change.allowed_methods is not None:
-                wanted = sorted(set(change.allowed_methods))
-                conflict = await self._policy.method_conflict(cid, allowed_methods=wanted)
+            if change.allowed_methods is not None or change.require_phishing_resistant_admins:
+                conflict = await self._policy.method_conflict(
+                    cid,
+                    allowed_methods=UNCHANGED
+                    if change.allowed_methods is None
+                    else sorted(set(change.allowed_methods)),
+                    require_phishing_resistant_admins=change.require_phishing_resistant_admins,
+                )
                 if conflict is not None:
-                    return _conflict_input(conflict)
+                    return _conflict_input(conflict, change)
             customer = await Customer.select_for_update().get(id=cid)
+            if change.require_phishing_resistant_admins and not customer.require_phishing_resistant_admins:
+                gaps = await self._policy.login_gaps(cid, require_phishing_resistant_admins=True, at=ADMIN)
+                if gaps:
+                    return _admins_without_key(gaps)
             changes = _diff(customer, change)
             previous_days = customer.remember_device_days
             for field, (_old, new) in changes.items():
@@ -191,11 +205,36 @@ class CustomerService:
             )
         return None
 
+    def _check_phishing_resistant(self, wanted: bool | None) -> InvalidInput | None:
+        """Switching requirePhishingResistantAdmins on needs a phishing-resistant method installed."""
+        if wanted and not self._policy.phishing_resistant_method_ids():
+            return InvalidInput(
+                "No phishing-resistant method (such as a passkey) is installed on this server; ask the operator.",
+                PHISHING_FIELD,
+            )
+        return None
+
+
+PHISHING_FIELD = "requirePhishingResistantAdmins"
+ADMIN = MembershipLevel.CUSTOMER
+
+
+def _admins_without_key(count: int) -> InvalidInput:
+    """Issue 16: switching requirePhishingResistantAdmins on would leave `count` administrators (CUSTOMER-level
+    members, the caller among them perhaps) signing in with phishable codes; they enroll a passkey first."""
+    who = "1 administrator" if count == 1 else f"{count} administrators"
+    return InvalidInput(
+        f"{who} of this customer (CUSTOMER-level members) have no phishing-resistant factor such as a passkey. "
+        "Each of them adds one on their account page first; then switch this on.",
+        PHISHING_FIELD,
+    )
+
 
 _ATTRIBUTES = {
     "enforceTwoFactor": "enforce_two_factor",
     "allowedMethods": "allowed_methods",
     "rememberDeviceDays": "remember_device_days",
+    "requirePhishingResistantAdmins": "require_phishing_resistant_admins",
 }
 
 
@@ -220,9 +259,16 @@ def _check_audit_filter(wanted: AuditFilter) -> InvalidInput | None:
 _AUDIT_KINDS = frozenset(kind.value for kind in AuditKind)
 
 
-def _conflict_input(conflict: MethodConflict) -> InvalidInput:
+def _conflict_input(conflict: MethodConflict, change: SettingsChange) -> InvalidInput:
     """S32's refusal: what the conflict is and what would solve it, never which other customer is involved."""
-    who = "1 member" if conflict.members == 1 else f"{conflict.members} members"
+    if change.allowed_methods is None:
+        # Only requirePhishingResistantAdmins changed: it left some administrator no method to enroll.
+        return InvalidInput(
+            f"{_members(conflict.members)} of this customer would have no phishing-resistant method left to "
+            "enroll: allow one (allowedMethods), or ask the operator to install one.",
+            PHISHING_FIELD,
+        )
+    who = _members(conflict.members)
     cause = (
         f"{who} of this customer would have no method left to enroll: another customer they belong to "
         "(or the server's policy) allows none of these methods."
@@ -230,6 +276,10 @@ def _conflict_input(conflict: MethodConflict) -> InvalidInput:
     if conflict.would_help:
         return InvalidInput(f"{cause} Also allow one of: {', '.join(sorted(conflict.would_help))}.", "allowedMethods")
     return InvalidInput(f"{cause} No choice here leaves them a method; ask the operator.", "allowedMethods")
+
+
+def _members(count: int) -> str:
+    return "1 member" if count == 1 else f"{count} members"
 
 
 def _diff(customer: Customer, change: SettingsChange) -> dict[str, tuple[object, object]]:
@@ -240,6 +290,8 @@ def _diff(customer: Customer, change: SettingsChange) -> dict[str, tuple[object,
         wanted["allowedMethods"] = sorted(set(change.allowed_methods))
     if change.remember_device_days is not None:
         wanted["rememberDeviceDays"] = change.remember_device_days
+    if change.require_phishing_resistant_admins is not None:
+        wanted["requirePhishingResistantAdmins"] = change.require_phishing_resistant_admins
     return {
         field: (getattr(customer, _ATTRIBUTES[field]), new)
         for field, new in wanted.items()

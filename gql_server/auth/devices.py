@@ -97,8 +97,15 @@ class RememberedDevices:
 
     async def days_for(self, user: User) -> int:
         """The days that count for `user`: the smallest `rememberDeviceDays` among their customers, 0 without
-        any (every customer must allow it)."""
-        customers = await Customer.filter(memberships__user_id=user.id).only("id", "remember_device_days")
+        any (every customer must allow it), and 0 for a user whose login a policy narrows to some methods
+        (an administrator of a customer requiring phishing-resistant methods runs one at every login: no
+        browser skips it, and a browser remembered before the setting is forgotten at its next use)."""
+        customers = await Customer.filter(memberships__user_id=user.id).only(
+            "id", "remember_device_days", "require_phishing_resistant_admins"
+        )
+        # The policy is asked only when a customer of the user has such a setting: one query for everyone else.
+        if any(c.require_phishing_resistant_admins for c in customers) and await self._policy.narrowed_login(user):
+            return 0
         return min((c.remember_device_days for c in customers), default=0)
 
     async def fingerprint(self, user: User) -> str:

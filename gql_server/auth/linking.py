@@ -23,6 +23,14 @@ from gql_server.tokens import issue_token, revoke_tokens
 
 
 @dataclass(frozen=True)
+class NoPhishingResistantFactor:
+    """A move would make `into` an administrator of `customer`, which requires phishing-resistant methods of
+    its administrators, while `into` has no such factor (issue 16)."""
+
+    customer: Customer
+
+
+@dataclass(frozen=True)
 class Linked:
     """What a link moved: the customers involved (the old account's and the remaining one's)."""
 
@@ -74,12 +82,13 @@ async def invite_in_transaction(
     )
 
 
-async def move_memberships(old: User, into: User, policy: Policy) -> Linked | Stranded:
+async def move_memberships(old: User, into: User, policy: Policy) -> Linked | Stranded | NoPhishingResistantFactor:
     """Within the caller's transaction (both users' rows and all their customers' rows held, so that no
     admin removes or demotes anyone of them meanwhile): every membership of `old` becomes `into`'s
     (where `into` is a member already, the higher level stays), and so do its pending invitations to join.
     Each move is checked first (S32), with the moves before it counted: Stranded, and the caller rolls
-    back, when one would leave `into` no method to enroll."""
+    back, when one would leave `into` no method to enroll; NoPhishingResistantFactor when one would make
+    `into` an administrator whose login must be phishing-resistant without a factor for it."""
     involved: dict[str, Customer] = {str(c.id): c for c in await policy.customers_of(into)}
     for membership in await Membership.filter(user_id=old.id).prefetch_related("customer"):
         customer = membership.customer
@@ -87,12 +96,16 @@ async def move_memberships(old: User, into: User, policy: Policy) -> Linked | St
         existing = await Membership.get_or_none(user_id=into.id, customer_id=customer.id)
         if existing is not None:
             if membership.level is MembershipLevel.CUSTOMER and existing.level is not MembershipLevel.CUSTOMER:
+                if await policy.joining_gap(into, customer, MembershipLevel.CUSTOMER):
+                    return NoPhishingResistantFactor(customer)
                 await Membership.filter(id=existing.id).update(level=MembershipLevel.CUSTOMER)
             await membership.delete()
             continue
         conflict = await policy.method_conflict(customer.id, newcomer=(into, membership.level))
         if conflict is not None:
             return Stranded(customer, conflict)
+        if await policy.joining_gap(into, customer, membership.level):
+            return NoPhishingResistantFactor(customer)
         await Membership.filter(id=membership.id).update(user_id=into.id)
     # Where `into` is a member or invited already, the old account's invitation is no longer needed.
     taken = set(await Membership.filter(user_id=into.id).values_list("customer_id", flat=True))

@@ -59,6 +59,16 @@ NO_PASSWORD_ACCOUNTS = (
     "This customer requires two-factor login: new accounts sign in with two factors (loginMethod TWO_FACTOR)."  # noqa: S105
 )
 
+# Issue 16: while the customer requires phishing-resistant methods of its administrators.
+NO_PASSWORD_ADMINS = (
+    "This customer requires phishing-resistant methods (such as a passkey) of its administrators: a new "  # noqa: S105
+    "administrator signs in with two factors (loginMethod TWO_FACTOR)."
+)
+NO_PHISHING_RESISTANT_FACTOR = (
+    "This customer requires a phishing-resistant method (such as a passkey) of its administrators, and this "
+    "member has none: they add one on their account page first."
+)
+
 
 @dataclass(frozen=True)
 class _Acting:
@@ -143,6 +153,13 @@ class MemberAdmin:
             return InvalidInput(f"The language must be one of: {', '.join(LOCALES)}.", "locale")
         if login_method is LoginMethod.PASSWORD and acting.customer.enforce_two_factor:
             return InvalidInput(NO_PASSWORD_ACCOUNTS, "loginMethod")
+        if (
+            login_method is LoginMethod.PASSWORD
+            and level is MembershipLevel.CUSTOMER
+            and acting.customer.require_phishing_resistant_admins
+        ):
+            # Answered from the input alone, before the address is looked up: the same for every address.
+            return InvalidInput(NO_PASSWORD_ADMINS, "loginMethod")
         existing = await User.get_or_none(email=address)
         written: _Mail | InvalidInput | TooManyAttempts
         if existing is None:
@@ -383,6 +400,12 @@ class MemberAdmin:
                 return MemberUpdated(customer=acting.customer)
             if isinstance(row, Membership) and await _last_administrator(acting.customer, row):
                 return LastAdministrator()
+            if level is MembershipLevel.CUSTOMER and isinstance(row, Membership):
+                # The customer as it is now (its row is held): its settings may have changed since the request began.
+                customer = await Customer.get(id=acting.customer.id)
+                subject = await User.get(id=uid)
+                if await self._policy.joining_gap(subject, customer, level):
+                    return InvalidInput(NO_PHISHING_RESISTANT_FACTOR, "level")
             row.level = level
             await row.save(update_fields=["level"])
         await self._audit.record(

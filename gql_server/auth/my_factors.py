@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from tortoise.transactions import in_transaction
 
 from gql_server.audit import AuditKind, Auditor
+from gql_server.auth.accept_invitation import lock_customers
 from gql_server.auth.customers import parse_id
 from gql_server.auth.devices import forget_every_device
 from gql_server.auth.factors import RECOVERY_METHOD, FactorCore
@@ -191,6 +192,11 @@ class MyFactors:
                 return NO_SUCH_FACTOR
             if not await self._others_usable(user, factor):
                 return LastFactor()
+            # The customers' rows too, as a settings change holds them while it counts who has such a factor:
+            # switching requirePhishingResistantAdmins on and this removal wait for each other.
+            await lock_customers([user])
+            if not await self._keeps_narrowed_login(user, factor):
+                return LastFactor(phishing_resistant=True)
             await EnrolledFactor.filter(id=factor.id).delete()
             ended = await end_user_sessions(user, keep=session)
             await forget_every_device(user)
@@ -221,6 +227,16 @@ class MyFactors:
         installed. Recovery codes are not a factor; they are for when one is lost."""
         usable = [m for m in self._core.methods if m != RECOVERY_METHOD]
         return await EnrolledFactor.filter(user_id=user.id, method__in=usable).exclude(id=leaving.id).exists()
+
+    async def _keeps_narrowed_login(self, user: User, leaving: EnrolledFactor) -> bool:
+        """Whether a factor of the methods a policy narrows the user's login to (`login_methods`: passkeys for
+        an administrator whose customer requires phishing-resistant methods) remains without `leaving`;
+        True when no policy narrows it. Removing the last one would let the user sign in with anything again."""
+        narrowed = await self._policy.narrowed_login(user)
+        if narrowed is None or leaving.method not in narrowed:
+            return True
+        others = EnrolledFactor.filter(user_id=user.id, method__in=sorted(narrowed)).exclude(id=leaving.id)
+        return await others.exists()
 
     async def _notice(self, user: User, change: str, factor: EnrolledFactor, **values: object) -> Queued:
         """The R13/S14 notice of a change to `factor` (template `notice_<change>`), written in the change's

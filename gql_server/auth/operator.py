@@ -195,6 +195,11 @@ class Operator:
                     f"none of the methods their other customers (and policy plugins) allow them ({usable}). "
                     f"Change the allowed methods of {customer.name} or of their other customers first."
                 )
+            if await self.policy.joining_gap(user, customer, level):
+                raise OperatorError(
+                    f"{customer.name} requires a phishing-resistant method (such as a passkey) of its "
+                    f"administrators, and {user.email} has none: they add one first, or join at COMPANY level."
+                )
             try:
                 membership = await Membership.create(user=user, customer=customer, level=level)
             except IntegrityError:

@@ -91,9 +91,11 @@ class TooManyAttempts:
 @dataclass(frozen=True)
 class MethodNotAvailable:
     """The method is not installed, not allowed for this user, or not enrolled; `recovery_only` when
-    the user's wrong codes reached the S41 cap and only a recovery code signs in."""
+    the user's wrong codes reached the S41 cap and only a recovery code signs in; `phishing_resistant_only`
+    when the user has a factor of it but a policy's `login_methods` refuses it (requirePhishingResistantAdmins)."""
 
     recovery_only: bool = False
+    phishing_resistant_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -289,7 +291,10 @@ class FactorUpdated:
 
 @dataclass(frozen=True)
 class LastFactor:
-    """R9: the user's last second factor stays (recovery codes are not a factor)."""
+    """R9: the user's last second factor stays (recovery codes are not a factor); `phishing_resistant`: the
+    last one of the methods a policy's `login_methods` narrows the user's login to stays too."""
+
+    phishing_resistant: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Coroutine, Iterable, Mapping
+from collections.abc import Collection, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,7 @@ from gql_server.plugin_api import (
     SecondFactorMethod,
     Verified,
 )
+from gql_server.policy import Policy
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import SessionPolicy, create_session
 from gql_server.tokens import attempts_used, find_token, issue_token, spend_attempt, use_token
@@ -110,6 +111,21 @@ async def password_proven(user: User) -> None:
 
 
 @dataclass(frozen=True)
+class Usable:
+    """The methods a user's second step offers (`methods`, in order), and those of their factors a policy's
+    `login_methods` refuses (`refused`: e.g. TOTP and recovery codes of an administrator whose customer
+    requires phishing-resistant methods), which are answered MethodNotAvailable before anything is spent."""
+
+    methods: list[SecondFactorMethod]
+    refused: frozenset[str] = frozenset()
+
+    @property
+    def ids(self) -> set[str]:
+        """The offered methods' ids."""
+        return {m.id for m in self.methods}
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The core's verdict on one code (for a login challenge or a step-up, R14)."""
 
@@ -137,7 +153,9 @@ class SecondFactorService:
         sessions: SessionPolicy,
         rate_limiter: ClientRateLimiter,
         devices: RememberedDevices,
+        policy: Policy,
     ) -> None:
+        self._policy = policy
         self._rate = rate_limiter
         self._core = core
         self._audit = auditor
@@ -159,11 +177,32 @@ class SecondFactorService:
 
     async def methods_of(self, user: User, excluded: Collection[str] = ()) -> list[SecondFactorMethod]:
         """The installed methods the user has enrolled, then recovery_code; only recovery_code once the
-        user's wrong codes reached the S41 cap. None of the `excluded` channels (a challenge's)."""
-        if lockout.streak_capped(user):
-            return self._methods_among((), excluded)
+        user's wrong codes reached the S41 cap. None of the `excluded` channels (a challenge's), nor any a
+        policy's `login_methods` refuses (`usable`)."""
         enrolled = await EnrolledFactor.filter(user_id=user.id).order_by("created_at").values_list("method", flat=True)
-        return self._methods_among((str(m) for m in enrolled), excluded)
+        usable = await self.usable(user, [str(m) for m in enrolled], excluded)
+        if lockout.streak_capped(user):
+            return [m for m in usable.methods if m.id == RECOVERY_METHOD]
+        return usable.methods
+
+    async def usable(self, user: User, enrolled: Sequence[str], excluded: Collection[str] = ()) -> Usable:
+        """What the second step (login or step-up, R6, R14) offers a user with factors of the `enrolled`
+        methods, less the `excluded` channels; the one place where a policy's `login_methods` narrows it
+        (requirePhishingResistantAdmins: passkeys only, recovery codes refused, as they are phishable)."""
+        methods = self._methods_among(enrolled, excluded)
+        narrowed = await self._policy.login_methods(user, enrolled)
+        if narrowed is None:
+            return Usable(methods)
+        return Usable(
+            [m for m in methods if m.id in narrowed], frozenset(m.id for m in methods if m.id not in narrowed)
+        )
+
+    async def refusal(self, user: User, method_id: str, excluded: Collection[str] = ()) -> MethodNotAvailable | None:
+        """MethodNotAvailable when a policy's `login_methods` refuses `method_id` for this user (before a code
+        is sent or a challenge begun for it); None otherwise (the caller checks the rest)."""
+        enrolled = await EnrolledFactor.filter(user_id=user.id).values_list("method", flat=True)
+        usable = await self.usable(user, [str(m) for m in enrolled], excluded)
+        return MethodNotAvailable(phishing_resistant_only=True) if method_id in usable.refused else None
 
     def _methods_among(self, enrolled: Iterable[str], excluded: Collection[str] = ()) -> list[SecondFactorMethod]:
         ids = list(dict.fromkeys(enrolled))
@@ -190,6 +229,9 @@ class SecondFactorService:
         if not isinstance(method, CodeDeliveringMethod) or method.channel in excluded_channels(challenge):
             # A code to the mailbox that received the reset link is never sent for this challenge (S34).
             return MethodNotAvailable()
+        refused = await self.refusal(challenge.user, method_id)
+        if refused is not None:
+            return refused
         factor = await EnrolledFactor.filter(user_id=challenge.user.id, method=method_id).first()
         if factor is None:
             return MethodNotAvailable()
@@ -226,6 +268,9 @@ class SecondFactorService:
         method = self._core.methods.get(method_id)
         if not isinstance(method, ChallengeResponseMethod) or method.channel in excluded_channels(challenge):
             return MethodNotAvailable()
+        refused = await self.refusal(challenge.user, method_id)
+        if refused is not None:
+            return refused
         return await self.challenge_options(challenge, challenge.user, method)
 
     async def challenge_options(
@@ -291,8 +336,11 @@ class SecondFactorService:
         user = challenge.user
         # The user's factors, read once: which methods they may use here, and the ones to check.
         factors = await EnrolledFactor.filter(user_id=user.id).order_by("created_at")
-        offered = self._methods_among((f.method for f in factors), excluded_channels(challenge))
-        if method_id not in {m.id for m in offered}:
+        usable = await self.usable(user, [f.method for f in factors], excluded_channels(challenge))
+        if method_id in usable.refused:
+            # Refused before anything is counted or spent: no attempt, no code used.
+            return MethodNotAvailable(phishing_resistant_only=True)
+        if method_id not in usable.ids:
             return MethodNotAvailable()
         if method_id != RECOVERY_METHOD and lockout.streak_capped(user):
             return MethodNotAvailable(recovery_only=True)

@@ -125,6 +125,9 @@ class StepUpService:
         method = self._core.methods.get(method_id)
         if not isinstance(method, CodeDeliveringMethod):
             return MethodNotAvailable()
+        refused = await self._second_factor.refusal(user, method_id)
+        if refused is not None:
+            return refused
         factor = await EnrolledFactor.filter(user_id=user.id, method=method_id).order_by("created_at").first()
         if factor is None:
             return MethodNotAvailable()
@@ -159,6 +162,9 @@ class StepUpService:
         method = self._core.methods.get(method_id)
         if not isinstance(method, ChallengeResponseMethod):
             return MethodNotAvailable()
+        refused = await self._second_factor.refusal(user, method_id)
+        if refused is not None:
+            return refused
         token = await self._step_up_token(session, user)
         return await self._second_factor.challenge_options(token, user, method)
 
@@ -175,8 +181,12 @@ class StepUpService:
         if not is_two_factor(user):
             return MethodNotAvailable()
         factors = await EnrolledFactor.filter(user_id=user.id).order_by("created_at")
-        if method_id not in {m.id for m in await self._second_factor.methods_of(user)}:
-            capped = method_id != RECOVERY_METHOD and lockout.streak_capped(user)
+        usable = await self._second_factor.usable(user, [f.method for f in factors])
+        if method_id in usable.refused:
+            # Refused before the session's budget or the lockout counts anything, and before a code is spent.
+            return MethodNotAvailable(phishing_resistant_only=True)
+        capped = method_id != RECOVERY_METHOD and lockout.streak_capped(user)
+        if method_id not in usable.ids or capped:
             return MethodNotAvailable(recovery_only=capped)
         if lockout.seconds_locked_in(user, lockout.SECOND_FACTOR_STEP):
             return await self._locked(user, ip)

@@ -122,3 +122,24 @@ async def test_enforcement_off_keeps_converted_users_on_two_factors(site, browse
     await expect(others.page.locator("#code-label")).to_have_text("Code from the email")
     tab.assert_never_leaked(secret)
     others.assert_never_leaked()
+
+
+async def test_requiring_passkeys_of_admins_is_refused_and_explained_while_one_has_none(site, browser, shots, mailbox):
+    # Issue 16: the switch is refused while an administrator (here the one switching it) has no passkey.
+    customer = site.customer("Kallio Oy")
+    site.user(customer, "kim@kallio.example", PASSWORD, "customer")
+    tab = await open_tab(browser, shots, DESKTOP)
+    page = tab.page
+    await sign_in(tab, site, "kim@kallio.example")
+    await tab.wait_for_path("/account")
+    await page.click("#customers a")
+    await tab.wait_for_path(f"/customers/{customer}/settings")
+
+    await expect(page.locator("label[for=phishing-resistant]")).to_contain_text("phishing-resistant")
+    await page.check("#phishing-resistant")
+    await page.click("#settings-form button[type=submit]")
+
+    await expect(page.locator("#settings-message")).to_contain_text("Each administrator adds a passkey")
+    await expect(page.locator("#phishing-resistant")).not_to_be_checked()
+    assert await page.evaluate("document.activeElement.id") == "phishing-resistant"
+    tab.assert_never_leaked()

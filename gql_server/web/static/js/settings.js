@@ -1,6 +1,7 @@
 // /customers/{id}/settings: a customer admin's enforcement switch with its impact preview (R11) and
 // a confirmation, the methods the customer's users may enroll (R1), and how many days a browser may
-// skip the second factor after "remember this browser" (R18).
+// skip the second factor after "remember this browser" (R18), and whether its administrators must use
+// phishing-resistant methods (issue 16: refused while one of them has no passkey).
 
 import { linkCustomerPages } from "./admin.js";
 import { run } from "./api.js";
@@ -60,6 +61,7 @@ function showSettings() {
   const { name, settings } = state.customer;
   translate(byId("settings-heading"), "settings.heading", { name });
   byId("enforce").checked = settings.enforceTwoFactor;
+  byId("phishing-resistant").checked = settings.requirePhishingResistantAdmins;
   const allowed = new Set(settings.allowedMethods);
   const options = state.methods.map((method) =>
     element(
@@ -148,6 +150,10 @@ async function onSave(event) {
   // Sent only when changed: a customer that never chose keeps "every installed method", new plugins included.
   const before = [...state.customer.settings.allowedMethods].sort();
   if (JSON.stringify([...allowedMethods].sort()) !== JSON.stringify(before)) input.allowedMethods = allowedMethods;
+  const phishingResistant = byId("phishing-resistant").checked;
+  if (phishingResistant !== state.customer.settings.requirePhishingResistantAdmins) {
+    input.requirePhishingResistantAdmins = phishingResistant;
+  }
   if (enforce !== state.customer.settings.enforceTwoFactor) {
     if (!(await confirmChange(enforce))) {
       say(message, "settings.cancelled", {}, "info");
@@ -166,10 +172,16 @@ async function onSave(event) {
   if (result.__typename !== "CustomerSettingsUpdated") {
     explain(message, result, "settings");
     if (result.__typename === "InvalidInput" && result.field === "rememberDeviceDays") byId("remember-days").focus();
+    if (result.__typename === "InvalidInput" && result.field === "requirePhishingResistantAdmins") {
+      // Refused while an administrator has no passkey: the switch shows what is in force.
+      byId("phishing-resistant").checked = state.customer.settings.requirePhishingResistantAdmins;
+      byId("phishing-resistant").focus();
+    }
     return;
   }
   state.customer.settings = result.customer.settings;
   byId("remember-days").value = String(result.customer.settings.rememberDeviceDays);
+  byId("phishing-resistant").checked = result.customer.settings.requirePhishingResistantAdmins;
   const saved = !("enforceTwoFactor" in input)
     ? "settings.saved"
     : result.customer.settings.enforceTwoFactor
