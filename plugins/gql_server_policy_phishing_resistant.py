@@ -35,10 +35,12 @@ def policy_requirements(
     memberships: Sequence[MembershipView],
     methods: Mapping[str, SecondFactorMethod],
 ) -> PolicyRequirement | None:
-    """For a CUSTOMER-level member of a customer requiring it: phishing-resistant methods only, to enroll
-    and to sign in."""
+    """For a CUSTOMER-level member of a customer requiring it: two factors, and phishing-resistant methods
+    only, to enroll and to sign in."""
     requiring = {c.id for c in customers if c.require_phishing_resistant_admins}
     if not any(m.level is MembershipLevel.CUSTOMER and m.customer_id in requiring for m in memberships):
         return None
     resistant = frozenset(i for i, method in methods.items() if capabilities_of(method).phishing_resistant)
-    return PolicyRequirement(reason=REASON, allowed_methods=resistant, login_methods=resistant)
+    # two_factor: an administrator without any factor (a PASSWORD account made by an operator, or invited in
+    # the moment the setting went on) converts, and enrolls from the narrowed list: never a password alone.
+    return PolicyRequirement(reason=REASON, two_factor=True, allowed_methods=resistant, login_methods=resistant)

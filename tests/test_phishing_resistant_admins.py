@@ -335,3 +335,24 @@ async def test_r18_a_browser_remembered_before_the_setting_skips_nothing_after_i
     assert again["rememberDeviceDays"] == 0
     assert [m["id"] for m in again["methods"]] == ["echokey"]
     assert not await RememberedDevice.filter(user__email="admin@acme.example").exists()
+
+
+async def test_r2_an_administrator_made_with_a_password_under_the_setting_converts_first(
+    client, mailbox, make_user, make_customer
+):
+    relaxed = await make_customer("Relaxed Oy", enforce=True)
+    admin, _ = await _key_user(client, mailbox, make_user, relaxed, "admin@acme.example")
+    assert (await _setting(client, admin, relaxed, True))["__typename"] == "CustomerSettingsUpdated"
+    # Enforcement off: the setting alone must ask the new administrator for two factors.
+    await Customer.filter(id=relaxed.id).update(enforce_two_factor=False)
+    # An operator's `user create --password --level customer` (the fixture goes through the operator service).
+    await make_user(relaxed, "late@acme.example", PASSWORD, MembershipLevel.CUSTOMER)
+
+    login = await client.login("late@acme.example", PASSWORD)
+    invitation = await request_invitation(client, mailbox, "late@acme.example")
+    offered = (await client.run("Invitation", token=invitation))["invitation"]["methods"]
+
+    # Never a password alone, and the enrollment offers phishing-resistant methods only.
+    assert login["__typename"] == "ConversionRequired", login
+    assert "echokey" in {m["id"] for m in offered}
+    assert all(m["capabilities"]["phishingResistant"] for m in offered), offered
