@@ -15,7 +15,7 @@ from pluggy import HookImpl
 
 from gql_server import hookspecs, metrics
 from gql_server.limits import MAX_CODE_LENGTH
-from gql_server.plugin_api import MethodUI, SecondFactorMethod, capabilities_of, ui_of
+from gql_server.plugin_api import MethodStrings, MethodUI, SecondFactorMethod, capabilities_of, ui_of
 from gql_server.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -107,14 +107,29 @@ def registered_methods(pm: pluggy.PluginManager) -> list[tuple[str, SecondFactor
             if not isinstance(method, SecondFactorMethod):
                 log.error("plugin %s registered an object that is not a second-factor method: %r", plugin, method)
                 return
-            problem = ui_problem(getattr(method, "ui", None))
+            problem = id_problem(method.id) or ui_problem(getattr(method, "ui", None))
             if problem:
-                log.error("plugin %s: method %r left out, its `ui` is unusable (%s)", plugin, method.id, problem)
+                log.error("plugin %s: method %r left out, it cannot be offered (%s)", plugin, method.id, problem)
                 return
             found.append((plugin, method))
 
         call_each_impl(impl, "register_second_factors", register=register)
     return found
+
+
+# A method id is a word: it names the method in the API, in stored factors (64 characters) and in clients'
+# keys ("method.<id>.hint"); a dot or a space in it could pass for another method's key.
+_METHOD_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# A language tag as clients use them ("en", "fi", "pt-BR"): never a key like "__proto__".
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+
+
+def id_problem(method_id: object) -> str | None:
+    """What makes a method id unusable, or None: it must be lowercase letters, digits and underscores,
+    starting with a letter, at most 64 characters."""
+    if not isinstance(method_id, str) or not _METHOD_ID.fullmatch(method_id):
+        return "its id must be lowercase letters, digits and _, starting with a letter, at most 64 characters"
+    return None
 
 
 def ui_problem(ui: object) -> str | None:
@@ -134,6 +149,13 @@ def ui_problem(ui: object) -> str | None:
             return f"code.pattern is no regular expression: {error}"
     if ui.strings and "en" not in ui.strings:
         return 'strings need "en", the language every client falls back to'
+    for language, text in ui.strings.items():
+        if not isinstance(language, str) or not _LANGUAGE.fullmatch(language):
+            return f"strings are keyed by language tags (en, fi, pt-BR), not {language!r}"
+        if not isinstance(text, MethodStrings) or not all(
+            isinstance(value, str) for value in (text.name, text.about, text.label, text.hint)
+        ):
+            return f"strings[{language!r}] must be MethodStrings of text"
     return None
 
 

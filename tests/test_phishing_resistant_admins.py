@@ -10,13 +10,24 @@ Shown with `echokey`, the toy phishing-resistant key of tests/plugin_fakes.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 
 from gql_server.enums import MembershipLevel
-from gql_server.models import AuditEvent, Customer, EnrolledFactor, RecoveryCode, RememberedDevice, Token, User
+from gql_server.models import (
+    AuditEvent,
+    Customer,
+    EnrolledFactor,
+    Membership,
+    RecoveryCode,
+    RememberedDevice,
+    Token,
+    User,
+)
+from gql_server.policy import Policy
 from gql_server.testing.flows import enroll as kit_enroll
 from gql_server.testing.mailbox import invitation_token_in
 
@@ -356,3 +367,46 @@ async def test_r2_an_administrator_made_with_a_password_under_the_setting_conver
     assert login["__typename"] == "ConversionRequired", login
     assert "echokey" in {m["id"] for m in offered}
     assert all(m["capabilities"]["phishingResistant"] for m in offered), offered
+
+
+async def test_joining_as_administrator_and_removing_the_last_key_at_once_leave_no_keyless_admin(
+    client, mailbox, make_user, make_customer, acme, monkeypatch, database_url
+):
+    if not database_url.startswith("postgres"):
+        pytest.skip("PostgreSQL only: SQLite's one connection runs the two transactions one after the other")
+    admin, _ = await _key_user(client, mailbox, make_user, acme, "admin@acme.example")
+    assert (await _setting(client, admin, acme, True))["__typename"] == "CustomerSettingsUpdated"
+    # Carl: TOTP and a key, removed from his only customer, invited to be Acme's administrator.
+    other = await make_customer("Other Oy", enforce=True)
+    carl = await _totp_user(client, mailbox, make_user, other, "carl@other.example", MembershipLevel.COMPANY)
+    await _add_key(client, carl.token)
+    carl_user = await User.get(email="carl@other.example")
+    await Membership.filter(user_id=carl_user.id).delete()
+    invited = await client.run(
+        "InviteUser", bearer=admin, customerId=str(acme.id), email="carl@other.example", level="CUSTOMER"
+    )
+    assert invited["inviteUser"]["__typename"] == "UserInvited", invited
+    link = invitation_token_in(await mailbox.next_to("carl@other.example", "join_customer"))
+    key = await EnrolledFactor.get(user_id=carl_user.id, method="echokey")
+    # The acceptance pauses right after it found that Carl has a key, before his membership exists.
+    checked, go = asyncio.Event(), asyncio.Event()
+    original = Policy.joining_gap
+
+    async def paused(self: Policy, *args: Any, **kwargs: Any) -> bool:
+        answer = await original(self, *args, **kwargs)
+        checked.set()
+        await go.wait()
+        return answer
+
+    monkeypatch.setattr(Policy, "joining_gap", paused)
+
+    accepting = asyncio.create_task(client.run("AcceptInvitation", bearer=carl.token, invitation=link))
+    await checked.wait()
+    removing = asyncio.create_task(client.run("RemoveFactor", bearer=carl.token, id=str(key.id)))
+    await asyncio.sleep(0.3)  # the removal's turn, were it not waiting for the acceptance
+    go.set()
+    accepted, removed = (await accepting)["acceptInvitation"], (await removing)["removeFactor"]
+
+    assert accepted["__typename"] == "InvitationAccepted", accepted
+    assert removed["__typename"] == "LastFactor", removed
+    assert await EnrolledFactor.filter(user_id=carl_user.id, method="echokey").exists()

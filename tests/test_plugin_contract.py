@@ -248,6 +248,12 @@ def test_a_method_without_a_ui_is_presented_by_its_display_name_and_capabilities
         (MethodUI(code=CodeField(max_length=10_000)), "code lengths"),
         (MethodUI(code=CodeField(pattern="[0-9")), "no regular expression"),
         (MethodUI(strings={"fi": MethodStrings(name="Kyyhky")}), 'strings need "en"'),
+        (MethodUI(strings={"en": {"name": "Pigeon"}}), "must be MethodStrings of text"),  # type: ignore[dict-item]
+        (MethodUI(strings={"en": MethodStrings(name=3)}), "must be MethodStrings of text"),  # type: ignore[arg-type]
+        (
+            MethodUI(strings={"en": MethodStrings(name="Pigeon"), "__proto__": MethodStrings(name="x")}),
+            "language tags",
+        ),
     ],
 )
 def test_a_method_with_an_unusable_ui_is_left_out_with_the_reason(ui, problem, caplog):
@@ -273,7 +279,7 @@ def test_a_method_with_an_unusable_ui_is_left_out_with_the_reason(ui, problem, c
 
     assert "pigeon" in methods
     assert "pigeon_ui" not in methods
-    assert "method 'pigeon_ui' left out, its `ui` is unusable" in caplog.text
+    assert "method 'pigeon_ui' left out, it cannot be offered" in caplog.text
     assert problem in caplog.text
 
 
@@ -315,3 +321,24 @@ def test_the_web_client_names_no_method_and_no_channel():
             found += [f"{path.relative_to(ROOT)}:{number}: {m.group(1)}" for m in pattern.finditer(line)]
 
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("method_id", ["totp.hint", "Pigeon", "pigeon bird", "", "9lives", "x" * 65])
+def test_a_method_whose_id_is_no_word_is_left_out(method_id, caplog):
+    """An id like "totp.hint" would write another method's strings key in clients (method.totp.hint)."""
+    from .test_plugins import CarrierPigeon
+
+    @dataclasses.dataclass(frozen=True)
+    class Odd(CarrierPigeon):
+        id: str = method_id
+
+    class Registers:
+        @hookimpl
+        def register_second_factors(self, register):
+            register(Odd())
+
+    pm = create_plugin_manager()
+    pm.register(Registers(), name="odd")
+
+    assert method_id not in collect_methods(pm)
+    assert "its id must be lowercase letters" in caplog.text

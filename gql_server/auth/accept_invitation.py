@@ -145,7 +145,11 @@ class InvitationAcceptance:
     async def _join(self, user: User, token: Token, ip: str | None) -> None:
         """The invited account becomes a member at the invited level (R19)."""
         async with in_transaction():
-            # The customers first, in id order (as removeMember and the S32 check take them), then the row.
+            # The user's row first (as removeFactor and linking take it), so that joining as an administrator
+            # and removing the account's last phishing-resistant factor wait for each other: the joining is
+            # not yet a membership the removal could see. Then the customers, in id order (as removeMember
+            # and the S32 check take them), then the invitation's row.
+            await User.select_for_update().filter(id=user.id).first()
             await lock_customers([user], extra=[str(token.data.get("customer"))])
             pending = await PendingMembership.select_for_update().get_or_none(token_id=token.id)
             if pending is None or not await use_token(token):

@@ -12,8 +12,9 @@ const LANGUAGE_CHANGED = "gql-server-language";
 let strings = {};
 let current = "en";
 // Strings the server described along with its data (a second-factor method's own name, label and hints,
-// shipped by its plugin), by language; the page's own strings win over them.
-const learned = {};
+// shipped by its plugin), by language; the page's own strings win over them. A Map, not an object: a
+// language or key from elsewhere ("__proto__") must never reach an object's prototype.
+const learned = new Map();
 
 /** The language shown now: "en" or "fi". */
 export function language() {
@@ -57,16 +58,17 @@ export async function useLanguage(chosen = preferred()) {
  * string of, in that language, else in English. Empty strings are left out (they mean "nothing to say").
  */
 export function learn(language, entries) {
-  const known = (learned[language] ??= {});
+  if (!learned.has(language)) learned.set(language, new Map());
+  const known = learned.get(language);
   for (const [key, value] of Object.entries(entries)) {
-    if (typeof value === "string" && value !== "") known[key] = value;
+    if (typeof value === "string" && value !== "") known.set(key, value);
   }
 }
 
 function lookup(key) {
   if (Object.hasOwn(strings, key)) return strings[key];
-  for (const from of [learned[current], learned.en]) {
-    if (from && Object.hasOwn(from, key)) return from[key];
+  for (const from of [learned.get(current), learned.get("en")]) {
+    if (from?.has(key)) return from.get(key);
   }
   return undefined;
 }

@@ -173,9 +173,26 @@ function showSecondFactor(result) {
   );
   fill(byId("method-options"), ...options);
   offerRemember(result.rememberDeviceDays ?? 0);
-  chooseMethod(primary[0] ?? recoveryMethod());
+  const first = primary[0] ?? recoveryMethod();
+  if (first === null) {
+    showNoMethod();
+    return;
+  }
+  chooseMethod(first);
   quiet(byId("code-message"));
   showStep("step-second-factor", byId(answerField()));
+}
+
+// None of the user's methods can be used here (a passkey in a browser without WebAuthn, for a user who may
+// use nothing else): say so instead of offering a field that cannot work.
+function showNoMethod() {
+  state.method = null;
+  for (const id of ["method-choice", "use-recovery", "use-other", "send-area", "code-area", "code-submit"]) {
+    byId(id).hidden = true;
+  }
+  byId("remember-area").hidden = true;
+  say(byId("code-message"), "second.none", {}, "error");
+  showStep("step-second-factor", byId("code-message"));
 }
 
 /** Where the user goes on: "Send code", the code field, or a passkey's button. */

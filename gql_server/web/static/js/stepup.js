@@ -71,12 +71,22 @@ export async function stepUp(methodIds) {
     .map((id) => known.get(id) ?? { id, displayName: id })
     .filter(runsHere);
   state.ended = false;
-  showOptions();
-  byId("step-up-submit").hidden = false;
+  const usable = state.methods.length > 0;
+  if (usable) showOptions();
+  else {
+    // Nothing the user may verify with runs in this browser (a passkey without WebAuthn): say so.
+    fill(byId("step-up-options"));
+    byId("step-up-choice").hidden = true;
+    byId("step-up-code-area").hidden = true;
+    byId("step-up-send-area").hidden = true;
+    state.method = null;
+    say(byId("step-up-message"), "second.none", {}, "error");
+  }
+  byId("step-up-submit").hidden = !usable;
   translate(byId("step-up-cancel"), "confirm.cancel");
   const dialog = byId("step-up");
   dialog.showModal();
-  byId(answerField()).focus();
+  byId(usable ? answerField() : "step-up-cancel").focus();
   return new Promise((resolve) => {
     state.resolve = resolve;
   });
