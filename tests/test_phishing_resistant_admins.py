@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from gql_server.enums import MembershipLevel
+from gql_server.limits import STREAK_CAP
 from gql_server.models import (
     AuditEvent,
     Customer,
@@ -410,3 +411,19 @@ async def test_joining_as_administrator_and_removing_the_last_key_at_once_leave_
     assert accepted["__typename"] == "InvitationAccepted", accepted
     assert removed["__typename"] == "LastFactor", removed
     assert await EnrolledFactor.filter(user_id=carl_user.id, method="echokey").exists()
+
+
+async def test_s41_the_cap_never_locks_an_administrator_out_of_their_passkey(client, mailbox, make_user, acme):
+    admin, secret = await _key_user(client, mailbox, make_user, acme, "admin@acme.example")
+    assert (await _setting(client, admin, acme, True))["__typename"] == "CustomerSettingsUpdated"
+    # Someone with the password answered the passkey step wrongly a hundred times in a row (S41's cap).
+    await User.filter(email="admin@acme.example").update(code_failure_streak=STREAK_CAP)
+
+    login = await client.login("admin@acme.example", PASSWORD)
+    signed_in = await _key_login(client, "admin@acme.example", secret, 1)
+
+    # A signature over a fresh challenge cannot be guessed: the cap locks codes, not keys (recovery codes are
+    # refused to this administrator, so the key is the way in, not the operator).
+    assert [m["id"] for m in login["methods"]] == ["echokey"]
+    assert signed_in["__typename"] == "LoginSuccess", signed_in
+    assert (await User.get(email="admin@acme.example")).code_failure_streak == 0

@@ -110,6 +110,17 @@ async def password_proven(user: User) -> None:
     await Token.filter(user_id=user.id, purpose=TokenPurpose.PASSWORD_RESET, used_at__isnull=False).update(data={})
 
 
+def capped(user: User, method: SecondFactorMethod | None) -> bool:
+    """S41: once the user's wrong answers in a row reached the cap, code methods stay locked until a recovery
+    code or an operator reset. A challenge-response method's answer is a signature over a fresh challenge,
+    which no number of tries can guess, so the cap does not lock it: an administrator who may sign in with
+    passkeys only (requirePhishingResistantAdmins refuses recovery codes) keeps a way in. A success with it
+    ends the streak, as a recovery code's does."""
+    if method is None or method.id == RECOVERY_METHOD or isinstance(method, ChallengeResponseMethod):
+        return False
+    return lockout.streak_capped(user)
+
+
 @dataclass(frozen=True)
 class Usable:
     """The methods a user's second step offers (`methods`, in order), and those of their factors a policy's
@@ -177,13 +188,12 @@ class SecondFactorService:
 
     async def methods_of(self, user: User, excluded: Collection[str] = ()) -> list[SecondFactorMethod]:
         """The installed methods the user has enrolled, then recovery_code; only recovery_code once the
-        user's wrong codes reached the S41 cap. None of the `excluded` channels (a challenge's), nor any a
+        user's wrong codes reached the S41 cap (and challenge-response methods, see `capped`). None of the
+        `excluded` channels (a challenge's), nor any a
         policy's `login_methods` refuses (`usable`)."""
         enrolled = await EnrolledFactor.filter(user_id=user.id).order_by("created_at").values_list("method", flat=True)
         usable = await self.usable(user, [str(m) for m in enrolled], excluded)
-        if lockout.streak_capped(user):
-            return [m for m in usable.methods if m.id == RECOVERY_METHOD]
-        return usable.methods
+        return [m for m in usable.methods if not capped(user, m)]
 
     async def usable(self, user: User, enrolled: Sequence[str], excluded: Collection[str] = ()) -> Usable:
         """What the second step (login or step-up, R6, R14) offers a user with factors of the `enrolled`
@@ -223,9 +233,9 @@ class SecondFactorService:
         challenge = await find_token(raw_challenge, TokenPurpose.LOGIN_CHALLENGE)
         if challenge is None or challenge.attempts >= CHALLENGE_ATTEMPTS:
             return ChallengeExpired()
-        if method_id != RECOVERY_METHOD and lockout.streak_capped(challenge.user):
-            return MethodNotAvailable(recovery_only=True)
         method = self._core.methods.get(method_id)
+        if capped(challenge.user, method):
+            return MethodNotAvailable(recovery_only=True)
         if not isinstance(method, CodeDeliveringMethod) or method.channel in excluded_channels(challenge):
             # A code to the mailbox that received the reset link is never sent for this challenge (S34).
             return MethodNotAvailable()
@@ -263,8 +273,7 @@ class SecondFactorService:
         challenge = await find_token(raw_challenge, TokenPurpose.LOGIN_CHALLENGE)
         if challenge is None or challenge.attempts >= CHALLENGE_ATTEMPTS:
             return ChallengeExpired()
-        if lockout.streak_capped(challenge.user):
-            return MethodNotAvailable(recovery_only=True)
+        # No S41 check: the cap never locks a challenge-response method (`capped`).
         method = self._core.methods.get(method_id)
         if not isinstance(method, ChallengeResponseMethod) or method.channel in excluded_channels(challenge):
             return MethodNotAvailable()
@@ -342,7 +351,7 @@ class SecondFactorService:
             return MethodNotAvailable(phishing_resistant_only=True)
         if method_id not in usable.ids:
             return MethodNotAvailable()
-        if method_id != RECOVERY_METHOD and lockout.streak_capped(user):
+        if capped(user, self._core.methods.get(method_id)):
             return MethodNotAvailable(recovery_only=True)
         # A locked step is refused before anything is counted. The user row came with the challenge a
         # moment ago; the conditional update of `lockout.attempt` is what actually guards the limit.

@@ -22,7 +22,7 @@ from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
 from gql_server.auth.access import acting_user
 from gql_server.auth.account_state import is_two_factor
-from gql_server.auth.factors import RECOVERY_METHOD, FactorCore
+from gql_server.auth.factors import FactorCore
 from gql_server.auth.lockout import Attempt, Refusal
 from gql_server.auth.results import (
     AuthenticationRequired,
@@ -37,7 +37,7 @@ from gql_server.auth.results import (
     SendLoginCodeResult,
     TooManyAttempts,
 )
-from gql_server.auth.second_factor import ChallengeTaken, SecondFactorService, Verdict
+from gql_server.auth.second_factor import ChallengeTaken, SecondFactorService, Verdict, capped
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, TokenPurpose
 from gql_server.limits import (
@@ -120,9 +120,9 @@ class StepUpService:
         if session is None or user is None or not is_two_factor(user):
             # This union has no AuthenticationRequired: there is no step-up to send a code for.
             return ChallengeExpired()
-        if lockout.streak_capped(user):
-            return MethodNotAvailable(recovery_only=True)
         method = self._core.methods.get(method_id)
+        if capped(user, method):
+            return MethodNotAvailable(recovery_only=True)
         if not isinstance(method, CodeDeliveringMethod):
             return MethodNotAvailable()
         refused = await self._second_factor.refusal(user, method_id)
@@ -157,8 +157,7 @@ class StepUpService:
         if session is None or user is None or not is_two_factor(user):
             # As sendReauthenticationCode: there is no step-up to begin (this union has no AuthenticationRequired).
             return ChallengeExpired()
-        if lockout.streak_capped(user):
-            return MethodNotAvailable(recovery_only=True)
+        # No S41 check: the cap never locks a challenge-response method (`capped`).
         method = self._core.methods.get(method_id)
         if not isinstance(method, ChallengeResponseMethod):
             return MethodNotAvailable()
@@ -185,9 +184,9 @@ class StepUpService:
         if method_id in usable.refused:
             # Refused before the session's budget or the lockout counts anything, and before a code is spent.
             return MethodNotAvailable(phishing_resistant_only=True)
-        capped = method_id != RECOVERY_METHOD and lockout.streak_capped(user)
-        if method_id not in usable.ids or capped:
-            return MethodNotAvailable(recovery_only=capped)
+        at_cap = capped(user, self._core.methods.get(method_id))
+        if method_id not in usable.ids or at_cap:
+            return MethodNotAvailable(recovery_only=at_cap)
         if lockout.seconds_locked_in(user, lockout.SECOND_FACTOR_STEP):
             return await self._locked(user, ip)
         async with lockout.attempt(user.id, lockout.SECOND_FACTOR_STEP) as attempt:
