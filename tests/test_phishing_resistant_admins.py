@@ -427,3 +427,21 @@ async def test_s41_the_cap_never_locks_an_administrator_out_of_their_passkey(cli
     assert [m["id"] for m in login["methods"]] == ["echokey"]
     assert signed_in["__typename"] == "LoginSuccess", signed_in
     assert (await User.get(email="admin@acme.example")).code_failure_streak == 0
+
+
+async def test_switching_on_ends_the_administrators_other_sessions(client, mailbox, make_user, acme):
+    admin, _ = await _key_user(client, mailbox, make_user, acme, "admin@acme.example")
+    other_admin, _ = await _key_user(client, mailbox, make_user, acme, "second@acme.example")
+    worker, _ = await _key_user(client, mailbox, make_user, acme, "worker@acme.example", MembershipLevel.COMPANY)
+
+    assert (await _setting(client, admin, acme, True))["__typename"] == "CustomerSettingsUpdated"
+
+    async def signed_in(token: str) -> bool:
+        return (await client.run("Viewer", bearer=token))["viewer"] is not None
+
+    # Its sessions may have been verified with a code on a look-alike site: the other administrator signs in
+    # again (with the key); the one who switched it on goes on, and members who are no administrators too.
+    assert await signed_in(admin) and await signed_in(worker)
+    assert not await signed_in(other_admin)
+    [change] = await AuditEvent.filter(customer_id=acme.id, kind="settings_changed")
+    assert change.data["sessions_ended"] == 1

@@ -25,7 +25,7 @@ from gql_server.clock import utcnow
 from gql_server.emails import MAX_EMAIL_LENGTH, normalize_email
 from gql_server.enums import ConversionState, MembershipLevel
 from gql_server.limits import REMEMBER_DEVICE_MAX_DAYS
-from gql_server.models import AuditEvent, Customer, Session, User
+from gql_server.models import AuditEvent, Customer, Membership, Session, User
 from gql_server.policy import UNCHANGED, MethodConflict, Policy
 
 if TYPE_CHECKING:
@@ -178,6 +178,8 @@ class CustomerService:
             if changes:
                 customer.settings_updated_at = utcnow()
                 await customer.save()
+            switched_on = "requirePhishingResistantAdmins" in changes and customer.require_phishing_resistant_admins
+            ended = await _end_admin_sessions(cid, keep=session) if switched_on else 0
             forgotten = 0
             if customer.remember_device_days < previous_days:
                 # R18: a lowered setting forgets the members' devices it no longer allows, for good.
@@ -187,6 +189,9 @@ class CustomerService:
                 if field == "rememberDeviceDays" and forgotten:
                     # How many remembered browsers the lowered setting forgot.
                     data["devices_forgotten"] = forgotten
+                if field == "requirePhishingResistantAdmins" and ended:
+                    # How many administrators' sessions, verified perhaps with a phishable code, it ended.
+                    data["sessions_ended"] = ended
                 await self._audit.record(AuditKind.SETTINGS_CHANGED, actor=user, customer=customer, data=data)
         return CustomerSettingsUpdated(customer=customer)
 
@@ -217,6 +222,16 @@ class CustomerService:
 
 PHISHING_FIELD = "requirePhishingResistantAdmins"
 ADMIN = MembershipLevel.CUSTOMER
+
+
+async def _end_admin_sessions(customer_id: uuid.UUID, *, keep: Session) -> int:
+    """requirePhishingResistantAdmins switched on: every live session of the customer's administrators ends
+    but the one that switched it on (a session verified with a code earlier, perhaps on a look-alike site,
+    must not go on acting as an administrator); their next sign-in takes their passkey. How many ended."""
+    admins = Membership.filter(customer_id=customer_id, level=ADMIN).values_list("user_id", flat=True)
+    return (
+        await Session.filter(user_id__in=Subquery(admins), ended_at=None).exclude(id=keep.id).update(ended_at=utcnow())
+    )
 
 
 def _admins_without_key(count: int) -> InvalidInput:
