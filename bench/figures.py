@@ -319,7 +319,7 @@ def p4(cfg: Config, server: Server) -> Figure:
     figure.notes.append("after the flood, a login succeeded again after " + " / ".join(_seconds(r) for r in recoveries))
     lost = sum(f.timeouts + f.socket_errors for f in floods)
     if lost:
-        figure.notes.append(f"the flood had {lost} timeouts (10 s) or socket errors")
+        figure.notes.append(f"the flood had {lost} answers later than 10 s or socket errors")
     figure.notes += profile_notes
     return figure
 

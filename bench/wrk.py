@@ -125,8 +125,9 @@ def start_flood(port: int, body: str, count: int, *, seconds: float, connections
         "-t1",
         f"-c{connections}",
         f"-d{max(1, round(seconds))}s",
-        # A login may wait its turn in the hashing queue for long under a flood: wrk gives up only after
-        # this, and counts it as a timeout (reported beside the answers).
+        # A login may wait its turn in the hashing queue for long under a flood. wrk counts a timeout only
+        # for an answer that comes later than this; one still awaited when the run ends is not counted at
+        # all (the server's access log has it).
         "--timeout",
         "10s",
         "--latency",
