@@ -69,7 +69,7 @@ test-hostile: $(STAMP)
 test-explore: $(STAMP)
 	$(PYTEST) $(PARALLEL) --hypothesis-profile=explore -m hypothesis
 
-## Performance figures P1-P6 and the S3 timing check (bench/README.md); about 15-20 minutes on 2 cores.
+## Performance figures P1-P6, the S3 timing check and the lifecycle figures L1-L4 (bench/README.md); about 20-25 minutes on 2 cores.
 ## Shorter while developing: BENCH_DURATION=3 BENCH_RUNS=1 BENCH_ONLY=P1,P2 BENCH_P5_USERS=100000 make bench
 bench: $(STAMP)
 	$(BIN)/python -m bench

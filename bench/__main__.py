@@ -1,5 +1,5 @@
-"""`make bench` (`python -m bench`): seed, run P1-P6 and the S3 timing check, print the table, write
-bench/results.json. Settings come from BENCH_* variables (bench/README.md)."""
+"""`make bench` (`python -m bench`): seed, run P1-P6, the S3 timing check and the lifecycle figures L1-L4,
+print the table, write bench/results.json. Settings come from BENCH_* variables (bench/README.md)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,28 @@ import resource
 import sys
 import time
 
-from bench import datasets, figures, scaling
-from bench.config import RESULTS_JSON, WORKDIR, Config
+from bench import datasets, figures, lifecycle, scaling
+from bench.config import ALL_FIGURES, LIFECYCLE_FIGURES, RESULTS_JSON, WORKDIR, Config
 from bench.procs import Server
 from bench.report import Figure, machine, table, write_results
 from bench.wrk import ensure_wrk
 
+# Besides the flood's sockets: the server's database files and logs, the viewer reader, wrk's own.
+SPARE_FILES = 256
 
-def _raise_file_limit() -> None:
-    # The P4 flood holds a thousand sockets in the client and in the server (which inherits this limit).
+
+def _raise_file_limit(cfg: Config) -> None:
+    """The P4 flood holds `p4_flood` sockets in wrk and as many in the server: both inherit this process's
+    limit, raised here to the hard limit (a shell's default soft limit, 1024, is too few)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    wanted = max(soft, min(hard, 65536))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    needed = cfg.p4_flood + SPARE_FILES
+    if "P4" in cfg.figures and wanted < needed:
+        raise SystemExit(
+            f"P4 needs {needed} open files per process (BENCH_P4_FLOOD={cfg.p4_flood}); the hard limit is {hard}: "
+            f"raise it (ulimit -Hn {needed}, as root) or lower BENCH_P4_FLOOD"
+        )
 
 
 def _check_cpus(cfg: Config) -> None:
@@ -34,7 +45,7 @@ def _check_cpus(cfg: Config) -> None:
 
 
 def _main_figures(cfg: Config) -> list[Figure]:
-    wanted = [f for f in ("P1", "P2", "P3", "P4", "S3") if f in cfg.figures]
+    wanted = [f for f in ("P1", "P2", "P3", "P4", "S3", *LIFECYCLE_FIGURES) if f in cfg.figures]
     if not wanted:
         return []
     url = f"sqlite://{WORKDIR / 'main.sqlite3'}"
@@ -50,6 +61,9 @@ def _main_figures(cfg: Config) -> list[Figure]:
                 results += figures.p2_p3(cfg, server, bare, main, url, set(wanted))
         if "S3" in wanted:
             results.append(figures.s3(cfg, server))
+        if set(wanted) & set(LIFECYCLE_FIGURES):
+            results += lifecycle.lifecycle(cfg, server, main, url)
+        # Last: the flood leaves thousands of sessions and audit rows behind.
         if "P4" in wanted:
             results.append(figures.p4(cfg, server))
     return results
@@ -79,7 +93,7 @@ def main() -> int:
     """Run the benchmark; exit 0 when it ran (the table says which targets hold)."""
     cfg = Config.from_env()
     WORKDIR.mkdir(parents=True, exist_ok=True)
-    _raise_file_limit()
+    _raise_file_limit(cfg)
     _check_cpus(cfg)
     ensure_wrk()
     host = machine()
@@ -97,7 +111,7 @@ def main() -> int:
         results.append(scaling.p6(cfg))
     for figure in results:
         figure.check_loadgen()
-    order = {name: n for n, name in enumerate(("P1", "P2", "P3", "P4", "P5", "P6", "S3"))}
+    order = {name: n for n, name in enumerate(ALL_FIGURES)}
     results.sort(key=lambda f: order[f.id])
     write_results(RESULTS_JSON, cfg, host, results)
     print()

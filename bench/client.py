@@ -1,6 +1,6 @@
 """The asyncio load generator for what wrk cannot do: flows whose requests depend on each other or on
-what the server answered (P3: a fresh challenge and the current TOTP code per request; P4: a flood whose
-clients wait as told when refused; S3: paired latencies).
+what the server answered (P3: a fresh challenge and the current TOTP code per request; L4: the current TOTP
+code in each session's step-up; S3: paired latencies). P4's flood is wrk (bench/lua/flood.lua).
 
 `python -m bench.client MODE '<json params>'` prints one JSON line. HTTP/1.1 keep-alive on raw asyncio
 streams under uvloop: the cheapest client Python has, so that the load generator stays far from its core's
@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,6 @@ import pyotp
 import uvloop
 
 _LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
-_RETRY = re.compile(rb'"retryAfterSeconds":\s*(\d+)')
 
 
 class Connection:
@@ -78,7 +77,6 @@ class Tally:
 
     ok: int = 0
     bad: int = 0
-    refused: int = 0
     server_errors: int = 0
     connection_errors: int = 0
     latencies: list[float] = field(default_factory=list)
@@ -97,7 +95,6 @@ class Tally:
         return {
             "ok": self.ok,
             "bad": self.bad,
-            "refused": self.refused,
             "server_errors": self.server_errors,
             "connection_errors": self.connection_errors,
             "elapsed": elapsed,
@@ -124,8 +121,11 @@ class TotpCodes:
         return self._code
 
 
-async def verify_load(p: dict[str, Any]) -> dict[str, Any]:
-    """P3: `verifySecondFactor` with TOTP, one fresh challenge per request, until the time or challenges run out."""
+async def _each_once(
+    p: dict[str, Any], request: Callable[[int, str], tuple[dict[str, Any], str]], expect: bytes
+) -> dict[str, Any]:
+    """`connections` workers sending `request(i, current TOTP code)` for i = 0, 1, ... (each once) until the
+    time or the seeded items run out; a good answer holds `expect`."""
     tally, codes, next_index = Tally(), TotpCodes(p["secret"]), iter(range(p["count"]))
     deadline = time.perf_counter() + p["duration"]
 
@@ -134,14 +134,11 @@ async def verify_load(p: dict[str, Any]) -> dict[str, Any]:
         for i in next_index:
             if time.perf_counter() >= deadline:
                 break
-            payload = {
-                "query": p["query"],
-                "variables": {"challenge": f"{p['prefix']}{i}", "method": "totp", "code": codes.now()},
-            }
+            payload, headers = request(i, codes.now())
             started = time.perf_counter()
-            status, body = await conn.post(payload)
+            status, body = await conn.post(payload, headers)
             tally.latencies.append((time.perf_counter() - started) * 1000)
-            if status == 200 and b'"LoginSuccess"' in body:
+            if status == 200 and expect in body:
                 tally.ok += 1
             else:
                 tally.record_bad(status, body)
@@ -154,49 +151,25 @@ async def verify_load(p: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-async def flood_load(p: dict[str, Any]) -> dict[str, Any]:
-    """P4: `workers` clients each logging in again and again; a refused one waits retryAfterSeconds, as the
-    frontend does with a TooManyAttempts answer, then tries again."""
-    tally = Tally()
-    refusal_ms: list[float] = []
-    deadline = time.perf_counter() + p["duration"]
-    counter = iter(range(10**9))
+async def verify_load(p: dict[str, Any]) -> dict[str, Any]:
+    """P3: `verifySecondFactor` with TOTP, one fresh challenge per request, until the time or challenges run out."""
 
-    async def worker() -> None:
-        conn = Connection(p["port"])
-        while (now := time.perf_counter()) < deadline:
-            i = next(counter) % p["count"]
-            payload = {
-                "query": p["query"],
-                "variables": {"email": f"{p['prefix']}{i}@bench.test", "password": p["password"]},
-            }
-            try:
-                status, body = await conn.post(payload)
-            except OSError:
-                tally.connection_errors += 1
-                await asyncio.sleep(0.1)
-                continue
-            took = (time.perf_counter() - now) * 1000
-            if status == 200 and b'"LoginSuccess"' in body:
-                tally.ok += 1
-                tally.latencies.append(took)
-            elif status == 200 and b'"TooManyAttempts"' in body:
-                tally.refused += 1
-                refusal_ms.append(took)
-                wait = _RETRY.search(body)
-                await asyncio.sleep(
-                    min(float(wait.group(1)) if wait else 1.0, max(0.0, deadline - time.perf_counter()))
-                )
-            else:
-                tally.record_bad(status, body)
-        conn.close()
+    def request(i: int, code: str) -> tuple[dict[str, Any], str]:
+        variables = {"challenge": f"{p['prefix']}{i}", "method": "totp", "code": code}
+        return {"query": p["query"], "variables": variables}, ""
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(p["workers"])))
-    result = tally.summary(time.perf_counter() - started)
-    result["refusal_p50_ms"] = percentile(refusal_ms, 50)
-    result["refusal_p99_ms"] = percentile(refusal_ms, 99)
-    return result
+    return await _each_once(p, request, b'"LoginSuccess"')
+
+
+async def reauthenticate_load(p: dict[str, Any]) -> dict[str, Any]:
+    """L4: `reauthenticate` with the current TOTP code, each seeded two-factor session (`<prefix><i>`) once:
+    the replay guard (S8) takes one code per time step and factor, so every request is another user's."""
+
+    def request(i: int, code: str) -> tuple[dict[str, Any], str]:
+        payload = {"query": p["query"], "variables": {"method": "totp", "code": code}}
+        return payload, f"Authorization: Bearer {p['prefix']}{i}\r\n"
+
+    return await _each_once(p, request, b'"Reauthenticated"')
 
 
 async def s3_load(p: dict[str, Any]) -> dict[str, Any]:
@@ -237,15 +210,12 @@ async def s3_load(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-MODES = {"verify": verify_load, "flood": flood_load, "s3": s3_load}
+MODES = {"verify": verify_load, "reauthenticate": reauthenticate_load, "s3": s3_load}
 
 
 def main() -> None:
     """`python -m bench.client MODE '<json>'`: run one load, print its result as one JSON line."""
     mode, params = sys.argv[1], json.loads(sys.argv[2])
-    # A flood holds a thousand sockets.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     print(json.dumps(uvloop.run(MODES[mode](params))))
 
 

@@ -19,7 +19,9 @@ PASSWORD = "correct horse battery bench"
 # Far above any rate a benchmark reaches: P1-P4 measure the service, not the per-address budgets.
 UNLIMITED = "1000000/second"
 
-ALL_FIGURES = ("P1", "P2", "P3", "P4", "P5", "P6", "S3")
+ALL_FIGURES = ("P1", "P2", "P3", "P4", "P5", "P6", "S3", "L1", "L2", "L3", "L4")
+# Figures of the lifecycle work (issue 17) with no target in performance.md: measured and recorded only.
+LIFECYCLE_FIGURES = ("L1", "L2", "L3", "L4")
 
 
 def _int(name: str, default: int) -> int:
@@ -50,13 +52,16 @@ class Config:
     p5_small_users: int
     p5_duration: float
     s3_samples: int
+    l_members: int
+    l_sessions: int
+    l4_pool: int
     postgres: str
     figures: tuple[str, ...]
     profile: bool
 
     @classmethod
     def from_env(cls) -> Config:
-        """Defaults give the full benchmark (about 15-20 minutes on 2 cores); shrink them while developing."""
+        """Defaults give the full benchmark (about 20-25 minutes on 2 cores); shrink them while developing."""
         duration = _float("BENCH_DURATION", 10.0)
         only = os.environ.get("BENCH_ONLY", "")
         figures = tuple(f.strip().upper() for f in only.split(",") if f.strip()) or ALL_FIGURES
@@ -74,12 +79,15 @@ class Config:
             p2_sessions=_int("BENCH_P2_SESSIONS", 1000),
             p3_pool=_int("BENCH_P3_POOL", 20000),
             p4_flood=_int("BENCH_P4_FLOOD", 1000),
-            p4_viewer_connections=_int("BENCH_P4_VIEWER_CONNECTIONS", 4),
+            p4_viewer_connections=_int("BENCH_P4_VIEWER_CONNECTIONS", 2),
             p5_users=_int("BENCH_P5_USERS", 1_000_000),
             p5_customers=_int("BENCH_P5_CUSTOMERS", 10_000),
             p5_small_users=_int("BENCH_P5_SMALL_USERS", 1000),
             p5_duration=_float("BENCH_P5_DURATION", min(duration, 5.0)),
             s3_samples=_int("BENCH_S3_SAMPLES", 150),
+            l_members=_int("BENCH_L_MEMBERS", 10_000),
+            l_sessions=_int("BENCH_L_SESSIONS", 10),
+            l4_pool=_int("BENCH_L4_POOL", 10_000),
             postgres=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"),
             figures=figures,
             profile=os.environ.get("BENCH_PROFILE", "") not in ("", "0"),

@@ -8,11 +8,12 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 
 from bench import seed
-from bench.config import Config
+from bench.config import LIFECYCLE_FIGURES, Config
 from bench.seed import Users
 from gql_server.clock import utcnow
 
@@ -22,15 +23,24 @@ ENFORCING_EVERY = 10
 P5_VERSION = "p5-v1"
 
 
+# L1/L2: the first members of the big customer are its admins, each with a session `bench-l1-<i>`.
+L_ADMINS = 16
+# L3: users with `l_sessions` live sessions each; the one read with is `bench-l3-<i>`.
+L3_USERS = 200
+
+
 @dataclass(frozen=True)
 class MainData:
     """What the main database holds, by email prefix: see `seed_main`."""
 
     p3_ids: list[uuid.UUID]
+    # The customer with `l_members` members (L1, L2), None when no lifecycle figure was asked for.
+    big_customer: uuid.UUID | None = None
 
 
 async def seed_main(url: str, cfg: Config) -> MainData:
-    """P1 password users (p1-), P2/P4 users with sessions (p2-), P3 TOTP users (p3-), S3 victims (s3-)."""
+    """P1 password users (p1-), P2/P4 users with sessions (p2-), P3 TOTP users (p3-), S3 victims (s3-); with
+    a lifecycle figure asked for, also the L1-L4 data (`_seed_lifecycle`)."""
     await seed.fresh_database(url)
     sink = await seed.open_sink(url, bulk=True)
     try:
@@ -42,9 +52,52 @@ async def seed_main(url: str, cfg: Config) -> MainData:
         await seed.add_users(sink, Users("p2-", cfg.p2_sessions, open_, sessions=True))
         p3_ids = await seed.add_users(sink, Users("p3-", cfg.p3_pool, enforcing, two_factor=True))
         await seed.add_users(sink, Users("s3-", cfg.s3_samples * cfg.runs + 10, open_))
+        if set(cfg.figures) & set(LIFECYCLE_FIGURES):
+            big = await _seed_lifecycle(sink, cfg, open_, enforcing)
+            return MainData(p3_ids=p3_ids, big_customer=big)
     finally:
         await sink.close(analyze=True)
     return MainData(p3_ids=p3_ids)
+
+
+async def _seed_lifecycle(sink: seed.Sink, cfg: Config, open_: uuid.UUID, enforcing: uuid.UUID) -> uuid.UUID:
+    """L1/L2: a customer with `l_members` password users (l1-), added a millisecond apart so that the list
+    (ordered by when each was added) has one order, the first L_ADMINS of them its admins with sessions.
+    L3: L3_USERS users (l3-) with `l_sessions` live sessions each. L4: `l4_pool` converted TOTP users (l4-)
+    of the enforcing customer with a two-factor session each (`bench-l4-<i>`). The big customer's id."""
+    now = utcnow()
+    big = uuid.uuid4()
+    await sink.insert("customer", seed.CUSTOMER, seed.customer_rows([(big, "Big", False)]))
+    ids = [uuid.uuid4() for _ in range(cfg.l_members)]
+    hashed = seed.password_hash()
+    await sink.insert(
+        "user",
+        seed.USER,
+        (seed.user_row(uid, seed.email("l1-", i), hashed, now, two_factor=False) for i, uid in enumerate(ids)),
+    )
+    start = now - timedelta(milliseconds=cfg.l_members)
+    memberships = (
+        (uuid.uuid4(), "CUSTOMER" if i < L_ADMINS else "COMPANY", start + timedelta(milliseconds=i), big, uid)
+        for i, uid in enumerate(ids)
+    )
+    await sink.insert("membership", seed.MEMBERSHIP, memberships)
+    admins = ids[:L_ADMINS]
+    await seed.add_sessions(sink, admins, [seed.session_token("l1-", i) for i in range(len(admins))], False)
+    l3 = await seed.add_users(sink, Users("l3-", L3_USERS, open_, sessions=True))
+    for k in range(1, cfg.l_sessions):
+        await seed.add_sessions(sink, l3, [f"bench-l3-{i}-{k}" for i in range(L3_USERS)], False)
+    await seed.add_users(sink, Users("l4-", cfg.l4_pool, enforcing, two_factor=True, sessions=True))
+    return big
+
+
+async def reset_replay_guards(url: str) -> None:
+    """Every seeded TOTP factor may take a code of the current time step again (S8's guard reset), so that
+    each L4 user can step up once more."""
+    sink = await seed.open_sink(url)
+    try:
+        await sink.execute("UPDATE enrolled_factor SET last_counter = NULL")
+    finally:
+        await sink.close()
 
 
 async def new_challenges(url: str, user_ids: Sequence[uuid.UUID], run: int) -> str:

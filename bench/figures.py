@@ -4,18 +4,20 @@ one run of each in turn, so that a change in the machine's speed hits both alike
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import sys
 import time
+from dataclasses import asdict
 from typing import Any
 
 from bench import datasets
 from bench.config import PASSWORD, REPO, VENV_BIN, Config
-from bench.procs import CpuMeter, Pinned, RssSampler, Server, run_pinned
+from bench.procs import CpuMeter, RssSampler, Server, run_pinned
 from bench.profile import Profiler
 from bench.report import Figure, median
 from bench.seed import TOTP_SECRET
-from bench.wrk import Load, WrkResult, run_wrk
+from bench.wrk import FloodResult, Load, WrkResult, flood_result, run_wrk, start_flood
 
 OPERATIONS = REPO / "schema" / "operations"
 LOGIN = (OPERATIONS / "Login.graphql").read_text()
@@ -98,9 +100,9 @@ def p1(cfg: Config, server: Server) -> Figure:
         id="P1",
         what="login throughput vs raw argon2id verify rate (same core)",
         measured=f"{rate:.1f}/s vs {limit:.1f}/s",
-        target=">= 0.85",
+        target=">= 0.9",
         ratio=rate / limit,
-        passed=rate / limit >= 0.85,
+        passed=rate / limit >= 0.9,
         loadgen_cpu=max(r.loadgen_cpu for r in logins),
         detail={
             "login_rates": [r.rate for r in logins],
@@ -215,65 +217,115 @@ def _verify_run(cfg: Config, server: Server, main: datasets.MainData, main_url: 
     return dict(result, loadgen_cpu=loadgen, server_cpu=meter.share)
 
 
+# How long the harness waits, after a flood, for the hashing queue to take a login again.
+DRAIN_LIMIT = 120.0
+
+
+def recovery_seconds(port: int, address: str, limit: float = DRAIN_LIMIT) -> float | None:
+    """Seconds from now until a login of `address` (correct password) answers LoginSuccess rather than
+    TooManyAttempts: how long the logins a flood left in the hashing queue keep everyone else out. None
+    when it did not within `limit`."""
+    started = time.perf_counter()
+    body = json.dumps({"query": LOGIN, "variables": {"email": address, "password": PASSWORD}})
+    while (elapsed := time.perf_counter() - started) < limit:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=limit)
+        try:
+            conn.request("POST", "/graphql", body=body, headers={"Content-Type": "application/json"})
+            answer = conn.getresponse().read()
+        finally:
+            conn.close()
+        if b'"LoginSuccess"' in answer:
+            return time.perf_counter() - started
+        if b'"TooManyAttempts"' not in answer:
+            raise RuntimeError(f"login after the flood answered {answer[:300]!r}")
+        time.sleep(min(0.2, limit - elapsed))
+    return None
+
+
 def p4(cfg: Config, server: Server) -> Figure:
-    """A login flood of `p4_flood` concurrent clients while wrk reads `viewer`: 5xx, RSS, viewer p99."""
+    """A login flood from wrk (`p4_flood` connections, the Login operation as fast as wrk can send it, never
+    waiting when refused) while a second wrk reads `viewer`: 5xx, RSS, viewer p99."""
     viewer = viewer_load(VIEWER_EMAIL, "bench-p2-", cfg.p2_sessions)
+    flood_body = login_load("p1-", cfg.p1_users).body
     conns = cfg.p4_viewer_connections
     quiet = run_wrk(server.port, viewer, seconds=cfg.duration, connections=conns, cpu=cfg.load_cpu)
     ramp = 2.0
-    floods: list[dict[str, Any]] = []
+    floods: list[FloodResult] = []
     profile_notes: list[str] = []
     during: list[WrkResult] = []
     peaks: list[float] = []
+    recoveries: list[float | None] = []
     for run in range(cfg.runs):
-        params = {
-            "port": server.port,
-            "workers": cfg.p4_flood,
-            "duration": cfg.duration + 2 * ramp,
-            "query": LOGIN,
-            "prefix": "p1-",
-            "count": cfg.p1_users,
-            "password": PASSWORD,
-        }
-        with RssSampler(server) as rss:
-            flood = Pinned(
-                [str(VENV_BIN / "python"), "-m", "bench.client", "flood", json.dumps(params)], cfg.load_cpu, "flood"
+        with RssSampler(server) as rss, CpuMeter(server) as meter:
+            flood = start_flood(
+                server.port,
+                flood_body,
+                cfg.p1_users,
+                seconds=cfg.duration + 2 * ramp,
+                connections=cfg.p4_flood,
+                cpu=cfg.load_cpu,
             )
-            time.sleep(ramp)  # every flood client connected and the queue full before viewers are timed
+            time.sleep(ramp)  # every flood connection open and the hashing queue full before viewers are timed
             profiler = _profiled(cfg, "P4", server, run)
             during.append(run_wrk(server.port, viewer, seconds=cfg.duration, connections=conns, cpu=cfg.load_cpu))
-            done = flood.finish(cfg.duration + 120)
+            floods.append(flood_result(flood.finish(cfg.duration + 2 * ramp + 60)))
         peaks.append(rss.peak)
         profile_notes += _profile_note(profiler)
-        floods.append(dict(json.loads(done.stdout.strip().splitlines()[-1]), loadgen_cpu=done.cpu_share))
+        # Each run starts from an empty hashing queue, and the time it took to empty is recorded.
+        recoveries.append(recovery_seconds(server.port, f"p1-{cfg.p1_users - 1 - run}@bench.test"))
+        f = floods[-1]
         _progress(
-            f"P4 run {run + 1}: viewer p99 {during[-1].p99_ms:.1f} ms ({during[-1].rate:.0f}/s), "
-            f"logins {floods[-1]['ok']} ok / {floods[-1]['refused']} refused, RSS {rss.peak:.0f} MiB"
+            f"P4 run {run + 1}: viewer p99 {during[-1].p99_ms:.1f} ms ({during[-1].rate:.0f}/s), flood "
+            f"{f.rate:.0f}/s: {f.success} LoginSuccess / {f.refused} TooManyAttempts / {f.server_errors} 5xx / "
+            f"{f.unexpected} other, {f.timeouts} timeouts; RSS {rss.peak:.0f} MiB, server CPU {meter.share:.0%}; "
+            f"a login succeeded again {_seconds(recoveries[-1])} after the flood"
         )
-    server_errors = sum(f["server_errors"] for f in floods) + sum(r.errors for r in during)
+    server_errors = sum(f.server_errors for f in floods) + sum(r.errors for r in during)
     p99 = median([r.p99_ms for r in during])
     peak = max(peaks)
     figure = Figure(
         id="P4",
-        what=f"{cfg.p4_flood} concurrent logins + `viewer` reader: 5xx, RSS, viewer p99",
+        what=f"wrk login flood ({cfg.p4_flood} connections) + `viewer` on {conns}: 5xx, RSS, viewer p99",
         measured=f"{server_errors} 5xx, {peak:.0f} MiB, p99 {p99:.1f} ms",
         target="0 5xx, <= 512 MiB, p99 <= 100 ms",
         ratio=None,
         passed=server_errors == 0 and peak <= 512 and p99 <= 100,
-        loadgen_cpu=max([r.loadgen_cpu for r in during] + [f["loadgen_cpu"] for f in floods]),
+        loadgen_cpu=max([r.loadgen_cpu for r in during] + [f.loadgen_cpu for f in floods]),
         detail={
-            "viewer_quiet": {"p99_ms": quiet.p99_ms, "rate": quiet.rate},
-            "viewer_during": [{"p99_ms": r.p99_ms, "p50_ms": r.p50_ms, "rate": r.rate} for r in during],
-            "floods": floods,
+            "viewer_quiet": {"p99_ms": quiet.p99_ms, "p50_ms": quiet.p50_ms, "rate": quiet.rate},
+            "viewer_during": [
+                {"p99_ms": r.p99_ms, "p50_ms": r.p50_ms, "rate": r.rate, "bad": r.bad, "errors": r.errors}
+                for r in during
+            ],
+            "floods": [dict(asdict(f), rate=f.rate) for f in floods],
             "rss_peaks_mib": peaks,
+            "login_again_after_s": recoveries,
         },
     )
+    flood_rate = median([f.rate for f in floods])
     figure.notes.append(
         f"viewer without flood: p99 {quiet.p99_ms:.1f} ms at {quiet.rate:.0f}/s; during: "
-        f"{median([r.rate for r in during]):.0f}/s; flood clients wait retryAfterSeconds when refused"
+        f"{median([r.rate for r in during]):.0f}/s; the flood got {flood_rate:.0f} answers/s "
+        f"({median([f.success / f.seconds for f in floods]):.1f} LoginSuccess/s, the rest TooManyAttempts; "
+        f"p50 {median([f.p50_ms for f in floods]):.0f} ms, p99 {median([f.p99_ms for f in floods]):.0f} ms); "
+        "logins still in the server when wrk stops are not counted"
     )
+    unexpected = sum(f.unexpected for f in floods) + sum(r.bad for r in during)
+    if unexpected:
+        figure.notes.append(
+            f"{unexpected} answers were neither LoginSuccess/TooManyAttempts (flood) nor the viewer: "
+            "see bench/results/flood.err and loadgen.err"
+        )
+    figure.notes.append("after the flood, a login succeeded again after " + " / ".join(_seconds(r) for r in recoveries))
+    lost = sum(f.timeouts + f.socket_errors for f in floods)
+    if lost:
+        figure.notes.append(f"the flood had {lost} answers later than 10 s or socket errors")
     figure.notes += profile_notes
     return figure
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f} s" if value is not None else f"more than {DRAIN_LIMIT:.0f} s"
 
 
 def s3(cfg: Config, server: Server) -> Figure:

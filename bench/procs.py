@@ -40,6 +40,7 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
         RATE_LIMIT_VERIFY_SECOND_FACTOR=UNLIMITED,
         RATE_LIMIT_SEND_LOGIN_CODE=UNLIMITED,
         RATE_LIMIT_REQUEST_CONVERSION=UNLIMITED,
+        RATE_LIMIT_REAUTHENTICATE=UNLIMITED,
         # No .env file of a developer's checkout may change what is measured.
         REDIS_URL="",
     )
