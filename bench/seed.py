@@ -40,6 +40,7 @@ CUSTOMER = (
     "settings_updated_at",
     "created_at",
     "remember_device_days",
+    "require_phishing_resistant_admins",
 )
 USER = (
     "id",
@@ -254,7 +255,7 @@ def customer_rows(specs: Iterable[tuple[uuid.UUID, str, bool]]) -> Iterator[Row]
     """Customer rows from (id, name, enforces two factors)."""
     now = utcnow()
     for cid, name, enforce in specs:
-        yield (cid, name, enforce, None, None, now, 0)
+        yield (cid, name, enforce, None, None, now, 0, False)
 
 
 async def add_users(sink: Sink, group: Users, emails: Sequence[str] | None = None) -> list[uuid.UUID]:

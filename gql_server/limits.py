@@ -57,12 +57,12 @@ CHALLENGE_LIFETIME: Final = timedelta(minutes=10)
 CODES_PER_CHALLENGE: Final = 5
 # S6: consecutive wrong codes, across challenges, that lock the second-factor step (backoff as S4).
 SECOND_FACTOR_ATTEMPTS: Final = 10
-# S41 (63B 5.2.2): wrong codes in a row, across lockouts, after which only a recovery code signs in.
+# S41 (63B 5.2.2): wrong codes in a row, across lockouts, after which only a recovery code (or a passkey) signs in.
 STREAK_CAP: Final = 100
 # S10: digits of an email (or other delivered) code.
 CODE_DIGITS: Final = 6
-# Plugin UI (issue 16): the longest code field a method may describe to clients (MethodUI.code); a longer
-# "code" is no code a person types (a browser prompt's JSON answer has no field).
+# R6 (the code a user types), issue 16: the longest code field a method may describe to clients
+# (MethodUI.code); a longer "code" is no code a person types (a browser prompt's JSON answer has no field).
 MAX_CODE_LENGTH: Final = 64
 # S10: how long a delivered code is valid.
 CODE_LIFETIME: Final = timedelta(minutes=10)

@@ -14,6 +14,7 @@ import time
 import pyotp
 import pytest
 
+import gql_server.pytest_entry
 import gql_server.testing
 from gql_server.testing import PASSWORD, enroll, log_in, request_invitation
 
@@ -24,7 +25,9 @@ CHEAP = "$m=8,t=1,p=1$"
 
 
 def test_the_kit_is_a_pytest_plugin_of_the_installed_package(pytestconfig: pytest.Config) -> None:
-    assert pytestconfig.pluginmanager.get_plugin("gql_server") is gql_server.testing
+    # The entry point loads the kit, as a plugin of its own, when the testing extra is installed.
+    assert pytestconfig.pluginmanager.get_plugin("gql_server") is gql_server.pytest_entry
+    assert pytestconfig.pluginmanager.get_plugin("gql_server.testing") is gql_server.testing
 
 
 async def test_an_app_on_a_fresh_database_with_its_mail_going_to_the_mailbox(
