@@ -9,10 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cached_property
+from typing import cast
 
 import orjson
 from argon2 import PasswordHasher
 from cross_web import HTTPException, StarletteRequestAdapter
+from graphql import GraphQLSchema
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -35,7 +37,8 @@ from gql_server.models import HealthProbe
 from gql_server.request_log import RequestLogMiddleware
 from gql_server.services import Services, build_services
 from gql_server.settings import Settings
-from gql_server.web.routes import web_routes
+from gql_server.shedding import ShedWhileHashing, busy_answers
+from gql_server.web.routes import OPERATIONS, web_routes
 
 
 class RequestAdapter(StarletteRequestAdapter):
@@ -214,6 +217,12 @@ def create_app(settings: Settings | None = None, *, password_hasher: PasswordHas
     if settings.trusted_proxy_list:
         # Only these peers may say who the client is (X-Forwarded-For); everyone else is who they are.
         middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list))
+    # Innermost, below the body limit: while password hashing is saturated, logins are refused before GraphQL
+    # costs the event loop anything (P4); otherwise one comparison.
+    # graphql-core's schema under Strawberry's (Schema._schema: what it executes against).
+    core_schema = cast(GraphQLSchema, getattr(graphql.schema, "_schema"))  # noqa: B009 - a private attribute
+    answers = busy_answers(sorted(OPERATIONS.glob("*.graphql")), core_schema)
+    middleware.append(Middleware(ShedWhileHashing, queue=services.passwords.queue, answers=answers))
     app = Starlette(
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),

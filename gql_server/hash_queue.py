@@ -57,9 +57,14 @@ class Admission:
 class HashQueue:
     """Runs blocking hash calls in `workers` dedicated threads; admits at most `max_waiting` more callers."""
 
-    def __init__(self, workers: int, max_waiting: int, slots: asyncio.Semaphore | None = None) -> None:
+    def __init__(
+        self, workers: int, max_waiting: int, slots: asyncio.Semaphore | None = None, busy_pause: float | None = None
+    ) -> None:
         """`slots`: the semaphore of `workers` places that callers wait on (one that reports its waiters,
-        for metrics); a plain one by default."""
+        for metrics); a plain one by default. `busy_pause`: how long a refusal waits before it is answered
+        (PASSWORD_BUSY_PAUSE_SECONDS, see `pause`)."""
+        # None: no pause (a queue made on its own, in tests of the queue itself).
+        self.busy_pause = busy_pause or 0.0
         self.workers = workers
         self.max_waiting = max_waiting
         self.admitted = 0
@@ -69,12 +74,22 @@ class HashQueue:
         # Wall time of one hash divided by the workers sharing the machine: the queue's drain rate.
         self._seconds_per_hash = INITIAL_SECONDS_PER_HASH
 
+    def full(self) -> bool:
+        """Whether the next caller would be refused: every hashing and waiting place is taken."""
+        return self.admitted >= self.workers + self.max_waiting
+
     def admit(self) -> Admission:
         """Take a place, or raise HashQueueFull at once. Synchronous: no await between check and take."""
-        if self.admitted >= self.workers + self.max_waiting:
+        if self.full():
             raise HashQueueFull(self.retry_after_seconds())
         self.admitted += 1
         return Admission(self)
+
+    async def pause(self, retry_after_seconds: int) -> None:
+        """Hold a refusal for `busy_pause` seconds (at most its retry-after) before it is answered (P4): a
+        client that retries at once then sends one login a pause, not one per answer the loop can make, and
+        a thousand such clients cost a thousand timers instead of the whole event loop."""
+        await asyncio.sleep(min(self.busy_pause, retry_after_seconds))
 
     def retry_after_seconds(self) -> int:
         """When a retry is likely to find a place: the time the admitted callers take to drain, rounded up,

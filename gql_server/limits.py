@@ -40,6 +40,10 @@ ARGON2_PARALLELISM: Final = 1
 # that, login answers TooManyAttempts at once. (PASSWORD_HASH_CONCURRENCY, P1, defaults to the CPUs this
 # process may use: a count of the machine, not a number of ours, see settings.usable_cpus.)
 PASSWORD_HASH_QUEUE: Final = 64
+# P4, setting: PASSWORD_BUSY_PAUSE_SECONDS. A login refused because hashing is saturated is answered after
+# this pause (or its retry-after, when shorter): a client that retries at once cannot turn refusals into a
+# flood of their own that starves everyone else's requests; a pause costs a timer, not the event loop.
+PASSWORD_BUSY_PAUSE_SECONDS: Final = 1.0
 # P4: the first estimate of one hash's cost in seconds (for the queue's retry-after), until hashes are timed.
 INITIAL_SECONDS_PER_HASH: Final = 0.025
 # P4: the weight of the newest hash in the moving average of hash durations.

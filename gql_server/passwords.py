@@ -24,6 +24,7 @@ from gql_server.limits import (
     ARGON2_MEMORY_KIB,
     ARGON2_PARALLELISM,
     ARGON2_TIME_COST,
+    PASSWORD_BUSY_PAUSE_SECONDS,
     PASSWORD_HASH_QUEUE,
     PASSWORD_MAX_LENGTH,
     PASSWORD_MIN_LENGTH,
@@ -66,7 +67,11 @@ class PasswordService:
     """
 
     def __init__(
-        self, concurrency: int, hasher: PasswordHasher | None = None, max_waiting: int = PASSWORD_HASH_QUEUE
+        self,
+        concurrency: int,
+        hasher: PasswordHasher | None = None,
+        max_waiting: int = PASSWORD_HASH_QUEUE,
+        busy_pause: float = PASSWORD_BUSY_PAUSE_SECONDS,
     ) -> None:
         self._hasher = hasher or PasswordHasher(
             time_cost=ARGON2_TIME_COST,
@@ -75,7 +80,9 @@ class PasswordService:
             type=Type.ID,
         )
         # The slots report their waiters and their wait (gql_server_password_hash_queue_depth, ..._wait_seconds).
-        self.queue = HashQueue(concurrency, max_waiting, slots=InstrumentedSemaphore(concurrency))
+        self.queue = HashQueue(
+            concurrency, max_waiting, slots=InstrumentedSemaphore(concurrency), busy_pause=busy_pause
+        )
         self._dummy_hash: str | None = None
         self.stats = PasswordStats()
 

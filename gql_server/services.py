@@ -114,7 +114,10 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
     methods = collect_methods(pm, settings.method_overrides)
     keyring = Keyring(settings.resolved_secret_key)
     passwords = PasswordService(
-        settings.password_hash_concurrency, hasher=password_hasher, max_waiting=settings.password_hash_queue
+        settings.password_hash_concurrency,
+        hasher=password_hasher,
+        max_waiting=settings.password_hash_queue,
+        busy_pause=settings.password_busy_pause_seconds,
     )
     auditor = Auditor(pm)
     mailer = MailService(pm, settings.mail_from)

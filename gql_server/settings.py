@@ -18,6 +18,7 @@ from gql_server.limits import (
     GRACEFUL_SHUTDOWN_SECONDS,
     MAIL_WAIT_SECONDS,
     MAX_REQUEST_BODY_BYTES,
+    PASSWORD_BUSY_PAUSE_SECONDS,
     PASSWORD_HASH_QUEUE,
     PLUGIN_TIMEOUT_SECONDS,
     RATE_LIMIT_CHANGE_PASSWORD,
@@ -89,6 +90,7 @@ class Settings(BaseSettings):
     password_hash_concurrency: int = Field(default_factory=lambda: usable_cpus(), ge=1)
     # Logins that may wait for a hashing thread; past that, login answers TooManyAttempts at once (P4).
     password_hash_queue: int = Field(default=PASSWORD_HASH_QUEUE, ge=0)
+    password_busy_pause_seconds: float = Field(default=PASSWORD_BUSY_PAUSE_SECONDS, ge=0, le=10)
     # Per-client-address budgets ("N/second|minute|hour"), shared through Redis when REDIS_URL is set.
     rate_limit_login: str = RATE_LIMIT_LOGIN
     rate_limit_verify_second_factor: str = RATE_LIMIT_VERIFY_SECOND_FACTOR

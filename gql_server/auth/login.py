@@ -81,6 +81,7 @@ class LoginService:
             # The same for every address, so it says nothing about accounts (S3).
             admission = self._passwords.admit()
         except HashQueueFull as full:
+            await self._passwords.queue.pause(full.retry_after_seconds)
             return TooManyAttempts(retry_after_seconds=full.retry_after_seconds, reason=Wait.BUSY)
         with admission:
             return await self._check_password(email, password, ip, user_agent, device)

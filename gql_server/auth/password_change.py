@@ -84,6 +84,7 @@ class PasswordChanges:
         try:
             admission = self._passwords.admit()
         except HashQueueFull as full:
+            await self._passwords.queue.pause(full.retry_after_seconds)
             return TooManyAttempts(retry_after_seconds=full.retry_after_seconds, reason=Wait.BUSY)
         with admission:
             refused = await self._login.confirm_password(user, current_password, ip=ip)

@@ -131,6 +131,7 @@ class PasswordResets:
         try:
             admission = self._passwords.admit()
         except HashQueueFull as full:
+            await self._passwords.queue.pause(full.retry_after_seconds)
             return TooManyAttempts(retry_after_seconds=full.retry_after_seconds, reason=Wait.BUSY)
         with admission:
             new_hash = await self._passwords.hash(new_password)

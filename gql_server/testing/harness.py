@@ -50,8 +50,8 @@ def sqlite_copy(template: Path, path: Path) -> str:
 
 
 def settings_for_test(database_url: str, smtp_url: str, overrides: dict[str, Any] | None = None) -> Settings:
-    """Settings for a test: its own database, a fixed secret, real SMTP, no .env file, and per-address
-    limits high enough for the many logins of one test (tests of the limits set their own)."""
+    """Settings for a test: its own database, a fixed secret, real SMTP, no .env file, per-address limits high
+    enough for the many logins of one test, and no pause before a busy refusal (tests of those set their own)."""
     values: dict[str, Any] = {
         "database_url": database_url,
         "smtp_url": smtp_url,
@@ -64,6 +64,8 @@ def settings_for_test(database_url: str, smtp_url: str, overrides: dict[str, Any
         "rate_limit_invite_user": "10000/minute",
         "rate_limit_resend_invitation": "10000/minute",
         "rate_limit_send_password_reset": "10000/minute",
+        # A busy refusal is answered at once (its pause is the tests' own, tests/test_shedding.py).
+        "password_busy_pause_seconds": 0,
         **(overrides or {}),
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
