@@ -79,6 +79,10 @@ class Policy:
             return []
         return self._plugin_answers(user, customers, await Membership.filter(user_id=user.id))
 
+    def _other_policies(self) -> bool:
+        """Whether a plugin other than the core's own implements `policy_requirements`."""
+        return any(impl.plugin_name != CORE_POLICY for impl in self._pm.hook.policy_requirements.get_hookimpls())
+
     def _consults_hook(self, customers: Iterable[Customer]) -> bool:
         """Whether `policy_requirements` can answer anything for members of `customers`: some plugin other
         than the core's own implements it, or one of them has requirePhishingResistantAdmins on (the core's
@@ -86,7 +90,7 @@ class Policy:
         that logins and viewer queries of everyone else cost what they did (P1, P2)."""
         if any(c.require_phishing_resistant_admins for c in customers):
             return True
-        return any(impl.plugin_name != CORE_POLICY for impl in self._pm.hook.policy_requirements.get_hookimpls())
+        return self._other_policies()
 
     def _plugin_answers(
         self, user: User, customers: Sequence[Customer], memberships: Sequence[Membership]
@@ -252,6 +256,12 @@ class Policy:
         them; None otherwise: every enrolled method and recovery codes. Never a lockout: a user with no
         such factor (the narrowing is theirs since their last factor was reset, or the method was
         uninstalled) signs in as before; the promotions, joins and removals that would make one refuse."""
+        if not self._other_policies() and not any(
+            capabilities_of(self._methods[m]).phishing_resistant for m in enrolled if m in self._methods
+        ):
+            # Only the core's own policy narrows, and to phishing-resistant methods: without such a factor
+            # nothing can be narrowed to, and the second step (P3) asks the database nothing for it.
+            return None
         narrowed = await self.narrowed_login(user)
         if narrowed is None or not narrowed & set(enrolled):
             return None
