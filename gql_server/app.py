@@ -31,7 +31,7 @@ from gql_server.api.graphiql import without_url_sync
 from gql_server.api.schema import build_schema
 from gql_server.body_limit import BodyLimitMiddleware
 from gql_server.db import secure_sqlite_files, tortoise_config
-from gql_server.headers import SecurityHeadersMiddleware
+from gql_server.headers import SecurityHeaders
 from gql_server.health import Readiness, healthz, readyz
 from gql_server.models import HealthProbe
 from gql_server.request_log import RequestLogMiddleware
@@ -206,12 +206,11 @@ def create_app(settings: Settings | None = None, *, password_hasher: PasswordHas
                 # An app started again in the same process (the tests) must not pin the last one's objects.
                 gc.unfreeze()
 
-    # Outermost: the request id and the access line cover everything below. Then security headers on
-    # every response, the router's 404/405 and the 415 above included. Then S27's body limit, above
-    # everything that reads a body.
+    # Outermost: the request id and the access line cover everything below, and the security headers go on
+    # every response it sees, the router's 404/405 and the 415 above included (one pure-ASGI layer for the
+    # three, P2). Then S27's body limit, above everything that reads a body.
     middleware = [
-        Middleware(RequestLogMiddleware),
-        Middleware(SecurityHeadersMiddleware),
+        Middleware(RequestLogMiddleware, headers=SecurityHeaders()),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes),
     ]
     if settings.trusted_proxy_list:
