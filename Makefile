@@ -45,9 +45,12 @@ serve: $(STAMP)
 # Every run draws the same Hypothesis examples (profile `ci`, tests/conftest.py) and hashes passwords with a
 # cheap argon2id, except in the tests marked real_hash (S1, S3, P4), which use S1's parameters.
 PYTEST := $(BIN)/pytest --hypothesis-profile=ci --password-hashing=cheap
-# Two workers for two cores, a test file each at a time. Tests marked `timing` compare durations: they run
+# Two workers for two cores. worksteal: each worker starts with half of the tests and takes over part of the
+# other's queue when its own runs out, so neither idles while the other still has a long file to go (with
+# loadfile one worker ran the 71 hostile properties alone at the end). Fixtures of a module or package (the
+# browser tests' servers) are per worker anyway. Tests marked `timing` compare durations: they run
 # afterwards, alone, so that the other worker's load is not in their figures.
-PARALLEL := -n 2 --dist loadfile
+PARALLEL := -n 2 --dist worksteal
 FAST := not postgres and not browser and not hypothesis and not slow
 
 ## The full gate, on SQLite and on PostgreSQL (GQL_SERVER_TEST_POSTGRES; skipped if unreachable, except under

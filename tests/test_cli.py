@@ -18,6 +18,9 @@ from .smtp_faults import refusing_smtp
 
 __all__ = ["refusing_smtp"]  # a fixture
 
+# Every test here runs `gql-server` as a process (about 0.7 s each): `make test` runs them, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 EXE = [sys.executable, "-m", "gql_server.cli"]
 
 
@@ -260,7 +263,6 @@ def test_cli_export_schema_prints_the_committed_sdl(env):
     assert result.stdout == committed
 
 
-@pytest.mark.slow
 def test_cli_serve_demo_answers_on_a_fresh_database_and_prints_credentials(env, tmp_path):
     port = free_port()
     log = tmp_path / "serve.log"

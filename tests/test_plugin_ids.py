@@ -41,6 +41,7 @@ def test_s40_a_second_plugin_registering_totp_stops_the_app_from_starting(tmp_pa
     assert "'totp'" in message and f"'{USURPER}'" in message and "GQL_SERVER_METHOD_OVERRIDES=totp:" in message
 
 
+@pytest.mark.slow  # runs the CLI as a process
 def test_s40_the_plugins_command_refuses_too_and_shows_the_override(tmp_path):
     refused = _plugins_command(tmp_path, GQL_SERVER_PLUGINS=USURPER)
     overridden = _plugins_command(tmp_path, GQL_SERVER_PLUGINS=USURPER, GQL_SERVER_METHOD_OVERRIDES=f"totp:{USURPER}")

@@ -121,6 +121,7 @@ class TestAuditExport:
         assert "wrong-guess" not in (tmp_path / "audit.jsonl").read_text()
 
 
+@pytest.mark.slow  # runs the CLI / pytest as a process
 def test_cli_plugins_lists_plugins_and_methods_with_capabilities(tmp_path):
     env = {"SECRET_KEY": "cli-test-secret-key-that-is-long-enough-0123", "DATABASE_URL": f"sqlite://{tmp_path}/x"}
 
@@ -164,6 +165,7 @@ def _pytest_in(folder: Path, *, hide: str | None) -> subprocess.CompletedProcess
 
 
 # (pytest-asyncio is a pytest plugin of its own: without it, pytest-asyncio is what is missing, not us.)
+@pytest.mark.slow  # runs the CLI / pytest as a process
 @pytest.mark.parametrize("hide", ["aiosmtpd", "httpx", None])
 def test_pytest_starts_with_or_without_the_testing_extra(tmp_path, hide):
     (tmp_path / "test_other_project.py").write_text(

@@ -216,6 +216,7 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*EXE, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow  # runs the CLI as a process
 def test_cli_rotate_secret_key(tmp_path: Path) -> None:
     db_path = tmp_path / "cli.sqlite3"
     base = {

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
 
 from ..flows import PASSWORD
@@ -99,15 +100,27 @@ def passkey_site(chromium: Path, smtp_session: Mailbox, tmp_path_factory: pytest
     yield from serving(env, workdir, port, url)
 
 
-@pytest.fixture
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    """A headless chromium for one test."""
+@pytest_asyncio.fixture(scope="package", loop_scope="package")
+async def shared_browser(chromium: Path) -> AsyncIterator[Browser]:
+    """One headless chromium for the package (per xdist worker): starting Playwright's driver and chromium
+    takes about half a second, and a test's isolation comes from its fresh browser contexts, not the process."""
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=str(chromium), headless=True, args=["--no-sandbox"])
         try:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="package")
+async def browser(shared_browser: Browser) -> AsyncIterator[Browser]:
+    """The package's chromium for one test. Every tab a test opens is in a context of its own (a fresh profile:
+    no cookies, storage or cache, steps.open_tab); the contexts the test opened are closed after it, so the next
+    test starts with none. The tests run in the package's event loop (pages.LOOP), which the browser lives in."""
+    assert shared_browser.contexts == [], "a browser context outlived its test"
+    yield shared_browser
+    for context in shared_browser.contexts:
+        await context.close()
 
 
 @pytest.fixture

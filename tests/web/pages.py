@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.async_api import ConsoleMessage, Page, Request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +26,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 EXE = [sys.executable, "-m", "gql_server.cli"]
+# The mark of every browser test module: the package's event loop, in which its one chromium runs (conftest.py).
+LOOP = pytest.mark.asyncio(loop_scope="package")
 
 
 @dataclass

@@ -11,10 +11,10 @@ from playwright.async_api import expect
 
 from ..flows import PASSWORD
 from ..graphql import GraphQLClient
-from .pages import DESKTOP, PHONE, Site
+from .pages import DESKTOP, LOOP, PHONE, Site
 from .steps import open_tab, sign_in
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, LOOP]
 
 
 async def busy_member(site: Site, email: str, logins: int, failures: int) -> None:

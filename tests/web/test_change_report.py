@@ -12,10 +12,10 @@ from playwright.async_api import expect
 
 from ..flows import PASSWORD
 from ..mailbox import body
-from .pages import DESKTOP, PHONE
+from .pages import DESKTOP, LOOP, PHONE
 from .steps import open_tab, sign_in
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, LOOP]
 
 NEW_PASSWORD = "a completely new passphrase"
 

@@ -10,7 +10,7 @@ from playwright.async_api import expect
 
 from ..flows import PASSWORD, totp_code
 from ..mailbox import code_in, invitation_token_in
-from .pages import DESKTOP, PHONE
+from .pages import DESKTOP, LOOP, PHONE
 from .steps import (
     account_shows,
     finish_with_recovery_codes,
@@ -21,7 +21,7 @@ from .steps import (
     sign_out,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, LOOP]
 
 
 async def test_user_converts_with_an_authenticator_app_and_signs_in_with_a_code(

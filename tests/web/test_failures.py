@@ -10,10 +10,10 @@ import pytest
 from playwright.async_api import Route, expect
 
 from ..flows import PASSWORD
-from .pages import PHONE
+from .pages import LOOP, PHONE
 from .steps import open_tab
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, LOOP]
 
 
 async def test_failures_are_explained_and_outages_say_try_again(site, browser, shots):

@@ -7,10 +7,10 @@ import pytest
 from playwright.async_api import expect
 
 from ..mailbox import body, invitation_token_in
-from .pages import PHONE
+from .pages import LOOP, PHONE
 from .steps import open_tab
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, LOOP]
 
 
 async def test_r13_an_invitation_opens_in_the_accounts_language(site, browser, shots, mailbox, enforced):

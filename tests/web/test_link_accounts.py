@@ -14,11 +14,11 @@ from playwright.async_api import expect
 from ..flows import PASSWORD, totp_code
 from ..graphql import GraphQLClient
 from ..mailbox import link_token_in
-from .pages import PHONE
+from .pages import LOOP, PHONE
 from .steps import convert_by_choice, enforce, open_tab, sign_in
 from .test_account_changes import step_up_is_due
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, LOOP]
 
 
 async def test_r20_a_second_account_is_linked_into_the_first_from_its_own_session(site, browser, shots, mailbox):

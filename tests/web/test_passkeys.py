@@ -22,12 +22,12 @@ from playwright.async_api import CDPSession, Page, expect
 from ..flows import PASSWORD
 from ..local_services import free_port
 from .conftest import serving
-from .pages import DESKTOP, PHONE, Site, Visit
+from .pages import DESKTOP, LOOP, PHONE, Site, Visit
 from .steps import account_shows, finish_with_recovery_codes, open_invitation, open_tab, request_invitation, sign_in
 from .steps import sign_out as sign_out_of_account
 from .test_account_changes import signed_in_with_recovery_code, step_up_is_due, step_up_with_the_app, two_factor_user
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, LOOP]
 
 # A platform authenticator as a laptop's: it verifies the user (fingerprint) and keeps passkeys (resident keys).
 AUTHENTICATOR = {

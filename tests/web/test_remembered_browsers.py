@@ -13,10 +13,10 @@ from playwright.async_api import expect
 from ..flows import PASSWORD, Converted, challenge, enroll, totp_code
 from ..graphql import GraphQLClient
 from ..mailbox import invitation_token_in, link_token_in
-from .pages import DESKTOP, PHONE, Site, Visit
+from .pages import DESKTOP, LOOP, PHONE, Site, Visit
 from .steps import open_tab, sign_in, sign_out
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, LOOP]
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])

@@ -17,10 +17,10 @@ from playwright.async_api import expect
 from ..flows import PASSWORD, convert, totp_code
 from ..graphql import GraphQLClient
 from ..mailbox import body, code_in
-from .pages import DESKTOP, PHONE, Site, Visit
+from .pages import DESKTOP, LOOP, PHONE, Site, Visit
 from .steps import open_tab, sign_in
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, LOOP]
 
 NEW_PASSWORD = "a brand new passphrase"
 

@@ -12,10 +12,10 @@ from playwright.async_api import expect
 from ..flows import PASSWORD, convert, totp_code
 from ..graphql import GraphQLClient
 from ..mailbox import invitation_token_in
-from .pages import DESKTOP, PHONE
+from .pages import DESKTOP, LOOP, PHONE
 from .steps import account_shows, finish_with_recovery_codes, open_invitation, open_tab, sign_in, sign_out
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, LOOP]
 
 
 async def test_admin_enforces_after_seeing_who_must_convert(site, browser, shots, mailbox):
