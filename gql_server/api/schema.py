@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import strawberry
@@ -303,12 +303,16 @@ class MaskUnexpectedErrors(MaskErrors):
         return super().anonymise_error(error)
 
 
+@cache
 def build_schema(*, introspection: bool = True, field_suggestions: bool = True) -> strawberry.Schema:
     """The schema with its guards; production turns introspection and suggestions off (S22, S28).
 
     Without `field_suggestions` no error suggests a name of the schema ("Did you mean ...?"): not for
     fields, types, arguments, directive arguments, input fields or enum values, whether the mistake is
     in the document (validation) or in the variables (coercion).
+
+    Made once per process for each pair of arguments: it depends on nothing else, and its extensions are
+    factories (below), so apps built again in one process (the tests, ~1,600 of them) share it.
     """
     # Factories, not instances: each request gets its own extension objects (no shared state);
     # the parser and validation caches still share one module-level LRU per maxsize.
