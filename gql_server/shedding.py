@@ -57,6 +57,7 @@ class BusyAnswer:
 
     operation: str  # the root field, for the access line
     root_key: str  # its response key (an alias, or the field's name)
+    operation_name: str | None  # the document's operation name: an operationName of another is GraphQL's to refuse
     fields: tuple[tuple[str, str], ...]  # (response key, field of TooManyAttempts), as the document selects them
 
     def body(self, wait: int) -> bytes:
@@ -110,7 +111,7 @@ class ShedWhileHashing:
         answer = self._answers.get(query)
         name = request.get("operationName")
         # The document has one operation: a name other than its own is GraphQL's to refuse.
-        return answer if answer is not None and (name is None or name == _operation_name(query)) else None
+        return answer if answer is not None and (name is None or name == answer.operation_name) else None
 
 
 def _is_json(scope: Scope) -> bool:
@@ -140,11 +141,6 @@ def _replaying(messages: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replayed
-
-
-def _operation_name(query: str) -> str | None:
-    operation = next(d for d in parse(query, no_location=True).definitions if isinstance(d, OperationDefinitionNode))
-    return operation.name.value if operation.name else None
 
 
 def busy_answers(documents: Iterable[Path], schema: GraphQLSchema) -> dict[str, BusyAnswer]:
@@ -190,7 +186,8 @@ def busy_answer(query: str, schema: GraphQLSchema) -> BusyAnswer | None:
     if fields is None:
         return None
     key = root.alias.value if root.alias else root.name.value
-    return BusyAnswer(operation=root.name.value, root_key=key, fields=tuple(dict.fromkeys(fields)))
+    name = operation.name.value if operation.name else None
+    return BusyAnswer(operation=root.name.value, root_key=key, operation_name=name, fields=tuple(dict.fromkeys(fields)))
 
 
 def _busy_fields(

@@ -63,9 +63,11 @@ def site_environment(workdir: Path, mail: Mailbox, url: str, disabled_plugins: s
 def serving(env: dict[str, str], workdir: Path, port: int, url: str) -> Iterator[Site]:
     """`gql-server serve` with `env` on `port` for as long as the generator is not closed."""
     process = start_server(env, workdir, port)
+    site = Site(url=url, env=env, workdir=workdir, log=workdir / "serve.log")
     try:
-        yield Site(url=url, env=env, workdir=workdir, log=workdir / "serve.log")
+        yield site
     finally:
+        site.close()
         process.terminate()
         process.wait(timeout=30)
 

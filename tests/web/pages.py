@@ -39,14 +39,42 @@ class Site:
     workdir: Path
     log: Path
 
+    _commands: subprocess.Popen[str] | None = field(default=None, repr=False)
+
     def cli(self, *args: str) -> dict[str, Any]:
-        """Run `gql-server ARGS` against the site's database; its JSON answer."""
-        result = subprocess.run(
-            [*EXE, *args], env=self.env, cwd=self.workdir, capture_output=True, text=True, timeout=60
-        )
-        assert result.returncode == 0, result.stderr
-        answer: dict[str, Any] = json.loads(result.stdout)
+        """Run `gql-server ARGS` against the site's database; its JSON answer. The commands run in one
+        process of the site's own (cli_worker.py: the same code, environment and directory), started on the
+        first command, so that each does not pay for Python importing the service again."""
+        worker = self._commands
+        if worker is None or worker.poll() is not None:
+            # Its log lines go to a file (a pipe nobody reads could fill and stop it); the child keeps its own
+            # descriptor, ours is closed at once.
+            with (self.workdir / "cli.log").open("a") as log:
+                worker = self._commands = subprocess.Popen(
+                    [sys.executable, str(Path(__file__).with_name("cli_worker.py"))],
+                    env={**self.env, "PYTHONPATH": str(ROOT)},
+                    cwd=self.workdir,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    text=True,
+                )
+        assert worker.stdin is not None and worker.stdout is not None
+        worker.stdin.write(json.dumps(list(args)) + "\n")
+        worker.stdin.flush()
+        result = json.loads(worker.stdout.readline())
+        assert result["code"] == 0, result["stderr"]
+        answer: dict[str, Any] = json.loads(result["stdout"])
         return answer
+
+    def close(self) -> None:
+        """End the site's command process (its stdin closes; it finishes what it was doing)."""
+        if self._commands is not None:
+            assert self._commands.stdin is not None and self._commands.stdout is not None
+            self._commands.stdin.close()
+            self._commands.wait(timeout=30)
+            self._commands.stdout.close()
+            self._commands = None
 
     def customer(self, name: str) -> str:
         """A new customer's id."""
