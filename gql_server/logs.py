@@ -11,14 +11,9 @@ logs of a whole conversion for every secret it handled.
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
-import multiprocessing.util
-import queue
-import sys
 from datetime import UTC, datetime
-from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 from gql_server.request_log import current_request_id
@@ -97,43 +92,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-class BackgroundHandler(QueueHandler):
-    """Writes log lines from a thread of its own (performance.md P2): the event loop only stamps the record
-    with its request id and puts it on a queue; formatting (JSON) and the write to stderr, which can block
-    when the reader is slow, happen on the listener thread. Lines keep their order; the listener is
-    stopped, and the queue drained, when the process exits."""
-
-    def __init__(self, formatter: logging.Formatter | None = None) -> None:
-        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        super().__init__(records)
-        stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(formatter or TextFormatter())
-        self.listener = QueueListener(records, stream, respect_handler_level=False)
-        self.listener.start()
-        # At the exit of the process, the queue is written out: atexit in the main process; a uvicorn worker
-        # (a multiprocessing child) ends with os._exit, which runs multiprocessing's finalizers, not atexit.
-        atexit.register(self.close)
-        multiprocessing.util.Finalize(None, self.close, exitpriority=0)
-
-    def setFormatter(self, fmt: logging.Formatter | None) -> None:
-        """The formatter is the writing handler's: it runs on the listener thread."""
-        for handler in self.listener.handlers:
-            handler.setFormatter(fmt)
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        """The record as it is, not formatted here (QueueHandler's default would format on the loop). Its
-        arguments are the caller's values of the moment: ours are strings and numbers, never objects that
-        change after the call."""
-        return record
-
-    def close(self) -> None:
-        """Write what is queued, then stop the listener thread (idempotent)."""
-        # QueueListener has no public "running"; stop() twice would wait for a thread that is gone.
-        if self.listener._thread is not None:
-            self.listener.stop()
-        super().close()
-
-
 def formatter_for(log_format: LogFormat) -> logging.Formatter:
     """The formatter of a LOG_FORMAT."""
     return JsonFormatter() if log_format is LogFormat.JSON else TextFormatter()
@@ -152,9 +110,14 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "filters": {"request_id": {"()": "gql_server.logs.RequestIdFilter"}},
         "formatters": {"default": {"()": formatter}},
         "handlers": {
-            # The request id is stamped on the loop (the filter runs where the record is made); the line is
-            # formatted and written on the handler's own thread.
-            "default": {"()": "gql_server.logs.BackgroundHandler", "formatter": "default", "filters": ["request_id"]}
+            # Written where the record is made. (A QueueHandler with a listener thread, tried for P2, lost the
+            # last lines when uvicorn ends the process by re-raising SIGTERM: no atexit runs then.)
+            "default": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "default",
+                "filters": ["request_id"],
+            }
         },
         "root": {"handlers": ["default"], "level": settings.log_level},
         "loggers": {
