@@ -37,7 +37,7 @@ from gql_server.models import HealthProbe
 from gql_server.request_log import RequestLogMiddleware
 from gql_server.services import Services, build_services
 from gql_server.settings import Settings
-from gql_server.shedding import ShedWhileHashing, busy_answers
+from gql_server.shedding import ShedWhileHashing, busy_answers, is_json
 from gql_server.web.routes import OPERATIONS, web_routes
 
 
@@ -177,8 +177,7 @@ def create_app(settings: Settings | None = None, *, password_hasher: PasswordHas
         # S21: POST bodies must be JSON. A form post is what a cross-site page can send without
         # a CORS preflight, so refusing it also closes that CSRF door for cookie sessions.
         if request.method == "POST":
-            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type != "application/json":
+            if not is_json(request.headers.get("content-type", "")):
                 return JSONResponse(
                     {"errors": [{"message": "POST requests must be application/json."}]},
                     status_code=415,

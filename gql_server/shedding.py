@@ -114,10 +114,15 @@ class ShedWhileHashing:
         return answer if answer is not None and (name is None or name == answer.operation_name) else None
 
 
+def is_json(content_type: str) -> bool:
+    """Whether a Content-Type header value is JSON (S21: the only POST body /graphql takes)."""
+    return content_type.split(";")[0].strip().lower() == "application/json"
+
+
 def _is_json(scope: Scope) -> bool:
     for key, value in scope["headers"]:
         if key == b"content-type":
-            return bool(value.split(b";")[0].strip().lower() == b"application/json")
+            return is_json(value.decode("latin-1"))
     return False
 
 

@@ -98,6 +98,23 @@ async def _log_in(client, key: SoftAuthenticator, **assertion: Any) -> dict[str,
     return answer
 
 
+async def _add_key(client, signing: SoftAuthenticator, new: SoftAuthenticator) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sign in with `signing`, then addFactor + confirmFactor with `new`'s registration: (addFactor's
+    EnrollmentStarted, confirmFactor's answer)."""
+    token = await challenge(client, EMAIL)
+    session = (await verify(client, token, "webauthn", json.dumps(signing.get(await _options(client, token)))))["token"]
+    begun: dict[str, Any] = (await client.run("AddFactor", bearer=session, method="webauthn"))["addFactor"]
+    confirmed: dict[str, Any] = (
+        await client.run(
+            "ConfirmFactor",
+            bearer=session,
+            enrollment=begun["enrollment"],
+            code=json.dumps(new.create(begun["options"])),
+        )
+    )["confirmFactor"]
+    return begun, confirmed
+
+
 async def _factor() -> EnrolledFactor:
     return await EnrolledFactor.get(method="webauthn")
 
@@ -181,18 +198,8 @@ async def test_a_registration_from_another_origin_or_for_another_rp_enrolls_noth
 async def test_a_second_key_is_added_from_the_account_and_either_signs_in(client, mailbox, make_user, acme):
     first, second = SoftAuthenticator(ORIGIN), SoftAuthenticator(ORIGIN, counting=False, transports=("internal",))
     await _enrolled(client, mailbox, make_user, acme, first)
-    token = await challenge(client, EMAIL)
-    session = (await verify(client, token, "webauthn", json.dumps(first.get(await _options(client, token)))))["token"]
 
-    begun = (await client.run("AddFactor", bearer=session, method="webauthn"))["addFactor"]
-    added = (
-        await client.run(
-            "ConfirmFactor",
-            bearer=session,
-            enrollment=begun["enrollment"],
-            code=json.dumps(second.create(begun["options"])),
-        )
-    )["confirmFactor"]
+    _, added = await _add_key(client, first, second)
     client.forget_cookies()
 
     assert added["__typename"] == "FactorAdded", added
@@ -207,19 +214,9 @@ async def test_a_second_key_is_added_from_the_account_and_either_signs_in(client
 async def test_a_key_already_enrolled_is_excluded_and_refused_a_second_time(client, mailbox, make_user, acme):
     key = SoftAuthenticator(ORIGIN)
     await _enrolled(client, mailbox, make_user, acme, key)
-    token = await challenge(client, EMAIL)
-    session = (await verify(client, token, "webauthn", json.dumps(key.get(await _options(client, token)))))["token"]
 
-    begun = (await client.run("AddFactor", bearer=session, method="webauthn"))["addFactor"]
     # A client that ignores excludeCredentials (a browser would refuse to register the key again) is refused.
-    again = (
-        await client.run(
-            "ConfirmFactor",
-            bearer=session,
-            enrollment=begun["enrollment"],
-            code=json.dumps(key.create(begun["options"])),
-        )
-    )["confirmFactor"]
+    begun, again = await _add_key(client, key, key)
 
     assert [c["id"] for c in begun["options"]["excludeCredentials"]] == [key.id]
     assert again["__typename"] == "InvalidCode", again

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -176,17 +176,7 @@ class FactorCore:
     ) -> Verified | None:
         """The plugin's verdict, as Verified (a bare counter has no new state); a plugin that raises, or
         answers anything but a counter or a well-formed Verified, never counts as a valid code."""
-        try:
-            answer = await self._runner.call(lambda: method.verify(state, code))
-        except Exception:
-            log.exception("method %s failed to verify a code", method.id)
-            metrics.plugin_failed(method.id, "verify")
-            return None
-        verified = _verified(answer)
-        if verified is None and answer is not None:
-            log.error("method %s answered verify with %s, neither a counter nor Verified", method.id, type(answer))
-            metrics.plugin_failed(method.id, "verify")
-        return verified
+        return await self._verdict(method.id, "verify", "verify a code", lambda: method.verify(state, code))
 
     async def begin_challenge(
         self, method: ChallengeResponseMethod, states: Sequence[Mapping[str, str]]
@@ -218,35 +208,43 @@ class FactorCore:
     ) -> Verified | None:
         """The plugin's verdict on a structured response; a plugin that raises, or answers anything but a
         counter or a well-formed Verified, never counts as a valid response."""
-        try:
-            answer = await self._runner.call(lambda: method.verify_response(state, pending, response))
-        except Exception:
-            log.exception("method %s failed to verify a response", method.id)
-            metrics.plugin_failed(method.id, "verify_response")
-            return None
-        verified = _verified(answer)
-        if verified is None and answer is not None:
-            log.error("method %s answered verify_response with %s", method.id, type(answer))
-            metrics.plugin_failed(method.id, "verify_response")
-        return verified
+        return await self._verdict(
+            method.id,
+            "verify_response",
+            "verify a response",
+            lambda: method.verify_response(state, pending, response),
+        )
 
     async def finish_enrollment(
         self, method: ChallengeResponseMethod, state: Mapping[str, str], response: Mapping[str, object]
     ) -> Verified | None:
         """The plugin's verdict on a registration response: Verified with the new factor's state, or None
         (a failure, or an answer without a state, never enrolls anything)."""
-        try:
-            answer = await self._runner.call(lambda: method.finish_enrollment(state, response))
-        except Exception:
-            log.exception("method %s failed to finish an enrollment", method.id)
+        verified = await self._verdict(
+            method.id, "finish_enrollment", "finish an enrollment", lambda: method.finish_enrollment(state, response)
+        )
+        if verified is not None and verified.state is None:
+            log.error("method %s answered finish_enrollment without the new factor's state", method.id)
             metrics.plugin_failed(method.id, "finish_enrollment")
             return None
-        verified = _verified(answer)
-        if verified is None or verified.state is None:
-            if answer is not None:
-                log.error("method %s answered finish_enrollment with %s", method.id, type(answer))
-                metrics.plugin_failed(method.id, "finish_enrollment")
+        return verified
+
+    async def _verdict(
+        self, method_id: str, hook: str, doing: str, call: Callable[[], Awaitable[object]]
+    ) -> Verified | None:
+        """One of a method's verdicts (`hook`: verify, verify_response, finish_enrollment) on the plugin
+        runner (S37): Verified, or None for a wrong answer and for a plugin that raises or answers anything
+        but a counter or a well-formed Verified (contained, logged, counted as the plugin's failure)."""
+        try:
+            answer = await self._runner.call(call)
+        except Exception:
+            log.exception("method %s failed to %s", method_id, doing)
+            metrics.plugin_failed(method_id, hook)
             return None
+        verified = _verified(answer)
+        if verified is None and answer is not None:
+            log.error("method %s answered %s with %s, neither a counter nor Verified", method_id, hook, type(answer))
+            metrics.plugin_failed(method_id, hook)
         return verified
 
     async def accept_counter(self, factor: EnrolledFactor, verified: Verified) -> bool:

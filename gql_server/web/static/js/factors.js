@@ -5,6 +5,7 @@ import { run } from "./api.js";
 import { translate } from "./i18n.js";
 import {
   asksForPhone,
+  ceremonyCode,
   ceremonyOf,
   delivers,
   methodKey,
@@ -258,14 +259,11 @@ async function onConfirm(event) {
   const label = byId("add-label").value.trim() || null;
   if (ceremony) {
     // The browser makes the passkey; its credential (JSON) is the answer to confirm.
-    const made = await busy(form, message, () => ceremony.create(state.options));
-    if (!made) return;
-    if (made.failure) {
-      say(message, made.failure, {}, "error");
+    code = await ceremonyCode(ceremony, "create", state.options, form, message);
+    if (!code) {
       byId("add-confirm-submit").focus();
       return;
     }
-    code = made.code;
   } else if (!code) {
     say(message, "second.missing", {}, "error");
     byId("add-code").focus();

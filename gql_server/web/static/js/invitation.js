@@ -11,6 +11,7 @@ import { run } from "./api.js";
 import { language, translate, useLanguage } from "./i18n.js";
 import {
   asksForPhone,
+  ceremonyCode,
   ceremonyOf,
   delivers,
   methodKey,
@@ -196,14 +197,11 @@ async function onConfirm(event) {
   }
   if (ceremony) {
     // The browser makes the passkey; its credential (JSON) is the answer to confirm.
-    const made = await busy(form, message, () => ceremony.create(state.options));
-    if (!made) return;
-    if (made.failure) {
-      say(message, made.failure, {}, "error");
+    code = await ceremonyCode(ceremony, "create", state.options, form, message);
+    if (!code) {
       byId("confirm-submit").focus();
       return;
     }
-    code = made.code;
   } else if (!code) {
     say(message, "second.missing", {}, "error");
     byId("code").focus();

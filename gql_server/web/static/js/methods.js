@@ -4,7 +4,7 @@
 // No method id or channel is written in this client: a new method (a pip package) works here as it is.
 
 import { has, learn } from "./i18n.js";
-import { element } from "./ui.js";
+import { busy, element, say } from "./ui.js";
 import * as webauthn from "./webauthn.js";
 
 /** Whether codes of this method are sent on request (by email, by text message, ...): show a "send code" button. */
@@ -28,6 +28,15 @@ export function runsHere(method) {
  * "webauthn"), or null: the user types a code. */
 export function ceremonyOf(method) {
   return CEREMONIES.get(method?.capabilities?.browserApi) ?? null;
+}
+
+/** Run a browser ceremony (`kind`: "create" for enrolling, "get" for answering a challenge) with the
+ * server's `options` while `form` is busy: the JSON text to send as the code, or null when there is none
+ * (a refusal or cancellation is said in `message`). */
+export async function ceremonyCode(ceremony, kind, options, form, message) {
+  const made = await busy(form, message, () => ceremony[kind](options));
+  if (made?.failure) say(message, made.failure, {}, "error");
+  return made?.code ?? null;
 }
 
 /** Whether the method is a set of codes the user keeps (recovery codes): something they know, typed from

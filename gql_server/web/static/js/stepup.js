@@ -7,7 +7,7 @@
 
 import { run } from "./api.js";
 import { translate } from "./i18n.js";
-import { ceremonyOf, delivers, isRecovery, methodKey, methodName, prepareCodeInput, runsHere } from "./methods.js";
+import { ceremonyCode, ceremonyOf, delivers, isRecovery, methodKey, methodName, prepareCodeInput, runsHere } from "./methods.js";
 import { busy, byId, element, explain, fill, quiet, say } from "./ui.js";
 
 /** What `runStepped` answers when the user closed the dialog: nothing was changed. */
@@ -145,9 +145,7 @@ async function ceremonyAnswer(form, message, ceremony) {
     explain(message, begun, [ceremony.words.context, "stepup"]);
     return null;
   }
-  const answered = await busy(form, message, () => ceremony.get(begun.options));
-  if (answered?.failure) say(message, answered.failure, {}, "error");
-  return answered?.code ?? null;
+  return ceremonyCode(ceremony, "get", begun.options, form, message);
 }
 
 async function onSubmit(event) {
