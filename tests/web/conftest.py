@@ -52,6 +52,10 @@ def site_environment(workdir: Path, mail: Mailbox, url: str, disabled_plugins: s
         "RATE_LIMIT_VERIFY_SECOND_FACTOR": "10000/minute",
         "RATE_LIMIT_SEND_LOGIN_CODE": "10000/minute",
         "RATE_LIMIT_REQUEST_CONVERSION": "10000/minute",
+        # The pages' "we sent it" wording is what these tests read. On a loaded CI machine (two workers, a
+        # Chromium each, the server) the local test SMTP once took longer than the default 5 s to answer and
+        # the page rightly said "on its way" instead; the queued answer has its own tests (test_outbox.py).
+        "MAIL_WAIT_SECONDS": "30",
     }
     for name in ("REDIS_URL", "TRUSTED_PROXIES", "GQL_SERVER_PLUGINS", "GQL_SERVER_AUDIT_JSONL"):
         env.pop(name, None)
