@@ -7,8 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tortoise.expressions import F
-
+from gql_server import statements
 from gql_server.clock import utcnow
 from gql_server.enums import TokenPurpose
 from gql_server.limits import TOKEN_BYTES
@@ -68,27 +67,12 @@ async def reserve_attempt(token: Token, limit: int) -> int | None:
     """Count one code attempt against a live token, atomically. The attempts used so far, or None when
     the token is dead (used, expired, or out of attempts): parallel requests cannot exceed `limit` (S5).
     """
-    if not await spend_attempt(token, limit):
-        return None
-    return await attempts_used(token)
-
-
-async def spend_attempt(token: Token, limit: int) -> bool:
-    """`reserve_attempt` without reading the count back (a caller needs it only when the code was wrong)."""
-    taken = await Token.filter(id=token.id, used_at=None, expires_at__gt=utcnow(), attempts__lt=limit).update(
-        attempts=F("attempts") + 1
-    )
-    return taken > 0
-
-
-async def attempts_used(token: Token) -> int:
-    """The attempts counted against a token so far."""
-    return (await Token.get(id=token.id)).attempts
+    return await statements.spend_attempt(token.id, limit)
 
 
 async def use_token(token: Token) -> bool:
     """Mark a live token used. Of parallel calls exactly one gets True."""
-    return bool(await Token.filter(id=token.id, used_at=None, expires_at__gt=utcnow()).update(used_at=utcnow()))
+    return await statements.use_token(token.id)
 
 
 async def revoke_tokens(user: User, purpose: TokenPurpose) -> int:

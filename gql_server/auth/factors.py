@@ -17,14 +17,14 @@ from datetime import datetime
 from typing import Literal
 
 import orjson
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from gql_server import metrics
+from gql_server import metrics, statements
 from gql_server.auth.results import InvalidInput, TooManyAttempts
 from gql_server.clock import utcnow
 from gql_server.crypto import Keyring
 from gql_server.limits import CLIENT_OPTIONS_MAX_BYTES, CODE_DIGITS, CODE_LIFETIME
+from gql_server.method_kinds import is_challenge_response, is_code_checking, is_code_delivering, is_lookup_secret
 from gql_server.models import EnrolledFactor, OneTimeCode, RecoveryCode, Token, User
 from gql_server.plugin_api import (
     Account,
@@ -71,12 +71,12 @@ class FactorCore:
     def recovery(self) -> LookupSecretMethod | None:
         """The installed recovery-code method, if any."""
         method = self.methods.get(RECOVERY_METHOD)
-        return method if isinstance(method, LookupSecretMethod) else None
+        return method if is_lookup_secret(method) else None
 
     async def begin(self, method: SecondFactorMethod, account: Account) -> EnrollmentDraft | InvalidInput | None:
         """Ask the plugin for a new factor's state; InvalidInput for unusable input, None when the plugin
         cannot (contained, logged)."""
-        if not isinstance(method, CodeCheckingMethod | CodeDeliveringMethod | ChallengeResponseMethod):
+        if not (is_code_checking(method) or is_code_delivering(method) or is_challenge_response(method)):
             return None
         try:
             draft = await self._runner.call(lambda: method.begin_enrollment(account))
@@ -251,11 +251,8 @@ class FactorCore:
         """S8: accept a code's counter once, and store the method's new state with it. Anything at or
         before the last accepted counter is a replay; of parallel uses of one factor exactly one wins (one
         conditional update writes the counter and the state together)."""
-        fresh = Q(last_counter=None) | Q(last_counter__lt=verified.counter)
-        changes: dict[str, object] = {"last_counter": verified.counter, "last_used_at": utcnow()}
-        if verified.state is not None:
-            changes["state_encrypted"] = self.keyring.encrypt_state(verified.state)
-        return bool(await EnrolledFactor.filter(fresh, id=factor.id).update(**changes))
+        state = None if verified.state is None else self.keyring.encrypt_state(verified.state)
+        return await statements.accept_counter(factor.id, verified.counter, state)
 
     async def replace_recovery_codes(self, user: User) -> list[str]:
         """S11: a new set of recovery codes replaces the whole old set; only digests are stored."""

@@ -362,20 +362,32 @@ async def settle(within: float = SETTLE_SECONDS) -> None:
 
 
 async def _run(sql: str, values: list[object], *, flush: bool, count: bool = False) -> Any:
-    """One statement in a transaction of its own: the rows it returns, or with `count` the rows it touched."""
-    async with in_transaction() as connection:
-        postgres = connection.capabilities.dialect == "postgres"
-        if postgres and not flush:
+    """One statement, atomic on its own: the rows it returns, or with `count` the rows it touched.
+
+    Only a statement that must not wait for PostgreSQL's flush needs a transaction of its own (for
+    `SET LOCAL`); any other runs as it is, in the caller's transaction if there is one. On SQLite that
+    saves three trips to its thread a statement (Tortoise begins a transaction with a COMMIT and a BEGIN),
+    twice on every login step (P1, P3); Tortoise's SQLite client holds its one connection for a
+    transaction, so a lone statement never lands inside another request's.
+    """
+    db = User._meta.db
+    if db.capabilities.dialect == "postgres":
+        if flush:
+            return await _execute(db, sql, values, count)
+        async with in_transaction() as connection:
             await _without_waiting_for_flush(connection)
-        if not postgres:
-            # SQLite numbers its parameters ?1, ?2 and stores UUIDs as text.
-            sql = sql.replace("$", "?")
-            values = [str(v) if isinstance(v, uuid.UUID) else v for v in values]
-        if count:
-            touched, _ = await connection.execute_query(sql, values)
-            return touched
-        # Tortoise's execute_query drops what an UPDATE ... RETURNING returns on PostgreSQL.
-        return [tuple(row.values()) for row in await connection.execute_query_dict(sql, values)]
+            return await _execute(connection, sql, values, count)
+    # SQLite numbers its parameters ?1, ?2 and stores UUIDs as text.
+    sqlite_values = [str(v) if isinstance(v, uuid.UUID) else v for v in values]
+    return await _execute(db, sql.replace("$", "?"), sqlite_values, count)
+
+
+async def _execute(db: BaseDBAsyncClient, sql: str, values: list[object], count: bool) -> Any:
+    if count:
+        touched, _ = await db.execute_query(sql, values)
+        return touched
+    # Tortoise's execute_query drops what an UPDATE ... RETURNING returns on PostgreSQL.
+    return [tuple(row.values()) for row in await db.execute_query_dict(sql, values)]
 
 
 async def _without_waiting_for_flush(connection: BaseDBAsyncClient) -> None:

@@ -28,12 +28,10 @@ from gql_server.auth.results import (
 from gql_server.clock import utcnow
 from gql_server.enums import TokenPurpose
 from gql_server.limits import ENROLLMENT_ATTEMPTS, ENROLLMENT_LIFETIME, ENROLLMENTS_PER_HOUR
+from gql_server.method_kinds import is_challenge_response, is_code_checking, is_code_delivering
 from gql_server.models import EnrolledFactor, Token, User
 from gql_server.plugin_api import (
     Account,
-    ChallengeResponseMethod,
-    CodeCheckingMethod,
-    CodeDeliveringMethod,
     SecondFactorMethod,
 )
 from gql_server.policy import Policy
@@ -114,7 +112,7 @@ class NewFactors:
                 return refused
             enrollment = await issue_token(user, TokenPurpose.ENROLLMENT, ENROLLMENT_LIFETIME, stored)
         sent_to = draft.sent_to
-        if isinstance(method, CodeDeliveringMethod):
+        if is_code_delivering(method):
             sent = await self._core.send_code(enrollment.record, method, draft.state, "enrollment", user.locale)
             if sent is None:
                 return MethodNotAvailable()
@@ -147,21 +145,21 @@ class NewFactors:
         state = self._core.keyring.decrypt_state(str(enrollment.data["state"]))
         counter: int | None = None
         # As at login (check_code): a challenge-response method first, whatever else it implements.
-        if isinstance(method, ChallengeResponseMethod):
+        if is_challenge_response(method):
             # The client's registration response, as JSON text where other methods send a code.
             response = parse_response(code)
             finished = None if response is None else await self._core.finish_enrollment(method, state, response)
             ok = finished is not None and finished.state is not None
             if finished is not None and finished.state is not None:
                 counter, state = finished.counter, dict(finished.state)
-        elif isinstance(method, CodeCheckingMethod):
+        elif is_code_checking(method):
             verified = await self._core.check_with_plugin(method, state, code)
             ok = verified is not None
             if verified is not None:
                 counter = verified.counter
                 # A method whose state changes with each use starts the factor from the state after it.
                 state = dict(verified.state) if verified.state is not None else state
-        elif isinstance(method, CodeDeliveringMethod):
+        elif is_code_delivering(method):
             ok = await self._core.check_sent_code(enrollment, method.id, code)
         else:
             ok = False

@@ -15,6 +15,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from gql_server import statements
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
 from gql_server.auth.devices import RememberedDevices
@@ -43,19 +44,18 @@ from gql_server.limits import (
     FULL_RETRY_AFTER_SECONDS,
     STREAK_CAP,
 )
+from gql_server.method_kinds import is_challenge_response, is_code_checking, is_code_delivering
 from gql_server.models import EnrolledFactor, Token, User
 from gql_server.outbox import Outbox, Queued
 from gql_server.plugin_api import (
     ChallengeResponseMethod,
-    CodeCheckingMethod,
-    CodeDeliveringMethod,
     SecondFactorMethod,
     Verified,
 )
 from gql_server.policy import Policy
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import SessionPolicy, create_session
-from gql_server.tokens import attempts_used, find_token, issue_token, spend_attempt, use_token
+from gql_server.tokens import find_token, issue_token, reserve_attempt, use_token
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def capped(user: User, method: SecondFactorMethod | None) -> bool:
     which no number of tries can guess, so the cap does not lock it: an administrator who may sign in with
     passkeys only (requirePhishingResistantAdmins refuses recovery codes) keeps a way in. A success with it
     ends the streak, as a recovery code's does."""
-    if method is None or method.id == RECOVERY_METHOD or isinstance(method, ChallengeResponseMethod):
+    if method is None or method.id == RECOVERY_METHOD or is_challenge_response(method):
         return False
     return lockout.streak_capped(user)
 
@@ -236,7 +236,7 @@ class SecondFactorService:
         method = self._core.methods.get(method_id)
         if capped(challenge.user, method):
             return MethodNotAvailable(recovery_only=True)
-        if not isinstance(method, CodeDeliveringMethod) or method.channel in excluded_channels(challenge):
+        if not is_code_delivering(method) or method.channel in excluded_channels(challenge):
             # A code to the mailbox that received the reset link is never sent for this challenge (S34).
             return MethodNotAvailable()
         refused = await self.refusal(challenge.user, method_id)
@@ -275,7 +275,7 @@ class SecondFactorService:
             return ChallengeExpired()
         # No S41 check: the cap never locks a challenge-response method (`capped`).
         method = self._core.methods.get(method_id)
-        if not isinstance(method, ChallengeResponseMethod) or method.channel in excluded_channels(challenge):
+        if not is_challenge_response(method) or method.channel in excluded_channels(challenge):
             return MethodNotAvailable()
         refused = await self.refusal(challenge.user, method_id)
         if refused is not None:
@@ -344,7 +344,7 @@ class SecondFactorService:
             return ChallengeExpired()
         user = challenge.user
         # The user's factors, read once: which methods they may use here, and the ones to check.
-        factors = await EnrolledFactor.filter(user_id=user.id).order_by("created_at")
+        factors = await statements.factors_of(user.id)
         usable = await self.usable(user, [f.method for f in factors], excluded_channels(challenge))
         if method_id in usable.refused:
             # Refused before anything is counted or spent: no attempt, no code used.
@@ -364,7 +364,8 @@ class SecondFactorService:
                 return await self._locked(user, ip)
             if attempt.refusal is Refusal.FULL:
                 return TooManyAttempts(retry_after_seconds=FULL_RETRY_AFTER_SECONDS)
-            if not await spend_attempt(challenge, CHALLENGE_ATTEMPTS):
+            used = await reserve_attempt(challenge, CHALLENGE_ATTEMPTS)
+            if used is None:
                 return ChallengeExpired()
             mine = [f for f in factors if f.method == method_id]
             try:
@@ -372,7 +373,7 @@ class SecondFactorService:
             except ChallengeTaken:
                 return ChallengeExpired()
             if not verdict.ok:
-                return await self._wrong(challenge, user, method_id, verdict.replay, ip, attempt)
+                return await self._wrong(used, user, method_id, verdict.replay, ip, attempt)
             success = await self._succeed(user, method_id, verdict, ip, attempt, user_agent)
         if excluded_channels(challenge):
             # A factor outside the mailbox was proven after a reset: its methods count again (S34). Should this
@@ -406,7 +407,7 @@ class SecondFactorService:
                     )
             return Verdict(ok=left is not None, recovery_left=left, notice=notice)
         method = self._core.methods[method_id]
-        if isinstance(method, CodeDeliveringMethod):
+        if is_code_delivering(method):
             async with in_transaction():
                 ok = await self._core.check_sent_code(challenge, method_id, code)
                 await self._end_challenge_if(ok, challenge)
@@ -414,14 +415,14 @@ class SecondFactorService:
         # The plugin first, outside any transaction: a slow or hanging verify holds no lock and delays no
         # one else's request, on SQLite's single connection either (S37).
         checks: list[Coroutine[Any, Any, Verified | None]]
-        if isinstance(method, ChallengeResponseMethod):
+        if is_challenge_response(method):
             response = parse_response(code)
             pending = self._pending(challenge, method_id)
             if response is None or pending is None:
                 # Not a JSON object, or no challenge was begun for this method: a wrong answer.
                 return Verdict(ok=False)
             checks = [self._core.check_response(method, state, pending, response) for state in self._states(factors)]
-        elif isinstance(method, CodeCheckingMethod):
+        elif is_code_checking(method):
             checks = [self._core.check_with_plugin(method, state, code) for state in self._states(factors)]
         else:
             return Verdict(ok=False)
@@ -448,18 +449,18 @@ class SecondFactorService:
             raise ChallengeTaken
 
     async def _wrong(
-        self, challenge: Token, user: User, method_id: str, replay: bool, ip: str | None, attempt: Attempt
+        self, used: int, user: User, method_id: str, replay: bool, ip: str | None, attempt: Attempt
     ) -> LoginResult:
+        """A wrong answer, the challenge's `used`-th attempt."""
         # The verdict first: it is what the limits count, and nothing after it can lose it.
         failure = await attempt.fail()
-        used = await attempts_used(challenge)
         if replay:
             await self._audit.record(AuditKind.REPLAY_REFUSED, subject=user, data={"method": method_id, "ip": ip})
         await self._audit.record(
             AuditKind.SECOND_FACTOR_FAILED, subject=user, data={"method": method_id, "ip": ip, "replay": replay}
         )
         await self.audit_limits(user, failure, ip)
-        # S5: after the fifth wrong code `spend_attempt` refuses the challenge; the user logs in again.
+        # S5: after the fifth wrong code `reserve_attempt` refuses the challenge; the user logs in again.
         return InvalidCode(attempts_left=CHALLENGE_ATTEMPTS - used)
 
     async def audit_limits(self, user: User, failure: Failure, ip: str | None) -> None:

@@ -47,9 +47,9 @@ from gql_server.limits import (
     STEP_UP_ATTEMPTS,
     STEP_UP_WINDOW,
 )
+from gql_server.method_kinds import is_challenge_response, is_code_delivering
 from gql_server.models import EnrolledFactor, Session, Token, User
 from gql_server.outbox import Outbox
-from gql_server.plugin_api import ChallengeResponseMethod, CodeDeliveringMethod
 from gql_server.policy import Policy
 from gql_server.ratelimit import Action, ClientRateLimiter
 from gql_server.sessions import end_session
@@ -123,7 +123,7 @@ class StepUpService:
         method = self._core.methods.get(method_id)
         if capped(user, method):
             return MethodNotAvailable(recovery_only=True)
-        if not isinstance(method, CodeDeliveringMethod):
+        if not is_code_delivering(method):
             return MethodNotAvailable()
         refused = await self._second_factor.refusal(user, method_id)
         if refused is not None:
@@ -159,7 +159,7 @@ class StepUpService:
             return ChallengeExpired()
         # No S41 check: the cap never locks a challenge-response method (`capped`).
         method = self._core.methods.get(method_id)
-        if not isinstance(method, ChallengeResponseMethod):
+        if not is_challenge_response(method):
             return MethodNotAvailable()
         refused = await self._second_factor.refusal(user, method_id)
         if refused is not None:
