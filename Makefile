@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lock serve test test-fast test-hostile test-explore lint schema check-contract plugin-roundtrip bench clean
+.PHONY: lock serve test test-fast test-hostile test-explore lint schema check-contract plugin-roundtrip vendor-graphiql bench clean
 
 SMS := plugins/gql-server-sms
 WEBAUTHN := plugins/gql-server-webauthn
@@ -99,6 +99,11 @@ $(PIP_LOCKED) -e $(2)
 $(BIN)/gql-server plugins | $(BIN)/python -c "$(METHOD_IDS); assert '$(3)' in m, m; print('with $(1):', m)"
 GQL_SERVER_DISABLED_PLUGINS=$(3) $(BIN)/gql-server plugins | $(BIN)/python -c "$(METHOD_IDS); assert '$(3)' not in m, m; print('disabled by GQL_SERVER_DISABLED_PLUGINS:', m)"
 endef
+
+## Copy GraphiQL's scripts and styles from the npm registry into gql_server/api/graphiql_assets, at the versions and
+## SRI hashes of the installed Strawberry's page (after upgrading Strawberry; commit them). The script's --check needs no network
+vendor-graphiql: $(STAMP)
+	$(BIN)/python scripts/vendor_graphiql.py
 
 ## Rewrite schema/schema.graphql from the code
 schema: $(STAMP)

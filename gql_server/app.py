@@ -27,7 +27,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gql_server import metrics, metrics_server
 from gql_server.api.context import Context
-from gql_server.api.graphiql import without_url_sync
+from gql_server.api.graphiql import GraphiQLPage, graphiql_routes, offline_page, page_response
 from gql_server.api.schema import build_schema
 from gql_server.body_limit import BodyLimitMiddleware
 from gql_server.db import secure_sqlite_files, tortoise_config
@@ -107,9 +107,19 @@ class GraphQLApp(GraphQL[Context, None]):
         return value
 
     @cached_property
+    def graphiql(self) -> GraphiQLPage:
+        """Strawberry's GraphiQL page, without mirroring the editor into the address bar (it may hold a password),
+        loading its scripts and styles from this origin (gql_server/api/graphiql.py)."""
+        return offline_page(super().graphql_ide_html)
+
+    @cached_property
     def graphql_ide_html(self) -> str:
-        """Strawberry's GraphiQL page, without mirroring the editor into the address bar (it may hold a password)."""
-        return without_url_sync(super().graphql_ide_html)
+        """The page as served (graphiql)."""
+        return self.graphiql.html
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """The page, with the Content-Security-Policy its assets allow."""
+        return page_response(self.graphiql)
 
     def encode_json(self, data: object) -> bytes:
         """orjson: a few times faster than the standard library for every response."""
@@ -227,6 +237,8 @@ def create_app(settings: Settings | None = None, *, password_hasher: PasswordHas
             # /metrics is not here: it is served on METRICS_PORT only (metrics_server.py).
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            # GraphiQL's scripts and styles (development), before the web client's /static.
+            *(graphiql_routes(graphql.graphiql) if graphql.graphql_ide else []),
             # The reference web client (issue 7), at the same origin so that its session cookie works.
             *web_routes(),
         ],

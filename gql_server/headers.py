@@ -4,9 +4,9 @@ A pure ASGI middleware: it only edits the `http.response.start` message, so it w
 streamed bodies, for the router's own 404/405 answers and for GraphiQL's page, and costs nothing per
 body chunk.
 
-There is deliberately no strict `script-src` policy: GraphiQL (development) loads its scripts and styles
-from a CDN. The CSP sent here only forbids framing (`frame-ancestors 'none'`, the modern twin of
-X-Frame-Options), which protects the GraphiQL page and any future HTML from clickjacking.
+The CSP sent here only forbids framing (`frame-ancestors 'none'`, the modern twin of X-Frame-Options), on
+every response. The HTML pages add a strict policy of their own beside it (a browser enforces both): the web
+client's in gql_server/web/routes.py, GraphiQL's (development) in gql_server/api/graphiql.py.
 """
 
 from __future__ import annotations

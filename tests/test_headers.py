@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from gql_server.api.graphiql import GRAPHIQL_CSP
 from gql_server.headers import SecurityHeadersMiddleware
 
 from .graphql import GraphQLClient
@@ -156,6 +157,10 @@ async def test_the_service_sends_the_security_headers(client: GraphQLClient):
 
     assert answer.status_code == 200 and answer.json() == {"data": {"__typename": "Query"}}
     assert (explorer.status_code, refused.status_code) == (200, 415)
-    for response in (answer, explorer, refused):
+    for response in (answer, refused):
         assert security_headers(response) == EVERY_RESPONSE, response.request.url
         assert response.headers["cache-control"] == "no-store"
+    # GraphiQL's page has a policy of its own besides (test_graphiql.py); a browser enforces both.
+    assert explorer.headers.get_list("content-security-policy") == [GRAPHIQL_CSP, "frame-ancestors 'none'"]
+    assert {**security_headers(explorer), "content-security-policy": "frame-ancestors 'none'"} == EVERY_RESPONSE
+    assert explorer.headers["cache-control"] == "no-store"
