@@ -22,6 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 from tortoise.contrib.starlette import RegisterTortoise
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -33,6 +35,15 @@ from gql_server.body_limit import BodyLimitMiddleware
 from gql_server.db import secure_sqlite_files, tortoise_config
 from gql_server.headers import SecurityHeaders
 from gql_server.health import Readiness, healthz, readyz
+from gql_server.http_media import (
+    CONTENT_TYPES,
+    GRAPHQL_RESPONSE,
+    JSON,
+    NOT_ACCEPTABLE,
+    MediaType,
+    is_request_error,
+    response_media_type,
+)
 from gql_server.models import HealthProbe
 from gql_server.request_log import RequestLogMiddleware
 from gql_server.services import Services, build_services
@@ -150,6 +161,34 @@ class GraphQLApp(GraphQL[Context, None]):
         assert isinstance(request, Request) and isinstance(response, Response)
         return Context(request=request, response=response, services=self.services)
 
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        """Strawberry's response for the resolvers' cookies, carrying the media type to answer in (Accept)."""
+        sub_response = await super().get_sub_response(request)
+        if isinstance(request, Request):
+            sub_response.media_type = response_media_type(request)
+        return sub_response
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        """The result as JSON; in application/graphql-response+json a request error has no `data` entry."""
+        response = await super().process_result(request, result)
+        if response_media_type(request) == GRAPHQL_RESPONSE and is_request_error(result.data, result.errors):
+            del response["data"]
+        return response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        """Strawberry's response, in the negotiated media type: 400 for a request error (no `data`) in
+        application/graphql-response+json, 200 for everything executed (http_media.py)."""
+        media_type = cast(MediaType | None, sub_response.media_type) or JSON
+        status = 400 if isinstance(response_data, dict) and "data" not in response_data else 200
+        response = Response(self.encode_json(response_data), status_code=status, media_type=CONTENT_TYPES[media_type])
+        response.headers.raw.extend(sub_response.headers.raw)
+        response.background = sub_response.background
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
+
 
 def _holds_nul(value: object) -> bool:
     if isinstance(value, str):
@@ -159,6 +198,13 @@ def _holds_nul(value: object) -> bool:
     if isinstance(value, list):
         return any(_holds_nul(v) for v in value)
     return False
+
+
+def _refusal(status: int, message: str, media_type: MediaType | None) -> Response:
+    """A request refused before GraphQL ran: its reason as a GraphQL error, in the negotiated media type."""
+    return JSONResponse(
+        {"errors": [{"message": message}]}, status_code=status, media_type=CONTENT_TYPES[media_type or JSON]
+    )
 
 
 async def _open_database() -> None:
@@ -184,18 +230,18 @@ def create_app(settings: Settings | None = None, *, password_hasher: PasswordHas
     graphql = GraphQLApp(services)
 
     async def graphql_endpoint(request: Request) -> Response:
+        media_type = response_media_type(request)
         # S21: POST bodies must be JSON. A form post is what a cross-site page can send without
         # a CORS preflight, so refusing it also closes that CSRF door for cookie sessions.
         if request.method == "POST":
             if not is_json(request.headers.get("content-type", "")):
-                return JSONResponse(
-                    {"errors": [{"message": "POST requests must be application/json."}]},
-                    status_code=415,
-                )
+                return _refusal(415, "POST requests must be application/json.", media_type)
+        if media_type is None and not graphql.should_render_graphql_ide(RequestAdapter(request)):
+            return _refusal(406, NOT_ACCEPTABLE, None)
         try:
             return await graphql.run(request)
         except HTTPException as exc:
-            return JSONResponse({"errors": [{"message": exc.reason}]}, status_code=exc.status_code)
+            return _refusal(exc.status_code, exc.reason, media_type)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -10,8 +10,10 @@ service ships (schema/operations: what the web client and the test kit send, wor
 hashes a password (`login`, `resetPassword`, `changePassword`), answers it at once with exactly what GraphQL
 would: `{"data": {"login": {"__typename": "TooManyAttempts", "message": ..., "retryAfterSeconds": N}}}` as that
 document selects it, prepared once from the document and the schema. The typed answer of the contract, not an
-HTTP error. Any other document (another client's own) takes the usual way and gets the same answer, only not
-as cheaply; so does everything when the queue is not full, at the cost of one comparison.
+HTTP error: an executed result, 200 in both media types of gql_server/http_media.py, with the Content-Type that
+the Accept header chose (a request that accepts neither takes the usual way, to GraphQL's 406). Any other
+document (another client's own) takes the usual way and gets the same answer, only not as cheaply; so does
+everything when the queue is not full, at the cost of one comparison.
 
 While saturated a shipped document is answered busy whatever its variables hold (GraphQL would first refuse
 missing ones), and the per-address login limit does not count it: nothing was tried.
@@ -43,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql_server.api import errors
 from gql_server.hash_queue import HashQueue
+from gql_server.http_media import CONTENT_TYPES, negotiate
 from gql_server.request_log import current_request
 
 # The root fields whose resolvers take a place in the hashing queue (PasswordService.admit).
@@ -85,6 +88,11 @@ class ShedWhileHashing:
         ):
             await self.app(scope, receive, send)
             return
+        accept = _values(scope, b"accept")
+        media_type = negotiate(", ".join(accept) if accept else None)
+        if media_type is None:
+            await self.app(scope, receive, send)  # GraphQL's own 406
+            return
         messages = await _read_body(receive)
         answer = self._answer_for(b"".join(m.get("body", b"") for m in messages))
         if answer is None:
@@ -97,7 +105,9 @@ class ShedWhileHashing:
         # As the services' own refusals: held for a moment, so that a client retrying at once cannot flood.
         await self._queue.pause(wait)
         body = answer.body(wait)
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        # An executed answer in either media type (http_media.py): 200, the same body, the Content-Type asked for.
+        content_type = CONTENT_TYPES[media_type].encode()
+        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -120,10 +130,13 @@ def is_json(content_type: str) -> bool:
 
 
 def _is_json(scope: Scope) -> bool:
-    for key, value in scope["headers"]:
-        if key == b"content-type":
-            return is_json(value.decode("latin-1"))
-    return False
+    content_type = _values(scope, b"content-type")
+    return bool(content_type) and is_json(content_type[0])
+
+
+def _values(scope: Scope, name: bytes) -> list[str]:
+    """The values of a request header, in order (`name` in lower case, as ASGI gives names)."""
+    return [value.decode("latin-1") for key, value in scope["headers"] if key == name]
 
 
 async def _read_body(receive: Receive) -> list[Message]:

@@ -175,8 +175,13 @@ def test_strawberry_asgi_view_hooks() -> None:
         "cross_web StarletteRequestAdapter.content_type (a property)",
         isinstance(inspect.getattr_static(StarletteRequestAdapter, "content_type", None), property),
     )
-    for hook in ("decode_json", "encode_json", "graphql_ide_html"):
+    # ... and answers in the negotiated media type (http_media.py) through these hooks of the view's `run`.
+    hooks = ("decode_json", "encode_json", "graphql_ide_html", "get_sub_response", "process_result", "create_response")
+    for hook in (*hooks, "should_render_graphql_ide"):
         internal(f"strawberry.asgi.GraphQL.{hook}", hasattr(GraphQL, hook))
+    run = inspect.getsource(GraphQL.run)
+    for call in ("self.get_sub_response(", "self.process_result(", "self.create_response("):
+        internal(f"strawberry.asgi.GraphQL.run calls {call[5:-1]}", call in run)
 
 
 def test_strawberry_union_marker() -> None:

@@ -18,6 +18,8 @@ from gql_server.web.routes import OPERATIONS
 from .flows import PASSWORD
 from .graphql import operation
 
+SPEC = "application/graphql-response+json; charset=utf-8"
+
 
 @pytest.fixture
 def saturated(services) -> Iterator[None]:
@@ -135,3 +137,26 @@ class TestABusyRefusalIsHeldForAMoment:
 
         assert answer["data"]["login"]["__typename"] == "TooManyAttempts"
         assert took >= 0.3
+
+
+async def test_p4_the_busy_answer_is_an_executed_result_in_the_media_type_asked_for(client, acme, anna, saturated):
+    async def login(accept: str | None, variables: dict[str, str]):
+        headers = {"accept": accept} if accept else {}
+        return await client.http.post(
+            "/graphql", json={"query": operation("Login"), "variables": variables}, headers=headers
+        )
+
+    variables = {"email": "anna@example.com", "password": PASSWORD}
+    legacy = await login(None, variables)
+    spec = await login("application/graphql-response+json, application/json;q=0.9", variables)
+    # Without its variables GraphQL would refuse it (400 in this media type): a 200 shows the middleware answered.
+    shed = await login("application/graphql-response+json", {})
+    neither = await login("text/html", variables)
+
+    assert (legacy.status_code, legacy.headers["content-type"]) == (200, "application/json")
+    for response in (spec, shed):
+        assert (response.status_code, response.headers["content-type"]) == (200, SPEC)
+        assert _without_wait(response.json()["data"]["login"]) == _without_wait(legacy.json()["data"]["login"])
+    assert _without_wait(legacy.json()["data"]["login"]) == {"__typename": "TooManyAttempts", "message": errors.BUSY}
+    # Nothing it can answer in: GraphQL's own 406, not a busy answer in a type the client refused.
+    assert neither.status_code == 406
