@@ -14,7 +14,7 @@ import re
 import time
 import uuid
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,6 +44,8 @@ class RequestRecord:
     operation_name: str | None = None
     # The union member the root field answered ("InvalidCredentials"), "error", "invalid", ...
     outcome: str | None = None
+    # The members the root fields answered, in order, as they resolve (api/observe.py makes `outcome` of them).
+    outcomes: list[str] = field(default_factory=list)
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("gql_server_request", default=None)
