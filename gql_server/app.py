@@ -38,11 +38,13 @@ from gql_server.forward_auth_route import auth_check
 from gql_server.headers import SecurityHeaders
 from gql_server.health import Readiness, healthz, readyz
 from gql_server.http_media import (
+    ACCEPT_TOO_LONG,
     CONTENT_TYPES,
     GRAPHQL_RESPONSE,
     JSON,
     NOT_ACCEPTABLE,
     MediaType,
+    accept_too_long,
     is_request_error,
     response_media_type,
 )
@@ -232,6 +234,8 @@ def create_app(settings: Settings | None = None, *, password_hasher: PasswordHas
     graphql = GraphQLApp(services)
 
     async def graphql_endpoint(request: Request) -> Response:
+        if accept_too_long(request):
+            return _refusal(431, ACCEPT_TOO_LONG, None)
         media_type = response_media_type(request)
         # S21: POST bodies must be JSON. A form post is what a cross-site page can send without
         # a CORS preflight, so refusing it also closes that CSRF door for cookie sessions.

@@ -137,6 +137,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     log_config = logging_config(settings)
     logging.config.dictConfig(log_config)
     asyncio.run(db.migrate(settings.database_url))
+    for exposure in settings.production_exposures:
+        # S28's production defaults, turned off by a setting: said once, where the operator starts it.
+        logging.getLogger("gql_server.serve").warning("production serves %s, which S28 keeps off", exposure)
     if args.demo:
         _print_demo(_with_orm(settings, lambda operator: _demo(operator)), f"http://{args.host}:{args.port}")
     with serving_metrics(settings, args.workers):

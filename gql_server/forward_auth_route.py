@@ -14,7 +14,8 @@ nginx's `auth_request` understands 2xx, 401 and 403 only (anything else becomes 
 refusal is always one of those two: 401 when signing in (again) is what helps, 403 when it would not. The
 refusals carry the reason in `X-Auth-Error` (which a proxy can read for its error page) and a small JSON body.
 
-Every method is answered alike: nginx's subrequest keeps the method of the request it checks.
+Only GET and HEAD are answered: nginx's `auth_request` subrequest, Traefik and Caddy all ask with GET, whatever
+the method of the request they check.
 
 The answer never sets a cookie and never extends a session beyond what `resolve_session` does for every
 request; nothing may cache it (`Cache-Control: no-store`).
@@ -30,6 +31,7 @@ from starlette.responses import Response
 
 from gql_server.api.context import request_session
 from gql_server.auth.forward_auth import CheckOutcome, Identity, InvalidRequirement, Verdict, check, parse_requirements
+from gql_server.limits import FORWARD_AUTH_QUERY_MAX_LENGTH
 from gql_server.request_log import current_request
 from gql_server.services import Services
 
@@ -38,13 +40,15 @@ HEADER_USER_EMAIL = "X-Auth-User-Email"
 HEADER_ASSURANCE = "X-Auth-Assurance"
 HEADER_MEMBERSHIPS = "X-Auth-Memberships"
 HEADER_ERROR = "X-Auth-Error"
-# The check's answer does not depend on the method. Traefik and Caddy ask with GET; nginx's `auth_request`
-# subrequest keeps the method of the request it checks (a POST to the protected service asks with POST).
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# nginx's `auth_request` subrequest asks with GET whatever the checked request's method is (checked behind a real
+# nginx, tests/test_forward_auth_nginx.py); Traefik and Caddy ask with GET too.
+METHODS = ("GET", "HEAD")
 
 # RFC 5322 atext besides letters, digits and `_.-~` (which `quote` keeps anyway), and the `@`: an ASCII
-# address reads as it is. `%` is not among them, so a decoded value is always the stored address.
-_EMAIL_SAFE = "@!#$&'*+/=?^`{|}~"
+# address reads as it is, but for `+` (as %2B: a decoder with form semantics, Java's URLDecoder or Python's
+# unquote_plus, would read a `+` as a space). `%` is not among them, so a decoded value is always the stored
+# address.
+_EMAIL_SAFE = "@!#$&'*/=?^`{|}~"
 
 STATUS = {
     Verdict.AUTHORIZED: 200,
@@ -55,12 +59,17 @@ STATUS = {
     Verdict.LEVEL_TOO_LOW: 403,
 }
 INVALID_PARAMETER = "invalid_parameter"
+QUERY_TOO_LONG = f"the requirements are longer than {FORWARD_AUTH_QUERY_MAX_LENGTH} characters"
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
 async def auth_check(request: Request) -> Response:
     """The forward-auth answer for the session the request carries and the route's requirements."""
     services: Services = request.app.state.services
+    if len(request.scope["query_string"]) > FORWARD_AUTH_QUERY_MAX_LENGTH:
+        # Unread: a route's requirements are a few dozen characters, and reading a long string costs the loop.
+        body = {"error": INVALID_PARAMETER, "parameter": "", "message": QUERY_TOO_LONG}
+        return _answer(request, 400, body, {HEADER_ERROR: INVALID_PARAMETER})
     required = parse_requirements(request.query_params.multi_items())
     if isinstance(required, InvalidRequirement):
         body = {"error": INVALID_PARAMETER, "parameter": required.parameter, "message": required.message}

@@ -32,6 +32,8 @@ from typing import Final, Literal
 from graphql import GraphQLError
 from starlette.requests import Request
 
+from gql_server.limits import ACCEPT_MAX_LENGTH
+
 GRAPHQL_RESPONSE: Final = "application/graphql-response+json"
 JSON: Final = "application/json"
 MediaType = Literal["application/graphql-response+json", "application/json"]
@@ -49,9 +51,12 @@ _CACHED_LENGTH = 200
 
 
 def negotiate(accept: str | None) -> MediaType | None:
-    """The media type to answer a request with this Accept header; None when it accepts neither (406)."""
+    """The media type to answer a request with this Accept header; None when it accepts neither (406) or
+    is too long to be read at all (`accept_too_long`: 431)."""
     if accept is None or accept.strip() in ("", "*/*", JSON):
         return JSON  # nearly every request: no Accept, a browser's or a legacy client's
+    if len(accept) > ACCEPT_MAX_LENGTH:
+        return None
     # A client sends the same header every time: reading it costs ~11 us, a cached answer ~0.6 us. Only
     # short ones are kept, so that the cache stays small whatever clients send.
     return _negotiated(accept) if len(accept) <= _CACHED_LENGTH else _negotiate(accept)
@@ -73,6 +78,15 @@ def _negotiate(accept: str) -> MediaType | None:
 
 
 _negotiated = lru_cache(maxsize=256)(_negotiate)
+
+
+def accept_too_long(request: Request) -> bool:
+    """Whether the request's Accept header (its fields together) is longer than S27's ACCEPT_MAX_LENGTH: it is
+    then refused with 431 unread, as reading it would cost the event loop time in proportion to its length."""
+    return sum(len(value) + 2 for value in request.headers.getlist("accept")) > ACCEPT_MAX_LENGTH + 2
+
+
+ACCEPT_TOO_LONG = f"The Accept header is longer than {ACCEPT_MAX_LENGTH} characters."
 
 
 def response_media_type(request: Request) -> MediaType | None:

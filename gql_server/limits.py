@@ -142,6 +142,13 @@ SECRET_KEY_MIN_LENGTH: Final = 32
 
 # --- Requests ---------------------------------------------------------------------------------------
 
+# S27: the longest Accept header /graphql reads (characters). Reading one costs the event loop time in
+# proportion to its length, and no client needs more than a few media ranges: a longer one is refused with
+# 431 before it is read (a security review stalled every request with a 4 MiB header).
+ACCEPT_MAX_LENGTH: Final = 1024
+# S27: the longest query string /auth/check reads (bytes): a route's requirements (assurance, customer, level)
+# take under 100; a longer one is a 400 before it is parsed.
+FORWARD_AUTH_QUERY_MAX_LENGTH: Final = 256
 # S27, setting: MAX_REQUEST_BODY_BYTES. Larger bodies are refused with 413 before they are read whole
 # (1 MiB: the largest document S7 lets through is a few kilobytes).
 MAX_REQUEST_BODY_BYTES: Final = 1024 * 1024

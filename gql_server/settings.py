@@ -221,10 +221,22 @@ class Settings(BaseSettings):
 
     @property
     def introspection_enabled(self) -> bool:
-        """Introspection follows GraphiQL unless set on its own (GraphiQL needs it)."""
+        """Introspection is set on its own (INTROSPECTION), else follows GraphiQL in development (which needs it)
+        and is off in production (S28), GraphiQL or not: turning the explorer on for production must not
+        quietly publish the schema as well."""
         if self.introspection is not None:
             return self.introspection
-        return self.graphiql_enabled
+        return self.graphiql_enabled and not self.production
+
+    @property
+    def production_exposures(self) -> list[str]:
+        """What production serves against S28's defaults because a setting asked for it (warned at start-up)."""
+        exposed = []
+        if self.production and self.graphiql_enabled:
+            exposed.append("GraphiQL (GRAPHIQL=true)")
+        if self.production and self.introspection_enabled:
+            exposed.append("introspection (INTROSPECTION=true)")
+        return exposed
 
     @property
     def secure_cookies(self) -> bool:

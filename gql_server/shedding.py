@@ -15,8 +15,11 @@ the Accept header chose (a request that accepts neither takes the usual way, to 
 document (another client's own) takes the usual way and gets the same answer, only not as cheaply; so does
 everything when the queue is not full, at the cost of one comparison.
 
-While saturated a shipped document is answered busy whatever its variables hold (GraphQL would first refuse
-missing ones), and the per-address login limit does not count it: nothing was tried.
+While saturated a shipped document is answered busy when its request could run: `variables` an object holding
+every variable the document requires (their values are not checked: coercion would pass for the shipped
+clients' own), `extensions` absent or an object. Anything else takes GraphQL's way to its request error (400
+under application/graphql-response+json), which a security review found answered 200 busy here. The
+per-address login limit does not count a busy answer: nothing was tried.
 
 It sits innermost, below the body limit (S27: a body is never read past the limit), the request log (the
 answer is logged, with its operation and outcome) and the security headers.
@@ -36,6 +39,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
+    NonNullTypeNode,
     OperationDefinitionNode,
     OperationType,
     SelectionNode,
@@ -62,6 +66,7 @@ class BusyAnswer:
     root_key: str  # its response key (an alias, or the field's name)
     operation_name: str | None  # the document's operation name: an operationName of another is GraphQL's to refuse
     fields: tuple[tuple[str, str], ...]  # (response key, field of TooManyAttempts), as the document selects them
+    required: frozenset[str] = frozenset()  # the variables the document needs a value of (non-null, no default)
 
     def body(self, wait: int) -> bytes:
         """The response body for a wait of `wait` seconds."""
@@ -119,9 +124,19 @@ class ShedWhileHashing:
         if not isinstance(request, dict) or not isinstance(query := request.get("query"), str):
             return None
         answer = self._answers.get(query)
+        if answer is None:
+            return None
         name = request.get("operationName")
-        # The document has one operation: a name other than its own is GraphQL's to refuse.
-        return answer if answer is not None and (name is None or name == answer.operation_name) else None
+        variables = request.get("variables")
+        extensions = request.get("extensions")
+        runs = (
+            # The document has one operation: a name other than its own is GraphQL's to refuse.
+            (name is None or name == answer.operation_name)
+            and isinstance(variables, dict)
+            and answer.required <= variables.keys()
+            and (extensions is None or isinstance(extensions, dict))
+        )
+        return answer if runs else None
 
 
 def is_json(content_type: str) -> bool:
@@ -205,7 +220,18 @@ def busy_answer(query: str, schema: GraphQLSchema) -> BusyAnswer | None:
         return None
     key = root.alias.value if root.alias else root.name.value
     name = operation.name.value if operation.name else None
-    return BusyAnswer(operation=root.name.value, root_key=key, operation_name=name, fields=tuple(dict.fromkeys(fields)))
+    required = frozenset(
+        definition.variable.name.value
+        for definition in operation.variable_definitions or ()
+        if isinstance(definition.type, NonNullTypeNode) and definition.default_value is None
+    )
+    return BusyAnswer(
+        operation=root.name.value,
+        root_key=key,
+        operation_name=name,
+        fields=tuple(dict.fromkeys(fields)),
+        required=required,
+    )
 
 
 def _busy_fields(

@@ -238,9 +238,12 @@ async def test_nginx_auth_request_lets_only_the_sessions_user_through_with_heade
         assert result["__typename"] == "LoginSuccess", login.text
         assert "gql_session" in browser.cookies
 
+        # Another cookie of the site's, which the protected service may have: it gets that one, never the session.
+        browser.cookies.set("theme", "dark", domain="127.0.0.1")
         by_cookie = await browser.get("/app/hello?x=1")
         assert by_cookie.status_code == 200, nginx.log()
         received = upstream.seen[-1]
+        assert received["headers"]["cookie"] == "theme=dark", received["headers"]
         assert received["path"] == "/app/hello?x=1"
         assert received["headers"]["x-auth-user-id"] == ids["user"]
         assert received["headers"]["x-auth-user-email"] == "ville@example.com"
@@ -257,7 +260,7 @@ async def test_nginx_auth_request_lets_only_the_sessions_user_through_with_heade
         assert headers["x-auth-memberships"] == f"{ids['customer']}:COMPANY"
         assert "x_auth_user_email" not in headers
 
-        # nginx's subrequest keeps the method: a POST is checked (and passed on) like a GET.
+        # nginx's subrequest asks with GET whatever the method: a POST is checked (and passed on) like a GET.
         posted = await browser.post("/app/form", content=b"a=1", headers={"Content-Type": "text/plain"})
         assert posted.status_code == 200, nginx.log()
         assert (upstream.seen[-1]["method"], upstream.seen[-1]["body"]) == ("POST", "a=1")
@@ -266,7 +269,13 @@ async def test_nginx_auth_request_lets_only_the_sessions_user_through_with_heade
         seen_before = len(upstream.seen)
         assert (await browser.get("/app/admin/")).status_code == 403
         assert (await browser.get("/app/admin/?assurance=PASSWORD")).status_code == 403
+        # Nor another spelling of the same path that a service behind may read as its admin pages: another
+        # case (Express, ASP.NET), a path parameter (Tomcat, Spring), encoded or not, no slash.
+        for spelling in ("/app/ADMIN/settings", "/app/Admin/", "/app/admin;x/", "/app/admin%3Bx/", "/app/admin"):
+            assert (await browser.get(spelling)).status_code == 403, spelling
         assert len(upstream.seen) == seen_before
+        # A path that only begins like it is the one-factor part's.
+        assert (await browser.get("/app/administrators")).status_code == 200
 
         # The internal check locations are not reachable from outside.
         assert (await browser.get("/_auth/check")).status_code == 404
@@ -276,6 +285,8 @@ async def test_nginx_auth_request_lets_only_the_sessions_user_through_with_heade
         bearer = {"Authorization": f"Bearer {result['token']}"}
         assert (await api.get("/app/hello", headers=bearer)).status_code == 200
         assert upstream.seen[-1]["headers"]["x-auth-user-id"] == ids["user"]
+        # The token itself stays with the proxy.
+        assert "authorization" not in upstream.seen[-1]["headers"]
         assert (await api.get("/app/admin/x", headers=bearer)).status_code == 403
 
         # Signed out: the token no longer passes.

@@ -291,3 +291,34 @@ async def test_readyz_answers_503_while_the_sqlite_file_is_unreadable_to_the_ser
     assert unreadable.json()["reason"].startswith("database: unreachable")
     assert readable.status_code == 200
     assert any("unable to open database file" in e["message"] for e in served.log_entries())
+
+
+async def test_s28_production_warns_once_at_start_of_the_explorer_it_was_asked_to_serve(tmp_path):
+    # GRAPHIQL=true in production serves the explorer, not introspection (that takes INTROSPECTION=true),
+    # and the start says so once; a production start without either says nothing of it.
+    database = f"sqlite://{tmp_path / 'serve.sqlite3'}"
+    env = _base_env(tmp_path, DATABASE_URL=database, GQL_SERVER_ENV="production", GRAPHIQL="true", LOG_FORMAT="text")
+    served = Served(env, tmp_path, "--workers", "2")
+    try:
+        await served.wait_until_ready()
+        async with httpx.AsyncClient(base_url=served.url) as http:
+            page = await http.get("/graphql", headers={"Accept": "text/html"})
+            schema = await http.post("/graphql", json={"query": "{ __schema { types { name } } }"})
+    finally:
+        served.stop()
+    assert page.status_code == 200
+    refused = schema.json()
+    assert refused.get("data") is None, refused
+    assert "introspection" in refused["errors"][0]["message"].lower(), refused
+    warnings = [line for line in served.log().splitlines() if "which S28 keeps off" in line]
+    assert len(warnings) == 1, served.log()
+    assert "GraphiQL (GRAPHIQL=true)" in warnings[0]
+
+    quiet = tmp_path / "quiet"
+    quiet.mkdir()
+    plain = Served(_base_env(quiet, DATABASE_URL=database, GQL_SERVER_ENV="production", LOG_FORMAT="text"), quiet)
+    try:
+        await plain.wait_until_ready()
+    finally:
+        plain.stop()
+    assert "S28" not in plain.log()

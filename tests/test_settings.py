@@ -37,8 +37,16 @@ def test_production_turns_explorer_and_introspection_off_unless_asked():
     production = Settings(_env_file=None, gql_server_env="production", secret_key="k" * 32)
     explicit = Settings(_env_file=None, gql_server_env="production", secret_key="k" * 32, graphiql=True)
 
+    both = Settings(_env_file=None, gql_server_env="production", secret_key="k" * 32, graphiql=True, introspection=True)
+
     assert (production.graphiql_enabled, production.introspection_enabled) == (False, False)
-    assert (explicit.graphiql_enabled, explicit.introspection_enabled) == (True, True)
+    # S28: the explorer asked for in production does not bring introspection along; that takes its own setting.
+    assert (explicit.graphiql_enabled, explicit.introspection_enabled) == (True, False)
+    assert (both.graphiql_enabled, both.introspection_enabled) == (True, True)
+    assert production.production_exposures == []
+    assert both.production_exposures == ["GraphiQL (GRAPHIQL=true)", "introspection (INTROSPECTION=true)"]
+    development = Settings(_env_file=None, graphiql=True)
+    assert (development.introspection_enabled, development.production_exposures) == (True, [])
 
 
 def test_settings_come_from_environment_variables(monkeypatch):
