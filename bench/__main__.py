@@ -1,5 +1,6 @@
-"""`make bench` (`python -m bench`): seed, run P1-P6, the S3 timing check and the lifecycle figures L1-L4,
-print the table, write bench/results.json. Settings come from BENCH_* variables (bench/README.md)."""
+"""`make bench` (`python -m bench`): seed, run P1-P6, the forward-auth figure F1, the S3 timing check and the
+lifecycle figures L1-L4, print the table, write bench/results.json. Settings come from BENCH_* variables
+(bench/README.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import resource
 import sys
 import time
 
-from bench import datasets, figures, lifecycle, scaling
+from bench import datasets, figures, forward_auth, lifecycle, scaling
 from bench.config import ALL_FIGURES, LIFECYCLE_FIGURES, RESULTS_JSON, WORKDIR, Config
 from bench.procs import Server
 from bench.report import Figure, machine, table, write_results
@@ -45,7 +46,7 @@ def _check_cpus(cfg: Config) -> None:
 
 
 def _main_figures(cfg: Config) -> list[Figure]:
-    wanted = [f for f in ("P1", "P2", "P3", "P4", "S3", *LIFECYCLE_FIGURES) if f in cfg.figures]
+    wanted = [f for f in ("P1", "P2", "P3", "P4", "F1", "S3", *LIFECYCLE_FIGURES) if f in cfg.figures]
     if not wanted:
         return []
     url = f"sqlite://{WORKDIR / 'main.sqlite3'}"
@@ -56,9 +57,12 @@ def _main_figures(cfg: Config) -> list[Figure]:
     with Server.gql("server", url, cfg.server_cpu) as server:
         if "P1" in wanted:
             results.append(figures.p1(cfg, server))
-        if "P2" in wanted or "P3" in wanted:
+        if {"P2", "P3", "F1"} & set(wanted):
             with Server.bare(cfg.server_cpu) as bare:
-                results += figures.p2_p3(cfg, server, bare, main, url, set(wanted))
+                if "P2" in wanted or "P3" in wanted:
+                    results += figures.p2_p3(cfg, server, bare, main, url, set(wanted))
+                if "F1" in wanted:
+                    results.append(forward_auth.f1(cfg, server, bare))
         if "S3" in wanted:
             results.append(figures.s3(cfg, server))
         if set(wanted) & set(LIFECYCLE_FIGURES):

@@ -33,12 +33,15 @@ def ensure_wrk() -> str:
 
 @dataclass(frozen=True)
 class Load:
-    """What to send: a body and an optional header with "{{i}}" numbering, and what a good answer holds."""
+    """What to send: a body and an optional header with "{{i}}" numbering, and what a good answer holds (a
+    status 200 always). A GET (F1) sends no body: `body` is empty and only the header is numbered."""
 
     body: str
     expect: str
     count: int = 1
     header: str = ""
+    method: str = "POST"
+    path: str = "/graphql"
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class WrkResult:
 
 
 def run_wrk(port: int, load: Load, *, seconds: float, connections: int, cpu: int, threads: int = 1) -> WrkResult:
-    """Run wrk pinned to `cpu` against /graphql for `seconds`."""
+    """Run wrk pinned to `cpu` against the load's path (/graphql unless said) for `seconds`."""
     argv = [
         ensure_wrk(),
         f"-t{threads}",
@@ -71,13 +74,14 @@ def run_wrk(port: int, load: Load, *, seconds: float, connections: int, cpu: int
         "--latency",
         "-s",
         str(SCRIPT),
-        f"http://127.0.0.1:{port}/graphql",
+        f"http://127.0.0.1:{port}{load.path}",
         "--",
         load.body,
         load.header,
         str(load.count),
         load.expect,
         str(threads),
+        load.method,
     ]
     finished = run_pinned(argv, cpu, timeout=seconds + 60)
     line = next(line for line in finished.stdout.splitlines() if line.startswith("BENCH "))

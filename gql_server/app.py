@@ -33,6 +33,8 @@ from gql_server.api.graphiql import GraphiQLPage, graphiql_routes, offline_page,
 from gql_server.api.schema import build_schema
 from gql_server.body_limit import BodyLimitMiddleware
 from gql_server.db import secure_sqlite_files, tortoise_config
+from gql_server.forward_auth_route import METHODS as FORWARD_AUTH_METHODS
+from gql_server.forward_auth_route import auth_check
 from gql_server.headers import SecurityHeaders
 from gql_server.health import Readiness, healthz, readyz
 from gql_server.http_media import (
@@ -285,6 +287,8 @@ def create_app(settings: Settings | None = None, *, password_hasher: PasswordHas
             # /metrics is not here: it is served on METRICS_PORT only (metrics_server.py).
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            # Forward auth for the reverse proxy in front of other services (forward_auth_route.py).
+            Route("/auth/check", auth_check, methods=FORWARD_AUTH_METHODS),
             # GraphiQL's scripts and styles (development), before the web client's /static.
             *(graphiql_routes(graphql.graphiql) if graphql.graphql_ide else []),
             # The reference web client (issue 7), at the same origin so that its session cookie works.

@@ -17,6 +17,7 @@ from enum import Enum, StrEnum
 import pluggy
 from tortoise.expressions import Q, Subquery
 
+from gql_server import lookups
 from gql_server.auth.account_state import AccountState, is_two_factor
 from gql_server.enums import Assurance, ConversionState, MembershipLevel, Requirement
 from gql_server.models import Customer, EnrolledFactor, Membership, Session, User
@@ -62,8 +63,8 @@ class Policy:
         self._methods = methods
 
     async def customers_of(self, user: User) -> list[Customer]:
-        """Every customer the user belongs to."""
-        return await Customer.filter(memberships__user_id=user.id).order_by("name")
+        """Every customer the user belongs to, by name."""
+        return await lookups.customers_of(user.id)
 
     async def enforcing_customers(self, user: User) -> list[Customer]:
         """S33: the customers whose enforcement requires this user to convert (R2(b)), by name; empty when

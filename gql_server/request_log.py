@@ -14,7 +14,7 @@ import re
 import time
 import uuid
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,6 +44,8 @@ class RequestRecord:
     operation_name: str | None = None
     # The union member the root field answered ("InvalidCredentials"), "error", "invalid", ...
     outcome: str | None = None
+    # The members the root fields answered, in order, as they resolve (api/observe.py makes `outcome` of them).
+    outcomes: list[str] = field(default_factory=list)
     # With tracing on (gql_server/tracing.py): the ids of the request's span, for its access line.
     trace_id: str | None = None
     span_id: str | None = None

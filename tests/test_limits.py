@@ -36,6 +36,10 @@ NOT_LIMITS = {
     ("emails.py", "MAX_EMAIL_LENGTH"): "RFC 5321's bound on a path, a fact of the format",
     ("emails.py", "MAX_ADDRESS_OCTETS"): "RFC 5321's bound on an address, a fact of the format",
     ("emails.py", "MAX_LOCAL_PART_OCTETS"): "RFC 5321's bound on a local part, a fact of the format",
+    ("method_kinds.py", "_MOST"): "the size of a memo with one entry per registered method and protocol (only apps "
+    "started again and again in one process, the tests, ever fill it): no request can grow it",
+    ("http_media.py", "_CACHED_LENGTH"): "the longest Accept header whose negotiation is memoised; longer ones are "
+    "negotiated every time, nothing is refused",
 }
 
 # Parameter defaults that are numbers but not limits.

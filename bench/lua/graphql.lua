@@ -1,7 +1,8 @@
 -- One GraphQL request per call, numbered: "{{i}}" in the body and in the header is replaced by an
 -- index that cycles through [0, count) across all threads without two threads sharing one (so that
--- no two connections log in as the same user at once).
--- args: body, header ("Name: value" or ""), count, expected text in a good answer
+-- no two connections log in as the same user at once). With the method GET (F1's /auth/check) the
+-- request has no body: only the header is numbered.
+-- args: body, header ("Name: value" or ""), count, expected text in a good answer, threads, method
 local threads = {}
 
 function setup(thread)
@@ -15,10 +16,13 @@ function init(args)
   count = tonumber(args[3])
   expect = args[4]
   nthreads = tonumber(args[5]) or 1
+  method = args[6] or "POST"
   next_index = id
   bad = 0
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
+  wrk.method = method
+  if method ~= "GET" then
+    wrk.headers["Content-Type"] = "application/json"
+  end
 end
 
 function request()
@@ -26,6 +30,9 @@ function request()
   next_index = next_index + nthreads
   if header_name then
     wrk.headers[header_name] = string.gsub(header_template, "{{i}}", i)
+  end
+  if method == "GET" then
+    return wrk.format(nil, nil, nil, nil)
   end
   local body = string.gsub(body_template, "{{i}}", i)
   return wrk.format(nil, nil, nil, body)

@@ -31,8 +31,7 @@ class Context:
     async def session(self) -> Session | None:
         """The caller's live session (Bearer header first, then the cookie), looked up once."""
         if not self._session_loaded:
-            token = _bearer(self.request) or self.request.cookies.get(SESSION_COOKIE)
-            self._session = await resolve_session(token, self.services.sessions) if token else None
+            self._session = await request_session(self.request, self.services)
             self._session_loaded = True
         return self._session
 
@@ -110,6 +109,15 @@ class Context:
 
 
 Info = StrawberryInfo[Context, None]
+
+
+async def request_session(request: Request, services: Services) -> Session | None:
+    """The live session a request carries: its `Authorization: Bearer` token first, then the session cookie.
+
+    The one way a request is tied to a session, for GraphQL (`Context.session`) and for the forward-auth
+    check (`forward_auth_route.py`) alike."""
+    token = _bearer(request) or request.cookies.get(SESSION_COOKIE)
+    return await resolve_session(token, services.sessions) if token else None
 
 
 def _bearer(request: Request) -> str | None:

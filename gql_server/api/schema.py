@@ -31,7 +31,7 @@ from gql_server.api.errors import (
     PublicError,
 )
 from gql_server.api.methods import SecondFactorMethodType
-from gql_server.api.observe import ObserveOperations
+from gql_server.api.observe import ObserveOperations, observe_root_fields
 from gql_server.db import is_database_unavailable
 from gql_server.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from gql_server.mail import MailNotDelivered
@@ -323,6 +323,7 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
         partial(CheckedDocuments, max_tokens=MAX_TOKENS, rules=rules, hide_suggestions=hide_suggestions),
         partial(MaskUnexpectedErrors, should_mask_error=_should_mask),
     ]
+    observe_root_fields(Query, Mutation)
     return Schema(
         query=Query,
         mutation=Mutation,

@@ -25,6 +25,7 @@ from gql_server.emails import MAX_EMAIL_LENGTH, mask_email, normalize_email
 from gql_server.enums import Assurance, TokenPurpose
 from gql_server.hash_queue import HashQueueFull
 from gql_server.limits import FULL_RETRY_AFTER_SECONDS, PASSWORD_MAX_LENGTH
+from gql_server.lookups import user_by_email
 from gql_server.models import Session, User
 from gql_server.passwords import PasswordService
 from gql_server.policy import NextStep, Policy
@@ -93,7 +94,7 @@ class LoginService:
         # Over-long input is refused before hashing (S2's DoS cap); no account can match it.
         if len(address) > MAX_EMAIL_LENGTH or len(password) > PASSWORD_MAX_LENGTH:
             return InvalidCredentials()
-        user = await User.get_or_none(email=address)
+        user = await user_by_email(address)
         if user is None or user.password_hash is None:
             # Unknown email, or no password chosen yet: cost one hash all the same (S3), and the same
             # database round trips as counting a real account's attempt (these match no row).
