@@ -238,9 +238,10 @@ async def test_probes_make_no_spans_and_other_routes_are_named_by_route(client, 
     assert finished.get_finished_spans() == ()
     assert (await client.http.get("/no/such/page")).status_code == 404
     assert (await client.http.get("/graphql", params={"query": "{ __typename }"})).status_code == 200
+    assert (await client.http.get("/auth/check")).status_code == 401
     names = [s.name for s in finished.get_finished_spans() if s.kind is SpanKind.SERVER]
     # An unknown path is not a name: paths without end would make span names without end.
-    assert names == ["GET", "__typename"]
+    assert names == ["GET", "__typename", "GET /auth/check"]
 
 
 async def test_the_outboxs_poll_makes_no_trace_of_its_own(services, finished):
