@@ -19,7 +19,8 @@ PIP_LOCKED := PIP_CONSTRAINT=$(LOCK) $(BIN)/pip install --quiet
 $(STAMP): pyproject.toml $(SMS)/pyproject.toml $(WEBAUTHN)/pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_LOCKED) --upgrade pip
-	$(PIP_LOCKED) -e '.[test,dev,bench]'
+	# tracing: the tests exercise it (tests/test_tracing.py); the service runs without it unless TRACING_ENABLED.
+	$(PIP_LOCKED) -e '.[test,dev,bench,tracing]'
 	# The SMS and WebAuthn methods are third-party packages: installed beside the core, as an operator would.
 	$(PIP_LOCKED) -e $(SMS)
 	$(PIP_LOCKED) -e $(WEBAUTHN)
@@ -30,7 +31,7 @@ $(STAMP): pyproject.toml $(SMS)/pyproject.toml $(WEBAUTHN)/pyproject.toml requir
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet 'pip-tools==$(PIP_TOOLS_VERSION)'
-	printf -- '-e .[test,dev,bench]\n-e ./$(SMS)\n-e ./$(WEBAUTHN)\npip\nsetuptools\n' > .venv-lock/requirements.in
+	printf -- '-e .[test,dev,bench,tracing]\n-e ./$(SMS)\n-e ./$(WEBAUTHN)\npip\nsetuptools\n' > .venv-lock/requirements.in
 	.venv-lock/bin/pip-compile --quiet --no-header --allow-unsafe --strip-extras --no-emit-index-url \
 		--no-emit-find-links --output-file .venv-lock/requirements.txt .venv-lock/requirements.in
 	# Constraints hold no editable projects: the local packages are left out (with their "via" lines).

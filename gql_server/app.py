@@ -27,7 +27,7 @@ from strawberry.types import ExecutionResult
 from tortoise.contrib.starlette import RegisterTortoise
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from gql_server import metrics, metrics_server
+from gql_server import metrics, metrics_server, spans
 from gql_server.api.context import Context
 from gql_server.api.graphiql import GraphiQLPage, graphiql_routes, offline_page, page_response
 from gql_server.api.schema import build_schema
@@ -272,6 +272,8 @@ def create_app(settings: Settings | None = None, *, password_hasher: PasswordHas
     # three, P2). Then S27's body limit, above everything that reads a body.
     middleware = [
         Middleware(RequestLogMiddleware, headers=SecurityHeaders()),
+        # TRACING_ENABLED (off by default): each request's span, inside the request log, which writes its trace id.
+        *([spans.tracing_middleware(settings)] if settings.tracing else []),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes),
     ]
     if settings.trusted_proxy_list:

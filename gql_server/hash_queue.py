@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TypeVar
 
+from gql_server import spans
 from gql_server.limits import HASH_THREAD_NICENESS, HASH_TIME_SMOOTHING, INITIAL_SECONDS_PER_HASH
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,12 @@ class HashQueue:
 
     async def run(self, call: Callable[..., T], *args: object) -> T:
         """Run `call(*args)` in a hashing thread once one of the `workers` slots is free."""
+        queued = time.perf_counter()
         async with self._slots:
             self.running += 1
             started = time.perf_counter()
+            # With tracing on, on the caller's span (password.hash, password.verify): its time less this is argon2's.
+            spans.annotate("gql.password.queue_wait_ms", round((started - queued) * 1000, 1))
             try:
                 return await asyncio.get_running_loop().run_in_executor(self._pool(), call, *args)
             finally:

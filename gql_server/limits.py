@@ -267,5 +267,9 @@ PLUGIN_THREADS: Final = 16
 # S38, setting: GRACEFUL_SHUTDOWN_SECONDS. How long a stopping server lets in-flight requests finish;
 # below the 30 s Kubernetes and Docker wait between SIGTERM and SIGKILL.
 GRACEFUL_SHUTDOWN_SECONDS: Final = 25
+# S38: with tracing on, how long a stopping process waits for the collector to take the spans it has not sent
+# yet (a batch goes in milliseconds to a collector nearby). GRACEFUL_SHUTDOWN_SECONDS, OUTBOX_STOP_SECONDS and
+# this add up to 29 s at most: below the 30 s Kubernetes and Docker wait before SIGKILL.
+TRACES_FLUSH_SECONDS: Final = 1.0
 # S39: a readiness probe that waits longer than this counts as failed (a load balancer's own timeout is short).
 HEALTH_CHECK_TIMEOUT_SECONDS: Final = 2.0

@@ -18,9 +18,16 @@ from typing import Any
 
 from gql_server.request_log import current_request_id
 from gql_server.settings import LogFormat, Settings
+from gql_server.spans import current_trace_ids
 
 # The attributes every LogRecord has; anything else on a record came from `extra=` and is data.
-_STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+_STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "trace_id",
+    "span_id",
+}
 # uvicorn adds an ANSI-coloured copy of its messages for terminals; it is noise in a log pipeline.
 _IGNORED_EXTRAS = frozenset({"color_message"})
 
@@ -40,26 +47,36 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamps each record with the id of the request being served (None outside requests).
+    """Stamps each record with the id of the request being served (None outside requests), and with tracing on
+    (TRACING_ENABLED) with the trace and span id of the current span, so that a log line leads to its trace.
 
     Attached to handlers, so records of every logger get it, uvicorn's and libraries' included.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Add `record.request_id`; never drops a record."""
+        """Add `record.request_id`, `record.trace_id` and `record.span_id`; never drops a record."""
         if getattr(record, "request_id", None) is None:
             record.request_id = current_request_id()
+        if getattr(record, "trace_id", None) is None:
+            ids = current_trace_ids()
+            record.trace_id, record.span_id = ids if ids else (None, None)
         return True
 
 
+def _trace_tag(record: logging.LogRecord) -> str:
+    trace_id = getattr(record, "trace_id", None)
+    return f" trace_id={trace_id} span_id={getattr(record, 'span_id', None)}" if trace_id else ""
+
+
 class TextFormatter(logging.Formatter):
-    """`2025-01-31T12:00:00.123Z INFO gql_server.access [request id] message`, then any traceback."""
+    """`2025-01-31T12:00:00.123Z INFO gql_server.access [request id] message`, then any traceback; with tracing
+    on, `trace_id=... span_id=...` before the message."""
 
     def format(self, record: logging.LogRecord) -> str:
         """One readable line (plus the traceback lines of an exception)."""
         request_id = getattr(record, "request_id", None)
         tag = f" [{request_id}]" if request_id else ""
-        line = f"{_timestamp(record)} {record.levelname} {record.name}{tag} {record.getMessage()}"
+        line = f"{_timestamp(record)} {record.levelname} {record.name}{tag}{_trace_tag(record)} {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         if record.stack_info:
@@ -68,8 +85,8 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, pid, request_id, the record's extra
-    fields, and `exception` (the formatted traceback) when there is one."""
+    """One JSON object per line: time, level, logger, message, pid, request_id, trace_id and span_id (tracing
+    on), the record's extra fields, and `exception` (the formatted traceback) when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as a single line of JSON (newlines inside values are escaped)."""
@@ -84,6 +101,10 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None)
         if request_id:
             entry["request_id"] = request_id
+        trace_id = getattr(record, "trace_id", None)
+        if trace_id:
+            entry["trace_id"] = trace_id
+            entry["span_id"] = getattr(record, "span_id", None)
         entry.update(_extras(record))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

@@ -18,7 +18,7 @@ from typing import Any
 import aiosmtplib
 import pluggy
 
-from gql_server import metrics
+from gql_server import metrics, spans
 from gql_server.limits import MAIL_ATTEMPT_SECONDS
 
 DEFAULT_LOCALE = "en"
@@ -530,19 +530,21 @@ class MailService:
     async def deliver(self, message: EmailMessage) -> None:
         """Hand a built message to `deliver_email`, within `attempt_seconds`; MailNotDelivered otherwise."""
         template = str(message.get(TEMPLATE_HEADER, ""))
-        try:
-            async with asyncio.timeout(self._attempt_seconds):
-                result = self._pm.hook.deliver_email(message=message)
-                if result is None:
-                    raise MailNotDelivered(f"no deliver_email plugin took the {template!r} message")
-                if inspect.isawaitable(result):
-                    await result
-        except BaseException as exc:
-            # Cancellation too: a message whose delivery was cut off did not go out.
-            metrics.MAIL_DELIVERIES.labels(template=template, result="failed").inc()
-            if isinstance(exc, MailNotDelivered) or not isinstance(exc, Exception):
-                raise
-            raise _not_delivered(template, exc) from exc
+        # With tracing on: the transport's time, failed (with the reason) when the message did not go out.
+        with spans.span("mail.deliver", {"gql.mail.template": template}):
+            try:
+                async with asyncio.timeout(self._attempt_seconds):
+                    result = self._pm.hook.deliver_email(message=message)
+                    if result is None:
+                        raise MailNotDelivered(f"no deliver_email plugin took the {template!r} message")
+                    if inspect.isawaitable(result):
+                        await result
+            except BaseException as exc:
+                # Cancellation too: a message whose delivery was cut off did not go out.
+                metrics.MAIL_DELIVERIES.labels(template=template, result="failed").inc()
+                if isinstance(exc, MailNotDelivered) or not isinstance(exc, Exception):
+                    raise
+                raise _not_delivered(template, exc) from exc
         metrics.MAIL_DELIVERIES.labels(template=template, result="sent").inc()
 
 

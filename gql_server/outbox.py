@@ -37,7 +37,7 @@ from enum import StrEnum
 
 from tortoise.expressions import F, Q
 
-from gql_server import metrics
+from gql_server import metrics, spans
 from gql_server.clock import utcnow
 from gql_server.crypto import Keyring, StateUnreadable
 from gql_server.limits import (
@@ -140,26 +140,33 @@ class Outbox:
     async def _attempt_or_leave(self, message_id: int) -> Delivery:
         """An attempt that never raises: whatever fails (the database, for a moment), the message stays
         due and the worker tries it again; the change it announces is committed already."""
-        try:
-            return await self._attempt(message_id)
-        except Exception:
-            log.warning("message %s could not be attempted now; the outbox retries it", message_id, exc_info=True)
-            return Delivery.QUEUED
+        # With tracing on: the claim, the delivery and its record, in the trace of the request that wrote the
+        # message, or in a trace of their own when the worker retries it.
+        with spans.span("outbox.attempt", {"gql.mail.message_id": message_id}):
+            try:
+                delivery = await self._attempt(message_id)
+            except Exception:
+                log.warning("message %s could not be attempted now; the outbox retries it", message_id, exc_info=True)
+                delivery = Delivery.QUEUED
+            spans.annotate("gql.mail.delivery", delivery.value)
+            return delivery
 
     async def deliver_due(self) -> int:
         """One pass of the worker: attempt every message that is due and not claimed. Returns how many."""
         now = utcnow()
-        due = await (
-            MailOutbox.filter(
-                Q(claimed_until=None) | Q(claimed_until__lt=now),
-                sent_at=None,
-                failed_at=None,
-                next_attempt_at__lte=now,
+        # Every OUTBOX_POLL_SECONDS in every process: not worth a trace of its own each time (tracing on).
+        with spans.untraced():
+            due = await (
+                MailOutbox.filter(
+                    Q(claimed_until=None) | Q(claimed_until__lt=now),
+                    sent_at=None,
+                    failed_at=None,
+                    next_attempt_at__lte=now,
+                )
+                .order_by("next_attempt_at")
+                .limit(OUTBOX_BATCH)
+                .values_list("id", flat=True)
             )
-            .order_by("next_attempt_at")
-            .limit(OUTBOX_BATCH)
-            .values_list("id", flat=True)
-        )
         for message_id in due:
             await self._attempt_or_leave(int(str(message_id)))
         return len(due)
@@ -185,7 +192,8 @@ class Outbox:
                 while await self.deliver_due() == OUTBOX_BATCH:
                     pass
                 if utcnow() - forgotten_at >= OUTBOX_FORGET_EVERY:
-                    await self._forget_finished()
+                    with spans.untraced():
+                        await self._forget_finished()
                     forgotten_at = utcnow()
             except Exception:
                 # The database may be away for a moment; messages stay due and are tried on the next pass.

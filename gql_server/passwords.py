@@ -19,6 +19,7 @@ from importlib import resources
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from gql_server import spans
 from gql_server.hash_queue import Admission, HashQueue
 from gql_server.limits import (
     ARGON2_MEMORY_KIB,
@@ -93,7 +94,8 @@ class PasswordService:
 
     async def hash(self, password: str) -> str:
         """Hash a password for storage, in its NFKC form (S31)."""
-        return await self.queue.run(self._hasher.hash, normalize_password(password))
+        with spans.span("password.hash"):
+            return await self.queue.run(self._hasher.hash, normalize_password(password))
 
     async def verify(self, stored_hash: str, password: str) -> Verification:
         """Check a password; the parameters come from the stored hash itself.
@@ -102,7 +104,8 @@ class PasswordService:
         as typed: when that differs, it is tried too, and a match is rehashed in the NFKC form.
         """
         self.stats.checks += 1
-        return await self.queue.run(self._verify_sync, stored_hash, password)
+        with spans.span("password.verify"):
+            return await self.queue.run(self._verify_sync, stored_hash, password)
 
     async def warm_up(self) -> None:
         """At start-up: make the decoy hash, so that even the first decoy costs what a real check does,
@@ -119,7 +122,9 @@ class PasswordService:
         await self.warm_up()
         assert self._dummy_hash is not None
         self.stats.decoys += 1
-        await self.queue.run(self._verify_sync, self._dummy_hash, password)
+        # Named as a real check is: the span does not say that the account does not exist.
+        with spans.span("password.verify"):
+            await self.queue.run(self._verify_sync, self._dummy_hash, password)
 
     def _verify_sync(self, stored_hash: str, password: str) -> Verification:
         normalized = normalize_password(password)

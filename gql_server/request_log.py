@@ -46,6 +46,9 @@ class RequestRecord:
     outcome: str | None = None
     # The members the root fields answered, in order, as they resolve (api/observe.py makes `outcome` of them).
     outcomes: list[str] = field(default_factory=list)
+    # With tracing on (gql_server/tracing.py): the ids of the request's span, for its access line.
+    trace_id: str | None = None
+    span_id: str | None = None
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("gql_server_request", default=None)
@@ -106,12 +109,13 @@ class RequestLogMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             _log_request(scope, record, status, elapsed)
-            if _path(scope) == GRAPHQL_PATH:
+            if request_path(scope) == GRAPHQL_PATH:
                 metrics.GRAPHQL_DURATION.labels(operation=record.operation or "(none)").observe(elapsed)
             _current.reset(token)
 
 
-def _path(scope: Scope) -> str:
+def request_path(scope: Scope) -> str:
+    """The request's path below the app's root path, without a trailing slash."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     if root and path.startswith(root):
@@ -120,7 +124,7 @@ def _path(scope: Scope) -> str:
 
 
 def _log_request(scope: Scope, record: RequestRecord, status: int, elapsed: float) -> None:
-    path = _path(scope)
+    path = request_path(scope)
     client = scope.get("client")
     # The path only: query strings may carry GraphQL variables, and so tokens (S25).
     fields = {

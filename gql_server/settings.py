@@ -43,6 +43,8 @@ from gql_server.limits import (
 
 DEFAULT_SECRET_FILE = Path("var/secret.key")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# The values of OTEL_TRACES_EXPORTER the tracing extra can serve (gql_server/tracing.py).
+TRACES_EXPORTERS = ("otlp", "console", "none")
 
 
 class Environment(StrEnum):
@@ -142,6 +144,17 @@ class Settings(BaseSettings):
     # S27: request bodies larger than this are refused with 413 before they are read whole.
     max_request_body_bytes: int = Field(default=MAX_REQUEST_BODY_BYTES, ge=1)
 
+    # Tracing (docs/operations.md, "Tracing"): OpenTelemetry spans, with the `tracing` extra installed. Off by
+    # default; off, nothing of OpenTelemetry is imported. Where spans go, and which are kept, is OpenTelemetry's
+    # own configuration: the standard OTEL_* variables, read by its SDK (OTEL_EXPORTER_OTLP_ENDPOINT,
+    # OTEL_TRACES_SAMPLER, OTEL_SERVICE_NAME, ...). These two are read here as well, so that they can also
+    # come from `.env`: OTEL_SDK_DISABLED=true switches tracing off whatever TRACING_ENABLED says.
+    tracing_enabled: bool = False
+    otel_sdk_disabled: bool = False
+    # Comma-separated, as the OpenTelemetry specification has it: otlp (OTLP over HTTP/protobuf), console
+    # (stdout), none (spans are made, so log lines carry trace ids, but sent nowhere).
+    otel_traces_exporter: str = "otlp"
+
     @field_validator(
         "rate_limit_login",
         "rate_limit_verify_second_factor",
@@ -175,6 +188,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"not 'method_id:plugin_name': {item!r}")
         return value
 
+    @field_validator("otel_traces_exporter")
+    @classmethod
+    def _traces_exporter(cls, value: str) -> str:
+        names = [name.strip().lower() for name in value.split(",") if name.strip()]
+        unknown = sorted(set(names) - set(TRACES_EXPORTERS))
+        if unknown or not names:
+            raise ValueError(f"not a traces exporter ({', '.join(TRACES_EXPORTERS)}): {value!r}")
+        return ",".join(names)
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -192,6 +214,16 @@ class Settings(BaseSettings):
     def production(self) -> bool:
         """True when running with GQL_SERVER_ENV=production."""
         return self.gql_server_env is Environment.PRODUCTION
+
+    @property
+    def tracing(self) -> bool:
+        """Whether spans are made: TRACING_ENABLED, unless OTEL_SDK_DISABLED says otherwise."""
+        return self.tracing_enabled and not self.otel_sdk_disabled
+
+    @property
+    def traces_exporters(self) -> list[str]:
+        """OTEL_TRACES_EXPORTER as a list of exporter names ("none" alone means none)."""
+        return [name for name in self.otel_traces_exporter.split(",") if name != "none"]
 
     @property
     def disabled_plugins(self) -> list[str]:
