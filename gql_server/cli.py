@@ -18,6 +18,7 @@ from tortoise import Tortoise
 from gql_server import db
 from gql_server.auth.operator import Operator, OperatorError
 from gql_server.enums import MembershipLevel
+from gql_server.logs import logging_config
 from gql_server.mail import LOCALES
 from gql_server.outbox import Delivery
 from gql_server.services import build_services
@@ -40,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
         if getattr(args, "needs_secret_key", True):
+            # A command on the service's data logs like the service (LOG_FORMAT, LOG_LEVEL, on stderr): in
+            # development the outbox prints the mail it writes (an invitation's link), as for the web flows.
+            # (The read-only commands leave logging as it is: `new-plugin` runs inside test sessions too.)
+            logging.config.dictConfig(logging_config(settings))
             # Fails fast without SECRET_KEY in production; in development makes ./var/secret.key once.
             settings.check()
         result: int = args.run(settings, args)
@@ -59,11 +64,24 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gql-server", description=__doc__)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="apply migrations, then run the service (uvicorn)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--demo", action="store_true", help="create demo accounts (development)")
+    serve = commands.add_parser(
+        "serve",
+        help="apply migrations, then run the service (uvicorn)",
+        description="Apply pending migrations, then serve the API, the web client and GraphiQL over HTTP.",
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on; 0.0.0.0 for every interface, e.g. in a container (default: %(default)s)",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="the TCP port to listen on (default: %(default)s)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port, e.g. one per core; see docs/scaling.md (default: %(default)s)",
+    )
+    serve.add_argument("--demo", action="store_true", help="create demo accounts (development only)")
     serve.set_defaults(run=_serve)
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
@@ -128,14 +146,16 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gql_server.logs import logging_config
     from gql_server.metrics_server import serving_metrics
+    from gql_server.plugins import create_plugin_manager, method_set, warn_unready
     from gql_server.serving import UVICORN_OPTIONS, serve
 
     if args.demo and settings.production:
         raise OperatorError("--demo is for development; it creates accounts with known passwords.")
     log_config = logging_config(settings)
-    logging.config.dictConfig(log_config)
+    # Said here, once, rather than by each process that loads the plugins (each worker, --demo's setup).
+    pm = create_plugin_manager(settings.disabled_plugins, settings.extra_plugins)
+    warn_unready(method_set(pm, settings.method_overrides))
     asyncio.run(db.migrate(settings.database_url))
     for exposure in settings.production_exposures:
         # S28's production defaults, turned off by a setting: said once, where the operator starts it.
@@ -189,14 +209,15 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> int:
     user = created.user
     print(json.dumps({"id": str(user.id), **_invitation_status(created.delivery)}))
     if created.delivery is not None:
-        print(f"two-factor account: {_invitation_said(created.delivery, user.email)}", file=sys.stderr)
+        print(f"two-factor account: {_invitation_said(created.delivery, user.email, settings)}", file=sys.stderr)
     return 0
 
 
 def _reset_factors(settings: Settings, args: argparse.Namespace) -> int:
     reset = _with_orm(settings, lambda operator: operator.reset_factors(args.email))
     print(json.dumps({"id": str(reset.user.id), **_invitation_status(reset.delivery)}))
-    print(f"factors removed, sessions ended; {_invitation_said(reset.delivery, reset.user.email)}", file=sys.stderr)
+    said = _invitation_said(reset.delivery, reset.user.email, settings)
+    print(f"factors removed, sessions ended; {said}", file=sys.stderr)
     return 0
 
 
@@ -204,7 +225,14 @@ def _invitation_status(delivery: Delivery | None) -> dict[str, str]:
     return {} if delivery is None else {"invitation": delivery.value.lower()}
 
 
-def _invitation_said(delivery: Delivery, address: str) -> str:
+def _invitation_said(delivery: Delivery, address: str, settings: Settings) -> str:
+    if delivery is Delivery.SENT and not settings.smtp_url and not settings.production:
+        # The development transport took it: nobody received it; its log line (above) has the link.
+        return (
+            f"SMTP_URL is unset, so the invitation to {address} was not mailed: it went to the development "
+            "outbox (the development_mailbox table; a deliver_email plugin may have taken it instead), and the "
+            "log line above shows it with its link"
+        )
     if delivery is Delivery.SENT:
         return f"a new invitation was sent to {address}"
     # S36: the invitation is in the outbox; every serving process delivers what is due.

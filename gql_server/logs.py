@@ -150,13 +150,21 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             # (S29: an address with no account, perhaps a password typed into the email field) would reach
             # the log. Never below INFO, whatever LOG_LEVEL says.
             **{name: {"level": _at_least_info(settings.log_level)} for name in QUIET_AT_DEBUG},
+            # Tortoise says "Tortoise-ORM started" and "... shutdown" at INFO each time connections open or
+            # close (a command's migration, --demo's setup, each worker's lifespan): lifecycle chatter, never
+            # a fault. Its failures are exceptions, and its WARNINGs and ERRORs still show.
+            "tortoise": {"level": _at_least_warning(settings.log_level)},
         },
     }
 
 
-# Loggers that write query parameters at DEBUG.
-QUIET_AT_DEBUG = ("tortoise", "aiosqlite", "asyncpg")
+# Loggers that write query parameters at DEBUG ("tortoise" is quieter still, below).
+QUIET_AT_DEBUG = ("aiosqlite", "asyncpg")
 
 
 def _at_least_info(level: str) -> str:
     return "INFO" if level == "DEBUG" else level
+
+
+def _at_least_warning(level: str) -> str:
+    return "WARNING" if level in {"DEBUG", "INFO"} else level

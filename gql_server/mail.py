@@ -77,9 +77,9 @@ def _utc(value: object) -> datetime | None:
 TEMPLATES: dict[str, dict[str, Template]] = {
     "en": {
         "invitation": Template(
-            "Set up two-step verification for your account",
+            "Set up two-factor login for your account",
             "Hello,\n\n"
-            "You are invited to set up two-step verification for your account {email}.\n"
+            "You are invited to set up two-factor login for your account {email}.\n"
             "Open this link to continue:\n\n"
             "{link}\n\n"
             "The link works once and expires at {expires}.\n"
@@ -102,12 +102,12 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         ),
         "factor_added": Template(
             "A second factor was added to your account",
-            "A second factor was added to the two-step verification of your account: {method_name}.\n\n"
+            "A second factor was added to the two-factor login of your account: {method_name}.\n\n"
             "If this was not you, contact your administrator at once.\n",
         ),
         "factor_removed": Template(
             "A second factor was removed from your account",
-            "Removed from the two-step verification of your account: {method_name}.\n\n"
+            "Removed from the two-factor login of your account: {method_name}.\n\n"
             "If this was not you, contact your administrator at once.\n",
         ),
         "recovery_code_used": Template(
@@ -128,7 +128,7 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "notice_factor_added": Template(
             "A second factor was added to your account",
             "Hello,\n\n"
-            "A second factor was added to the two-step verification of your account: {factor}. It signs in "
+            "A second factor was added to the two-factor login of your account: {factor}. It signs in "
             "to your account from now on.\n\n"
             "If this wasn't you, someone is signed in to your account. Open this link to sign out everywhere, "
             "lock the password until it is reset and tell your administrators:\n\n"
@@ -138,7 +138,7 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "notice_factor_removed": Template(
             "A second factor was removed from your account",
             "Hello,\n\n"
-            "Removed from the two-step verification of your account: {factor}. It no longer signs in, and "
+            "Removed from the two-factor login of your account: {factor}. It no longer signs in, and "
             "your account was signed out everywhere else.\n\n"
             "If this wasn't you, someone is signed in to your account. Open this link to sign out everywhere, "
             "lock the password until it is reset and tell your administrators:\n\n"
@@ -166,7 +166,7 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "link_account": Template(
             "Link your accounts?",
             "Hello,\n\n"
-            "Someone signed in to another account ({link_from}, of {customers}) asked for a two-step verification "
+            "Someone signed in to another account ({link_from}, of {customers}) asked for a two-factor login "
             "invitation to be sent to this address, {email}. It already belongs to your account, so no second "
             "account was set up for it.\n\n"
             "If that was you, you can have one account for both: open this link, sign in to this address's "
@@ -195,7 +195,7 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "notice_invitation_elsewhere": Template(
             "An invitation for your account went to another address",
             "Hello,\n\n"
-            "An invitation to set up two-step verification for your account was sent to {new_address}. "
+            "An invitation to set up two-factor login for your account was sent to {new_address}. "
             "If it is used, that address becomes your account's email address.\n\n"
             "If this wasn't you, someone knows your password. Open this link to stop the change, sign out "
             "everywhere and choose a new password:\n\n"
@@ -271,9 +271,9 @@ TEMPLATES: dict[str, dict[str, Template]] = {
     },
     "fi": {
         "invitation": Template(
-            "Kutsu: ota kaksivaiheinen tunnistautuminen käyttöön",
+            "Kutsu: ota kaksivaiheinen kirjautuminen käyttöön",
             "Hei,\n\n"
-            "Sinut on kutsuttu ottamaan kaksivaiheinen tunnistautuminen käyttöön tilillesi {email}.\n"
+            "Sinut on kutsuttu ottamaan kaksivaiheinen kirjautuminen käyttöön tilillesi {email}.\n"
             "Jatka avaamalla tämä linkki:\n\n"
             "{link}\n\n"
             "Linkki toimii kerran ja vanhenee {expires}.\n"
@@ -281,7 +281,7 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         ),
         "enrollment_code": Template(
             "Varmistuskoodisi",
-            "Ota tämä sähköpostiosoite käyttöön kaksivaiheisessa tunnistautumisessa syöttämällä varmistuskoodi:\n\n"
+            "Ota tämä sähköpostiosoite käyttöön kaksivaiheisessa kirjautumisessa syöttämällä varmistuskoodi:\n\n"
             "{code}\n\n"
             "Koodi on voimassa {expires} asti.\n"
             "Jos et pyytänyt koodia, voit jättää tämän viestin huomiotta.\n",
@@ -296,12 +296,12 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         ),
         "factor_added": Template(
             "Tiliisi lisättiin tunnistautumistapa",
-            "Tilisi kaksivaiheiseen tunnistautumiseen lisättiin uusi tapa: {method_name}.\n\n"
+            "Tilisi kaksivaiheiseen kirjautumiseen lisättiin uusi tapa: {method_name}.\n\n"
             "Jos et tehnyt tätä itse, ota heti yhteyttä ylläpitäjään.\n",
         ),
         "factor_removed": Template(
             "Tililtäsi poistettiin tunnistautumistapa",
-            "Tilisi kaksivaiheisesta tunnistautumisesta poistettiin: {method_name}.\n\n"
+            "Tilisi kaksivaiheisesta kirjautumisesta poistettiin: {method_name}.\n\n"
             "Jos et tehnyt tätä itse, ota heti yhteyttä ylläpitäjään.\n",
         ),
         "recovery_code_used": Template(
@@ -323,7 +323,7 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "notice_factor_added": Template(
             "Tiliisi lisättiin tunnistautumistapa",
             "Hei,\n\n"
-            "Tilisi kaksivaiheiseen tunnistautumiseen lisättiin uusi tapa: {factor}. Sillä voi tästä lähtien "
+            "Tilisi kaksivaiheiseen kirjautumiseen lisättiin uusi tapa: {factor}. Sillä voi tästä lähtien "
             "kirjautua tilillesi.\n\n"
             "Jos et tehnyt tätä itse, joku on kirjautuneena tilillesi. Avaa tämä linkki: se kirjaa sinut "
             "ulos kaikkialta, lukitsee salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
@@ -333,7 +333,7 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "notice_factor_removed": Template(
             "Tililtäsi poistettiin tunnistautumistapa",
             "Hei,\n\n"
-            "Tilisi kaksivaiheisesta tunnistautumisesta poistettiin: {factor}. Sillä ei voi enää kirjautua, "
+            "Tilisi kaksivaiheisesta kirjautumisesta poistettiin: {factor}. Sillä ei voi enää kirjautua, "
             "ja tilisi kirjattiin ulos kaikkialta muualta.\n\n"
             "Jos et tehnyt tätä itse, joku on kirjautuneena tilillesi. Avaa tämä linkki: se kirjaa sinut "
             "ulos kaikkialta, lukitsee salasanan, kunnes se vaihdetaan, ja kertoo asiasta ylläpitäjillesi:\n\n"
@@ -362,7 +362,7 @@ TEMPLATES: dict[str, dict[str, Template]] = {
             "Yhdistetäänkö tilisi?",
             "Hei,\n\n"
             "Toiselle tilille ({link_from}, {customers}) kirjautunut pyysi lähettämään kaksivaiheisen "
-            "tunnistautumisen kutsun tähän osoitteeseen, {email}. Osoite kuuluu jo sinun tilillesi, joten "
+            "kirjautumisen kutsun tähän osoitteeseen, {email}. Osoite kuuluu jo sinun tilillesi, joten "
             "sille ei luotu toista tiliä.\n\n"
             "Jos se olit sinä, voit käyttää yhtä tiliä molempiin: avaa tämä linkki, kirjaudu tämän osoitteen "
             "tilille (myös sen toisella tunnistautumistavalla, jos sellainen on) ja hyväksy. Toisen tilin "
@@ -391,7 +391,7 @@ TEMPLATES: dict[str, dict[str, Template]] = {
         "notice_invitation_elsewhere": Template(
             "Tilisi kutsu lähetettiin toiseen osoitteeseen",
             "Hei,\n\n"
-            "Kutsu ottaa kaksivaiheinen tunnistautuminen käyttöön tilillesi lähetettiin osoitteeseen "
+            "Kutsu ottaa kaksivaiheinen kirjautuminen käyttöön tilillesi lähetettiin osoitteeseen "
             "{new_address}. Jos kutsua käytetään, siitä tulee tilisi sähköpostiosoite.\n\n"
             "Jos et tehnyt tätä itse, joku tietää salasanasi. Pysäytä muutos, kirjaudu ulos kaikkialta ja "
             "valitse uusi salasana avaamalla tämä linkki:\n\n"

@@ -72,6 +72,7 @@ __all__ = [
     "enrollment_input_of",
     "hookimpl",
     "mask_email",
+    "problem_of",
     "same_code",
     "typed_code",
     "ui_of",
@@ -149,8 +150,9 @@ class AuthEvent:
 class SecondFactorMethod(Protocol):
     """The attributes every registered method has (shown as `SecondFactorMethod` in the API). A method
     may also have `capabilities: Capabilities` (see `capabilities_of`), `ui: MethodUI` (how clients present
-    it, with its own strings: see `ui_of`) and `enrollment_input`: a JSON Schema (an object schema) of what
-    beginEnrollment's `input` holds for it (see `enrollment_input_of`)."""
+    it, with its own strings: see `ui_of`), `enrollment_input`: a JSON Schema (an object schema) of what
+    beginEnrollment's `input` holds for it (see `enrollment_input_of`), and `problem()`: its readiness
+    check (see `problem_of`)."""
 
     id: str
     display_name: str
@@ -180,6 +182,20 @@ class Capabilities:
     delivers_codes: bool = False
     browser_api: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+
+
+def problem_of(method: SecondFactorMethod) -> str | None:
+    """Why a method cannot work here now, as its optional `problem()` says (e.g. "GQL_SERVER_SMS_WEBHOOK_URL is
+    not set"), or None when it can, or has no such check. The core asks once, when a process builds its
+    services: a method with a problem is not offered, not enrollable and not usable at login, and `serve`
+    warns about it once. Its exceptions are the caller's to contain; an answer that is not text is a problem."""
+    check = getattr(method, "problem", None)
+    if not callable(check):
+        return None
+    answer = check()
+    if answer is None or answer == "":
+        return None
+    return answer if isinstance(answer, str) else f"its readiness check answered {answer!r}, not text or None"
 
 
 def enrollment_input_of(method: SecondFactorMethod) -> Mapping[str, object] | None:

@@ -7,6 +7,7 @@ import importlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from importlib.metadata import Distribution, EntryPoint, distributions
 from typing import Any
 
@@ -15,7 +16,7 @@ from pluggy import HookImpl
 
 from gql_server import hookspecs, metrics
 from gql_server.limits import MAX_CODE_LENGTH
-from gql_server.plugin_api import MethodStrings, MethodUI, SecondFactorMethod, capabilities_of, ui_of
+from gql_server.plugin_api import MethodStrings, MethodUI, SecondFactorMethod, capabilities_of, problem_of, ui_of
 from gql_server.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -226,28 +227,81 @@ def describe(pm: pluggy.PluginManager, overrides: Mapping[str, str] | None = Non
         for name, plugin in sorted(pm.list_name_plugin())
         if plugin is not None
     ]
-    methods = [
-        {
-            "id": method.id,
-            "displayName": method.display_name,
-            "channel": method.channel,
-            "phishingResistant": method.phishing_resistant,
-            "enrollable": method.enrollable,
-            "capabilities": _capabilities(method),
-            "ui": _ui(method),
-            "plugin": plugin_name,
-            "active": active,
-        }
-        for plugin_name, method, active in active_methods(pm, overrides)
-    ]
+    methods = []
+    for plugin_name, method, chosen in active_methods(pm, overrides):
+        problem = readiness_problem(method) if chosen else None
+        methods.append(
+            {
+                "id": method.id,
+                "displayName": method.display_name,
+                "channel": method.channel,
+                "phishingResistant": method.phishing_resistant,
+                "enrollable": method.enrollable,
+                "capabilities": _capabilities(method),
+                "ui": _ui(method),
+                "plugin": plugin_name,
+                # The one method used for its id (S40), and able to work: offered to users.
+                "active": chosen and problem is None,
+                **({"problem": problem} if problem else {}),
+            }
+        )
     return {"plugins": plugins, "methods": methods}
+
+
+def readiness_problem(method: SecondFactorMethod) -> str | None:
+    """Why `method` cannot work now (its `problem()`, see `problem_of`), or None; a check that raises is a
+    problem too (logged): a method whose readiness is unknown is not offered."""
+    try:
+        return problem_of(method)
+    except Exception as exc:
+        log.exception("method %r: its readiness check (problem()) failed", method.id)
+        return f"its readiness check failed ({type(exc).__name__})"
+
+
+@dataclass(frozen=True)
+class MethodSet:
+    """A process's second-factor methods, by id: `usable` ones (offered, enrolled, used at login) and
+    `unready` ones, the method S40 chose for their id but which cannot work now, with why (`problem()`).
+    Asked once per process, when its services are built: a restart applies a configuration change."""
+
+    usable: Mapping[str, SecondFactorMethod]
+    unready: Mapping[str, tuple[SecondFactorMethod, str]]
+
+
+def method_set(pm: pluggy.PluginManager, overrides: Mapping[str, str] | None = None) -> MethodSet:
+    """The registered methods, each id's one (S40), sorted into usable and unready."""
+    usable: dict[str, SecondFactorMethod] = {}
+    unready: dict[str, tuple[SecondFactorMethod, str]] = {}
+    for _plugin, method, chosen in active_methods(pm, overrides):
+        if not chosen:
+            continue
+        problem = readiness_problem(method)
+        if problem is None:
+            usable[method.id] = method
+        else:
+            unready[method.id] = (method, problem)
+    return MethodSet(usable, unready)
 
 
 def collect_methods(
     pm: pluggy.PluginManager, overrides: Mapping[str, str] | None = None
 ) -> Mapping[str, SecondFactorMethod]:
-    """Every registered second-factor method by id: the only one, or the one `overrides` names (S40)."""
-    return {method.id: method for _plugin, method, active in active_methods(pm, overrides) if active}
+    """Every usable second-factor method by id: the only one, or the one `overrides` names (S40), unless it
+    cannot work now (`method_set`)."""
+    return method_set(pm, overrides).usable
+
+
+def warn_unready(methods: MethodSet) -> None:
+    """One WARNING per method that cannot work, naming it and why (`serve` says it once, before its workers
+    start): users are not offered it, and those with a factor of it use their other factors or recovery
+    codes until it is fixed and the service restarted."""
+    for method_id, (_method, problem) in sorted(methods.unready.items()):
+        log.warning(
+            "the %s method is installed but cannot work, so it is not offered: %s. Users with a factor of it "
+            "sign in with their other factors or recovery codes until this is fixed and the service restarted",
+            method_id,
+            problem,
+        )
 
 
 def _capabilities(method: SecondFactorMethod) -> dict[str, Any]:

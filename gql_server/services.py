@@ -41,7 +41,7 @@ from gql_server.outbox import Outbox
 from gql_server.passwords import PasswordService
 from gql_server.plugin_api import SecondFactorMethod
 from gql_server.plugin_runner import PluginRunner
-from gql_server.plugins import collect_methods, create_plugin_manager
+from gql_server.plugins import create_plugin_manager, method_set
 from gql_server.policy import Policy
 from gql_server.ratelimit import ClientRateLimiter, RateLimits
 from gql_server.sessions import SessionPolicy
@@ -57,7 +57,11 @@ class Services:
 
     settings: Settings
     plugins: pluggy.PluginManager
+    # The usable methods: what is offered, enrolled and used at login.
     methods: Mapping[str, SecondFactorMethod]
+    # Installed methods that cannot work now (`problem()`), with why: not offered; a factor of one still
+    # shows on the user's account, as unavailable (docs/plugins.md, "Readiness").
+    unready_methods: Mapping[str, tuple[SecondFactorMethod, str]]
     passwords: PasswordService
     auditor: Auditor
     mailer: MailService
@@ -111,7 +115,8 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
         pm.register(exporter, name=AUDIT_EXPORTER)
     # The default transport answers last: a third-party deliver_email plugin takes precedence.
     pm.register(default_transport(settings.smtp_url, settings.production), name=DEFAULT_TRANSPORT)
-    methods = collect_methods(pm, settings.method_overrides)
+    found = method_set(pm, settings.method_overrides)
+    methods = found.usable
     keyring = Keyring(settings.resolved_secret_key)
     passwords = PasswordService(
         settings.password_hash_concurrency,
@@ -144,6 +149,7 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
         settings=settings,
         plugins=pm,
         methods=methods,
+        unready_methods=found.unready,
         passwords=passwords,
         auditor=auditor,
         mailer=mailer,
@@ -171,7 +177,7 @@ def build_services(settings: Settings, *, password_hasher: PasswordHasher | None
         members=Members(policy),
         devices=devices,
         step_up=step_up,
-        my_factors=MyFactors(core, new_factors, step_up, notices, outbox, auditor, policy),
+        my_factors=MyFactors(core, new_factors, step_up, notices, outbox, auditor, policy, found.unready),
         profile=ProfileService(auditor, policy),
         reports=ReportService(auditor, outbox, resets, rate_limiter),
         password_changes=PasswordChanges(login, step_up, passwords, notices, outbox, auditor, policy, rate_limiter),

@@ -57,6 +57,12 @@ if XDIST_WORKER:
     # gw0 keeps the database; gw1 takes the one below it (15, 14, ...).
     REDIS_TEST_URL = f"{_redis_base}/{int(_redis_db) - int(XDIST_WORKER.removeprefix('gw'))}"
 MIGRATIONS_TABLE = "tortoise_migrations"
+# The SMS package is installed beside the core here, as an operator would install it; without a gateway it
+# would not be offered at all (its readiness check, `problem()`). The tests that use it as an offered method
+# get a configured webhook, one that refuses connections (port 9: nothing listens), so that any text actually
+# sent fails as a gateway that is down does. test_sms_plugin.py runs its own gateway, and the tests of an
+# unconfigured SMS method unset this. Subprocesses (the CLI, served workers) inherit it.
+os.environ.setdefault("GQL_SERVER_SMS_WEBHOOK_URL", "http://127.0.0.1:9/sms")
 
 # Hypothesis profiles. `ci` (the default here, so `make test` and CI use it): the same examples on every
 # run and every machine (derandomize), so a red build is the code's doing and reproduces anywhere; the

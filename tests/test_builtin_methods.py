@@ -192,3 +192,24 @@ def test_s11_recovery_code_normalize_round_trips_a_sloppily_typed_code():
     typed = " " + code.upper().replace("-", " ") + "\t"
 
     assert method.normalize(typed) == method.normalize(code) == code.replace("-", "")
+
+
+async def test_an_email_code_enrollment_says_when_its_code_expires_not_only_the_enrollment(client, mailbox, anna):
+    from datetime import datetime
+
+    from gql_server.clock import utcnow
+    from gql_server.limits import CODE_LIFETIME, ENROLLMENT_LIFETIME
+
+    from .flows import request_invitation
+
+    invitation = await request_invitation(client, mailbox, "anna@example.com")
+    begun = (await client.run("BeginEnrollment", invitation=invitation, method="email_code"))["beginEnrollment"]
+    app = (await client.run("BeginEnrollment", invitation=invitation, method="totp"))["beginEnrollment"]
+
+    def left(at: str) -> float:
+        return (datetime.fromisoformat(at) - utcnow()).total_seconds()
+
+    # The screen shows the code's 10 minutes (issue 18), not the enrollment's 15.
+    assert abs(left(begun["codeExpiresAt"]) - CODE_LIFETIME.total_seconds()) < 60
+    assert abs(left(begun["expiresAt"]) - ENROLLMENT_LIFETIME.total_seconds()) < 60
+    assert app["__typename"] == "EnrollmentStarted" and app["codeExpiresAt"] is None

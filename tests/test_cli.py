@@ -159,11 +159,16 @@ def test_cli_creates_a_two_factor_user_who_is_invited(env):
     assert result.returncode == 0, result.stderr
     assert set(json.loads(result.stdout)) == {"id", "invitation"}
     assert json.loads(result.stdout)["invitation"] == "sent"
-    assert "invitation was sent to dana@example.com" in result.stderr
     [(recipient, template, body)] = _outbox(env)
     assert (recipient, template) == ("dana@example.com", "invitation")
     assert "/invitation#token=" in body
-    assert "kaksivaiheinen tunnistautuminen" in body.lower()  # the user's language
+    # Development without SMTP_URL: nobody was mailed; the command says where the invitation went, and the
+    # development outbox prints it, link included, as it does for the web flows (issue 18).
+    assert "invitation was sent" not in result.stderr
+    assert "SMTP_URL is unset" in result.stderr and "development outbox" in result.stderr
+    link = next(line for line in body.splitlines() if "/invitation#token=" in line)
+    assert link in result.stderr
+    assert "kaksivaiheinen kirjautuminen" in body.lower()  # the user's language
 
 
 def test_r9_cli_reset_factors_is_the_audited_last_resort(env):
@@ -291,6 +296,65 @@ def test_cli_serve_demo_answers_on_a_fresh_database_and_prints_credentials(env, 
     assert login.json() == {"data": {"login": {"__typename": "LoginSuccess"}}}
     assert "admin@demo.example" in output and "demo-admin-pass" in output
     assert "user@demo.example" in output
+    # A quiet start (issue 18): with every installed method able to work, nothing to warn about, and no
+    # "Tortoise-ORM started/shutdown" lines from the migration, the demo's setup or the app.
+    assert not [line for line in output.splitlines() if " WARNING " in line or " ERROR " in line], output
+    assert "Traceback" not in output and "Tortoise-ORM" not in output
+
+
+def test_cli_serve_says_once_which_installed_method_cannot_work(env, tmp_path):
+    # The SMS package is installed, its gateway is not configured: two workers and --demo's setup load the
+    # plugins too, yet the operator reads it once, in one WARNING line naming the method and why.
+    env = {key: value for key, value in env.items() if key != "GQL_SERVER_SMS_WEBHOOK_URL"}
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [*EXE, "serve", "--demo", "--workers", "2", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+        try:
+            _wait_for_answer(port, server)
+            methods = httpx.post(
+                f"http://127.0.0.1:{port}/graphql", json={"query": "{ secondFactorMethods { id } }"}, timeout=10
+            ).json()["data"]["secondFactorMethods"]
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    output = log.read_text()
+    warnings = [line for line in output.splitlines() if " WARNING " in line or " ERROR " in line]
+    assert len(warnings) == 1, output
+    assert "sms" in warnings[0] and "GQL_SERVER_SMS_WEBHOOK_URL is not set" in warnings[0]
+    assert "Traceback" not in output and "Tortoise-ORM" not in output
+    assert "sms" not in [m["id"] for m in methods]
+
+
+def test_cli_plugins_shows_a_method_that_cannot_work_as_inactive_with_why(env):
+    env = {key: value for key, value in env.items() if key != "GQL_SERVER_SMS_WEBHOOK_URL"}
+
+    result = run(env, "plugins")
+
+    assert result.returncode == 0, result.stderr
+    sms = next(m for m in json.loads(result.stdout)["methods"] if m["id"] == "sms")
+    assert (sms["active"], sms["problem"]) == (
+        False,
+        "GQL_SERVER_SMS_WEBHOOK_URL is not set, so no text message can be sent",
+    )
+    # Said there, not as a warning of each command that loads the plugins.
+    assert "WARNING" not in result.stderr and result.stderr.count("GQL_SERVER_SMS_WEBHOOK_URL") == 0
+
+
+def test_cli_serve_help_describes_its_options_and_their_defaults(env):
+    result = run(env, "serve", "--help")
+
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "--host HOST the address to listen on" in text and "(default: 127.0.0.1)" in text
+    assert "--port PORT the TCP port to listen on (default: 8000)" in text
+    assert "--workers WORKERS worker processes" in text and "(default: 1)" in text
 
 
 def _wait_for_answer(port: int, server: subprocess.Popen[bytes]) -> object:

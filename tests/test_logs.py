@@ -263,7 +263,7 @@ async def test_s29_at_log_level_debug_the_database_drivers_do_not_log_what_calle
     # parameters would otherwise be logged by the drivers, the typed "email" (a password) among them.
     typed = "Sup3r-Secret-typed-into-the-email-field"
     root = logging.getLogger()
-    saved = (list(root.handlers), root.level, {n: logging.getLogger(n).level for n in QUIET_AT_DEBUG})
+    saved = (list(root.handlers), root.level, {n: logging.getLogger(n).level for n in (*QUIET_AT_DEBUG, "tortoise")})
     capture = Captured("text")
     logging.config.dictConfig(logging_config(settings.model_copy(update={"log_level": "DEBUG"})))
     root.addHandler(capture.handler)

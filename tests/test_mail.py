@@ -169,9 +169,35 @@ def test_finnish_is_finnish():
     subject, text = render("invitation", "fi", **VALUES["invitation"])
 
     assert "Kutsu" in subject
-    assert "kaksivaiheinen tunnistautuminen" in text
+    assert "kaksivaiheinen kirjautuminen" in text
     assert "1.5.2030 klo 09.05 UTC" in text
     assert "varmistuskoodi" in render("login_code", "fi", **VALUES["login_code"])[1]
+
+
+@pytest.mark.parametrize(("locale", "term", "others"), [
+    ("en", "two-factor login", ("two-step", "verification of your account")),
+    ("fi", "kaksivaiheinen kirjautuminen", ("kaksivaiheinen tunnistautuminen", "kaksivaiheiseen tunnistautumiseen")),
+])  # fmt: skip
+def test_emails_use_the_web_clients_term_for_two_factor_login(locale, term, others):
+    # The web client says "two-factor login" ("kaksivaiheinen kirjautuminen"); so does every email (issue 18).
+    texts = [" ".join(render(name, locale, **VALUES[name])).lower() for name in VALUES]
+
+    assert term in texts[list(VALUES).index("invitation")]
+    for other in others:
+        assert not [name for name, text in zip(VALUES, texts, strict=True) if other in text]
+
+
+async def test_emails_name_methods_in_the_users_language(client, mailbox, anna):
+    from gql_server.models import User
+
+    from .flows import enroll, request_invitation
+
+    await User.filter(id=anna.id).update(locale="fi")
+    await enroll(client, mailbox, await request_invitation(client, mailbox, "anna@example.com"))
+    added = body(await mailbox.next_to("anna@example.com", "factor_added"))
+
+    # The method's own Finnish name, from the strings its plugin ships (MethodStrings).
+    assert "Todentajasovellus" in added and "Authenticator app" not in added
 
 
 def test_english_states_expiry_in_utc():
@@ -366,7 +392,7 @@ async def test_outbox_in_development_keeps_and_logs_the_whole_message(app, caplo
     row = await send_invitation_to_outbox(production=False)
 
     assert row.template == "invitation"
-    assert row.subject == "Set up two-step verification for your account"
+    assert row.subject == "Set up two-factor login for your account"
     assert LINK in row.body.splitlines()
     assert abs(row.created_at - datetime.now(UTC)) < timedelta(minutes=1)
     # A newcomer without SMTP follows the invitation from the log.
@@ -382,11 +408,11 @@ async def test_s24_s25_outbox_in_production_never_stores_or_logs_the_body(app, c
     assert "tok_abc" not in row.body and row.body.startswith("(body withheld in production")
     assert (row.recipient, row.template) == ("matti@example.fi", "invitation")
     assert "tok_abc" not in caplog.text
-    assert "two-step verification for your account matti" not in caplog.text
+    assert "two-factor login for your account matti" not in caplog.text
     [record] = [r for r in caplog.records if r.name == "gql_server.mail"]
     message = record.getMessage()
     assert "matti@example.fi" in message
-    assert "Set up two-step verification for your account" in message
+    assert "Set up two-factor login for your account" in message
     assert "invitation" in message
 
 

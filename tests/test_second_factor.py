@@ -73,6 +73,24 @@ async def test_s8_a_totp_code_is_accepted_once(client, totp_user):
     assert first["__typename"] == "LoginSuccess"
     assert replayed["__typename"] == "InvalidCode"
     assert await AuditEvent.filter(kind=AuditKind.REPLAY_REFUSED.value).count() == 1
+    # The client can tell the user to wait for the next code instead of "not right" (issue 18).
+    assert replayed["reusedCode"] is True
+
+
+async def test_s8_a_used_code_says_so_and_a_wrong_one_does_not(client, totp_user):
+    # The code just accepted (as right after enrolling, within the same 30 s) is typed again.
+    code = totp_code(totp_user.secret, 1)
+    assert (await verify(client, await challenge(client, "anna@example.com"), "totp", code))["__typename"] == (
+        "LoginSuccess"
+    )
+    token = await challenge(client, "anna@example.com")
+
+    wrong = await verify(client, token, "totp", wrong_code(totp_user.secret))
+    reused = await verify(client, token, "totp", code)
+
+    assert (wrong["__typename"], wrong["reusedCode"], wrong["attemptsLeft"]) == ("InvalidCode", False, 4)
+    assert (reused["__typename"], reused["reusedCode"], reused["attemptsLeft"]) == ("InvalidCode", True, 3)
+    assert "not right" in wrong["message"] and "used already" in reused["message"]
 
 
 async def test_s8_the_enrollment_code_cannot_be_replayed_at_login(client, totp_user):

@@ -417,7 +417,7 @@ async def test_without_a_webhook_url_sms_is_not_available(client, mailbox, gatew
     result = await begin_sms(client, invitation)
 
     assert result["__typename"] == "MethodNotAvailable", result
-    assert "set GQL_SERVER_SMS_WEBHOOK_URL" in caplog.text
+    assert "GQL_SERVER_SMS_WEBHOOK_URL is not set" in caplog.text
     assert gateway.received == []
 
 

@@ -405,6 +405,15 @@ def test_settings_that_cannot_work_are_refused(environ):
         relying_party(environ=environ)
 
 
+def test_settings_that_cannot_work_are_the_methods_readiness_problem(monkeypatch):
+    from gql_server.plugin_api import problem_of
+
+    assert problem_of(WebAuthnMethod()) is None
+    monkeypatch.setenv("GQL_SERVER_WEBAUTHN_RP_ID", "elsewhere.example")
+    problem = problem_of(WebAuthnMethod())
+    assert problem is not None and problem.startswith("its settings cannot work: ")
+
+
 async def test_misconfigured_the_method_is_not_available(client, mailbox, make_user, acme, monkeypatch):
     monkeypatch.setenv("GQL_SERVER_WEBAUTHN_RP_ID", "elsewhere.example")
     await make_user(acme, EMAIL, PASSWORD)

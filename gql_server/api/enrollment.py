@@ -33,6 +33,12 @@ class EnrollmentStarted:
     provisioning_uri: str | None
     qr_code_svg: str | None
     sent_to: str | None
+    code_expires_at: datetime | None = strawberry.field(
+        description=(
+            "For methods that send a code (email, SMS): when the code just sent expires (10 minutes), sooner "
+            "than the enrollment itself (`expiresAt`). Null for other methods."
+        )
+    )
     options: JSON | None = strawberry.field(
         description=(
             "For challenge-response methods (passkeys): what the client answers; send its response as JSON "

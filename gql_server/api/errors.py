@@ -26,6 +26,13 @@ class InvalidCode(Error):
     """A second-factor code was wrong."""
 
     attempts_left: int
+    reused_code: bool = strawberry.field(
+        default=False,
+        description=(
+            "The code was right but already used (a TOTP code is accepted once, S8): e.g. the code that just "
+            "proved the enrollment. The user waits for the next code; the attempt still counts."
+        ),
+    )
 
 
 @strawberry.type(description="The token is unknown, used or expired.")
@@ -102,6 +109,7 @@ NOT_PERMITTED = "Only the customer's administrators may do this."
 INVALID_CREDENTIALS = "Wrong email or password."
 EXPIRED_OR_USED = "This link or code has expired or was already used. Start again."
 WRONG_CODE = "That code is not right."
+REUSED_CODE = "That code was used already. Wait for the next one."
 THROTTLED = "Too many attempts. Try again later."
 BUSY = "The service is busy. Try again in a moment."
 METHOD_UNAVAILABLE = "This method is not available here."

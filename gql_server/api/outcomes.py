@@ -69,6 +69,7 @@ def _enrollment_started(outcome: results.EnrollmentStarted, _: Info) -> enrollme
         provisioning_uri=outcome.provisioning_uri,
         qr_code_svg=outcome.qr_code_svg,
         sent_to=outcome.sent_to,
+        code_expires_at=outcome.code_expires_at,
         options=cast(JSON, outcome.options),
     )
 
@@ -224,7 +225,11 @@ REGISTRY = Registry(
         translation(
             results.InvalidCode,
             errors.InvalidCode,
-            lambda o, _: errors.InvalidCode(message=errors.WRONG_CODE, attempts_left=o.attempts_left),
+            lambda o, _: errors.InvalidCode(
+                message=errors.REUSED_CODE if o.reused_code else errors.WRONG_CODE,
+                attempts_left=o.attempts_left,
+                reused_code=o.reused_code,
+            ),
         ),
         translation(
             results.ChallengeExpired,

@@ -54,11 +54,12 @@ class UserType:
     @strawberry.field
     async def second_factors(self, info: Info) -> list[EnrolledFactorType]:
         """The user's active second factors (never their secrets)."""
-        methods = info.context.services.methods
-        if not await may_see_factors(await info.context.session(), info.context.services.policy, self.model):
+        services = info.context.services
+        if not await may_see_factors(await info.context.session(), services.policy, self.model):
             return []
         rows = await EnrolledFactor.filter(user_id=self.model.id).order_by("created_at")
-        return [EnrolledFactorType.from_model(row, methods.get(row.method)) for row in rows]
+        methods, unready = services.methods, services.unready_methods
+        return [EnrolledFactorType.from_model(row, methods.get(row.method), unready.get(row.method)) for row in rows]
 
     @strawberry.field
     async def memberships(self, info: Info) -> list[MembershipType]:
@@ -76,21 +77,37 @@ class EnrolledFactorType:
     label: str | None = strawberry.field(description='A name the user chose, e.g. "work phone" (R15).')
     created_at: datetime
     last_used_at: datetime | None
+    usable: bool = strawberry.field(
+        default=True,
+        description=(
+            "False when the service cannot use the factor's method now: its plugin is not installed, or is but "
+            "cannot work (e.g. SMS without a gateway). Such a factor is kept, not offered at login or step-up; "
+            "the user's other factors and recovery codes sign in, and it works again once the method does."
+        ),
+    )
 
     @classmethod
-    def from_model(cls, factor: EnrolledFactor, method: SecondFactorMethod | None) -> EnrolledFactorType:
-        """Wrap a factor row; a factor whose plugin is no longer installed still shows, as such."""
-        shown = (
-            SecondFactorMethodType.from_method(method)
-            if method is not None
-            else SecondFactorMethodType.not_installed(factor.method)
-        )
+    def from_model(
+        cls,
+        factor: EnrolledFactor,
+        method: SecondFactorMethod | None,
+        unready: tuple[SecondFactorMethod, str] | None = None,
+    ) -> EnrolledFactorType:
+        """Wrap a factor row. A factor whose plugin is no longer installed still shows, as such; one whose
+        method cannot work now (`unready`: the method and why) shows with its method's name, not usable."""
+        if method is not None:
+            shown = SecondFactorMethodType.from_method(method)
+        elif unready is not None:
+            shown = SecondFactorMethodType.from_method(unready[0])
+        else:
+            shown = SecondFactorMethodType.not_installed(factor.method)
         return cls(
             id=strawberry.ID(str(factor.id)),
             method=shown,
             label=factor.label,
             created_at=factor.created_at,
             last_used_at=factor.last_used_at,
+            usable=method is not None,
         )
 
 

@@ -37,6 +37,7 @@ from gql_server.auth.results import (
 from gql_server.auth.second_factor import password_proven
 from gql_server.clock import utcnow
 from gql_server.enums import Assurance, InvitationPassword, TokenPurpose
+from gql_server.method_names import method_name
 from gql_server.models import EnrolledFactor, Token, User
 from gql_server.outbox import Outbox, Queued
 from gql_server.passwords import PasswordRejected, PasswordService, check_new_password
@@ -214,8 +215,7 @@ class EnrollmentService:
         return EnrollmentCompleted(user=user, session=new_session, recovery_codes=codes, factor=factor)
 
     async def _factor_added_notice(self, user: User, method_id: str) -> Queued:
-        method = self._core.methods.get(method_id)
-        name = method.display_name if method else method_id
+        name = method_name(self._core.methods.get(method_id), user.locale, method_id)
         return await self._outbox.put("factor_added", to=user.email, locale=user.locale, method_name=name)
 
     async def _audit_completion(

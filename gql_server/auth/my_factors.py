@@ -44,8 +44,10 @@ from gql_server.auth.results import (
 )
 from gql_server.auth.step_up import StepUpService
 from gql_server.limits import FACTOR_LABEL_MAX_LENGTH
+from gql_server.method_names import method_name
 from gql_server.models import EnrolledFactor, Session, User
 from gql_server.outbox import Outbox, Queued
+from gql_server.plugin_api import SecondFactorMethod
 from gql_server.policy import Policy
 from gql_server.sessions import end_user_sessions
 from gql_server.tokens import use_token
@@ -85,8 +87,11 @@ class MyFactors:
         outbox: Outbox,
         auditor: Auditor,
         policy: Policy,
+        unready: Mapping[str, tuple[SecondFactorMethod, str]] | None = None,
     ) -> None:
         self._core = core
+        # Installed methods that cannot work now (services.unready_methods): their factors are still named.
+        self._unready = {method_id: method for method_id, (method, _why) in (unready or {}).items()}
         self._new = new_factors
         self._step_up = step_up
         self._notices = notices
@@ -241,8 +246,9 @@ class MyFactors:
     async def _notice(self, user: User, change: str, factor: EnrolledFactor, **values: object) -> Queued:
         """The R13/S14 notice of a change to `factor` (template `notice_<change>`), written in the change's
         transaction; it names the factor by its method, and by its name when it has one."""
-        method = self._core.methods.get(factor.method)
-        name = method.display_name if method else factor.method
+        # In the user's language; a factor of a method that cannot work now is still named by it.
+        method = self._core.methods.get(factor.method) or self._unready.get(factor.method)
+        name = method_name(method, user.locale, factor.method)
         described = f'{name} "{factor.label}"' if factor.label else name
         return await self._notices.account_changed(user, f"notice_{change}", change, factor=described, **values)
 

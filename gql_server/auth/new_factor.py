@@ -111,14 +111,14 @@ class NewFactors:
             if refused is not None:
                 return refused
             enrollment = await issue_token(user, TokenPurpose.ENROLLMENT, ENROLLMENT_LIFETIME, stored)
-        sent_to = draft.sent_to
+        sent_to, code_expires_at = draft.sent_to, None
         if is_code_delivering(method):
             sent = await self._core.send_code(enrollment.record, method, draft.state, "enrollment", user.locale)
             if sent is None:
                 return MethodNotAvailable()
             if isinstance(sent, TooManyAttempts):
                 return sent
-            sent_to = sent.sent_to
+            sent_to, code_expires_at = sent.sent_to, sent.expires_at
         return EnrollmentStarted(
             enrollment=enrollment.token,
             expires_at=enrollment.expires_at,
@@ -127,6 +127,7 @@ class NewFactors:
             provisioning_uri=draft.provisioning_uri,
             qr_code_svg=draft.qr_code_svg,
             sent_to=sent_to,
+            code_expires_at=code_expires_at,
             options=None if draft.options is None else client_options(draft.options),
         )
 

@@ -63,9 +63,12 @@ class InvalidCredentials:
 
 @dataclass(frozen=True)
 class InvalidCode:
-    """A second-factor code was wrong; `attempts_left` on this challenge or enrollment (S5)."""
+    """A second-factor code was wrong; `attempts_left` on this challenge or enrollment (S5). `reused_code`: it
+    was right, but already used (S8's replay guard: e.g. the TOTP code that just proved an enrollment), so
+    the user waits for the next one rather than doubting their device."""
 
     attempts_left: int
+    reused_code: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,8 @@ class EnrollmentStarted:
     provisioning_uri: str | None = None
     qr_code_svg: str | None = None
     sent_to: str | None = None
+    # When the code that was sent expires (delivering methods): before the enrollment does.
+    code_expires_at: datetime | None = None
     # A challenge-response method's options for the client (JSON), answered as confirm's `code`.
     options: dict[str, object] | None = None
 

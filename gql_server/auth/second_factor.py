@@ -461,7 +461,7 @@ class SecondFactorService:
         )
         await self.audit_limits(user, failure, ip)
         # S5: after the fifth wrong code `reserve_attempt` refuses the challenge; the user logs in again.
-        return InvalidCode(attempts_left=CHALLENGE_ATTEMPTS - used)
+        return InvalidCode(attempts_left=CHALLENGE_ATTEMPTS - used, reused_code=replay)
 
     async def audit_limits(self, user: User, failure: Failure, ip: str | None) -> None:
         """Audit what a wrong code reached: a lockout (S6), the streak cap (S41: once, by the failure that

@@ -274,7 +274,7 @@ class StepUpService:
             await self._audit.record(
                 AuditKind.SESSION_ENDED, subject=user, data={"session": str(session.id), "reason": "step_up", "ip": ip}
             )
-        return InvalidCode(attempts_left=left)
+        return InvalidCode(attempts_left=left, reused_code=verdict.replay)
 
     async def _locked(self, user: User, ip: str | None) -> TooManyAttempts:
         await self._audit.record(AuditKind.SECOND_FACTOR_REFUSED_LOCKED, subject=user, data={"ip": ip, "step_up": True})

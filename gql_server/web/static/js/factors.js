@@ -39,6 +39,8 @@ function factorItem(factor, index) {
   const name = element("strong", { id: `factor-${index}` }, factorName(factor));
   const item = element("li", {}, name);
   if (factor.label) item.append(element("span", { class: "hint" }, methodName(factor.method)));
+  // Its method cannot work here now (e.g. SMS without a gateway): kept, but not offered at sign-in.
+  if (factor.usable === false) item.append(element("span", { class: "hint", i18n: "account.factor.unusable" }));
   item.append(
     element("span", {
       class: "hint detail",
@@ -235,7 +237,9 @@ async function onChoose(event) {
     byId("add-secret").textContent = result.secret.match(/.{1,4}/g).join(" ");
     byId("add-open-app").href = result.provisioningUri;
   } else if (!ceremony) {
-    translate(byId("add-sent-to"), "invitation.sent", { sentTo: result.sentTo ?? "", expiresAt: result.expiresAt });
+    // The code's own expiry (10 minutes), not the enrollment's (15).
+    const expiresAt = result.codeExpiresAt ?? result.expiresAt;
+    translate(byId("add-sent-to"), "invitation.sent", { sentTo: result.sentTo ?? "", expiresAt });
   }
   translate(byId("add-code-label"), methodKey(method, "label"));
   prepareCodeInput(byId("add-code"), method);

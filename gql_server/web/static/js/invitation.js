@@ -153,7 +153,9 @@ function showEnrollment(started) {
     byId("secret-text").textContent = started.secret.match(/.{1,4}/g).join(" ");
     byId("open-app").href = started.provisioningUri;
   } else if (!ceremony) {
-    translate(byId("sent-to"), "invitation.sent", { sentTo: started.sentTo ?? "", expiresAt: started.expiresAt });
+    // The code's own expiry (10 minutes), not the enrollment's (15): after it, only a new code works.
+    const expiresAt = started.codeExpiresAt ?? started.expiresAt;
+    translate(byId("sent-to"), "invitation.sent", { sentTo: started.sentTo ?? "", expiresAt });
   }
   // NEW: a new account chooses its first password; CURRENT: after an operator reset, the account's own (S34).
   const password = state.invitation.password;
@@ -256,4 +258,12 @@ byId("choose-again").addEventListener("click", () => {
 byId("confirm-form").addEventListener("submit", onConfirm);
 byId("copy-secret").addEventListener("click", onCopySecret);
 byId("retry-load").addEventListener("click", load);
+// A new link pasted into a tab already on this page changes only the fragment: the browser loads nothing,
+// so the page starts over with the new token itself.
+window.addEventListener("hashchange", () => {
+  if (!new URLSearchParams(window.location.hash.slice(1)).get("token")) return;
+  Object.assign(state, { token: takeToken(), invitation: null, method: null, enrollment: null, options: null });
+  for (const id of ["choose-message", "confirm-message"]) quiet(byId(id));
+  load();
+});
 await load();

@@ -215,6 +215,8 @@ function chooseMethod(method) {
   const recovery = isRecovery(method);
   byId("method-choice").hidden = recovery || primaryMethods().length < 2;
   byId("use-recovery").hidden = recovery || recoveryMethod() === null;
+  // "Lost your device?" for an app or a key; a code that is sent (email, SMS) may simply not arrive.
+  translate(byId("use-recovery"), delivers(method) ? "second.use.recovery.sent" : "second.use.recovery");
   byId("use-other").hidden = !recovery || primaryMethods().length === 0;
   byId("send-area").hidden = !delivers(method);
   // A passkey: nothing to type; the hint says what the browser asks for, the button starts it.

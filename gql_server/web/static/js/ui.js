@@ -69,6 +69,11 @@ export function explain(element, result, context) {
     candidates.push(...contexts.map((c) => `${c}.error.InvalidInput.${result.field}`), `error.InvalidInput.${result.field}`);
   }
   if (type === "InvalidCode" && result.attemptsLeft === 0) candidates.push("error.InvalidCode.none");
+  // A right code used already (S8: e.g. the one that just proved a new authenticator app): wait for the next
+  // one. Not for a context with words of its own (a passkey's), where no code is typed.
+  if (type === "InvalidCode" && result.reusedCode && !contexts.some((c) => has(`${c}.error.InvalidCode`))) {
+    candidates.push("error.InvalidCode.reused");
+  }
   candidates.push(...contexts.map((c) => `${c}.error.${type}`), `error.${type}`);
   const key = candidates.find(has);
   if (key) say(element, key, vars, "error");

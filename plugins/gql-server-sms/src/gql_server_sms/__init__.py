@@ -2,14 +2,13 @@
 
 gql_server finds this module through the entry point `sms = "gql_server_sms"` in the group
 `gql_server` (see pyproject.toml) and calls the hook below; nothing in the core knows the name "sms".
-Set GQL_SERVER_SMS_WEBHOOK_URL to the HTTP endpoint that sends the messages; block the plugin with
-GQL_SERVER_DISABLED_PLUGINS=sms.
+Set GQL_SERVER_SMS_WEBHOOK_URL to the HTTP endpoint that sends the messages (without it the method answers
+the core's readiness check, `problem()`, with why: it is not offered, and `serve` says so once); block the
+plugin with GQL_SERVER_DISABLED_PLUGINS=sms.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Callable
 
 from gql_server.plugin_api import SecondFactorMethod, hookimpl
@@ -27,12 +26,9 @@ __all__ = [
     "register_second_factors",
 ]
 
-log = logging.getLogger(__name__)
-
 
 @hookimpl
 def register_second_factors(register: Callable[[SecondFactorMethod], None]) -> None:
-    """Offer the `sms` method to the core; warn operators when it cannot send anything yet."""
-    if not os.environ.get(WEBHOOK_URL_VARIABLE, "").strip():
-        log.warning("the sms method is installed but %s is not set: sending codes will fail", WEBHOOK_URL_VARIABLE)
+    """Offer the `sms` method to the core. Whether it can send anything is its `problem()`, which the core asks
+    (and `serve` reports once), not a warning here: this hook runs in every process and command."""
     register(SmsMethod())

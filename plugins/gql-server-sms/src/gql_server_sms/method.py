@@ -84,12 +84,27 @@ class SmsMethod(CodeDeliveringMethod):
     @property
     def webhook_url(self) -> str:
         """The webhook to POST messages to; RuntimeError when none is configured or it is not HTTP(S)."""
-        url = self._webhook_url or os.environ.get(WEBHOOK_URL_VARIABLE, "").strip()
+        problem = self.problem()
+        if problem is not None:
+            raise RuntimeError(f"the sms method cannot send codes: {problem}")
+        return self._configured_url()
+
+    def problem(self) -> str | None:
+        """The core's readiness check: why no code can be sent (no webhook configured, or not an HTTP(S) URL),
+        or None. It reads the configuration only; a gateway that is down is a failed send, not a problem."""
+        url = self._configured_url()
         if not url:
-            raise RuntimeError(f"the sms method cannot send codes: set {WEBHOOK_URL_VARIABLE}")
-        if httpx.URL(url).scheme not in {"http", "https"}:
-            raise RuntimeError(f"{WEBHOOK_URL_VARIABLE} must be an http:// or https:// URL")
-        return url
+            return f"{WEBHOOK_URL_VARIABLE} is not set, so no text message can be sent"
+        try:
+            scheme = httpx.URL(url).scheme
+        except httpx.InvalidURL:
+            scheme = ""
+        if scheme not in {"http", "https"}:
+            return f"{WEBHOOK_URL_VARIABLE} must be an http:// or https:// URL"
+        return None
+
+    def _configured_url(self) -> str:
+        return self._webhook_url or os.environ.get(WEBHOOK_URL_VARIABLE, "").strip()
 
     async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
         """Check the number the user typed (`account.phone_number`) and keep it in E.164 form.

@@ -42,12 +42,13 @@ log = logging.getLogger(__name__)
 
 @hookimpl
 def register_second_factors(register: Callable[[SecondFactorMethod], None]) -> None:
-    """Offer the `webauthn` method to the core; tell operators which relying party it serves, or why it
-    cannot serve any (every ceremony then fails and the core answers MethodNotAvailable)."""
+    """Offer the `webauthn` method to the core. Settings that cannot work are its `problem()`, which the core
+    asks (the method is then not offered, and `serve` says why, once); this hook runs in every process and
+    command, so it only says at DEBUG which relying party it serves."""
     try:
         rp = relying_party()
-    except ConfigurationError as exc:
-        log.warning("the webauthn method is installed but its settings cannot work: %s", exc)
+    except ConfigurationError:
+        pass
     else:
-        log.info("webauthn: relying party %s for %s", rp.rp_id, ", ".join(rp.origins))
+        log.debug("webauthn: relying party %s for %s", rp.rp_id, ", ".join(rp.origins))
     register(WebAuthnMethod())

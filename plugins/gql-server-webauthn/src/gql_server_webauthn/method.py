@@ -62,7 +62,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from gql_server_webauthn.config import RelyingParty, relying_party
+from gql_server_webauthn.config import ConfigurationError, RelyingParty, relying_party
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,15 @@ class WebAuthnMethod:
     def relying_party(self, default_name: str = "gql_server") -> RelyingParty:
         """The relying party: the fixed one, or the environment's now (ConfigurationError if unusable)."""
         return self._rp or relying_party(default_name)
+
+    def problem(self) -> str | None:
+        """The core's readiness check: why no ceremony can succeed (relying-party settings that cannot work),
+        or None. The core then neither offers nor uses the method, and `serve` says why, once."""
+        try:
+            self.relying_party()
+        except ConfigurationError as exc:
+            return f"its settings cannot work: {exc}"
+        return None
 
     async def begin_enrollment(self, account: Account) -> EnrollmentDraft:
         """Registration options for `navigator.credentials.create()`.
