@@ -155,7 +155,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     log_config = logging_config(settings)
     # Said here, once, rather than by each process that loads the plugins (each worker, --demo's setup).
     pm = create_plugin_manager(settings.disabled_plugins, settings.extra_plugins)
-    warn_unready(method_set(pm, settings.method_overrides))
+    warn_unready(method_set(pm, settings.method_overrides), production=settings.production)
     asyncio.run(db.migrate(settings.database_url))
     for exposure in settings.production_exposures:
         # S28's production defaults, turned off by a setting: said once, where the operator starts it.

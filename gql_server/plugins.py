@@ -291,12 +291,16 @@ def collect_methods(
     return method_set(pm, overrides).usable
 
 
-def warn_unready(methods: MethodSet) -> None:
-    """One WARNING per method that cannot work, naming it and why (`serve` says it once, before its workers
+def warn_unready(methods: MethodSet, *, production: bool) -> None:
+    """One line per method that cannot work, naming it and why (`serve` says it once, before its workers
     start): users are not offered it, and those with a factor of it use their other factors or recovery
-    codes until it is fixed and the service restarted."""
+    codes until it is fixed and the service restarted. A WARNING in production, where it is a configuration
+    to fix; INFO in development, where an installed package without its gateway is the usual (a fresh
+    clone's `make serve` installs the SMS method and configures no gateway) and a start should be quiet."""
+    level = logging.WARNING if production else logging.INFO
     for method_id, (_method, problem) in sorted(methods.unready.items()):
-        log.warning(
+        log.log(
+            level,
             "the %s method is installed but cannot work, so it is not offered: %s. Users with a factor of it "
             "sign in with their other factors or recovery codes until this is fixed and the service restarted",
             method_id,

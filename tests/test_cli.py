@@ -302,15 +302,20 @@ def test_cli_serve_demo_answers_on_a_fresh_database_and_prints_credentials(env, 
     assert "Traceback" not in output and "Tortoise-ORM" not in output
 
 
-def test_cli_serve_says_once_which_installed_method_cannot_work(env, tmp_path):
-    # The SMS package is installed, its gateway is not configured: two workers and --demo's setup load the
-    # plugins too, yet the operator reads it once, in one WARNING line naming the method and why.
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_cli_serve_says_once_which_installed_method_cannot_work(env, tmp_path, environment):
+    # The SMS package is installed, its gateway is not configured: two workers (and in development --demo's
+    # setup) load the plugins too, yet the operator reads it once, in one line naming the method and why: a
+    # WARNING in production, where it is a configuration to fix; INFO in development, where it is how a fresh
+    # clone's `make serve` starts, and the start is quiet (issue 18: no warning with the default settings).
     env = {key: value for key, value in env.items() if key != "GQL_SERVER_SMS_WEBHOOK_URL"}
+    env["GQL_SERVER_ENV"] = environment
+    demo = ["--demo"] if environment == "development" else []
     port = free_port()
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            [*EXE, "serve", "--demo", "--workers", "2", "--port", str(port)],
+            [*EXE, "serve", *demo, "--workers", "2", "--port", str(port)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -326,8 +331,10 @@ def test_cli_serve_says_once_which_installed_method_cannot_work(env, tmp_path):
             server.wait(timeout=20)
     output = log.read_text()
     warnings = [line for line in output.splitlines() if " WARNING " in line or " ERROR " in line]
-    assert len(warnings) == 1, output
-    assert "sms" in warnings[0] and "GQL_SERVER_SMS_WEBHOOK_URL is not set" in warnings[0]
+    said = [line for line in output.splitlines() if "GQL_SERVER_SMS_WEBHOOK_URL is not set" in line]
+    assert len(said) == 1 and "sms" in said[0], output
+    assert warnings == (said if environment == "production" else []), output
+    assert " INFO " in said[0] if environment == "development" else " WARNING " in said[0]
     assert "Traceback" not in output and "Tortoise-ORM" not in output
     assert "sms" not in [m["id"] for m in methods]
 
