@@ -1,11 +1,11 @@
 """The lookups behind every authenticated request, every login and every second step: a row found by its
-token hash, with its user, and a user found by their address, each in one SQL statement built once per model
-and dialect.
+token hash, with its user; a user found by their address; a user's customers and factors. Each is one SQL
+statement built once per model and dialect.
 
 Tortoise's `get_or_none(...).select_related("user")` sends the same single query, but builds its SQL
 (pypika) again on every call and parses SQLite's datetimes with iso8601: together most of a `viewer`
-request's time besides the GraphQL layer itself. The rows become ordinary model instances, exactly as
-select_related leaves them.
+request's time besides the GraphQL layer itself. The rows become ordinary model instances, exactly as the
+ORM (and select_related) leaves them.
 """
 
 from __future__ import annotations
@@ -13,13 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from tortoise.fields import DatetimeField
+from tortoise.models import Model
 
-from gql_server.models import Customer, Membership, Session, Token, User
+from gql_server.models import Customer, EnrolledFactor, Membership, Session, Token, User
 
 M = TypeVar("M", Session, Token)
+R = TypeVar("R", Customer, EnrolledFactor)
+
+# The one parameter of each statement, as each dialect the service runs on writes it; on others the ORM's
+# own query is used.
+_PLACEHOLDERS = {"sqlite": "?", "postgres": "$1"}
 
 
 async def with_user_by_token_hash(model: type[M], token_hash: str) -> M | None:
@@ -47,27 +53,35 @@ async def user_by_email(address: str) -> User | None:
     query = _user_query(db.capabilities.dialect)
     if query is None:
         return await User.get_or_none(email=address)
-    _, rows = await db.execute_query(query.sql, [address])
-    if not rows:
-        return None
-    row = _parsed(rows[0], query.datetimes)
-    return User._init_from_db(**dict(zip(query.user_columns, row, strict=True)))
+    found = await _rows(User, query, address)
+    return found[0] if found else None
 
 
 async def customers_of(user_id: object) -> list[Customer]:
     """Every customer the user belongs to, by name: `Customer.filter(memberships__user_id=...)`, asked by the
     policy at every login (P1) and for every one-factor session (R10)."""
-    db = Customer._meta.db
-    query = _customers_query(db.capabilities.dialect)
+    query = _customers_query(Customer._meta.db.capabilities.dialect)
     if query is None:
         return await Customer.filter(memberships__user_id=user_id).order_by("name", "id")
+    return await _rows(Customer, query, user_id)
+
+
+async def factors_of(user_id: object) -> list[EnrolledFactor]:
+    """The user's enrolled factors, oldest first: `EnrolledFactor.filter(user_id=...)`, read by every second
+    step (P3)."""
+    query = _factors_query(EnrolledFactor._meta.db.capabilities.dialect)
+    if query is None:
+        return await EnrolledFactor.filter(user_id=user_id).order_by("created_at", "id")
+    return await _rows(EnrolledFactor, query, user_id)
+
+
+async def _rows(model: type[R] | type[User], query: _Query, value: object) -> list[Any]:
+    """The rows of a one-model `query` for its one parameter, as instances of `model`."""
+    db = model._meta.db
     # SQLite stores UUIDs as text.
-    value = str(user_id) if db.capabilities.dialect == "sqlite" else user_id
-    _, rows = await db.execute_query(query.sql, [value])
-    return [
-        Customer._init_from_db(**dict(zip(query.own_columns, _parsed(row, query.datetimes), strict=True)))
-        for row in rows
-    ]
+    parameter = str(value) if db.capabilities.dialect == "sqlite" and not isinstance(value, str) else value
+    _, rows = await db.execute_query(query.sql, [parameter])
+    return [model._init_from_db(**dict(zip(query.own_columns, _parsed(r, query.datetimes), strict=True))) for r in rows]
 
 
 def _parsed(found: Iterable[object], datetimes: tuple[int, ...]) -> list[object]:
@@ -89,57 +103,61 @@ class _Query(NamedTuple):
     datetimes: tuple[int, ...]
 
 
+def _columns(model: type[Model]) -> tuple[str, ...]:
+    """A model's columns, as its rows are read. Only once Tortoise is initialised are they complete: the
+    statements below are built on first use."""
+    return tuple(model._meta.fields_db_projection.values())
+
+
+def _datetime_positions(*tables: tuple[type[Model], tuple[str, ...]]) -> tuple[int, ...]:
+    """The positions of the datetime columns in a row made of these (model, columns) in turn."""
+    fields = [model._meta.fields_map.get(column) for model, columns in tables for column in columns]
+    return tuple(i for i, field in enumerate(fields) if isinstance(field, DatetimeField))
+
+
 @cache
 def _query(model: type[Session | Token], dialect: str) -> _Query | None:
-    """The statement for the dialects the service runs on (None: use the ORM's own query).
-
-    Built on first use: the models' column lists are complete only once Tortoise is initialised.
-    """
-    placeholder = {"sqlite": "?", "postgres": "$1"}.get(dialect)
+    """`with_user_by_token_hash`'s statement (None: use the ORM's own query)."""
+    placeholder = _PLACEHOLDERS.get(dialect)
     if placeholder is None:
         return None
-    own = tuple(model._meta.fields_db_projection.values())
-    user = tuple(User._meta.fields_db_projection.values())
+    own, user = _columns(model), _columns(User)
     columns = [f't."{c}"' for c in own] + [f'u."{c}"' for c in user]
     sql = (
         # Identifiers from the models only; the token hash is a bound parameter.
         f'SELECT {", ".join(columns)} FROM "{model._meta.db_table}" t '  # noqa: S608
         f'JOIN "{User._meta.db_table}" u ON u."id" = t."user_id" WHERE t."token_hash" = {placeholder}'
     )
-    fields = [model._meta.fields_map.get(c) for c in own] + [User._meta.fields_map.get(c) for c in user]
-    datetimes = tuple(i for i, field in enumerate(fields) if isinstance(field, DatetimeField))
-    return _Query(sql, own, user, datetimes)
+    return _Query(sql, own, user, _datetime_positions((model, own), (User, user)))
+
+
+def _one_table(model: type[Model], dialect: str, alias: str, rest: str) -> _Query | None:
+    """A statement reading every column of `model` (as `alias`), then `rest` ({p}: the parameter)."""
+    placeholder = _PLACEHOLDERS.get(dialect)
+    if placeholder is None:
+        return None
+    own = _columns(model)
+    listed = ", ".join(f'{alias}."{c}"' for c in own)
+    # Identifiers from the models only; the one value is a bound parameter.
+    sql = f'SELECT {listed} FROM "{model._meta.db_table}" {alias} ' + rest.format(p=placeholder)  # noqa: S608
+    return _Query(sql, own, (), _datetime_positions((model, own)))
 
 
 @cache
 def _user_query(dialect: str) -> _Query | None:
-    """The statement of `user_by_email` (None: use the ORM's own query); built on first use, as `_query`."""
-    placeholder = {"sqlite": "?", "postgres": "$1"}.get(dialect)
-    if placeholder is None:
-        return None
-    user = tuple(User._meta.fields_db_projection.values())
-    columns = ", ".join(f'"{c}"' for c in user)
-    # Identifiers from the model only; the address is a bound parameter. The address is unique: one row at most.
-    sql = f'SELECT {columns} FROM "{User._meta.db_table}" WHERE "email" = {placeholder}'  # noqa: S608
-    fields = [User._meta.fields_map.get(c) for c in user]
-    datetimes = tuple(i for i, field in enumerate(fields) if isinstance(field, DatetimeField))
-    return _Query(sql, (), user, datetimes)
+    """`user_by_email`'s statement. The address is unique: one row at most."""
+    return _one_table(User, dialect, "u", 'WHERE u."email" = {p}')
 
 
 @cache
 def _customers_query(dialect: str) -> _Query | None:
-    """The statement of `customers_of` (None: use the ORM's own query); built on first use, as `_query`."""
-    placeholder = {"sqlite": "?", "postgres": "$1"}.get(dialect)
-    if placeholder is None:
-        return None
-    own = tuple(Customer._meta.fields_db_projection.values())
-    columns = ", ".join(f'c."{c}"' for c in own)
-    sql = (
-        # Identifiers from the models only; the user id is a bound parameter.
-        f'SELECT {columns} FROM "{Customer._meta.db_table}" c '  # noqa: S608
-        f'JOIN "{Membership._meta.db_table}" m ON m."customer_id" = c."id" '
-        f'WHERE m."user_id" = {placeholder} ORDER BY c."name", c."id"'
-    )
-    fields = [Customer._meta.fields_map.get(c) for c in own]
-    datetimes = tuple(i for i, field in enumerate(fields) if isinstance(field, DatetimeField))
-    return _Query(sql, own, (), datetimes)
+    """`customers_of`'s statement."""
+    membership = Membership._meta.db_table
+    joined = f'JOIN "{membership}" m ON m."customer_id" = c."id" WHERE m."user_id" = {{p}} ORDER BY c."name", c."id"'
+    return _one_table(Customer, dialect, "c", joined)
+
+
+@cache
+def _factors_query(dialect: str) -> _Query | None:
+    """`factors_of`'s statement."""
+    return _one_table(EnrolledFactor, dialect, "f", 'WHERE f."user_id" = {p} ORDER BY f."created_at", f."id"')

@@ -1,6 +1,6 @@
 """Prebuilt statements of the second step (P3): the conditional updates that count a challenge's attempts
-(S5), end a token once, and accept a factor's counter once with its new state (S8), and the read of a
-user's factors.
+(S5), end a token once, and accept a factor's counter once with its new state (S8); `run`, which runs them
+(and the lockout's, auth/lockout.py) on either dialect. The reads are lookups.py's.
 
 The ORM would build each from its query builder (pypika) on every call: with the round trips, most of a
 second step's time besides GraphQL. The SQL here is written once, with `$n` placeholders (PostgreSQL's;
@@ -11,8 +11,6 @@ and runs on the connection of the caller's transaction when there is one.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from functools import cache
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -36,17 +34,6 @@ ACCEPT_COUNTER_AND_STATE = (
     'UPDATE "enrolled_factor" SET "last_counter" = $2, "last_used_at" = $3, "state_encrypted" = $4 '
     'WHERE "id" = $1 AND ("last_counter" IS NULL OR "last_counter" < $2)'
 )
-
-
-@cache
-def _factors_of() -> tuple[str, tuple[str, ...]]:
-    """The read of a user's factors ($1 user id) and its columns. Built on first use: the models' column
-    lists are complete only once Tortoise is initialised."""
-    columns = tuple(EnrolledFactor._meta.fields_db_projection.values())
-    listed = ", ".join(f'"{c}"' for c in columns)
-    # Identifiers from the model only; the user id is a bound parameter.
-    sql = f'SELECT {listed} FROM "enrolled_factor" WHERE "user_id" = $1 ORDER BY "created_at", "id"'  # noqa: S608
-    return sql, columns
 
 
 async def run(db: BaseDBAsyncClient, sql: str, values: list[Any]) -> tuple[int, list[tuple[Any, ...]]]:
@@ -87,18 +74,3 @@ async def accept_counter(factor_id: object, counter: int, state_encrypted: str |
         sql, values = ACCEPT_COUNTER_AND_STATE, [*values, state_encrypted]
     touched, _ = await run(EnrolledFactor._meta.db, sql, values)
     return touched > 0
-
-
-async def factors_of(user_id: object) -> list[EnrolledFactor]:
-    """The user's enrolled factors, oldest first, as model instances (as `EnrolledFactor.filter` gives)."""
-    sql, columns = _factors_of()
-    _, rows = await run(EnrolledFactor._meta.db, sql, [user_id])
-    return [EnrolledFactor._init_from_db(**_converted(dict(zip(columns, row, strict=True)))) for row in rows]
-
-
-def _converted(row: dict[str, Any]) -> dict[str, Any]:
-    # SQLite hands back timestamps as text; the standard library parses them ten times faster than iso8601.
-    for name in ("created_at", "last_used_at"):
-        if isinstance(row[name], str):
-            row[name] = datetime.fromisoformat(row[name])
-    return row

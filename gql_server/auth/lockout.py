@@ -37,6 +37,7 @@ from typing import Any, Generic, TypeVar
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from gql_server import statements
 from gql_server.clock import utcnow
 from gql_server.limits import (
     FIRST_LOCK,
@@ -371,23 +372,13 @@ async def _run(sql: str, values: list[object], *, flush: bool, count: bool = Fal
     transaction, so a lone statement never lands inside another request's.
     """
     db = User._meta.db
-    if db.capabilities.dialect == "postgres":
-        if flush:
-            return await _execute(db, sql, values, count)
+    if db.capabilities.dialect == "postgres" and not flush:
         async with in_transaction() as connection:
             await _without_waiting_for_flush(connection)
-            return await _execute(connection, sql, values, count)
-    # SQLite numbers its parameters ?1, ?2 and stores UUIDs as text.
-    sqlite_values = [str(v) if isinstance(v, uuid.UUID) else v for v in values]
-    return await _execute(db, sql.replace("$", "?"), sqlite_values, count)
-
-
-async def _execute(db: BaseDBAsyncClient, sql: str, values: list[object], count: bool) -> Any:
-    if count:
-        touched, _ = await db.execute_query(sql, values)
-        return touched
-    # Tortoise's execute_query drops what an UPDATE ... RETURNING returns on PostgreSQL.
-    return [tuple(row.values()) for row in await db.execute_query_dict(sql, values)]
+            touched, rows = await statements.run(connection, sql, values)
+    else:
+        touched, rows = await statements.run(db, sql, values)
+    return touched if count else rows
 
 
 async def _without_waiting_for_flush(connection: BaseDBAsyncClient) -> None:

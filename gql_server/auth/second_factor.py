@@ -15,7 +15,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from gql_server import statements
+from gql_server import lookups
 from gql_server.audit import AuditKind, Auditor
 from gql_server.auth import lockout
 from gql_server.auth.devices import RememberedDevices
@@ -344,7 +344,7 @@ class SecondFactorService:
             return ChallengeExpired()
         user = challenge.user
         # The user's factors, read once: which methods they may use here, and the ones to check.
-        factors = await statements.factors_of(user.id)
+        factors = await lookups.factors_of(user.id)
         usable = await self.usable(user, [f.method for f in factors], excluded_channels(challenge))
         if method_id in usable.refused:
             # Refused before anything is counted or spent: no attempt, no code used.
